@@ -1,0 +1,452 @@
+"""The ``idp`` admin command: migrate, serve, and manage clients, users and keys.
+
+Every command reads the same ``IDP_*`` environment as the server. Errors print one line on
+stderr and exit 1 (2 for usage and configuration errors); with ``--json`` stdout holds
+exactly one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
+
+from idp.config import ConfigError, Settings, load_settings, new_key_encryption_key
+from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_keys
+from idp.keyring.lifecycle import KeyRingError
+from idp.keyring.material import KeyMaterialError
+from idp.management import (
+    InvalidUser,
+    client_document,
+    create_client,
+    create_user,
+    key_document,
+    user_document,
+)
+from idp.oauth.registration import ClientRequest, InvalidClientMetadata
+from idp.store import make_store
+from idp.store.base import NotFound, SchemaOutdated, Store, StoreError
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A command failed for a reason the user can act on (one line, exit 1)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors on one line with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _print(document: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        sys.stdout.write(text(document) + "\n")
+
+
+async def _with_store(
+    settings: Settings, work: Callable[[Store], Awaitable[Any]], *, schema: bool = True
+) -> Any:
+    store = make_store(settings.database_url)
+    await store.open()
+    try:
+        if schema:
+            status = await store.schema_status()
+            if not status.up_to_date:
+                raise SchemaOutdated(
+                    "the database schema is missing or out of date; run `idp migrate` first"
+                )
+        return await work(store)
+    finally:
+        await store.close()
+
+
+# -- migrate ------------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    applied: list[int] = asyncio.run(_with_store(settings, lambda s: s.migrate(), schema=False))
+    if applied:
+        print(f"applied migrations {', '.join(f'{v:04d}' for v in applied)}")
+    else:
+        print("schema is up to date")
+
+
+# -- clients ------------------------------------------------------------------------------
+
+
+def _client_text(document: dict[str, Any]) -> str:
+    lines = [f"{name}: {_text_value(value)}" for name, value in document.items()]
+    if "client_secret" in document:
+        lines.append("(the client secret is shown only this once; store it now)")
+    return "\n".join(lines)
+
+
+def _text_value(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value) or "-"
+    return "-" if value is None or value == "" else str(value)
+
+
+def cmd_clients_create(args: argparse.Namespace, settings: Settings) -> None:
+    request = ClientRequest(
+        name=args.name,
+        redirect_uris=args.redirect_uri,
+        post_logout_redirect_uris=args.post_logout_redirect_uri,
+        grant_types=args.grant_type,
+        scope=args.scope,
+        audiences=args.audience,
+        public=args.public,
+        token_endpoint_auth_method=args.token_endpoint_auth_method,
+        access_token_alg=args.access_token_alg,
+        id_token_alg=args.id_token_alg,
+    )
+
+    async def work(store: Store) -> dict[str, Any]:
+        record, secret = await create_client(store, request)
+        return client_document(record, secret)
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
+
+
+def cmd_clients_list(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> list[dict[str, Any]]:
+        return [client_document(c) for c in await store.list_clients()]
+
+    def text(documents: list[dict[str, Any]]) -> str:
+        rows = [f"{d['client_id']}  {d['name']}  {','.join(d['grant_types'])}" for d in documents]
+        return "\n".join(rows) if rows else "no clients"
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+
+
+def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> dict[str, Any]:
+        client = await store.get_client(args.client_id)
+        if client is None:
+            raise NotFound(f"no client with client_id {args.client_id!r}")
+        return client_document(client)
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
+
+
+def cmd_clients_delete(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> dict[str, Any]:
+        if not await store.delete_client(args.client_id):
+            raise NotFound(f"no client with client_id {args.client_id!r}")
+        return {"client_id": args.client_id, "deleted": True}
+
+    _print(
+        asyncio.run(_with_store(settings, work)),
+        args.json,
+        lambda d: f"deleted client {d['client_id']}",
+    )
+
+
+# -- users --------------------------------------------------------------------------------
+
+
+def _read_password() -> str:
+    line = sys.stdin.readline()
+    if line.endswith("\n"):
+        line = line[:-1]
+    if line.endswith("\r"):
+        line = line[:-1]
+    if not line:
+        raise CommandError("--password-stdin: no password on standard input")
+    return line
+
+
+def cmd_users_create(args: argparse.Namespace, settings: Settings) -> None:
+    if not args.password_stdin:
+        raise CommandError("a password is required: pass --password-stdin and pipe it in")
+    password = _read_password()
+
+    async def work(store: Store) -> dict[str, Any]:
+        user = await create_user(store, args.username, password, email=args.email, name=args.name)
+        return user_document(user)
+
+    _print(
+        asyncio.run(_with_store(settings, work)),
+        args.json,
+        lambda d: f"created user {d['username']} (id {d['id']})",
+    )
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> list[dict[str, Any]]:
+        return [user_document(u) for u in await store.list_users()]
+
+    def text(documents: list[dict[str, Any]]) -> str:
+        rows = [f"{d['id']}  {d['username']}  {d['email'] or '-'}" for d in documents]
+        return "\n".join(rows) if rows else "no users"
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> list[dict[str, Any]]:
+        return [key_document(k) for k in await store.list_keys()]
+
+    def text(documents: list[dict[str, Any]]) -> str:
+        rows = [
+            f"{d['kid']}  {d['alg']}  {d['state']:<8} created {d['created_at']}"
+            f"  activated {d['activated_at'] or '-'}  retired {d['retired_at'] or '-'}"
+            f"  revoked {d['revoked_at'] or '-'}"
+            for d in documents
+        ]
+        return "\n".join(rows) if rows else "no keys"
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
+    algs = [args.alg] if args.alg else list(settings.signing_algs)
+
+    async def work(store: Store) -> list[dict[str, Any]]:
+        keys = await store.list_keys()
+        empty = [a for a in algs if not any(k.alg == a and k.state == "active" for k in keys)]
+        if empty:
+            await ensure_key_rings(store, settings)
+            keys = await store.list_keys()
+        rotated = [a for a in algs if a not in empty]
+        results = (
+            [
+                {
+                    "alg": r.alg,
+                    "active_kid": r.active_kid,
+                    "retired_kid": r.retired_kid,
+                    "next_kid": r.next_kid,
+                }
+                for r in await rotate_keys(store, settings, rotated)
+            ]
+            if rotated
+            else []
+        )
+        for alg in empty:
+            active = next(k for k in keys if k.alg == alg and k.state == "active")
+            nxt = next((k.kid for k in keys if k.alg == alg and k.state == "next"), None)
+            results.append(
+                {"alg": alg, "active_kid": active.kid, "retired_kid": None, "next_kid": nxt}
+            )
+        return results
+
+    results = asyncio.run(_with_store(settings, work))
+    document: Any = results[0] if len(results) == 1 else results
+
+    def text(_: Any) -> str:
+        return "\n".join(
+            f"{r['alg']}: active {r['active_kid']}, retired {r['retired_kid'] or '-'}, "
+            f"next {r['next_kid']}"
+            for r in results
+        )
+
+    _print(document, args.json, text)
+
+
+def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> dict[str, Any]:
+        return key_document(await revoke_key(store, settings, args.kid))
+
+    _print(
+        asyncio.run(_with_store(settings, work)),
+        args.json,
+        lambda d: f"revoked {d['alg']} key {d['kid']} at {d['revoked_at']}",
+    )
+
+
+# -- serve --------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from idp.server import ServerOptions, run_server
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise CommandError("--tls-cert and --tls-key go together")
+
+    async def prepare(store: Store) -> int:
+        status = await store.schema_status()
+        if not status.up_to_date:
+            if not settings.is_sqlite:
+                raise SchemaOutdated(
+                    "the database schema is out of date; run `idp migrate` before `idp serve`"
+                )
+            await store.migrate()
+        keys = await ensure_key_rings(store, settings)
+        return sum(1 for k in keys if k.state in ("next", "active", "retired"))
+
+    published = asyncio.run(_with_store(settings, prepare, schema=False))
+    scheme = "https" if args.tls_cert else "http"
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"idp: store: {make_store(settings.database_url).description}")
+    print(
+        f"idp: keys: {published} published signing keys, private parts sealed under the "
+        f"key-encryption key from {settings.key_encryption_key_source}"
+    )
+    print(f"idp: open {settings.issuer}/.well-known/openid-configuration")
+    print(f"idp: listening on {scheme}://{host}:{args.port} with {args.workers} worker(s)")
+    if not settings.issuer_is_https:
+        print("idp: warning: the issuer is plain http; use https for anything but development")
+    sys.stdout.flush()
+    run_server(
+        ServerOptions(
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        )
+    )
+
+
+def cmd_generate_kek(args: argparse.Namespace, settings: Settings | None) -> None:
+    print(new_key_encryption_key())
+
+
+# -- parser -------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="idp", description="OpenID Connect / OAuth 2.0 token service")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_port, default=8000)
+    serve.add_argument("--workers", type=_positive, default=1)
+    serve.add_argument("--tls-cert", metavar="FILE")
+    serve.add_argument("--tls-key", metavar="FILE")
+    serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser(
+        "generate-kek", help="print a new key-encryption key for IDP_KEY_ENCRYPTION_KEY"
+    ).set_defaults(run=cmd_generate_kek, needs_settings=False)
+
+    clients = commands.add_parser("clients", help="manage OAuth clients").add_subparsers(
+        dest="clients_command", required=True, parser_class=_Parser
+    )
+    create = clients.add_parser("create", help="register a client")
+    create.add_argument("--name", required=True)
+    create.add_argument("--redirect-uri", action="append", default=[])
+    create.add_argument("--post-logout-redirect-uri", action="append", default=[])
+    create.add_argument("--grant-type", action="append", default=[])
+    create.add_argument("--scope", default="")
+    create.add_argument("--audience", action="append", default=[])
+    create.add_argument("--public", action="store_true")
+    create.add_argument(
+        "--token-endpoint-auth-method",
+        choices=["client_secret_basic", "client_secret_post", "none"],
+    )
+    create.add_argument("--access-token-alg", choices=["RS256", "ES256"], default="RS256")
+    create.add_argument("--id-token-alg", choices=["RS256", "ES256"], default="RS256")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(run=cmd_clients_create)
+    for name, run in (("list", cmd_clients_list),):
+        sub = clients.add_parser(name, help=f"{name} clients")
+        sub.add_argument("--json", action="store_true")
+        sub.set_defaults(run=run)
+    for name, run in (("show", cmd_clients_show), ("delete", cmd_clients_delete)):
+        sub = clients.add_parser(name, help=f"{name} one client")
+        sub.add_argument("client_id")
+        sub.add_argument("--json", action="store_true")
+        sub.set_defaults(run=run)
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(
+        dest="users_command", required=True, parser_class=_Parser
+    )
+    user_create = users.add_parser("create", help="create a user")
+    user_create.add_argument("--username", required=True)
+    user_create.add_argument("--password-stdin", action="store_true")
+    user_create.add_argument("--email")
+    user_create.add_argument("--name")
+    user_create.add_argument("--json", action="store_true")
+    user_create.set_defaults(run=cmd_users_create)
+    user_list = users.add_parser("list", help="list users")
+    user_list.add_argument("--json", action="store_true")
+    user_list.set_defaults(run=cmd_users_list)
+
+    keys = commands.add_parser("keys", help="manage signing keys").add_subparsers(
+        dest="keys_command", required=True, parser_class=_Parser
+    )
+    key_list = keys.add_parser("list", help="list keys")
+    key_list.add_argument("--json", action="store_true")
+    key_list.set_defaults(run=cmd_keys_list)
+    rotate = keys.add_parser("rotate", help="rotate signing keys now")
+    rotate.add_argument("--alg", choices=["RS256", "ES256"])
+    rotate.add_argument("--json", action="store_true")
+    rotate.set_defaults(run=cmd_keys_rotate)
+    revoke = keys.add_parser("revoke", help="revoke one key at once")
+    revoke.add_argument("kid")
+    revoke.add_argument("--json", action="store_true")
+    revoke.set_defaults(run=cmd_keys_revoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    from idp.logs import configure_logging
+
+    configure_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(os.environ) if getattr(args, "needs_settings", True) else None
+    except ConfigError as exc:
+        sys.stderr.write(f"idp: configuration error: {exc}\n")
+        return EXIT_USAGE
+    alg = getattr(args, "alg", None)
+    if settings is not None and alg and alg not in settings.signing_algs:
+        sys.stderr.write(
+            f"idp: error: {alg} is not in IDP_SIGNING_ALGS ({', '.join(settings.signing_algs)})\n"
+        )
+        return EXIT_USAGE
+    try:
+        args.run(args, settings)
+    except (
+        CommandError,
+        StoreError,
+        KeyRingError,
+        KeyMaterialError,
+        InvalidClientMetadata,
+        InvalidUser,
+    ) as exc:
+        sys.stderr.write(f"idp: error: {_one_line(exc)}\n")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join((str(exc) or type(exc).__name__).split())

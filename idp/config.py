@@ -1,0 +1,200 @@
+"""Settings: one frozen object built from the environment at start and passed down.
+
+No other module reads ``os.environ``; everything below receives a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+SUPPORTED_ALGS: tuple[str, ...] = ("RS256", "ES256")
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+DEFAULT_DATABASE_URL = "sqlite:///var/idp.db"
+KEY_ENCRYPTION_KEY_FILE = Path("keys") / "key-encryption-key"
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """A setting has a bad value; the message names the variable and what it expects."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is configured with, resolved and validated."""
+
+    issuer: str
+    database_url: str
+    key_encryption_key: bytes = field(repr=False)
+    key_encryption_key_source: str
+    access_token_ttl: int = 600
+    jwks_max_age: int = 300
+    rsa_key_bits: int = 2048
+    signing_algs: tuple[str, ...] = SUPPORTED_ALGS
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    key_ring_poll_interval: float = 1.0
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    @property
+    def issuer_is_https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+
+def parse_duration(name: str, raw: str) -> int:
+    """Parse ``90``, ``90s``, ``15m``, ``12h`` or ``30d`` into whole seconds (at least 1)."""
+    match = _DURATION.match(raw)
+    if not match or int(match.group(1)) < 1:
+        raise ConfigError(
+            f"{name}: expected a duration such as 600, 90s, 15m, 12h or 30d, got {raw!r}"
+        )
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_issuer(raw: str) -> str:
+    """Validate the issuer identifier (OpenID Connect Discovery 1.0 section 3, RFC 8414 section 2).
+
+    It is an https URL with no query or fragment; plain http is allowed only on a loopback host
+    so that a developer can run the service on their own machine.
+    """
+    name = "IDP_ISSUER"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name}: expected an absolute https URL, got {raw!r}")
+    if parts.query or parts.fragment or "#" in raw or "?" in raw:
+        raise ConfigError(f"{name}: must not contain a query or fragment, got {raw!r}")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"{name}: must use https unless the host is localhost, 127.0.0.1 or [::1], got {raw!r}"
+        )
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(f"{name}: has an invalid port, got {raw!r}") from None
+    return raw.rstrip("/")
+
+
+def parse_database_url(raw: str) -> str:
+    """Accept ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``postgresql://...``."""
+    name = "IDP_DATABASE_URL"
+    if raw.startswith("sqlite:///") and len(raw) > len("sqlite:///"):
+        return raw
+    if raw.startswith(("postgresql://", "postgres://")) and len(raw.split("://", 1)[1]) > 0:
+        return raw
+    raise ConfigError(
+        f"{name}: expected sqlite:///relative/path.db, sqlite:////absolute/path.db "
+        f"or postgresql://user@host:port/database, got {raw!r}"
+    )
+
+
+def sqlite_path(database_url: str) -> Path:
+    """The file a ``sqlite:///`` URL names: three slashes relative, four absolute."""
+    return Path(database_url[len("sqlite:///") :])
+
+
+def decode_key_encryption_key(name: str, raw: str) -> bytes:
+    """Decode a base64url key-encryption key and insist on exactly 32 bytes (AES-256)."""
+    text = raw.strip()
+    try:
+        key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(f"{name}: expected 32 random bytes encoded as base64url (43 characters)")
+    return key
+
+
+def new_key_encryption_key() -> str:
+    """A fresh key-encryption key in the form IDP_KEY_ENCRYPTION_KEY expects."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+
+def _file_key_encryption_key(path: Path, create: bool) -> bytes:
+    if not path.exists():
+        if not create:
+            raise ConfigError(f"IDP_KEY_ENCRYPTION_KEY: not set and {path} does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_key_encryption_key() + "\n")
+    return decode_key_encryption_key(f"IDP_KEY_ENCRYPTION_KEY (read from {path})", path.read_text())
+
+
+def parse_algs(raw: str) -> tuple[str, ...]:
+    algs = tuple(dict.fromkeys(a for a in re.split(r"[\s,]+", raw.strip()) if a))
+    if not algs or any(a not in SUPPORTED_ALGS for a in algs):
+        raise ConfigError(f"IDP_SIGNING_ALGS: expected one or more of RS256, ES256, got {raw!r}")
+    return algs
+
+
+def parse_trusted_proxies(
+    raw: str,
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in (p for p in re.split(r"[\s,]+", raw.strip()) if p):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"IDP_TRUSTED_PROXIES: expected IP addresses or CIDR ranges, got {item!r}"
+            ) from None
+    return tuple(networks)
+
+
+def _int_in_range(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: expected a whole number from {low} to {high}, got {raw!r}")
+    return value
+
+
+def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Settings:
+    """Build and validate the settings from an environment mapping.
+
+    With ``create_files`` the embedded SQLite default may generate its key-encryption key
+    file under ``keys/`` (mode 0600) when none exists yet.
+    """
+    issuer = parse_issuer(env.get("IDP_ISSUER", "http://127.0.0.1:8000"))
+    database_url = parse_database_url(env.get("IDP_DATABASE_URL", DEFAULT_DATABASE_URL))
+    raw_kek = env.get("IDP_KEY_ENCRYPTION_KEY", "")
+    if raw_kek:
+        kek = decode_key_encryption_key("IDP_KEY_ENCRYPTION_KEY", raw_kek)
+        kek_source = "IDP_KEY_ENCRYPTION_KEY"
+    elif database_url.startswith("sqlite:"):
+        kek = _file_key_encryption_key(KEY_ENCRYPTION_KEY_FILE, create_files)
+        kek_source = str(KEY_ENCRYPTION_KEY_FILE.resolve())
+    else:
+        raise ConfigError(
+            "IDP_KEY_ENCRYPTION_KEY: required with PostgreSQL; expected 32 random bytes as "
+            "base64url (generate one with: python -m idp generate-kek)"
+        )
+    return Settings(
+        issuer=issuer,
+        database_url=database_url,
+        key_encryption_key=kek,
+        key_encryption_key_source=kek_source,
+        access_token_ttl=parse_duration(
+            "IDP_ACCESS_TOKEN_TTL", env.get("IDP_ACCESS_TOKEN_TTL", "600")
+        ),
+        jwks_max_age=parse_duration("IDP_JWKS_MAX_AGE", env.get("IDP_JWKS_MAX_AGE", "300")),
+        rsa_key_bits=_int_in_range(
+            "IDP_RSA_KEY_BITS", env.get("IDP_RSA_KEY_BITS", "2048"), 2048, 8192
+        ),
+        signing_algs=parse_algs(env.get("IDP_SIGNING_ALGS", "RS256,ES256")),
+        trusted_proxies=parse_trusted_proxies(env.get("IDP_TRUSTED_PROXIES", "")),
+    )

@@ -1,0 +1,1 @@
+"""HTTP plumbing: Starlette routes that parse requests and render protocol answers."""

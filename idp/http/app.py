@@ -1,0 +1,115 @@
+"""The ASGI application: routes, error rendering, and start-up/shut-down of shared services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from idp.clock import Clock, system_clock
+from idp.config import Settings
+from idp.http import discovery, health, token
+from idp.http.middleware import RequestGuard, TrustedProxies
+from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
+from idp.http.services import Services
+from idp.keyring.admin import ensure_key_rings
+from idp.keyring.ring import KeyRingService
+from idp.oauth.errors import OAuthError
+from idp.oauth.metadata import server_metadata
+from idp.store import make_store
+from idp.store.base import SchemaOutdated, Store
+
+log = logging.getLogger("idp.http")
+
+
+async def _oauth_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)
+    return oauth_error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    names = {404: "not_found", 405: "method_not_allowed"}
+    description = {404: "no such endpoint", 405: "method not allowed"}
+    return json_response(
+        error_body(
+            names.get(exc.status_code, "invalid_request"),
+            description.get(exc.status_code, str(exc.detail)),
+        ),
+        exc.status_code,
+        dict(exc.headers or {}),
+    )
+
+
+async def prepare_store(store: Store, settings: Settings) -> None:
+    """Refuse an out-of-date schema, and create key rings where none exist yet."""
+    status = await store.schema_status()
+    if not status.up_to_date:
+        raise SchemaOutdated(
+            f"the database schema is out of date (missing migrations {list(status.pending)}); "
+            "run `idp migrate`"
+        )
+    keys = await store.list_keys()
+    active = {k.alg for k in keys if k.state == "active"}
+    if any(alg not in active for alg in settings.signing_algs):
+        await ensure_key_rings(store, settings)
+
+
+def create_app(
+    settings: Settings, *, store: Store | None = None, clock: Clock = system_clock
+) -> Starlette:
+    """Build the token service for the given settings (the store is opened at start-up)."""
+    the_store = store or make_store(settings.database_url)
+    found = Services(
+        settings=settings,
+        store=the_store,
+        keys=KeyRingService(
+            the_store, settings.key_encryption_key, settings.key_ring_poll_interval
+        ),
+        clock=clock,
+        discovery=json_bytes(server_metadata(settings.issuer)),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await the_store.open()
+        try:
+            await prepare_store(the_store, settings)
+            await found.keys.load()
+            watcher = asyncio.create_task(found.keys.watch(), name="idp-key-ring-watcher")
+            try:
+                yield
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+        finally:
+            await the_store.close()
+
+    routes = [
+        Route("/.well-known/openid-configuration", discovery.metadata, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
+        Route("/jwks.json", discovery.jwks, methods=["GET"]),
+        Route("/token", token.token, methods=["POST"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestGuard),
+            Middleware(TrustedProxies, trusted=settings.trusted_proxies),
+        ],
+        exception_handlers={OAuthError: _oauth_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.services = found
+    return app

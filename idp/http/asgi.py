@@ -1,0 +1,17 @@
+"""Entry point for ASGI servers: builds the app from the process environment."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+
+from idp.config import load_settings
+from idp.http.app import create_app
+from idp.logs import configure_logging
+
+
+def app_from_environment() -> Starlette:
+    """The app for ``IDP_*`` variables of this process (used by each server worker)."""
+    configure_logging()
+    return create_app(load_settings(os.environ, create_files=False))

@@ -1,0 +1,57 @@
+"""Strict parsing of application/x-www-form-urlencoded request bodies (RFC 6749 section 3.1)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from idp.oauth.errors import InvalidRequest
+from idp.oauth.grants.base import TokenRequest
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+MULTI_VALUED = frozenset({"resource"})
+MAX_FIELDS = 64
+
+
+def parse_form(body: bytes, multi_valued: frozenset[str] = MULTI_VALUED) -> TokenRequest:
+    """Parse a form body: empty values count as omitted, repeats are refused.
+
+    RFC 6749 section 3.1: parameters sent without a value are treated as omitted, and
+    request parameters must not be included more than once. ``resource`` (RFC 8707) may
+    repeat.
+    """
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the request body is not a valid UTF-8 form") from None
+    params: dict[str, str] = {}
+    resources: list[str] = []
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise InvalidRequest("parameters must not contain NUL characters")
+        if value == "":
+            continue
+        if name in multi_valued:
+            resources.append(value)
+        elif name in params:
+            raise InvalidRequest(f"parameter {name!r} is repeated")
+        else:
+            params[name] = value
+    return TokenRequest(params=params, resources=tuple(resources))
+
+
+async def read_form(request: Request) -> TokenRequest:
+    """Read and parse the body of a POST that must be a form."""
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != FORM_TYPE:
+        raise InvalidRequest(f"the content type must be {FORM_TYPE}")
+    return parse_form(await request.body())

@@ -1,0 +1,1 @@
+"""Signing keys: material, lifecycle transitions, and the in-memory ring."""

@@ -1,0 +1,133 @@
+"""The key ring held in memory: signing keys, verification keys and the JWKS document.
+
+A ring is immutable; a change in the store produces a new ring that replaces the old one
+in a single assignment, so a request always sees one consistent ring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
+
+from idp.keyring.lifecycle import PUBLISHED_STATES
+from idp.keyring.material import SigningKey, unseal
+from idp.store.base import KeyRecord, Store, StoreUnavailable
+
+log = logging.getLogger("idp.keyring")
+
+# Published order: the key that signs now first, then the one that will, then old ones.
+_STATE_ORDER = {"active": 0, "next": 1, "retired": 2}
+
+
+class NoSigningKey(Exception):
+    """No active key exists for the algorithm asked for."""
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """One consistent view of the keys: who signs, who verifies, and the JWKS bytes."""
+
+    version: int
+    signing: dict[str, tuple[str, SigningKey]]
+    verification: dict[str, tuple[str, SigningKey]]
+    jwks: bytes
+    jwks_etag: str
+
+    @classmethod
+    def build(cls, records: Sequence[KeyRecord], version: int, kek: bytes) -> KeyRing:
+        """Open the active private keys and prepare the JWKS document (RFC 7517 section 5)."""
+        published = sorted(
+            (r for r in records if r.state in PUBLISHED_STATES),
+            key=lambda r: (_STATE_ORDER[r.state], -(r.activated_at or r.created_at), r.kid),
+        )
+        signing = {r.alg: (r.kid, unseal(r, kek)) for r in published if r.state == "active"}
+        verification: dict[str, tuple[str, SigningKey]] = {}
+        documents = []
+        for record in published:
+            document = json.loads(record.public_jwk)
+            documents.append(document)
+            verification[record.kid] = (record.alg, _import_public(document))
+        jwks = json.dumps({"keys": documents}, separators=(",", ":")).encode()
+        etag = '"' + hashlib.sha256(jwks).hexdigest()[:32] + '"'
+        return cls(version, signing, verification, jwks, etag)
+
+    def sign(self, alg: str, claims: dict[str, Any], typ: str) -> str:
+        """A compact JWS (RFC 7515) over the claims, by the active key of ``alg``."""
+        try:
+            kid, key = self.signing[alg]
+        except KeyError:
+            raise NoSigningKey(f"no active {alg} key") from None
+        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+
+    def has_signing_keys(self, algs: Sequence[str]) -> bool:
+        return all(alg in self.signing for alg in algs)
+
+
+def _import_public(document: dict[str, Any]) -> SigningKey:
+    members = {k: v for k, v in document.items() if k not in ("kid", "alg", "use")}
+    if document["kty"] == "RSA":
+        return RSAKey.import_key(members)
+    return ECKey.import_key(members)
+
+
+class KeyRingService:
+    """Keeps the in-memory ring in step with the store by polling the ring version."""
+
+    def __init__(self, store: Store, kek: bytes, poll_interval: float = 1.0) -> None:
+        self._store = store
+        self._kek = kek
+        self._poll_interval = poll_interval
+        self._ring: KeyRing | None = None
+
+    @property
+    def ring(self) -> KeyRing:
+        if self._ring is None:
+            raise RuntimeError("the key ring has not been loaded")
+        return self._ring
+
+    @property
+    def loaded(self) -> bool:
+        return self._ring is not None
+
+    async def load(self) -> KeyRing:
+        """Read every key and build a new ring (the version is read first, so never stale)."""
+        version = await self._store.key_ring_version()
+        records = await self._store.list_keys()
+        self._ring = KeyRing.build(records, version, self._kek)
+        return self._ring
+
+    async def refresh_if_changed(self) -> bool:
+        """Reload when the store's ring version differs from the one held; say if it did."""
+        version = await self._store.key_ring_version()
+        if self._ring is not None and version == self._ring.version:
+            return False
+        ring = await self.load()
+        log.info(
+            "key ring reloaded: version %d, %d published keys", ring.version, len(ring.verification)
+        )
+        return True
+
+    async def watch(self) -> None:
+        """Poll forever; a store outage is logged once and the held ring keeps serving."""
+        failing = False
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            try:
+                await self.refresh_if_changed()
+                if failing:
+                    log.info("key ring watcher: store reachable again")
+                failing = False
+            except StoreUnavailable as exc:
+                if not failing:
+                    log.warning("key ring watcher: store unavailable, serving held keys: %s", exc)
+                failing = True
+            except Exception:
+                log.exception("key ring watcher: reload failed; serving held keys")

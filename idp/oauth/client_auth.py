@@ -1,0 +1,100 @@
+"""Client authentication at the token endpoint (RFC 6749 sections 2.3.1 and 3.2.1).
+
+Client secrets are random 256-bit values; only their SHA-256 is stored and comparison is
+constant-time. A slow password hash is deliberately not used here: the secret already has
+full entropy, and a KDF would cap the token endpoint at a few requests per second.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from idp.oauth.errors import InvalidClient, InvalidRequest
+from idp.store.base import ClientRecord
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+# Compared against when the client does not exist, so an unknown id costs the same.
+_DUMMY_HASH = hashlib.sha256(b"idp-no-such-client").digest()
+
+
+@dataclass(frozen=True)
+class PresentedCredentials:
+    """What the request carried to identify the client, and by which method."""
+
+    method: str
+    client_id: str
+    secret: str | None = None
+
+
+def new_client_secret() -> str:
+    """A random 256-bit secret, base64url without padding."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_client_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def new_client_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def presented_credentials(
+    authorization: str | None, form: Mapping[str, str]
+) -> PresentedCredentials:
+    """Read the client's credentials from the request; exactly one method may be used.
+
+    HTTP Basic carries form-urlencoded id and secret (RFC 6749 section 2.3.1).
+    """
+    in_body = "client_secret" in form
+    if authorization is not None:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "basic":
+            raise InvalidClient("only HTTP Basic client authentication is accepted in the header")
+        if in_body:
+            raise InvalidRequest("use one client authentication method per request, not two")
+        client_id, secret = _decode_basic(value.strip())
+        if "client_id" in form and form["client_id"] != client_id:
+            raise InvalidRequest("client_id in the body does not match the Authorization header")
+        return PresentedCredentials("client_secret_basic", client_id, secret)
+    body_client_id = form.get("client_id")
+    if not body_client_id:
+        raise InvalidClient("client authentication is required")
+    if in_body:
+        return PresentedCredentials("client_secret_post", body_client_id, form["client_secret"])
+    return PresentedCredentials("none", body_client_id)
+
+
+def _decode_basic(value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidClient("malformed HTTP Basic credentials") from None
+    user, colon, password = decoded.partition(":")
+    if not colon or not user:
+        raise InvalidClient("malformed HTTP Basic credentials")
+    return unquote_plus(user), unquote_plus(password)
+
+
+def authenticate(client: ClientRecord | None, presented: PresentedCredentials) -> ClientRecord:
+    """Check the presented credentials against the registered client, in constant time.
+
+    Every failure gives the same invalid_client answer, whatever the reason.
+    """
+    stored = client.secret_hash if client and client.secret_hash else _DUMMY_HASH
+    given = hash_client_secret(presented.secret or "")
+    matches = hmac.compare_digest(stored, given)
+    if client is None or presented.method != client.token_endpoint_auth_method:
+        raise InvalidClient()
+    if client.is_public:
+        return client
+    if not matches or client.secret_hash is None:
+        raise InvalidClient()
+    return client

@@ -1,0 +1,67 @@
+"""Protocol errors carrying their OAuth ``error`` code and HTTP status (RFC 6749 section 5.2)."""
+
+from __future__ import annotations
+
+
+class OAuthError(Exception):
+    """An error answered to the client as ``{"error": ..., "error_description": ...}``."""
+
+    error = "invalid_request"
+    status = 400
+
+    def __init__(self, description: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed (RFC 6749 section 5.2): always 401 with a challenge."""
+
+    error = "invalid_client"
+    status = 401
+
+    def __init__(self, description: str = "client authentication failed") -> None:
+        super().__init__(description, headers={"WWW-Authenticate": 'Basic realm="idp"'})
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """The requested resource is not one the client may use (RFC 8707 section 2)."""
+
+    error = "invalid_target"
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503
+
+    def __init__(self, description: str = "the service is temporarily unavailable") -> None:
+        super().__init__(description, headers={"Retry-After": "5"})
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status = 500

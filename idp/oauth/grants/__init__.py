@@ -1,0 +1,12 @@
+"""Grant handlers keyed by grant_type; enabling a grant means adding it to GRANTS."""
+
+from __future__ import annotations
+
+from idp.oauth.grants.base import GrantHandler
+from idp.oauth.grants.client_credentials import ClientCredentialsGrant
+
+GRANTS: dict[str, GrantHandler] = {
+    handler.grant_type: handler for handler in (ClientCredentialsGrant(),)
+}
+
+__all__ = ["GRANTS", "GrantHandler"]

@@ -1,0 +1,53 @@
+"""Runs the app under granian with limits that protect the service from slow or huge requests.
+
+granian was chosen as the default server from bench/token_endpoint (see bench/README.md):
+higher throughput and a far lower p99 under CPU-bound signing than uvicorn. Its HTTP/1
+parser answers 431 to request heads over the buffer limit and closes connections whose
+head does not arrive within the header timeout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+APP_FACTORY = "idp.http.asgi:app_from_environment"
+MAX_HEAD_BYTES = 16 * 1024
+HEADER_READ_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Where and how to listen."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+def run_server(options: ServerOptions) -> None:
+    """Serve until interrupted; each worker builds the app from the same environment."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
+
+    Granian(
+        target=APP_FACTORY,
+        factory=True,
+        address=options.host,
+        port=options.port,
+        interface=Interfaces.ASGI,
+        workers=options.workers,
+        loop=Loops.auto,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=HEADER_READ_TIMEOUT_MS,
+            keep_alive=True,
+            max_buffer_size=MAX_HEAD_BYTES,
+        ),
+        ssl_cert=Path(options.tls_cert) if options.tls_cert else None,
+        ssl_key=Path(options.tls_key) if options.tls_key else None,
+        respawn_failed_workers=True,
+        log_access=False,
+    ).serve()

@@ -1,0 +1,44 @@
+"""Storage: one protocol, two backends (embedded SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from idp.config import sqlite_path
+from idp.store.base import (
+    ClientRecord,
+    Conflict,
+    KeyRecord,
+    KeyRingChange,
+    NotFound,
+    SchemaOutdated,
+    SchemaStatus,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    UserRecord,
+)
+
+__all__ = [
+    "ClientRecord",
+    "Conflict",
+    "KeyRecord",
+    "KeyRingChange",
+    "NotFound",
+    "SchemaOutdated",
+    "SchemaStatus",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "UserRecord",
+    "make_store",
+]
+
+
+def make_store(database_url: str) -> Store:
+    """The store a database URL names; call ``open()`` before use."""
+    if database_url.startswith("sqlite:"):
+        from idp.store.sqlite import SQLiteStore
+
+        return SQLiteStore(sqlite_path(database_url))
+    from idp.store.postgres import PostgresStore
+
+    return PostgresStore(database_url)

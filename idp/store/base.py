@@ -1,0 +1,148 @@
+"""The storage contract: records in and out, and the one protocol every backend implements.
+
+Both backends (SQLite and PostgreSQL) pass the same conformance tests in tests/test_store.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class StoreError(Exception):
+    """Base class for storage failures that callers are expected to handle."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached right now; the caller should retry later."""
+
+
+class SchemaOutdated(StoreError):
+    """The database schema is missing migrations; ``idp migrate`` applies them."""
+
+
+class Conflict(StoreError):
+    """A unique value (client name, username) is already taken."""
+
+
+class NotFound(StoreError):
+    """The named row does not exist."""
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """A registered OAuth client (RFC 7591 section 2 metadata names)."""
+
+    client_id: str
+    name: str
+    secret_hash: bytes | None
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scope: tuple[str, ...]
+    audiences: tuple[str, ...]
+    token_endpoint_auth_method: str
+    access_token_alg: str
+    id_token_alg: str
+    created_at: float
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A person who can sign in; only the argon2id hash of the password is kept."""
+
+    id: str
+    username: str
+    password_hash: str = field(repr=False)
+    email: str | None
+    name: str | None
+    created_at: float
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One signing key as stored: the private part sealed under the key-encryption key."""
+
+    kid: str
+    alg: str
+    state: str
+    public_jwk: str
+    private_key_sealed: bytes | None = field(repr=False)
+    created_at: float
+    activated_at: float | None = None
+    retired_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True)
+class KeyRingChange:
+    """What one key-ring transaction writes: new keys and new states for existing ones."""
+
+    inserts: tuple[KeyRecord, ...] = ()
+    updates: tuple[KeyRecord, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.inserts and not self.updates
+
+
+KeyRingMutation = Callable[[Sequence[KeyRecord]], KeyRingChange]
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Which numbered migrations are applied and which are still missing."""
+
+    applied: tuple[int, ...]
+    pending: tuple[int, ...]
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.pending
+
+
+class Store(Protocol):
+    """Everything the service keeps. Methods raise StoreUnavailable when the database is down."""
+
+    description: str
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def schema_status(self) -> SchemaStatus: ...
+
+    async def migrate(self) -> list[int]: ...
+
+    async def create_client(self, client: ClientRecord) -> None: ...
+
+    async def get_client(self, client_id: str) -> ClientRecord | None: ...
+
+    async def list_clients(self) -> list[ClientRecord]: ...
+
+    async def delete_client(self, client_id: str) -> bool: ...
+
+    async def create_user(self, user: UserRecord) -> None: ...
+
+    async def list_users(self) -> list[UserRecord]: ...
+
+    async def list_keys(self) -> list[KeyRecord]: ...
+
+    async def key_ring_version(self) -> int: ...
+
+    async def change_key_ring(self, mutation: KeyRingMutation) -> list[KeyRecord]:
+        """Apply ``mutation`` to the current keys in one serialised transaction.
+
+        The mutation sees every key row and returns what to insert and update; the store
+        writes it, bumps the ring version, and returns the keys as they are afterwards.
+        Concurrent callers (other processes included) run one after another.
+        """
+        ...

@@ -1,0 +1,242 @@
+"""The PostgreSQL store: an asyncpg pool shared by the process, for several stateless replicas.
+
+Key-ring changes and migrations are serialised across processes with a transaction-scoped
+advisory lock, so replicas can run them at the same moment without clashing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from idp.store import codec
+from idp.store.base import (
+    ClientRecord,
+    Conflict,
+    KeyRecord,
+    KeyRingMutation,
+    SchemaStatus,
+    StoreUnavailable,
+    UserRecord,
+)
+from idp.store.migrations import load_migrations
+
+# Errors that mean "the database is not there right now", as opposed to a bug in a query.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+ACQUIRE_TIMEOUT = 5.0
+Connection = PoolConnectionProxy[asyncpg.Record]
+COMMAND_TIMEOUT = 10.0
+
+
+def _redacted(dsn: str) -> str:
+    """The DSN without its password, for messages and logs."""
+    scheme, _, rest = dsn.partition("://")
+    credentials, at, location = rest.rpartition("@")
+    if not at:
+        return dsn
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}@{location}"
+
+
+class PostgresStore:
+    """Store backed by PostgreSQL through an asyncpg connection pool."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.dsn = dsn
+        self.description = f"PostgreSQL {_redacted(dsn)}"
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                timeout=ACQUIRE_TIMEOUT,
+                command_timeout=COMMAND_TIMEOUT,
+            )
+        except CONNECTION_ERRORS as exc:
+            raise StoreUnavailable(f"cannot connect to {self.description}: {exc}") from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreUnavailable(f"cannot connect to {self.description}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), timeout=5)
+            except CONNECTION_ERRORS:
+                self._pool.terminate()
+            self._pool = None
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        if self._pool is None:
+            raise StoreUnavailable("the PostgreSQL store is not open")
+        try:
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+                yield connection
+        except CONNECTION_ERRORS as exc:
+            raise StoreUnavailable(f"{self.description}: {type(exc).__name__}: {exc}") from exc
+
+    async def ping(self) -> None:
+        async with self._connection() as connection:
+            await connection.fetchval("SELECT 1")
+
+    # -- schema -------------------------------------------------------------------------
+
+    @staticmethod
+    async def _applied(connection: Connection) -> set[int]:
+        exists = await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        if not exists:
+            return set()
+        return {
+            row["version"]
+            for row in await connection.fetch("SELECT version FROM schema_migrations")
+        }
+
+    async def schema_status(self) -> SchemaStatus:
+        async with self._connection() as connection:
+            applied = await self._applied(connection)
+        known = [m.version for m in load_migrations("postgresql")]
+        return SchemaStatus(
+            applied=tuple(sorted(applied)),
+            pending=tuple(v for v in known if v not in applied),
+        )
+
+    async def migrate(self) -> list[int]:
+        done: list[int] = []
+        async with self._connection() as connection:
+            for migration in load_migrations("postgresql"):
+                async with connection.transaction():
+                    await connection.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':idp-migrate'))"
+                    )
+                    await connection.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        "version integer PRIMARY KEY, name text NOT NULL, "
+                        "applied_at double precision NOT NULL)"
+                    )
+                    if migration.version in await self._applied(connection):
+                        continue
+                    await connection.execute(migration.sql)
+                    await connection.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) "
+                        "VALUES ($1, $2, $3)",
+                        migration.version,
+                        migration.name,
+                        time.time(),
+                    )
+                done.append(migration.version)
+        return done
+
+    # -- clients --------------------------------------------------------------------------
+
+    async def create_client(self, client: ClientRecord) -> None:
+        async with self._connection() as connection:
+            try:
+                await connection.execute(
+                    f"INSERT INTO clients ({codec.CLIENT_COLUMNS}) "  # noqa: S608
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    *codec.client_values(client),
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict(f"a client named {client.name!r} already exists") from exc
+
+    async def get_client(self, client_id: str) -> ClientRecord | None:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(
+                f"SELECT {codec.CLIENT_COLUMNS} FROM clients WHERE client_id = $1",  # noqa: S608
+                client_id,
+            )
+        return codec.client_from_row(row) if row else None
+
+    async def list_clients(self) -> list[ClientRecord]:
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                f"SELECT {codec.CLIENT_COLUMNS} FROM clients ORDER BY created_at, name"  # noqa: S608
+            )
+        return [codec.client_from_row(row) for row in rows]
+
+    async def delete_client(self, client_id: str) -> bool:
+        async with self._connection() as connection:
+            status = await connection.execute("DELETE FROM clients WHERE client_id = $1", client_id)
+        return status != "DELETE 0"
+
+    # -- users ----------------------------------------------------------------------------
+
+    async def create_user(self, user: UserRecord) -> None:
+        async with self._connection() as connection:
+            try:
+                await connection.execute(
+                    f"INSERT INTO users ({codec.USER_COLUMNS}) "  # noqa: S608
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    *codec.user_values(user),
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict(f"a user named {user.username!r} already exists") from exc
+
+    async def list_users(self) -> list[UserRecord]:
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                f"SELECT {codec.USER_COLUMNS} FROM users ORDER BY created_at, username"  # noqa: S608
+            )
+        return [codec.user_from_row(row) for row in rows]
+
+    # -- keys -----------------------------------------------------------------------------
+
+    @staticmethod
+    async def _keys(connection: Connection) -> list[KeyRecord]:
+        rows = await connection.fetch(
+            f"SELECT {codec.KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid"  # noqa: S608
+        )
+        return [codec.key_from_row(row) for row in rows]
+
+    async def list_keys(self) -> list[KeyRecord]:
+        async with self._connection() as connection:
+            return await self._keys(connection)
+
+    async def key_ring_version(self) -> int:
+        async with self._connection() as connection:
+            version = await connection.fetchval("SELECT version FROM key_ring_version WHERE id = 1")
+        return int(version)
+
+    async def change_key_ring(self, mutation: KeyRingMutation) -> list[KeyRecord]:
+        async with self._connection() as connection, connection.transaction():
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':idp-key-ring'))"
+            )
+            result = mutation(await self._keys(connection))
+            for key in codec.ordered_updates(result.updates):
+                await connection.execute(
+                    "UPDATE signing_keys SET state = $1, private_key_sealed = $2, "
+                    "activated_at = $3, retired_at = $4, revoked_at = $5 WHERE kid = $6",
+                    key.state,
+                    key.private_key_sealed,
+                    key.activated_at,
+                    key.retired_at,
+                    key.revoked_at,
+                    key.kid,
+                )
+            for key in result.inserts:
+                await connection.execute(
+                    f"INSERT INTO signing_keys ({codec.KEY_COLUMNS}) "  # noqa: S608
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    *codec.key_values(key),
+                )
+            if not result.is_empty:
+                await connection.execute("UPDATE key_ring_version SET version = version + 1")
+            return await self._keys(connection)
