@@ -1,0 +1,163 @@
+"""Shared fixtures: both stores, settings, and a real HTTP server on 127.0.0.1.
+
+Every storage fixture is parametrised over SQLite and PostgreSQL. PostgreSQL tests get a
+schema of their own (dropped afterwards), so two runs on one server never collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+import uvicorn
+
+from idp.config import Settings, load_settings, new_key_encryption_key
+from idp.http.app import create_app
+from idp.store import make_store
+from idp.store.base import Store
+
+STORES = ("sqlite", "postgresql")
+
+
+def pg_base_url() -> str:
+    return os.environ.get("IDP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """A DSN whose connections use ``schema`` (asyncpg passes unknown parameters as settings)."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}search_path={schema}"
+
+
+async def _pg_execute(sql: str) -> None:
+    connection = await asyncpg.connect(pg_base_url(), timeout=10)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=STORES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/idp.db"
+        return
+    schema = f"idp_test_{secrets.token_hex(6)}"
+    asyncio.run(_pg_execute(f"CREATE SCHEMA {schema}"))
+    try:
+        yield with_search_path(pg_base_url(), schema)
+    finally:
+        asyncio.run(_pg_execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def make_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
+    """The IDP_* variables for a service on 127.0.0.1:port over the given database."""
+    return {
+        "IDP_ISSUER": f"http://127.0.0.1:{port}",
+        "IDP_DATABASE_URL": database_url,
+        "IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key(),
+        **extra,
+    }
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def env(database_url: str, port: int) -> dict[str, str]:
+    return make_env(database_url, port)
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return load_settings(env)
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    """An open, migrated store of each kind."""
+    the_store = make_store(settings.database_url)
+    await the_store.open()
+    await the_store.migrate()
+    try:
+        yield the_store
+    finally:
+        await the_store.close()
+
+
+@dataclass
+class LiveServer:
+    """A uvicorn server running the app in a background thread."""
+
+    url: str
+    settings: Settings
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def start_server(settings: Settings, port: int) -> LiveServer:
+    """Serve ``create_app(settings)`` on 127.0.0.1:port and wait until it accepts requests."""
+    asyncio.run(_migrate(settings.database_url))
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    return LiveServer(f"http://127.0.0.1:{port}", settings, server, thread)
+
+
+async def _migrate(database_url: str) -> None:
+    the_store = make_store(database_url)
+    await the_store.open()
+    try:
+        await the_store.migrate()
+    finally:
+        await the_store.close()
+
+
+@pytest.fixture
+def live_server(settings: Settings, port: int) -> Iterator[LiveServer]:
+    """The token service over each store, on a real socket."""
+    server = start_server(settings, port)
+    try:
+        yield server
+    finally:
+        server.stop()
