@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,6 +23,8 @@ import uvicorn
 
 from idp.config import Settings, load_settings, new_key_encryption_key
 from idp.http.app import create_app
+from idp.management import create_client
+from idp.oauth.registration import ClientRequest
 from idp.store import make_store
 from idp.store.base import Store
 
@@ -161,3 +164,19 @@ def live_server(settings: Settings, port: int) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+async def _register(settings: Settings, request: ClientRequest) -> tuple[str, str | None]:
+    the_store = make_store(settings.database_url)
+    await the_store.open()
+    try:
+        record, secret = await create_client(the_store, request)
+        return record.client_id, secret
+    finally:
+        await the_store.close()
+
+
+def register_client(settings: Settings, name: str = "service", **fields: Any) -> tuple[str, str]:
+    """Register a client in the service's store; return (client_id, secret or "")."""
+    client_id, secret = asyncio.run(_register(settings, ClientRequest(name=name, **fields)))
+    return client_id, secret or ""

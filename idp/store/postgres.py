@@ -10,9 +10,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from idp.store import codec
 from idp.store.base import (
@@ -26,6 +26,11 @@ from idp.store.base import (
 )
 from idp.store.migrations import load_migrations
 
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+
 # Errors that mean "the database is not there right now", as opposed to a bug in a query.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -36,7 +41,6 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
 )
 ACQUIRE_TIMEOUT = 5.0
-Connection = PoolConnectionProxy[asyncpg.Record]
 COMMAND_TIMEOUT = 10.0
 
 

@@ -1,0 +1,89 @@
+"""Settings from the environment: defaults, and one clear error per bad value."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from idp.config import ConfigError, load_settings, new_key_encryption_key, parse_duration
+
+KEK = new_key_encryption_key()
+
+
+def test_defaults_for_the_embedded_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.issuer == "http://127.0.0.1:8000"
+    assert settings.database_url == "sqlite:///var/idp.db"
+    assert settings.access_token_ttl == 600
+    assert settings.jwks_max_age == 300
+    assert settings.rsa_key_bits == 2048
+    assert settings.signing_algs == ("RS256", "ES256")
+    kek_file = tmp_path / "keys" / "key-encryption-key"
+    assert stat.S_IMODE(os.stat(kek_file).st_mode) == 0o600
+    assert load_settings({}).key_encryption_key == settings.key_encryption_key
+    assert len(settings.key_encryption_key) == 32
+    assert KEK not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [("90", 90), ("90s", 90), ("15m", 900), ("12h", 43200), ("30d", 2592000)]
+)
+def test_durations(raw: str, seconds: int) -> None:
+    assert parse_duration("X", raw) == seconds
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("IDP_ISSUER", "http://example.com"),
+        ("IDP_ISSUER", "https://example.com/?q=1"),
+        ("IDP_ISSUER", "ftp://example.com"),
+        ("IDP_ISSUER", "https://example.com:99999"),
+        ("IDP_DATABASE_URL", "mysql://x"),
+        ("IDP_DATABASE_URL", "sqlite:///"),
+        ("IDP_KEY_ENCRYPTION_KEY", "c2hvcnQ"),
+        ("IDP_ACCESS_TOKEN_TTL", "ten minutes"),
+        ("IDP_ACCESS_TOKEN_TTL", "0"),
+        ("IDP_JWKS_MAX_AGE", "-5"),
+        ("IDP_RSA_KEY_BITS", "1024"),
+        ("IDP_SIGNING_ALGS", "HS256"),
+        ("IDP_TRUSTED_PROXIES", "not-an-ip"),
+    ],
+)
+def test_bad_value_names_the_variable(name: str, value: str) -> None:
+    env = {"IDP_KEY_ENCRYPTION_KEY": KEK, name: value}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, create_files=False)
+    message = str(caught.value)
+    assert message.startswith(name)
+    assert "\n" not in message
+
+
+def test_postgresql_requires_a_key_encryption_key() -> None:
+    with pytest.raises(ConfigError, match="IDP_KEY_ENCRYPTION_KEY"):
+        load_settings({"IDP_DATABASE_URL": "postgresql://u@h/db"}, create_files=False)
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["http://localhost:8000", "http://127.0.0.1", "http://[::1]:9000", "https://id.example"],
+)
+def test_loopback_http_and_any_https_issuer_accepted(issuer: str) -> None:
+    settings = load_settings({"IDP_ISSUER": issuer + "/", "IDP_KEY_ENCRYPTION_KEY": KEK})
+    assert settings.issuer == issuer
+
+
+def test_trusted_proxies_and_algs_parse() -> None:
+    settings = load_settings(
+        {
+            "IDP_KEY_ENCRYPTION_KEY": KEK,
+            "IDP_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
+            "IDP_SIGNING_ALGS": "ES256",
+        }
+    )
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.1/32", "192.168.0.0/16"]
+    assert settings.signing_algs == ("ES256",)
