@@ -1,0 +1,33 @@
+-- wrk script: GET by default; with BENCH_BASIC set, POST a client_credentials token
+-- request authenticated by client_secret_basic. Counts every response that is not 200
+-- and prints the count when the run ends ("bench-non-200: N").
+
+local basic = os.getenv("BENCH_BASIC")
+if basic and basic ~= "" then
+    wrk.method = "POST"
+    wrk.headers["Authorization"] = "Basic " .. basic
+    wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+    wrk.body = "grant_type=client_credentials"
+end
+
+local threads = {}
+
+function setup(thread)
+    table.insert(threads, thread)
+end
+
+non_200 = 0
+
+function response(status, headers, body)
+    if status ~= 200 then
+        non_200 = non_200 + 1
+    end
+end
+
+function done(summary, latency, requests)
+    local total = 0
+    for _, thread in ipairs(threads) do
+        total = total + thread:get("non_200")
+    end
+    io.write(string.format("bench-non-200: %d\n", total))
+end

@@ -1,0 +1,94 @@
+"""A throwaway token service: temp SQLite store, fresh key-encryption key, clients and keys.
+
+Everything is set up through the ``idp`` admin command, as an operator would.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+IDP = VENV_BIN / "idp"
+ALGS = ("RS256", "ES256")
+CLIENT_SCOPE = "api.read api.write"
+COMMAND_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Client:
+    """A confidential client registered for the benchmark."""
+
+    alg: str
+    client_id: str
+    secret: str
+
+    @property
+    def basic_credentials(self) -> str:
+        """The client_secret_basic token (RFC 6749 section 2.3.1: form-encoded, then base64)."""
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self.secret)}"
+        return base64.b64encode(pair.encode()).decode()
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """The service's environment and the clients it knows."""
+
+    env: dict[str, str]
+    clients: dict[str, Client]
+
+    def with_issuer(self, issuer: str) -> dict[str, str]:
+        """The IDP_* environment for a server whose issuer is ``issuer``."""
+        return {**self.env, "IDP_ISSUER": issuer}
+
+
+def _idp(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [str(IDP), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"idp {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _idp_json(env: dict[str, str], *args: str) -> Any:
+    return json.loads(_idp(env, *args, "--json"))
+
+
+def prepare(workdir: Path, base_env: dict[str, str]) -> Fixture:
+    """Create the store in ``workdir``, migrate it, register one client per alg, make keys."""
+    env = {
+        **base_env,
+        "IDP_DATABASE_URL": f"sqlite:///{(workdir / 'idp.db').resolve()}",
+        "IDP_ISSUER": "http://127.0.0.1:8000",
+    }
+    env["IDP_KEY_ENCRYPTION_KEY"] = _idp(env, "generate-kek").strip()
+    _idp(env, "migrate")
+    clients = {}
+    for alg in ALGS:
+        document = _idp_json(
+            env,
+            "clients",
+            "create",
+            "--name",
+            f"bench-{alg.lower()}",
+            "--scope",
+            CLIENT_SCOPE,
+            "--access-token-alg",
+            alg,
+        )
+        clients[alg] = Client(alg, document["client_id"], document["client_secret"])
+    _idp_json(env, "keys", "rotate")
+    env.pop("IDP_ISSUER")
+    return Fixture(env=env, clients=clients)

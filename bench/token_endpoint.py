@@ -1,0 +1,428 @@
+"""Token endpoint and JWKS throughput: the service against a bare-Starlette ceiling.
+
+A throwaway service (temp SQLite store, fresh key-encryption key, one RS256 and one ES256
+confidential client, keys) runs with one worker pinned to core 0, under granian and then
+under uvicorn. Next to it, on the same core and server, run bare apps (bench/bare_app.py)
+that only parse the form and sign the same claims with an in-memory key, or answer fixed
+JWKS bytes: the ceiling of this stack. wrk, pinned to core 1, loads each side in turn;
+each figure is the median of ``--runs`` measured runs after a warm-up.
+
+Run it as ``bench/token_endpoint`` (``--help`` for the options, ``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import checks, servers, service, wrk
+from bench.servers import Server
+from bench.service import Fixture
+
+SERVER_CORE = 0
+LOAD_CORE = 1
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SERVICE, CEILING = "service", "ceiling"
+PACKAGES = ("granian", "uvicorn", "uvloop", "httptools", "starlette", "joserfc", "cryptography")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One endpoint under load, and the share of the ceiling the service should reach."""
+
+    name: str
+    path: str
+    alg: str | None
+    target_ratio: float
+
+
+SCENARIOS = (
+    Scenario("token RS256", "/token", "RS256", 0.80),
+    Scenario("token ES256", "/token", "ES256", 0.80),
+    Scenario("jwks", "/jwks.json", None, 0.90),
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How long and how hard to load, and which servers to try."""
+
+    duration: int
+    warmup: int
+    runs: int
+    connections: int
+    threads: int
+    servers: tuple[str, ...]
+    output: Path | None
+
+
+@dataclass
+class Stack:
+    """The service and the bare apps (one per alg) running under one server."""
+
+    server: str
+    service: Server
+    bare: dict[str, Server] = field(default_factory=dict)
+
+    def target(self, scenario: Scenario, side: str) -> Server:
+        if side == SERVICE:
+            return self.service
+        return self.bare[scenario.alg or service.ALGS[0]]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured wrk run against one side."""
+
+    server: str
+    scenario: str
+    side: str
+    run: int
+    result: wrk.WrkResult
+    cpu: servers.CpuUse
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "scenario": self.scenario,
+            "side": self.side,
+            "run": self.run,
+            "server_cpu_share": round(self.cpu.server_share, 3),
+            "core_busy_share": round(self.cpu.core_busy_share, 3),
+            **self.result.as_dict(),
+        }
+
+
+# -- options ------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="bench/token_endpoint",
+        description="Token endpoint and JWKS throughput against a bare-Starlette ceiling.",
+    )
+    parser.add_argument("--duration", type=int, help="seconds per measured run (default 10)")
+    parser.add_argument("--warmup", type=int, help="seconds of warm-up per side (default 3)")
+    parser.add_argument("--runs", type=int, help="measured runs; the median is kept (default 3)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
+    parser.add_argument(
+        "--server",
+        action="append",
+        choices=servers.SERVERS,
+        help="server to try (repeatable; default: granian and uvicorn)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 1 s warm-up, 3 s runs, 1 run"
+    )
+    parser.add_argument("--output", type=Path, help="JSON results file (default bench/results/)")
+    parser.add_argument("--no-output", action="store_true", help="write no JSON results file")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    options = Options(
+        duration=args.duration or (3 if quick else 10),
+        warmup=args.warmup if args.warmup is not None else (1 if quick else 3),
+        runs=args.runs or (1 if quick else 3),
+        connections=args.connections,
+        threads=args.threads,
+        servers=tuple(dict.fromkeys(args.server or servers.SERVERS)),
+        output=None if args.no_output else (args.output or _default_output()),
+    )
+    if min(options.duration, options.runs, options.connections, options.threads) < 1:
+        parser.error("--duration, --runs, --connections and --threads must be at least 1")
+    return options
+
+
+def _default_output() -> Path:
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return RESULTS_DIR / f"token_endpoint-{stamp}.json"
+
+
+# -- environment --------------------------------------------------------------------------
+
+
+def check_cores() -> None:
+    """The server and the load generator each need a core of their own."""
+    allowed = os.sched_getaffinity(0)
+    if not {SERVER_CORE, LOAD_CORE} <= allowed:
+        raise RuntimeError(f"needs cores {SERVER_CORE} and {LOAD_CORE}; allowed: {allowed}")
+
+
+def base_env() -> dict[str, str]:
+    """This process's environment without IDP_* settings, with the repository importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "BENCH_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(service.ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for name in PACKAGES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": versions,
+    }
+
+
+# -- servers ------------------------------------------------------------------------------
+
+
+def _start(
+    stack: contextlib.ExitStack, name: str, argv: list[str], port: int, env: dict[str, str]
+) -> Server:
+    log = Path(env["BENCH_WORKDIR"]) / f"{name.replace(' ', '-')}.log"
+    return stack.enter_context(servers.serving(name, argv, port, env, log, SERVER_CORE))
+
+
+def start_stack(stack: contextlib.ExitStack, server: str, fixture: Fixture, workdir: Path) -> Stack:
+    """Start the service, then one bare app per alg serving the service's own JWKS bytes."""
+    port = servers.free_port()
+    env = {**fixture.with_issuer(f"http://127.0.0.1:{port}"), "BENCH_WORKDIR": str(workdir)}
+    argv = servers.command(server, servers.SERVICE_FACTORY, port, service=True)
+    running = Stack(server, _start(stack, f"{server} service", argv, port, env))
+    jwks_file = workdir / "jwks.json"
+    jwks_file.write_bytes(checks.fetch(running.service.base_url + "/jwks.json"))
+    for alg in service.ALGS:
+        port = servers.free_port()
+        bare_env = {
+            **fixture.env,
+            "BENCH_WORKDIR": str(workdir),
+            "BENCH_ALG": alg,
+            "BENCH_ISSUER": f"http://127.0.0.1:{port}",
+            "BENCH_CLIENT_ID": fixture.clients[alg].client_id,
+            "BENCH_SCOPE": service.CLIENT_SCOPE,
+            "BENCH_JWKS_FILE": str(jwks_file),
+        }
+        argv = servers.command(server, servers.BARE_FACTORY, port, service=False)
+        running.bare[alg] = _start(stack, f"{server} bare {alg}", argv, port, bare_env)
+    return running
+
+
+def verify(running: Stack, fixture: Fixture) -> None:
+    """Both sides answer 200 with comparable tokens, and serve the same JWKS bytes."""
+    jwks = checks.fetch(running.service.base_url + "/jwks.json")
+    for alg, client in fixture.clients.items():
+        basic = client.basic_credentials
+        ours = checks.check_service_token(running.service.base_url + "/token", basic, alg, jwks)
+        bare = checks.check_bare_token(running.bare[alg].base_url + "/token", basic, alg)
+        if abs(len(ours) - len(bare)) > 8:
+            raise RuntimeError(f"{alg}: token sizes differ: {len(ours)} vs {len(bare)} bytes")
+        if checks.fetch(running.bare[alg].base_url + "/jwks.json") != jwks:
+            raise RuntimeError(f"bare {alg} app serves other JWKS bytes than the service")
+
+
+# -- measuring ----------------------------------------------------------------------------
+
+
+def load(
+    target: Server,
+    scenario: Scenario,
+    fixture: Fixture,
+    wrk_path: str,
+    options: Options,
+    seconds: int,
+) -> tuple[wrk.WrkResult, servers.CpuUse]:
+    """Load one side for ``seconds``; return wrk's result and the server core's use."""
+    basic = fixture.clients[scenario.alg].basic_credentials if scenario.alg else None
+    meter = servers.CpuMeter(target, SERVER_CORE)
+    result = wrk.run(
+        wrk_path,
+        target.base_url + scenario.path,
+        duration=seconds,
+        connections=options.connections,
+        threads=options.threads,
+        core=LOAD_CORE,
+        basic=basic,
+    )
+    return result, meter.stop()
+
+
+def bench_server(
+    server: str, fixture: Fixture, workdir: Path, wrk_path: str, options: Options
+) -> list[Measurement]:
+    """Warm up, then alternate service and ceiling for every scenario, run after run."""
+    measurements: list[Measurement] = []
+    with contextlib.ExitStack() as stack:
+        running = start_stack(stack, server, fixture, workdir)
+        verify(running, fixture)
+        if options.warmup:
+            for scenario in SCENARIOS:
+                for side in (SERVICE, CEILING):
+                    target = running.target(scenario, side)
+                    load(target, scenario, fixture, wrk_path, options, options.warmup)
+        for run in range(1, options.runs + 1):
+            sides = (SERVICE, CEILING) if run % 2 else (CEILING, SERVICE)
+            for scenario in SCENARIOS:
+                for side in sides:
+                    target = running.target(scenario, side)
+                    result, cpu = load(
+                        target, scenario, fixture, wrk_path, options, options.duration
+                    )
+                    measurement = Measurement(server, scenario.name, side, run, result, cpu)
+                    print_measurement(measurement)
+                    measurements.append(measurement)
+    return measurements
+
+
+# -- reporting ----------------------------------------------------------------------------
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def summarize(measurements: Sequence[Measurement]) -> list[dict[str, Any]]:
+    """Per server and scenario: medians of the good runs for each side, and their ratio."""
+    rows = []
+    for server in dict.fromkeys(m.server for m in measurements):
+        for scenario in SCENARIOS:
+            row: dict[str, Any] = {"server": server, "scenario": scenario.name}
+            for side in (SERVICE, CEILING):
+                runs = [
+                    m
+                    for m in measurements
+                    if (m.server, m.scenario, m.side) == (server, scenario.name, side)
+                ]
+                good = [m for m in runs if m.result.ok]
+                row[side] = {
+                    "requests_per_second": _median([m.result.requests_per_second for m in good]),
+                    "p99_ms": _median([m.result.p99_ms for m in good]),
+                    "server_cpu_share": _median([m.cpu.server_share for m in good]),
+                    "core_busy_share": _median([m.cpu.core_busy_share for m in good]),
+                    "runs": len(runs),
+                    "failed_runs": len(runs) - len(good),
+                }
+            ratio = row[SERVICE]["requests_per_second"] / row[CEILING]["requests_per_second"]
+            row.update(
+                ratio=ratio,
+                target_ratio=scenario.target_ratio,
+                meets_target=ratio >= scenario.target_ratio,
+            )
+            rows.append(row)
+    return rows
+
+
+def print_measurement(m: Measurement) -> None:
+    r = m.result
+    status = "ok" if r.ok else f"FAILED (non-200 {r.non_200}, socket errors {r.socket_errors})"
+    print(
+        f"  {m.server:<8} run {m.run}  {m.scenario:<12} {m.side:<8} {r.requests_per_second:9.1f}/s"
+        f"  p99 {r.p99_ms:7.2f} ms  server CPU {m.cpu.server_share:4.0%}"
+        f" (core {m.cpu.core_busy_share:4.0%})"
+        f"  wrk CPU {r.load_cpu_share:4.0%}  {status}",
+        flush=True,
+    )
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    """The summary as a Markdown table."""
+    lines = [
+        "| server | endpoint | service req/s | ceiling req/s | ratio | target "
+        "| service p99 | ceiling p99 |",
+        "|---|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for row in rows:
+        ours, bare = row[SERVICE], row[CEILING]
+        verdict = "met" if row["meets_target"] else "MISSED"
+        lines.append(
+            f"| {row['server']} | {row['scenario']} | {ours['requests_per_second']:.0f} "
+            f"| {bare['requests_per_second']:.0f} | {row['ratio']:.0%} "
+            f"| >= {row['target_ratio']:.0%} {verdict} | {ours['p99_ms']:.2f} ms "
+            f"| {bare['p99_ms']:.2f} ms |"
+        )
+    return "\n".join(lines)
+
+
+def winners(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """For each endpoint, which server serves the service faster and with the lower p99."""
+    lines = []
+    for scenario in SCENARIOS:
+        found = {r["server"]: r[SERVICE] for r in rows if r["scenario"] == scenario.name}
+        if len(found) < 2:
+            continue
+        by_rate = max(found, key=lambda s: found[s]["requests_per_second"])
+        by_p99 = min(found, key=lambda s: found[s]["p99_ms"])
+        rates = ", ".join(f"{s} {v['requests_per_second']:.0f}/s" for s, v in found.items())
+        p99s = ", ".join(f"{s} {v['p99_ms']:.2f} ms" for s, v in found.items())
+        lines.append(f"{scenario.name}: throughput {rates} -> {by_rate}; p99 {p99s} -> {by_p99}")
+    return lines
+
+
+def write_results(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Set up, measure every server, print the table; exit 1 if any run saw a non-200."""
+    options = parse_args(argv)
+    check_cores()
+    wrk_path = wrk.ensure_wrk()
+    started = {"time": datetime.datetime.now(datetime.UTC).isoformat(), "loadavg": os.getloadavg()}
+    print(f"load average at start: {started['loadavg']}", flush=True)
+    measurements: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
+        workdir = Path(tmp)
+        fixture = service.prepare(workdir, base_env())
+        for server in options.servers:
+            print(
+                f"{server}: service and ceiling on core {SERVER_CORE}, wrk on core {LOAD_CORE}",
+                flush=True,
+            )
+            measurements += bench_server(server, fixture, workdir, wrk_path, options)
+    rows = summarize(measurements)
+    finished = {"time": datetime.datetime.now(datetime.UTC).isoformat(), "loadavg": os.getloadavg()}
+    print()
+    print(table(rows))
+    print()
+    print("\n".join(winners(rows)))
+    print(f"load average at end: {finished['loadavg']}")
+    if options.output:
+        write_results(
+            options.output,
+            {
+                "machine": machine(),
+                "options": {**options.__dict__, "output": str(options.output)},
+                "started": started,
+                "finished": finished,
+                "summary": rows,
+                "measurements": [m.as_dict() for m in measurements],
+            },
+        )
+        print(f"results: {options.output}")
+    failed = [m for m in measurements if not m.result.ok]
+    if failed:
+        print(f"{len(failed)} run(s) failed (non-200 answers or socket errors)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
