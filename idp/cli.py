@@ -157,7 +157,10 @@ def cmd_clients_delete(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _read_password() -> str:
-    line = sys.stdin.readline()
+    try:
+        line = sys.stdin.buffer.readline().decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError("--password-stdin: the password is not valid UTF-8") from None
     if line.endswith("\n"):
         line = line[:-1]
     if line.endswith("\r"):
@@ -419,6 +422,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from idp.logs import configure_logging
 
     configure_logging()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            sys.stderr.write(f"idp: error: argument {arg!r} is not valid UTF-8 (see --help)\n")
+            return EXIT_USAGE
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(os.environ) if getattr(args, "needs_settings", True) else None

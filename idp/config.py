@@ -121,15 +121,37 @@ def new_key_encryption_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
 
-def _file_key_encryption_key(path: Path, create: bool) -> bytes:
-    if not path.exists():
-        if not create:
-            raise ConfigError(f"IDP_KEY_ENCRYPTION_KEY: not set and {path} does not exist")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _create_key_file(path: Path) -> None:
+    """Write a new key file atomically; if another process got there first, keep theirs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "w") as handle:
             handle.write(new_key_encryption_key() + "\n")
-    return decode_key_encryption_key(f"IDP_KEY_ENCRYPTION_KEY (read from {path})", path.read_text())
+            handle.flush()
+            os.fsync(handle.fileno())
+        # link() fails if the name exists, so a concurrent creator never sees a partial file.
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _file_key_encryption_key(path: Path, create: bool) -> bytes:
+    try:
+        if not path.exists():
+            if not create:
+                raise ConfigError(f"IDP_KEY_ENCRYPTION_KEY: not set and {path} does not exist")
+            _create_key_file(path)
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"IDP_KEY_ENCRYPTION_KEY: not set and {path} cannot be created or read: "
+            f"{exc.strerror or exc}"
+        ) from None
+    return decode_key_encryption_key(f"IDP_KEY_ENCRYPTION_KEY (read from {path})", text)
 
 
 def parse_algs(raw: str) -> tuple[str, ...]:

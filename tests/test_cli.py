@@ -566,30 +566,18 @@ def test_sqlite_default_creates_database_and_key_file(cwd: Path) -> None:
 # -- known bugs ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SQLiteStore.open lets OSError from mkdir escape: traceback instead of one line",
-)
 def test_unusable_sqlite_path_is_one_line(bare: Idp, cwd: Path) -> None:
     """A database path under a regular file fails cleanly (SQLite only by nature)."""
     (cwd / "occupied").write_text("not a directory\n")
     bare("migrate", IDP_DATABASE_URL=f"sqlite:///{cwd}/occupied/idp.db").fails(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config._file_key_encryption_key lets OSError escape: traceback, not exit 2",
-)
 def test_unusable_key_file_location_is_a_configuration_error(cwd: Path) -> None:
     """The default key file cannot be created (``keys`` is a file): one line, exit 2."""
     (cwd / "keys").write_text("not a directory\n")
     Idp({}, cwd)("migrate").fails(2, "IDP_KEY_ENCRYPTION_KEY")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a password that is not UTF-8 reaches argon2 as surrogates: traceback",
-)
 def test_password_not_utf8_is_one_line(migrated: Idp) -> None:
     """Invalid UTF-8 on stdin is rejected with one line and no user is created."""
     args = ("users", "create", "--username", "eve", "--password-stdin")
@@ -597,10 +585,6 @@ def test_password_not_utf8_is_one_line(migrated: Idp) -> None:
     assert migrated("users", "list", "--json").json() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="argv that is not UTF-8 reaches the store as surrogates: traceback",
-)
 def test_argument_not_utf8_is_one_line(migrated: Idp) -> None:
     """A client name that is not UTF-8 is a usage error and nothing is stored."""
     migrated("clients", "create", "--name", b"\xff").fails(2)

@@ -65,7 +65,7 @@ class SQLiteStore:
 
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, connect)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open SQLite file {self.path}: {exc}") from exc
 
     async def close(self) -> None:
