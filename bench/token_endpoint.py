@@ -42,6 +42,7 @@ PACKAGES = ("granian", "uvicorn", "uvloop", "httptools", "starlette", "joserfc",
 class Scenario:
     """One endpoint under load, and the share of the ceiling the service should reach."""
 
+    key: str
     name: str
     path: str
     alg: str | None
@@ -49,9 +50,9 @@ class Scenario:
 
 
 SCENARIOS = (
-    Scenario("token RS256", "/token", "RS256", 0.80),
-    Scenario("token ES256", "/token", "ES256", 0.80),
-    Scenario("jwks", "/jwks.json", None, 0.90),
+    Scenario("rs256", "token RS256", "/token", "RS256", 0.80),
+    Scenario("es256", "token ES256", "/token", "ES256", 0.80),
+    Scenario("jwks", "jwks", "/jwks.json", None, 0.90),
 )
 
 
@@ -65,7 +66,15 @@ class Options:
     connections: int
     threads: int
     servers: tuple[str, ...]
+    scenarios: tuple[Scenario, ...]
     output: Path | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.__dict__,
+            "scenarios": [s.key for s in self.scenarios],
+            "output": str(self.output) if self.output else None,
+        }
 
 
 @dataclass
@@ -125,6 +134,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="server to try (repeatable; default: granian and uvicorn)",
     )
     parser.add_argument(
+        "--endpoint",
+        action="append",
+        choices=[s.key for s in SCENARIOS],
+        help="endpoint to load (repeatable; default: all)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1 s warm-up, 3 s runs, 1 run"
     )
     parser.add_argument("--output", type=Path, help="JSON results file (default bench/results/)")
@@ -138,6 +153,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         connections=args.connections,
         threads=args.threads,
         servers=tuple(dict.fromkeys(args.server or servers.SERVERS)),
+        scenarios=tuple(s for s in SCENARIOS if not args.endpoint or s.key in args.endpoint),
         output=None if args.no_output else (args.output or _default_output()),
     )
     if min(options.duration, options.runs, options.connections, options.threads) < 1:
@@ -192,33 +208,37 @@ def machine() -> dict[str, Any]:
 
 
 def _start(
-    stack: contextlib.ExitStack, name: str, argv: list[str], port: int, env: dict[str, str]
+    stack: contextlib.ExitStack,
+    workdir: Path,
+    name: str,
+    argv: list[str],
+    port: int,
+    env: dict[str, str],
 ) -> Server:
-    log = Path(env["BENCH_WORKDIR"]) / f"{name.replace(' ', '-')}.log"
+    log = workdir / f"{name.replace(' ', '-')}.log"
     return stack.enter_context(servers.serving(name, argv, port, env, log, SERVER_CORE))
 
 
 def start_stack(stack: contextlib.ExitStack, server: str, fixture: Fixture, workdir: Path) -> Stack:
     """Start the service, then one bare app per alg serving the service's own JWKS bytes."""
     port = servers.free_port()
-    env = {**fixture.with_issuer(f"http://127.0.0.1:{port}"), "BENCH_WORKDIR": str(workdir)}
     argv = servers.command(server, servers.SERVICE_FACTORY, port, service=True)
-    running = Stack(server, _start(stack, f"{server} service", argv, port, env))
+    env = fixture.with_issuer(f"http://127.0.0.1:{port}")
+    running = Stack(server, _start(stack, workdir, f"{server} service", argv, port, env))
     jwks_file = workdir / "jwks.json"
     jwks_file.write_bytes(checks.fetch(running.service.base_url + "/jwks.json"))
     for alg in service.ALGS:
         port = servers.free_port()
-        bare_env = {
+        argv = servers.command(server, servers.BARE_FACTORY, port, service=False)
+        env = {
             **fixture.env,
-            "BENCH_WORKDIR": str(workdir),
             "BENCH_ALG": alg,
             "BENCH_ISSUER": f"http://127.0.0.1:{port}",
             "BENCH_CLIENT_ID": fixture.clients[alg].client_id,
             "BENCH_SCOPE": service.CLIENT_SCOPE,
             "BENCH_JWKS_FILE": str(jwks_file),
         }
-        argv = servers.command(server, servers.BARE_FACTORY, port, service=False)
-        running.bare[alg] = _start(stack, f"{server} bare {alg}", argv, port, bare_env)
+        running.bare[alg] = _start(stack, workdir, f"{server} bare {alg}", argv, port, env)
     return running
 
 
@@ -238,50 +258,49 @@ def verify(running: Stack, fixture: Fixture) -> None:
 # -- measuring ----------------------------------------------------------------------------
 
 
-def load(
-    target: Server,
-    scenario: Scenario,
-    fixture: Fixture,
-    wrk_path: str,
-    options: Options,
-    seconds: int,
-) -> tuple[wrk.WrkResult, servers.CpuUse]:
-    """Load one side for ``seconds``; return wrk's result and the server core's use."""
-    basic = fixture.clients[scenario.alg].basic_credentials if scenario.alg else None
-    meter = servers.CpuMeter(target, SERVER_CORE)
-    result = wrk.run(
-        wrk_path,
-        target.base_url + scenario.path,
-        duration=seconds,
-        connections=options.connections,
-        threads=options.threads,
-        core=LOAD_CORE,
-        basic=basic,
-    )
-    return result, meter.stop()
+@dataclass(frozen=True)
+class Loader:
+    """Runs wrk against one side at a time, with the options and credentials of this bench."""
+
+    wrk_path: str
+    options: Options
+    fixture: Fixture
+
+    def load(
+        self, target: Server, scenario: Scenario, seconds: int
+    ) -> tuple[wrk.WrkResult, servers.CpuUse]:
+        """Load one side for ``seconds``; return wrk's result and the server core's use."""
+        alg = scenario.alg
+        meter = servers.CpuMeter(target, SERVER_CORE)
+        result = wrk.run(
+            self.wrk_path,
+            target.base_url + scenario.path,
+            duration=seconds,
+            connections=self.options.connections,
+            threads=self.options.threads,
+            core=LOAD_CORE,
+            basic=self.fixture.clients[alg].basic_credentials if alg else None,
+        )
+        return result, meter.stop()
 
 
-def bench_server(
-    server: str, fixture: Fixture, workdir: Path, wrk_path: str, options: Options
-) -> list[Measurement]:
+def bench_server(server: str, loader: Loader, workdir: Path) -> list[Measurement]:
     """Warm up, then alternate service and ceiling for every scenario, run after run."""
+    options = loader.options
     measurements: list[Measurement] = []
     with contextlib.ExitStack() as stack:
-        running = start_stack(stack, server, fixture, workdir)
-        verify(running, fixture)
+        running = start_stack(stack, server, loader.fixture, workdir)
+        verify(running, loader.fixture)
         if options.warmup:
-            for scenario in SCENARIOS:
+            for scenario in options.scenarios:
                 for side in (SERVICE, CEILING):
-                    target = running.target(scenario, side)
-                    load(target, scenario, fixture, wrk_path, options, options.warmup)
+                    loader.load(running.target(scenario, side), scenario, options.warmup)
         for run in range(1, options.runs + 1):
             sides = (SERVICE, CEILING) if run % 2 else (CEILING, SERVICE)
-            for scenario in SCENARIOS:
+            for scenario in options.scenarios:
                 for side in sides:
                     target = running.target(scenario, side)
-                    result, cpu = load(
-                        target, scenario, fixture, wrk_path, options, options.duration
-                    )
+                    result, cpu = loader.load(target, scenario, options.duration)
                     measurement = Measurement(server, scenario.name, side, run, result, cpu)
                     print_measurement(measurement)
                     measurements.append(measurement)
@@ -295,27 +314,30 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def _side_summary(runs: Sequence[Measurement]) -> dict[str, Any]:
+    good = [m for m in runs if m.result.ok]
+    return {
+        "requests_per_second": _median([m.result.requests_per_second for m in good]),
+        "p99_ms": _median([m.result.p99_ms for m in good]),
+        "server_cpu_share": _median([m.cpu.server_share for m in good]),
+        "core_busy_share": _median([m.cpu.core_busy_share for m in good]),
+        "runs": len(runs),
+        "failed_runs": len(runs) - len(good),
+    }
+
+
 def summarize(measurements: Sequence[Measurement]) -> list[dict[str, Any]]:
     """Per server and scenario: medians of the good runs for each side, and their ratio."""
     rows = []
+    measured = {m.scenario for m in measurements}
     for server in dict.fromkeys(m.server for m in measurements):
-        for scenario in SCENARIOS:
+        for scenario in (s for s in SCENARIOS if s.name in measured):
             row: dict[str, Any] = {"server": server, "scenario": scenario.name}
             for side in (SERVICE, CEILING):
-                runs = [
-                    m
-                    for m in measurements
-                    if (m.server, m.scenario, m.side) == (server, scenario.name, side)
-                ]
-                good = [m for m in runs if m.result.ok]
-                row[side] = {
-                    "requests_per_second": _median([m.result.requests_per_second for m in good]),
-                    "p99_ms": _median([m.result.p99_ms for m in good]),
-                    "server_cpu_share": _median([m.cpu.server_share for m in good]),
-                    "core_busy_share": _median([m.cpu.core_busy_share for m in good]),
-                    "runs": len(runs),
-                    "failed_runs": len(runs) - len(good),
-                }
+                key = (server, scenario.name, side)
+                row[side] = _side_summary(
+                    [m for m in measurements if (m.server, m.scenario, m.side) == key]
+                )
             ratio = row[SERVICE]["requests_per_second"] / row[CEILING]["requests_per_second"]
             row.update(
                 ratio=ratio,
@@ -324,6 +346,11 @@ def summarize(measurements: Sequence[Measurement]) -> list[dict[str, Any]]:
             )
             rows.append(row)
     return rows
+
+
+def disturbed(measurements: Sequence[Measurement], limit: float = 0.10) -> list[Measurement]:
+    """Runs during which other work took more than ``limit`` of the server core."""
+    return [m for m in measurements if m.cpu.core_busy_share - m.cpu.server_share > limit]
 
 
 def print_measurement(m: Measurement) -> None:
@@ -380,36 +407,57 @@ def write_results(path: Path, document: dict[str, Any]) -> None:
 # -- main ---------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Set up, measure every server, print the table; exit 1 if any run saw a non-200."""
-    options = parse_args(argv)
-    check_cores()
-    wrk_path = wrk.ensure_wrk()
-    started = {"time": datetime.datetime.now(datetime.UTC).isoformat(), "loadavg": os.getloadavg()}
-    print(f"load average at start: {started['loadavg']}", flush=True)
+def _moment() -> dict[str, Any]:
+    return {"time": datetime.datetime.now(datetime.UTC).isoformat(), "loadavg": os.getloadavg()}
+
+
+def measure_all(options: Options, wrk_path: str) -> list[Measurement]:
+    """Set up the throwaway service once, then bench it under every server in turn."""
     measurements: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
         workdir = Path(tmp)
-        fixture = service.prepare(workdir, base_env())
+        loader = Loader(wrk_path, options, service.prepare(workdir, base_env()))
         for server in options.servers:
             print(
                 f"{server}: service and ceiling on core {SERVER_CORE}, wrk on core {LOAD_CORE}",
                 flush=True,
             )
-            measurements += bench_server(server, fixture, workdir, wrk_path, options)
-    rows = summarize(measurements)
-    finished = {"time": datetime.datetime.now(datetime.UTC).isoformat(), "loadavg": os.getloadavg()}
+            measurements += bench_server(server, loader, workdir)
+    return measurements
+
+
+def report(rows: Sequence[dict[str, Any]], measurements: Sequence[Measurement]) -> None:
+    """Print the table, the winners, and a note when other work disturbed the runs."""
     print()
     print(table(rows))
     print()
     print("\n".join(winners(rows)))
+    noisy = disturbed(measurements)
+    if noisy:
+        print(
+            f"note: in {len(noisy)} of {len(measurements)} runs other work used more than 10% "
+            f"of core {SERVER_CORE}; those figures are noisy"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Set up, measure every server, print the table; exit 1 if any run saw a non-200."""
+    options = parse_args(argv)
+    check_cores()
+    wrk_path = wrk.ensure_wrk()
+    started = _moment()
+    print(f"load average at start: {started['loadavg']}", flush=True)
+    measurements = measure_all(options, wrk_path)
+    finished = _moment()
+    rows = summarize(measurements)
+    report(rows, measurements)
     print(f"load average at end: {finished['loadavg']}")
     if options.output:
         write_results(
             options.output,
             {
                 "machine": machine(),
-                "options": {**options.__dict__, "output": str(options.output)},
+                "options": options.as_dict(),
                 "started": started,
                 "finished": finished,
                 "summary": rows,
