@@ -19,6 +19,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -443,6 +444,8 @@ def report(rows: Sequence[dict[str, Any]], measurements: Sequence[Measurement]) 
 def main(argv: Sequence[str] | None = None) -> int:
     """Set up, measure every server, print the table; exit 1 if any run saw a non-200."""
     options = parse_args(argv)
+    # Servers run in sessions of their own; SIGTERM must unwind so that they are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     check_cores()
     wrk_path = wrk.ensure_wrk()
     started = _moment()
