@@ -327,8 +327,29 @@ def _side_summary(runs: Sequence[Measurement]) -> dict[str, Any]:
     }
 
 
+def paired_ratio(measurements: Sequence[Measurement], scenario: Scenario) -> float:
+    """Median over runs of service/ceiling, each pair measured back to back.
+
+    Pairing cancels slow drift in what else the machine is doing; the median drops a run
+    that other work disturbed.
+    """
+    rates: dict[tuple[int, str], float] = {
+        (m.run, m.side): m.result.requests_per_second
+        for m in measurements
+        if m.scenario == scenario.name and m.result.ok
+    }
+    runs = sorted({run for run, _ in rates})
+    return _median(
+        [
+            rates[(run, SERVICE)] / rates[(run, CEILING)]
+            for run in runs
+            if (run, SERVICE) in rates and (run, CEILING) in rates
+        ]
+    )
+
+
 def summarize(measurements: Sequence[Measurement]) -> list[dict[str, Any]]:
-    """Per server and scenario: medians of the good runs for each side, and their ratio."""
+    """Per server and scenario: medians of the good runs for each side, and the paired ratio."""
     rows = []
     measured = {m.scenario for m in measurements}
     for server in dict.fromkeys(m.server for m in measurements):
@@ -339,7 +360,7 @@ def summarize(measurements: Sequence[Measurement]) -> list[dict[str, Any]]:
                 row[side] = _side_summary(
                     [m for m in measurements if (m.server, m.scenario, m.side) == key]
                 )
-            ratio = row[SERVICE]["requests_per_second"] / row[CEILING]["requests_per_second"]
+            ratio = paired_ratio([m for m in measurements if m.server == server], scenario)
             row.update(
                 ratio=ratio,
                 target_ratio=scenario.target_ratio,
@@ -369,7 +390,7 @@ def print_measurement(m: Measurement) -> None:
 def table(rows: Sequence[dict[str, Any]]) -> str:
     """The summary as a Markdown table."""
     lines = [
-        "| server | endpoint | service req/s | ceiling req/s | ratio | target "
+        "| server | endpoint | service req/s | ceiling req/s | paired ratio | target "
         "| service p99 | ceiling p99 |",
         "|---|---|---:|---:|---:|---|---:|---:|",
     ]
