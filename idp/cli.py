@@ -417,6 +417,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose one positional is a kid or client id: base64url, so it may start with "-".
+_IDENTIFIER_COMMANDS = {("keys", "revoke"), ("clients", "show"), ("clients", "delete")}
+_FLAGS = frozenset({"--json", "-h", "--help"})
+
+
+def _identifiers_as_positionals(argv: Sequence[str]) -> list[str]:
+    """Put "--" before an identifier that starts with "-", which argparse takes for an option."""
+    args = list(argv)
+    if tuple(args[:2]) not in _IDENTIFIER_COMMANDS or "--" in args:
+        return args
+    flags = [a for a in args[2:] if a in _FLAGS]
+    values = [a for a in args[2:] if a not in _FLAGS]
+    if not any(v.startswith("-") for v in values):
+        return args
+    return [*args[:2], *flags, "--", *values]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code."""
     from idp.logs import configure_logging
@@ -429,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UnicodeEncodeError:
             sys.stderr.write(f"idp: error: argument {arg!r} is not valid UTF-8 (see --help)\n")
             return EXIT_USAGE
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_identifiers_as_positionals(argv))
     try:
         settings = load_settings(os.environ) if getattr(args, "needs_settings", True) else None
     except ConfigError as exc:

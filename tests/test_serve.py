@@ -332,11 +332,6 @@ def test_tokens_verify_and_follow_rotation_and_revocation(
     assert "Traceback" not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kids (RFC 7638 thumbprints) and client ids are base64url and start with '-' "
-    "about once in 64; argparse then takes them for options and reports a missing argument",
-)
 @pytest.mark.parametrize(
     "command", [["keys", "revoke"], ["clients", "show"], ["clients", "delete"]], ids=" ".join
 )
@@ -474,12 +469,6 @@ def test_stalled_request_head_is_cut_off_while_others_are_served(hardened: Harde
     assert HEADER_READ_TIMEOUT - 1 <= closed_after <= DISCONNECT_DEADLINE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="idp/server.py runs granian with http='auto': hyper-util's protocol detection "
-    "has no timer and hyper's header timeout starts after it, so a connection that never "
-    "sends a byte is held open indefinitely (http=HTTPModes.http1 fixes it)",
-)
 def test_silent_connection_is_cut_off_after_the_header_timeout(hardened: Hardened) -> None:
     """A client that connects and sends nothing must not hold a connection for ever."""
     closed_after = hardened.silent.wait_closed(DISCONNECT_DEADLINE)

@@ -163,11 +163,6 @@ def test_outage_answers_from_memory_then_recovers(
 LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+: \S")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="asyncpg's pool logs a multi-line traceback on stderr at each failed reconnect; "
-    "idp.logs formats only the 'idp' logger, so stderr is no longer one line per record",
-)
 def test_outage_keeps_stderr_one_line_per_record(database_url: str, tmp_path: Path) -> None:
     """During and after an outage, every stderr line is one log record, with no traceback."""
     with serving_through_proxy(database_url, tmp_path) as outage:
