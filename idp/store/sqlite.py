@@ -38,6 +38,19 @@ class SQLiteStore:
         self.description = f"SQLite file {path.resolve()}"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idp-sqlite")
         self._connection: sqlite3.Connection | None = None
+        # Read-only connection used on the event loop's thread for hot point reads: in WAL
+        # mode a reader never waits for a writer, and a lookup by primary key in cached
+        # pages costs far less than the hop to the store's thread and back.
+        self._reader: sqlite3.Connection | None = None
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a short read on the calling thread; if SQLite is busy, on the store's thread."""
+        if self._reader is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        try:
+            return work(self._reader)
+        except sqlite3.OperationalError:
+            return await self._run(work)
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -61,7 +74,15 @@ class SQLiteStore:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA busy_timeout=10000")
-            self._connection = connection
+            reader = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=0,
+            )
+            reader.row_factory = sqlite3.Row
+            self._connection, self._reader = connection, reader
 
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, connect)
@@ -73,6 +94,9 @@ class SQLiteStore:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
         await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
         self._executor.shutdown(wait=True)
@@ -152,7 +176,7 @@ class SQLiteStore:
         await self._run(insert)
 
     async def get_client(self, client_id: str) -> ClientRecord | None:
-        row = await self._run(
+        row = await self._read(
             lambda c: c.execute(
                 f"SELECT {codec.CLIENT_COLUMNS} FROM clients WHERE client_id = ?",  # noqa: S608
                 (client_id,),
