@@ -13,7 +13,6 @@ Configured by environment (the servers build the app through :func:`create_app`)
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import secrets
 import time
@@ -23,39 +22,28 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from joserfc import jwt
-from joserfc.jwk import ECKey, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from idp.http.responses import NO_STORE, json_bytes
+from idp.keyring.material import generate_key
+
 ACCESS_TOKEN_TTL = 600
 JWKS_MAX_AGE = 300
 RSA_KEY_BITS = 2048
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def _generate_key(alg: str) -> RSAKey | ECKey:
-    if alg == "RS256":
-        return RSAKey.generate_key(RSA_KEY_BITS, private=True)
-    if alg == "ES256":
-        return ECKey.generate_key("P-256", private=True)
-    raise ValueError(f"BENCH_ALG must be RS256 or ES256, not {alg!r}")
-
-
-def _json(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def token_endpoint(alg: str, issuer: str, client_id: str, scope: str) -> Any:
     """A /token handler that signs an RFC 9068 access token with an in-memory key."""
-    key = _generate_key(alg)
+    key = generate_key(alg, RSA_KEY_BITS)
     header = {"alg": alg, "kid": key.thumbprint(), "typ": "at+jwt"}
 
     async def token(request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode("ascii")))
         if form.get("grant_type") != "client_credentials":
-            return Response(_json({"error": "unsupported_grant_type"}), 400, NO_STORE)
+            return Response(json_bytes({"error": "unsupported_grant_type"}), 400, NO_STORE)
         now = int(time.time())
         claims = {
             "iss": issuer,
@@ -73,7 +61,7 @@ def token_endpoint(alg: str, issuer: str, client_id: str, scope: str) -> Any:
             "expires_in": ACCESS_TOKEN_TTL,
             "scope": scope,
         }
-        return Response(_json(body), headers=NO_STORE, media_type="application/json")
+        return Response(json_bytes(body), headers=NO_STORE, media_type="application/json")
 
     return token
 

@@ -2,9 +2,9 @@
 
 granian was chosen as the default server from bench/token_endpoint (see bench/README.md):
 throughput within run-to-run noise of uvicorn, a lower p99 on ES256 tokens, and hardening
-uvicorn lacks. Its HTTP/1
-parser answers 431 to request heads over the buffer limit and closes connections whose
-head does not arrive within the header timeout, counted from the moment of connection.
+uvicorn lacks. Its HTTP/1 parser answers 431 to request heads over the buffer limit and
+closes connections whose head does not arrive within the header timeout, counted from the
+moment of connection.
 """
 
 from __future__ import annotations
