@@ -9,21 +9,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any, NoReturn
 
-from idp.config import ConfigError, Settings, load_settings, new_key_encryption_key
+from idp.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    new_key_encryption_key,
+    parse_duration,
+)
 from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_keys
 from idp.keyring.lifecycle import KeyRingError
 from idp.keyring.material import KeyMaterialError
 from idp.management import (
     InvalidUser,
+    audit_document,
     client_document,
     create_client,
     create_user,
+    delete_client,
     key_document,
     user_document,
 )
@@ -45,6 +56,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
         raise SystemExit(EXIT_USAGE)
+
+
+def cli_actor() -> str:
+    """The audit trail's name for whoever runs the command: ``cli:<login name>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def _print(document: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -113,7 +132,7 @@ def cmd_clients_create(args: argparse.Namespace, settings: Settings) -> None:
     )
 
     async def work(store: Store) -> dict[str, Any]:
-        record, secret = await create_client(store, request)
+        record, secret = await create_client(store, request, actor=cli_actor())
         return client_document(record, secret)
 
     _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
@@ -142,8 +161,7 @@ def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_clients_delete(args: argparse.Namespace, settings: Settings) -> None:
     async def work(store: Store) -> dict[str, Any]:
-        if not await store.delete_client(args.client_id):
-            raise NotFound(f"no client with client_id {args.client_id!r}")
+        await delete_client(store, args.client_id, actor=cli_actor())
         return {"client_id": args.client_id, "deleted": True}
 
     _print(
@@ -176,7 +194,9 @@ def cmd_users_create(args: argparse.Namespace, settings: Settings) -> None:
     password = _read_password()
 
     async def work(store: Store) -> dict[str, Any]:
-        user = await create_user(store, args.username, password, email=args.email, name=args.name)
+        user = await create_user(
+            store, args.username, password, email=args.email, name=args.name, actor=cli_actor()
+        )
         return user_document(user)
 
     _print(
@@ -223,7 +243,7 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
         keys = await store.list_keys()
         empty = [a for a in algs if not any(k.alg == a and k.state == "active" for k in keys)]
         if empty:
-            await ensure_key_rings(store, settings)
+            await ensure_key_rings(store, settings, actor=cli_actor())
             keys = await store.list_keys()
         rotated = [a for a in algs if a not in empty]
         results = (
@@ -234,7 +254,7 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
                     "retired_kid": r.retired_kid,
                     "next_kid": r.next_kid,
                 }
-                for r in await rotate_keys(store, settings, rotated)
+                for r in await rotate_keys(store, settings, rotated, actor=cli_actor())
             ]
             if rotated
             else []
@@ -262,13 +282,49 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> None:
     async def work(store: Store) -> dict[str, Any]:
-        return key_document(await revoke_key(store, settings, args.kid))
+        return key_document(await revoke_key(store, settings, args.kid, actor=cli_actor()))
 
     _print(
         asyncio.run(_with_store(settings, work)),
         args.json,
         lambda d: f"revoked {d['alg']} key {d['kid']} at {d['revoked_at']}",
     )
+
+
+# -- audit --------------------------------------------------------------------------------
+
+
+def _since(text: str) -> float:
+    """``--since``: a duration back from now (``90s``, ``15m``, ``12h``, ``30d``) or an ISO time."""
+    try:
+        return time.time() - parse_duration("--since", text)
+    except ConfigError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 12h or an ISO time such as 2026-01-31T12:00:00Z, "
+            f"got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give the time zone (for example Z) in {text!r}")
+    return moment.timestamp()
+
+
+def cmd_audit_list(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> list[dict[str, Any]]:
+        return [audit_document(e) for e in await store.list_audit(args.since, args.limit)]
+
+    def text(documents: list[dict[str, Any]]) -> str:
+        rows = [
+            f"{d['at']}  {d['actor']}  {d['action']}  {d['target']}  {d['outcome']}"
+            + (f"  {json.dumps(d['detail'], sort_keys=True)}" if d["detail"] else "")
+            for d in documents
+        ]
+        return "\n".join(rows) if rows else "no audit entries"
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, text)
 
 
 # -- serve --------------------------------------------------------------------------------
@@ -414,6 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("kid")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(run=cmd_keys_revoke)
+
+    audit = commands.add_parser("audit", help="read the audit trail").add_subparsers(
+        dest="audit_command", required=True, parser_class=_Parser
+    )
+    audit_list = audit.add_parser("list", help="list audit entries, oldest first")
+    audit_list.add_argument("--since", type=_since, metavar="WHEN")
+    audit_list.add_argument("--limit", type=_positive, default=1000)
+    audit_list.add_argument("--json", action="store_true")
+    audit_list.set_defaults(run=cmd_audit_list)
     return parser
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from idp.clock import Clock, system_clock
 from idp.oauth.registration import ClientRequest, build_client
 from idp.passwords import hash_password_async
-from idp.store.base import ClientRecord, KeyRecord, Store, UserRecord
+from idp.store.base import SYSTEM, AuditEntry, ClientRecord, KeyRecord, NotFound, Store, UserRecord
 
 MAX_USERNAME_LENGTH = 200
 MAX_PASSWORD_LENGTH = 1024
@@ -27,12 +27,24 @@ class InvalidUser(ValueError):
 
 
 async def create_client(
-    store: Store, request: ClientRequest, clock: Clock = system_clock
+    store: Store, request: ClientRequest, clock: Clock = system_clock, actor: str = SYSTEM
 ) -> tuple[ClientRecord, str | None]:
     """Register a client; the secret (confidential clients only) is returned once, never stored."""
     record, secret = build_client(request, clock())
-    await store.create_client(record)
+    audit = AuditEntry(
+        record.created_at, actor, "client.create", record.client_id, detail={"name": record.name}
+    )
+    await store.create_client(record, audit)
     return record, secret
+
+
+async def delete_client(
+    store: Store, client_id: str, clock: Clock = system_clock, actor: str = SYSTEM
+) -> None:
+    """Delete a client by id; raises NotFound when there is none."""
+    audit = AuditEntry(clock(), actor, "client.delete", client_id)
+    if not await store.delete_client(client_id, audit):
+        raise NotFound(f"no client with client_id {client_id!r}")
 
 
 def client_document(client: ClientRecord, secret: str | None = None) -> dict[str, Any]:
@@ -65,6 +77,7 @@ async def create_user(
     email: str | None = None,
     name: str | None = None,
     clock: Clock = system_clock,
+    actor: str = SYSTEM,
 ) -> UserRecord:
     """Create a person's account with an argon2id password hash."""
     username = username.strip()
@@ -82,7 +95,10 @@ async def create_user(
         name=name,
         created_at=clock(),
     )
-    await store.create_user(user)
+    audit = AuditEntry(
+        user.created_at, actor, "user.create", user.id, detail={"username": user.username}
+    )
+    await store.create_user(user, audit)
     return user
 
 
@@ -108,4 +124,17 @@ def key_document(key: KeyRecord) -> dict[str, Any]:
         "activated_at": iso_time(key.activated_at),
         "retired_at": iso_time(key.retired_at),
         "revoked_at": iso_time(key.revoked_at),
+    }
+
+
+def audit_document(entry: AuditEntry) -> dict[str, Any]:
+    """An audit row as administrators see it."""
+    return {
+        "id": entry.id,
+        "at": iso_time(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "outcome": entry.outcome,
+        "detail": dict(entry.detail),
     }

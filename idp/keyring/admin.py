@@ -9,7 +9,7 @@ from idp.config import Settings
 from idp.keyring import lifecycle
 from idp.keyring.lifecycle import KeyRingError, NewKey, Rotation
 from idp.keyring.material import new_key_record
-from idp.store.base import KeyRecord, KeyRingChange, Store
+from idp.store.base import SYSTEM, Actor, KeyRecord, KeyRingChange, Store
 
 
 def key_factory(settings: Settings, clock: Clock) -> NewKey:
@@ -24,17 +24,22 @@ def key_factory(settings: Settings, clock: Clock) -> NewKey:
 
 
 async def ensure_key_rings(
-    store: Store, settings: Settings, clock: Clock = system_clock
+    store: Store, settings: Settings, clock: Clock = system_clock, actor: str = SYSTEM
 ) -> list[KeyRecord]:
     """Create an active and a next key for every configured algorithm that lacks them."""
     new_key = key_factory(settings, clock)
     return await store.change_key_ring(
-        lambda keys: lifecycle.ensure_rings(keys, settings.signing_algs, new_key)
+        lambda keys: lifecycle.ensure_rings(keys, settings.signing_algs, new_key),
+        Actor(actor, clock()),
     )
 
 
 async def rotate_keys(
-    store: Store, settings: Settings, algs: Sequence[str], clock: Clock = system_clock
+    store: Store,
+    settings: Settings,
+    algs: Sequence[str],
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
 ) -> list[Rotation]:
     """Rotate each named algorithm's ring at once, in one transaction."""
     new_key = key_factory(settings, clock)
@@ -51,12 +56,12 @@ async def rotate_keys(
             rotations.append(rotation)
         return KeyRingChange(tuple(inserts), tuple(updates))
 
-    await store.change_key_ring(mutate)
+    await store.change_key_ring(mutate, Actor(actor, clock()))
     return rotations
 
 
 async def revoke_key(
-    store: Store, settings: Settings, kid: str, clock: Clock = system_clock
+    store: Store, settings: Settings, kid: str, clock: Clock = system_clock, actor: str = SYSTEM
 ) -> KeyRecord:
     """Revoke one key by kid; raises NotFound or KeyRingError."""
     new_key = key_factory(settings, clock)
@@ -67,7 +72,7 @@ async def revoke_key(
         revoked[:] = [record]
         return change
 
-    await store.change_key_ring(mutate)
+    await store.change_key_ring(mutate, Actor(actor, clock()))
     return revoked[0]
 
 

@@ -5,9 +5,9 @@ Both backends (SQLite and PostgreSQL) pass the same conformance tests in tests/t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class StoreError(Exception):
@@ -96,6 +96,65 @@ KeyRingMutation = Callable[[Sequence[KeyRecord]], KeyRingChange]
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit trail: who did what to which object, and whether it worked."""
+
+    at: float
+    actor: str
+    action: str
+    target: str
+    outcome: str = "success"
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs a change, and when: written into the audit trail with the change."""
+
+    name: str
+    at: float
+
+
+SYSTEM = "system"
+
+_KEY_ACTIONS = {
+    "next": "key.prepublish",
+    "active": "key.activate",
+    "retired": "key.retire",
+    "revoked": "key.revoke",
+    "expired": "key.expire",
+}
+
+
+def key_audit_entries(
+    before: Sequence[KeyRecord], change: KeyRingChange, actor: Actor
+) -> list[AuditEntry]:
+    """The audit rows for one key-ring change: one per new key and one per state change."""
+    states = {key.kid: key.state for key in before}
+    entries = [
+        AuditEntry(
+            actor.at, actor.name, "key.create", key.kid, detail={"alg": key.alg, "state": key.state}
+        )
+        for key in change.inserts
+    ]
+    for key in change.updates:
+        previous = states.get(key.kid)
+        if previous == key.state:
+            continue
+        entries.append(
+            AuditEntry(
+                actor.at,
+                actor.name,
+                _KEY_ACTIONS.get(key.state, "key.update"),
+                key.kid,
+                detail={"alg": key.alg, "from": previous, "to": key.state},
+            )
+        )
+    return entries
+
+
+@dataclass(frozen=True)
 class SchemaStatus:
     """Which numbered migrations are applied and which are still missing."""
 
@@ -122,15 +181,19 @@ class Store(Protocol):
 
     async def migrate(self) -> list[int]: ...
 
-    async def create_client(self, client: ClientRecord) -> None: ...
+    async def create_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> None:
+        """Insert a client; ``audit`` is written in the same transaction."""
+        ...
 
     async def get_client(self, client_id: str) -> ClientRecord | None: ...
 
     async def list_clients(self) -> list[ClientRecord]: ...
 
-    async def delete_client(self, client_id: str) -> bool: ...
+    async def delete_client(self, client_id: str, audit: AuditEntry | None = None) -> bool:
+        """Delete a client; ``audit`` is written (in the same transaction) only if it existed."""
+        ...
 
-    async def create_user(self, user: UserRecord) -> None: ...
+    async def create_user(self, user: UserRecord, audit: AuditEntry | None = None) -> None: ...
 
     async def list_users(self) -> list[UserRecord]: ...
 
@@ -138,11 +201,22 @@ class Store(Protocol):
 
     async def key_ring_version(self) -> int: ...
 
-    async def change_key_ring(self, mutation: KeyRingMutation) -> list[KeyRecord]:
+    async def change_key_ring(
+        self, mutation: KeyRingMutation, actor: Actor | None = None
+    ) -> list[KeyRecord]:
         """Apply ``mutation`` to the current keys in one serialised transaction.
 
         The mutation sees every key row and returns what to insert and update; the store
-        writes it, bumps the ring version, and returns the keys as they are afterwards.
+        writes it, bumps the ring version, records each transition in the audit trail (as
+        ``actor``, by default the system itself), and returns the keys as they are afterwards.
         Concurrent callers (other processes included) run one after another.
         """
+        ...
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        """Write one audit row on its own (for refused calls that change nothing)."""
+        ...
+
+    async def list_audit(self, since: float | None = None, limit: int = 1000) -> list[AuditEntry]:
+        """Audit rows at or after ``since``, oldest first, at most ``limit`` (the newest ones)."""
         ...

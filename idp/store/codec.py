@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from idp.store.base import ClientRecord, KeyRecord, UserRecord
+from idp.store.base import AuditEntry, ClientRecord, KeyRecord, UserRecord
 
 CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, "
@@ -125,3 +125,30 @@ def key_from_row(row: Row) -> KeyRecord:
 def ordered_updates(updates: tuple[KeyRecord, ...]) -> list[KeyRecord]:
     """Demotions before promotions, so the one-active-key-per-alg index holds at every step."""
     return sorted(updates, key=lambda key: key.state == "active")
+
+
+AUDIT_COLUMNS = "id, at, actor, action, target, outcome, detail"
+AUDIT_INSERT_COLUMNS = "at, actor, action, target, outcome, detail"
+
+
+def audit_values(entry: AuditEntry) -> tuple[Any, ...]:
+    return (
+        entry.at,
+        entry.actor,
+        entry.action,
+        entry.target,
+        entry.outcome,
+        json.dumps(dict(entry.detail), sort_keys=True),
+    )
+
+
+def audit_from_row(row: Row) -> AuditEntry:
+    return AuditEntry(
+        id=int(row["id"]),
+        at=float(row["at"]),
+        actor=row["actor"],
+        action=row["action"],
+        target=row["target"],
+        outcome=row["outcome"],
+        detail=json.loads(row["detail"]),
+    )

@@ -16,6 +16,9 @@ import asyncpg
 
 from idp.store import codec
 from idp.store.base import (
+    SYSTEM,
+    Actor,
+    AuditEntry,
     ClientRecord,
     Conflict,
     KeyRecord,
@@ -23,6 +26,7 @@ from idp.store.base import (
     SchemaStatus,
     StoreUnavailable,
     UserRecord,
+    key_audit_entries,
 )
 from idp.store.migrations import load_migrations
 
@@ -149,8 +153,9 @@ class PostgresStore:
 
     # -- clients --------------------------------------------------------------------------
 
-    async def create_client(self, client: ClientRecord) -> None:
-        async with self._connection() as connection:
+    async def create_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> None:
+        async with self._connection() as connection, connection.transaction():
+            await _insert_audit(connection, audit)
             try:
                 await connection.execute(
                     f"INSERT INTO clients ({codec.CLIENT_COLUMNS}) "  # noqa: S608
@@ -175,15 +180,19 @@ class PostgresStore:
             )
         return [codec.client_from_row(row) for row in rows]
 
-    async def delete_client(self, client_id: str) -> bool:
-        async with self._connection() as connection:
+    async def delete_client(self, client_id: str, audit: AuditEntry | None = None) -> bool:
+        async with self._connection() as connection, connection.transaction():
             status = await connection.execute("DELETE FROM clients WHERE client_id = $1", client_id)
-        return status != "DELETE 0"
+            deleted = status != "DELETE 0"
+            if deleted:
+                await _insert_audit(connection, audit)
+        return deleted
 
     # -- users ----------------------------------------------------------------------------
 
-    async def create_user(self, user: UserRecord) -> None:
-        async with self._connection() as connection:
+    async def create_user(self, user: UserRecord, audit: AuditEntry | None = None) -> None:
+        async with self._connection() as connection, connection.transaction():
+            await _insert_audit(connection, audit)
             try:
                 await connection.execute(
                     f"INSERT INTO users ({codec.USER_COLUMNS}) "  # noqa: S608
@@ -218,12 +227,15 @@ class PostgresStore:
             version = await connection.fetchval("SELECT version FROM key_ring_version WHERE id = 1")
         return int(version)
 
-    async def change_key_ring(self, mutation: KeyRingMutation) -> list[KeyRecord]:
+    async def change_key_ring(
+        self, mutation: KeyRingMutation, actor: Actor | None = None
+    ) -> list[KeyRecord]:
         async with self._connection() as connection, connection.transaction():
             await connection.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':idp-key-ring'))"
             )
-            result = mutation(await self._keys(connection))
+            before = await self._keys(connection)
+            result = mutation(before)
             for key in codec.ordered_updates(result.updates):
                 await connection.execute(
                     "UPDATE signing_keys SET state = $1, private_key_sealed = $2, "
@@ -243,4 +255,33 @@ class PostgresStore:
                 )
             if not result.is_empty:
                 await connection.execute("UPDATE key_ring_version SET version = version + 1")
+                who = actor or Actor(SYSTEM, time.time())
+                for entry in key_audit_entries(before, result, who):
+                    await _insert_audit(connection, entry)
             return await self._keys(connection)
+
+    # -- audit ----------------------------------------------------------------------------
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        async with self._connection() as connection:
+            await _insert_audit(connection, entry)
+
+    async def list_audit(self, since: float | None = None, limit: int = 1000) -> list[AuditEntry]:
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                f"SELECT {codec.AUDIT_COLUMNS} FROM audit_log WHERE at >= $1 "  # noqa: S608
+                "ORDER BY id DESC LIMIT $2",
+                since if since is not None else float("-inf"),
+                limit,
+            )
+        return [codec.audit_from_row(row) for row in reversed(rows)]
+
+
+async def _insert_audit(connection: Connection, entry: AuditEntry | None) -> None:
+    if entry is None:
+        return
+    await connection.execute(
+        f"INSERT INTO audit_log ({codec.AUDIT_INSERT_COLUMNS}) "  # noqa: S608
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        *codec.audit_values(entry),
+    )

@@ -17,6 +17,9 @@ from typing import TypeVar
 
 from idp.store import codec
 from idp.store.base import (
+    SYSTEM,
+    Actor,
+    AuditEntry,
     ClientRecord,
     Conflict,
     KeyRecord,
@@ -24,6 +27,7 @@ from idp.store.base import (
     SchemaStatus,
     StoreUnavailable,
     UserRecord,
+    key_audit_entries,
 )
 from idp.store.migrations import load_migrations
 
@@ -162,7 +166,7 @@ class SQLiteStore:
 
     # -- clients --------------------------------------------------------------------------
 
-    async def create_client(self, client: ClientRecord) -> None:
+    async def create_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> None:
         def insert(connection: sqlite3.Connection) -> None:
             try:
                 connection.execute(
@@ -172,8 +176,9 @@ class SQLiteStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"a client named {client.name!r} already exists") from exc
+            _insert_audit(connection, audit)
 
-        await self._run(insert)
+        await self._run(lambda c: _in_transaction(c, insert))
 
     async def get_client(self, client_id: str) -> ClientRecord | None:
         row = await self._read(
@@ -192,15 +197,20 @@ class SQLiteStore:
         )
         return [codec.client_from_row(row) for row in rows]
 
-    async def delete_client(self, client_id: str) -> bool:
-        count = await self._run(
-            lambda c: c.execute("DELETE FROM clients WHERE client_id = ?", (client_id,)).rowcount
-        )
-        return bool(count)
+    async def delete_client(self, client_id: str, audit: AuditEntry | None = None) -> bool:
+        def delete(connection: sqlite3.Connection) -> bool:
+            count = connection.execute(
+                "DELETE FROM clients WHERE client_id = ?", (client_id,)
+            ).rowcount
+            if count:
+                _insert_audit(connection, audit)
+            return bool(count)
+
+        return await self._run(lambda c: _in_transaction(c, delete))
 
     # -- users ----------------------------------------------------------------------------
 
-    async def create_user(self, user: UserRecord) -> None:
+    async def create_user(self, user: UserRecord, audit: AuditEntry | None = None) -> None:
         def insert(connection: sqlite3.Connection) -> None:
             try:
                 connection.execute(
@@ -210,8 +220,9 @@ class SQLiteStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"a user named {user.username!r} already exists") from exc
+            _insert_audit(connection, audit)
 
-        await self._run(insert)
+        await self._run(lambda c: _in_transaction(c, insert))
 
     async def list_users(self) -> list[UserRecord]:
         rows = await self._run(
@@ -239,22 +250,58 @@ class SQLiteStore:
         )
         return int(row[0])
 
-    async def change_key_ring(self, mutation: KeyRingMutation) -> list[KeyRecord]:
+    async def change_key_ring(
+        self, mutation: KeyRingMutation, actor: Actor | None = None
+    ) -> list[KeyRecord]:
         def change(connection: sqlite3.Connection) -> list[KeyRecord]:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                result = mutation(self._keys(connection))
-                _write_key_change(connection, result.inserts, codec.ordered_updates(result.updates))
-                if not result.is_empty:
-                    connection.execute("UPDATE key_ring_version SET version = version + 1")
-                keys = self._keys(connection)
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            return keys
+            before = self._keys(connection)
+            result = mutation(before)
+            _write_key_change(connection, result.inserts, codec.ordered_updates(result.updates))
+            if not result.is_empty:
+                connection.execute("UPDATE key_ring_version SET version = version + 1")
+                who = actor or Actor(SYSTEM, time.time())
+                for entry in key_audit_entries(before, result, who):
+                    _insert_audit(connection, entry)
+            return self._keys(connection)
 
-        return await self._run(change)
+        return await self._run(lambda c: _in_transaction(c, change))
+
+    # -- audit ----------------------------------------------------------------------------
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        await self._run(lambda c: _insert_audit(c, entry))
+
+    async def list_audit(self, since: float | None = None, limit: int = 1000) -> list[AuditEntry]:
+        rows = await self._run(
+            lambda c: c.execute(
+                f"SELECT {codec.AUDIT_COLUMNS} FROM audit_log WHERE at >= ? "  # noqa: S608
+                "ORDER BY id DESC LIMIT ?",
+                (since if since is not None else float("-inf"), limit),
+            ).fetchall()
+        )
+        return [codec.audit_from_row(row) for row in reversed(rows)]
+
+
+def _in_transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``work`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolling back on any error."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _insert_audit(connection: sqlite3.Connection, entry: AuditEntry | None) -> None:
+    if entry is None:
+        return
+    connection.execute(
+        f"INSERT INTO audit_log ({codec.AUDIT_INSERT_COLUMNS}) "  # noqa: S608
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        codec.audit_values(entry),
+    )
 
 
 def _write_key_change(
