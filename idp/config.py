@@ -43,6 +43,7 @@ class Settings:
     signing_algs: tuple[str, ...] = SUPPORTED_ALGS
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     key_ring_poll_interval: float = 1.0
+    key_rotation_interval: int = 30 * 86400
 
     @property
     def is_sqlite(self) -> bool:
@@ -219,4 +220,7 @@ def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Setti
         ),
         signing_algs=parse_algs(env.get("IDP_SIGNING_ALGS", "RS256,ES256")),
         trusted_proxies=parse_trusted_proxies(env.get("IDP_TRUSTED_PROXIES", "")),
+        key_rotation_interval=parse_duration(
+            "IDP_KEY_ROTATION_INTERVAL", env.get("IDP_KEY_ROTATION_INTERVAL", "30d")
+        ),
     )

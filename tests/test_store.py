@@ -12,6 +12,7 @@ from idp.config import Settings
 from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_keys
 from idp.store import make_store
 from idp.store.base import (
+    AuditEntry,
     ClientRecord,
     Conflict,
     KeyRingChange,
@@ -106,6 +107,52 @@ async def test_user_round_trip_and_conflict(store: Store) -> None:
     with pytest.raises(Conflict):
         await store.create_user(replace(user, id="u2"))
     assert await store.list_users() == [user]
+
+
+async def test_update_client_replaces_the_row_and_audits_in_one_transaction(
+    store: Store,
+) -> None:
+    await store.create_client(a_client())
+    await store.create_client(a_client("other", "c2"))
+    changed = replace(a_client(), name="renamed", scope=("read",), redirect_uris=())
+    audit = AuditEntry(2000.0, "admin:x", "client.update", "c1", detail={"fields": ["name"]})
+    assert await store.update_client(changed, audit)
+    assert await store.get_client("c1") == changed
+    assert [(e.action, e.target) for e in await store.list_audit()] == [("client.update", "c1")]
+
+    with pytest.raises(Conflict):
+        await store.update_client(replace(changed, name="other"), audit)
+    assert await store.get_client("c1") == changed
+    missing = replace(changed, client_id="nope", name="nope")
+    assert not await store.update_client(missing, audit)
+    assert await store.get_client("nope") is None
+    assert len(await store.list_audit()) == 1
+
+
+async def test_get_update_and_delete_user(store: Store) -> None:
+    user = UserRecord("u1", "ada", "$argon2id$x", "ada@example.com", "Ada", 5.0)
+    await store.create_user(user)
+    await store.create_user(UserRecord("u2", "bob", "$argon2id$y", None, None, 6.0))
+    assert await store.get_user("u1") == user
+    assert await store.get_user("zz") is None
+
+    changed = replace(user, email=None, name="Ada L.", disabled=True, password_hash="$argon2id$z")
+    update = AuditEntry(7.0, "admin:x", "user.update", "u1")
+    assert await store.update_user(changed, update)
+    assert await store.get_user("u1") == changed
+    with pytest.raises(Conflict):
+        await store.update_user(replace(changed, username="bob"), update)
+    assert not await store.update_user(replace(changed, id="zz", username="zz"), update)
+
+    delete = AuditEntry(8.0, "admin:x", "user.delete", "u1")
+    assert await store.delete_user("u1", delete)
+    assert not await store.delete_user("u1", delete)
+    assert await store.get_user("u1") is None
+    assert [u.id for u in await store.list_users()] == ["u2"]
+    assert [(e.action, e.target) for e in await store.list_audit()] == [
+        ("user.update", "u1"),
+        ("user.delete", "u1"),
+    ]
 
 
 async def test_key_ring_starts_empty_at_version_zero(store: Store) -> None:

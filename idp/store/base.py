@@ -189,13 +189,33 @@ class Store(Protocol):
 
     async def list_clients(self) -> list[ClientRecord]: ...
 
+    async def update_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> bool:
+        """Replace a client's row by client_id; ``audit`` is written only if it existed.
+
+        Raises Conflict when the new name belongs to another client.
+        """
+        ...
+
     async def delete_client(self, client_id: str, audit: AuditEntry | None = None) -> bool:
         """Delete a client; ``audit`` is written (in the same transaction) only if it existed."""
         ...
 
     async def create_user(self, user: UserRecord, audit: AuditEntry | None = None) -> None: ...
 
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
+
     async def list_users(self) -> list[UserRecord]: ...
+
+    async def update_user(self, user: UserRecord, audit: AuditEntry | None = None) -> bool:
+        """Replace a user's row by id; ``audit`` is written only if it existed.
+
+        Raises Conflict when the new username belongs to another user.
+        """
+        ...
+
+    async def delete_user(self, user_id: str, audit: AuditEntry | None = None) -> bool:
+        """Delete a user; ``audit`` is written (in the same transaction) only if it existed."""
+        ...
 
     async def list_keys(self) -> list[KeyRecord]: ...
 

@@ -12,6 +12,9 @@ CLIENT_COLUMNS = (
     "scope, audiences, token_endpoint_auth_method, access_token_alg, id_token_alg, created_at"
 )
 USER_COLUMNS = "id, username, password_hash, email, name, disabled, created_at"
+# Every column but the key, in the order of client_values()[1:] / user_values()[1:].
+CLIENT_UPDATE_COLUMNS = tuple(c.strip() for c in CLIENT_COLUMNS.split(","))[1:]
+USER_UPDATE_COLUMNS = tuple(c.strip() for c in USER_COLUMNS.split(","))[1:]
 
 
 class Row(Protocol):

@@ -180,6 +180,23 @@ class PostgresStore:
             )
         return [codec.client_from_row(row) for row in rows]
 
+    async def update_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> bool:
+        assignments = ", ".join(
+            f"{c} = ${i}" for i, c in enumerate(codec.CLIENT_UPDATE_COLUMNS, start=2)
+        )
+        async with self._connection() as connection, connection.transaction():
+            try:
+                status = await connection.execute(
+                    f"UPDATE clients SET {assignments} WHERE client_id = $1",  # noqa: S608
+                    *codec.client_values(client),
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict(f"a client named {client.name!r} already exists") from exc
+            updated = status != "UPDATE 0"
+            if updated:
+                await _insert_audit(connection, audit)
+        return updated
+
     async def delete_client(self, client_id: str, audit: AuditEntry | None = None) -> bool:
         async with self._connection() as connection, connection.transaction():
             status = await connection.execute("DELETE FROM clients WHERE client_id = $1", client_id)
@@ -202,12 +219,45 @@ class PostgresStore:
             except asyncpg.UniqueViolationError as exc:
                 raise Conflict(f"a user named {user.username!r} already exists") from exc
 
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(
+                f"SELECT {codec.USER_COLUMNS} FROM users WHERE id = $1",  # noqa: S608
+                user_id,
+            )
+        return codec.user_from_row(row) if row else None
+
     async def list_users(self) -> list[UserRecord]:
         async with self._connection() as connection:
             rows = await connection.fetch(
                 f"SELECT {codec.USER_COLUMNS} FROM users ORDER BY created_at, username"  # noqa: S608
             )
         return [codec.user_from_row(row) for row in rows]
+
+    async def update_user(self, user: UserRecord, audit: AuditEntry | None = None) -> bool:
+        assignments = ", ".join(
+            f"{c} = ${i}" for i, c in enumerate(codec.USER_UPDATE_COLUMNS, start=2)
+        )
+        async with self._connection() as connection, connection.transaction():
+            try:
+                status = await connection.execute(
+                    f"UPDATE users SET {assignments} WHERE id = $1",  # noqa: S608
+                    *codec.user_values(user),
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict(f"a user named {user.username!r} already exists") from exc
+            updated = status != "UPDATE 0"
+            if updated:
+                await _insert_audit(connection, audit)
+        return updated
+
+    async def delete_user(self, user_id: str, audit: AuditEntry | None = None) -> bool:
+        async with self._connection() as connection, connection.transaction():
+            status = await connection.execute("DELETE FROM users WHERE id = $1", user_id)
+            deleted = status != "DELETE 0"
+            if deleted:
+                await _insert_audit(connection, audit)
+        return deleted
 
     # -- keys -----------------------------------------------------------------------------
 

@@ -197,6 +197,24 @@ class SQLiteStore:
         )
         return [codec.client_from_row(row) for row in rows]
 
+    async def update_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> bool:
+        assignments = ", ".join(f"{c} = ?" for c in codec.CLIENT_UPDATE_COLUMNS)
+        values = codec.client_values(client)
+
+        def update(connection: sqlite3.Connection) -> bool:
+            try:
+                count = connection.execute(
+                    f"UPDATE clients SET {assignments} WHERE client_id = ?",  # noqa: S608
+                    (*values[1:], values[0]),
+                ).rowcount
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"a client named {client.name!r} already exists") from exc
+            if count:
+                _insert_audit(connection, audit)
+            return bool(count)
+
+        return await self._run(lambda c: _in_transaction(c, update))
+
     async def delete_client(self, client_id: str, audit: AuditEntry | None = None) -> bool:
         def delete(connection: sqlite3.Connection) -> bool:
             count = connection.execute(
@@ -224,6 +242,15 @@ class SQLiteStore:
 
         await self._run(lambda c: _in_transaction(c, insert))
 
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        row = await self._run(
+            lambda c: c.execute(
+                f"SELECT {codec.USER_COLUMNS} FROM users WHERE id = ?",  # noqa: S608
+                (user_id,),
+            ).fetchone()
+        )
+        return codec.user_from_row(row) if row else None
+
     async def list_users(self) -> list[UserRecord]:
         rows = await self._run(
             lambda c: c.execute(
@@ -231,6 +258,33 @@ class SQLiteStore:
             ).fetchall()
         )
         return [codec.user_from_row(row) for row in rows]
+
+    async def update_user(self, user: UserRecord, audit: AuditEntry | None = None) -> bool:
+        assignments = ", ".join(f"{c} = ?" for c in codec.USER_UPDATE_COLUMNS)
+        values = codec.user_values(user)
+
+        def update(connection: sqlite3.Connection) -> bool:
+            try:
+                count = connection.execute(
+                    f"UPDATE users SET {assignments} WHERE id = ?",  # noqa: S608
+                    (*values[1:], values[0]),
+                ).rowcount
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"a user named {user.username!r} already exists") from exc
+            if count:
+                _insert_audit(connection, audit)
+            return bool(count)
+
+        return await self._run(lambda c: _in_transaction(c, update))
+
+    async def delete_user(self, user_id: str, audit: AuditEntry | None = None) -> bool:
+        def delete(connection: sqlite3.Connection) -> bool:
+            count = connection.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount
+            if count:
+                _insert_audit(connection, audit)
+            return bool(count)
+
+        return await self._run(lambda c: _in_transaction(c, delete))
 
     # -- keys -----------------------------------------------------------------------------
 
