@@ -25,7 +25,7 @@ from idp.config import (
     new_key_encryption_key,
     parse_duration,
 )
-from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_keys
+from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_now
 from idp.keyring.lifecycle import KeyRingError
 from idp.keyring.material import KeyMaterialError
 from idp.management import (
@@ -38,7 +38,7 @@ from idp.management import (
     key_document,
     user_document,
 )
-from idp.oauth.registration import ClientRequest, InvalidClientMetadata
+from idp.oauth.registration import ClientRequest, InvalidClientMetadata, admin_client_request
 from idp.store import make_store
 from idp.store.base import NotFound, SchemaOutdated, Store, StoreError
 
@@ -130,6 +130,8 @@ def cmd_clients_create(args: argparse.Namespace, settings: Settings) -> None:
         access_token_alg=args.access_token_alg,
         id_token_alg=args.id_token_alg,
     )
+    if args.admin:
+        request = admin_client_request(request, settings.issuer)
 
     async def work(store: Store) -> dict[str, Any]:
         record, secret = await create_client(store, request, actor=cli_actor())
@@ -240,32 +242,15 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
     algs = [args.alg] if args.alg else list(settings.signing_algs)
 
     async def work(store: Store) -> list[dict[str, Any]]:
-        keys = await store.list_keys()
-        empty = [a for a in algs if not any(k.alg == a and k.state == "active" for k in keys)]
-        if empty:
-            await ensure_key_rings(store, settings, actor=cli_actor())
-            keys = await store.list_keys()
-        rotated = [a for a in algs if a not in empty]
-        results = (
-            [
-                {
-                    "alg": r.alg,
-                    "active_kid": r.active_kid,
-                    "retired_kid": r.retired_kid,
-                    "next_kid": r.next_kid,
-                }
-                for r in await rotate_keys(store, settings, rotated, actor=cli_actor())
-            ]
-            if rotated
-            else []
-        )
-        for alg in empty:
-            active = next(k for k in keys if k.alg == alg and k.state == "active")
-            nxt = next((k.kid for k in keys if k.alg == alg and k.state == "next"), None)
-            results.append(
-                {"alg": alg, "active_kid": active.kid, "retired_kid": None, "next_kid": nxt}
-            )
-        return results
+        return [
+            {
+                "alg": r.alg,
+                "active_kid": r.active_kid,
+                "retired_kid": r.retired_kid,
+                "next_kid": r.next_kid,
+            }
+            for r in await rotate_now(store, settings, algs, actor=cli_actor())
+        ]
 
     results = asyncio.run(_with_store(settings, work))
     document: Any = results[0] if len(results) == 1 else results
@@ -424,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--scope", default="")
     create.add_argument("--audience", action="append", default=[])
     create.add_argument("--public", action="store_true")
+    create.add_argument(
+        "--admin",
+        action="store_true",
+        help="a client for the admin API: scope idp:admin, audience <issuer>/admin",
+    )
     create.add_argument(
         "--token-endpoint-auth-method",
         choices=["client_secret_basic", "client_secret_post", "none"],

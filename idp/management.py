@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from idp.clock import Clock, system_clock
-from idp.oauth.registration import ClientRequest, build_client
+from idp.oauth.registration import ClientRequest, ClientUpdate, apply_client_update, build_client
 from idp.passwords import hash_password_async
 from idp.store.base import SYSTEM, AuditEntry, ClientRecord, KeyRecord, NotFound, Store, UserRecord
 
@@ -36,6 +37,44 @@ async def create_client(
     )
     await store.create_client(record, audit)
     return record, secret
+
+
+async def get_client(store: Store, client_id: str) -> ClientRecord:
+    """The client with this id; raises NotFound when there is none."""
+    client = await store.get_client(client_id)
+    if client is None:
+        raise NotFound(f"no client with client_id {client_id!r}")
+    return client
+
+
+_CLIENT_UPDATE_FIELDS = (
+    "name",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "scope",
+    "audiences",
+)
+
+
+async def update_client(
+    store: Store,
+    client_id: str,
+    update: ClientUpdate,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+) -> ClientRecord:
+    """Change a client's metadata with the registration rules; raises NotFound or Conflict.
+
+    The audit row (action ``client.update``) names the fields whose value changed.
+    """
+    current = await get_client(store, client_id)
+    updated = apply_client_update(current, update)
+    changed = [f for f in _CLIENT_UPDATE_FIELDS if getattr(current, f) != getattr(updated, f)]
+    audit = AuditEntry(clock(), actor, "client.update", client_id, detail={"fields": changed})
+    if not await store.update_client(updated, audit):
+        raise NotFound(f"no client with client_id {client_id!r}")
+    return updated
 
 
 async def delete_client(
@@ -83,10 +122,9 @@ async def create_user(
     username = username.strip()
     if not username or len(username) > MAX_USERNAME_LENGTH or any(c.isspace() for c in username):
         raise InvalidUser("username must be 1 to 200 characters with no spaces")
-    if not password or len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidUser(f"password must be 1 to {MAX_PASSWORD_LENGTH} characters")
-    if email is not None and ("@" not in email or any(c.isspace() for c in email)):
-        raise InvalidUser(f"not an email address: {email!r}")
+    _check_password(password)
+    _check_email(email)
+    _check_name(name)
     user = UserRecord(
         id=secrets.token_urlsafe(12),
         username=username,
@@ -100,6 +138,95 @@ async def create_user(
     )
     await store.create_user(user, audit)
     return user
+
+
+def _check_password(password: str) -> None:
+    if not password or len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidUser(f"password must be 1 to {MAX_PASSWORD_LENGTH} characters")
+
+
+def _check_email(email: str | None) -> None:
+    if email is not None and (
+        "@" not in email or any(c.isspace() for c in email) or len(email) > MAX_USERNAME_LENGTH
+    ):
+        raise InvalidUser(f"not an email address: {email!r}")
+
+
+def _check_name(name: str | None) -> None:
+    if name is not None and len(name) > MAX_USERNAME_LENGTH:
+        raise InvalidUser(f"name must be at most {MAX_USERNAME_LENGTH} characters")
+
+
+async def get_user(store: Store, user_id: str) -> UserRecord:
+    """The user with this id; raises NotFound when there is none."""
+    user = await store.get_user(user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id!r}")
+    return user
+
+
+class _Unchanged:
+    """Marks a user field the update leaves as it is (None means: clear it)."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Any = _Unchanged()
+
+
+@dataclass(frozen=True)
+class UserUpdate:
+    """What an administrator may change on an account; UNCHANGED fields stay as they are."""
+
+    email: str | None = UNCHANGED
+    name: str | None = UNCHANGED
+    disabled: bool = UNCHANGED
+    password: str = UNCHANGED
+
+
+async def update_user(
+    store: Store,
+    user_id: str,
+    update: UserUpdate,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+) -> UserRecord:
+    """Change an account (a new password is hashed with argon2id); raises NotFound.
+
+    The audit row (action ``user.update``) names the changed fields, never their values.
+    """
+    current = await get_user(store, user_id)
+    updated = current
+    changed: list[str] = []
+    if update.email is not UNCHANGED:
+        _check_email(update.email)
+        updated = replace(updated, email=update.email)
+    if update.name is not UNCHANGED:
+        _check_name(update.name)
+        updated = replace(updated, name=update.name)
+    if update.disabled is not UNCHANGED:
+        updated = replace(updated, disabled=bool(update.disabled))
+    changed = [
+        f for f in ("email", "name", "disabled") if getattr(current, f) != getattr(updated, f)
+    ]
+    if update.password is not UNCHANGED:
+        _check_password(update.password)
+        updated = replace(updated, password_hash=await hash_password_async(update.password))
+        changed.append("password")
+    audit = AuditEntry(clock(), actor, "user.update", user_id, detail={"fields": changed})
+    if not await store.update_user(updated, audit):
+        raise NotFound(f"no user with id {user_id!r}")
+    return updated
+
+
+async def delete_user(
+    store: Store, user_id: str, clock: Clock = system_clock, actor: str = SYSTEM
+) -> None:
+    """Delete a user by id; raises NotFound when there is none."""
+    audit = AuditEntry(clock(), actor, "user.delete", user_id)
+    if not await store.delete_user(user_id, audit):
+        raise NotFound(f"no user with id {user_id!r}")
 
 
 def user_document(user: UserRecord) -> dict[str, Any]:

@@ -16,12 +16,14 @@ from starlette.routing import Route
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
-from idp.http import discovery, health, token
+from idp.http import discovery, health, metrics, token
+from idp.http.admin import admin_routes
 from idp.http.middleware import RequestGuard, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
 from idp.http.services import Services
 from idp.keyring.admin import ensure_key_rings
 from idp.keyring.ring import KeyRingService
+from idp.metrics import Metrics
 from idp.oauth.errors import OAuthError
 from idp.oauth.metadata import server_metadata
 from idp.store import make_store
@@ -68,13 +70,13 @@ def create_app(
 ) -> Starlette:
     """Build the token service for the given settings (the store is opened at start-up)."""
     the_store = store or make_store(settings.database_url)
+    keys = KeyRingService(the_store, settings.key_encryption_key, settings.key_ring_poll_interval)
     found = Services(
         settings=settings,
         store=the_store,
-        keys=KeyRingService(
-            the_store, settings.key_encryption_key, settings.key_ring_poll_interval
-        ),
+        keys=keys,
         clock=clock,
+        metrics=Metrics(keys, settings, clock),
         discovery=json_bytes(server_metadata(settings.issuer)),
     )
 
@@ -101,6 +103,8 @@ def create_app(
         Route("/token", token.token, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
+        *admin_routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -45,8 +45,10 @@ async def metadata(request: Request) -> Response:
 async def jwks(request: Request) -> Response:
     """The JWK Set (RFC 7517 section 5) of every published key, with a strong ETag."""
     found = services(request)
+    found.metrics.jwks_requests.inc()
     ring = found.keys.ring
     headers = {**_public_cache_headers(found.settings.jwks_max_age), "ETag": ring.jwks_etag}
     if etag_matches(request.headers.get("if-none-match"), ring.jwks_etag):
+        found.metrics.jwks_not_modified.inc()
         return Response(status_code=304, headers=headers)
     return Response(ring.jwks, media_type=JWK_SET_TYPE, headers=headers)

@@ -9,17 +9,19 @@ from starlette.requests import Request
 from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRingService
+from idp.metrics import Metrics
 from idp.store.base import Store
 
 
 @dataclass
 class Services:
-    """Settings, store, key ring and clock, reachable from every request."""
+    """Settings, store, key ring, clock and metrics, reachable from every request."""
 
     settings: Settings
     store: Store
     keys: KeyRingService
     clock: Clock
+    metrics: Metrics
     discovery: bytes = b""
 
 

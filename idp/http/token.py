@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.http.forms import read_form
 from idp.http.responses import NO_STORE, json_response
-from idp.http.services import services
+from idp.http.services import Services, services
 from idp.keyring.ring import NoSigningKey
 from idp.oauth.client_auth import authenticate, presented_credentials
 from idp.oauth.errors import (
@@ -23,7 +25,16 @@ MAX_CLIENT_ID_LENGTH = 256
 
 
 async def token(request: Request) -> Response:
+    """Answer a token request, timing it and counting the tokens issued."""
     found = services(request)
+    started = time.perf_counter()
+    try:
+        return await _token(request, found)
+    finally:
+        found.metrics.token_latency.observe(time.perf_counter() - started)
+
+
+async def _token(request: Request, found: Services) -> Response:
     form = await read_form(request)
     authorizations = request.headers.getlist("authorization")
     if len(authorizations) > 1:
@@ -43,4 +54,5 @@ async def token(request: Request) -> Response:
         result = await handler.handle(form, client, context)
     except NoSigningKey:
         raise TemporarilyUnavailable("no signing key is available; retry later") from None
+    found.metrics.token_issued(grant_type, client.access_token_alg)
     return json_response(result.body(), headers=NO_STORE)

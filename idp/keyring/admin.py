@@ -60,6 +60,31 @@ async def rotate_keys(
     return rotations
 
 
+async def rotate_now(
+    store: Store,
+    settings: Settings,
+    algs: Sequence[str],
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+) -> list[Rotation]:
+    """Rotate the named algorithms now; an algorithm with no ring yet gets one instead.
+
+    What ``idp keys rotate`` and ``POST /admin/keys/rotate`` both do. For a new ring the
+    result has no retired kid.
+    """
+    keys = await store.list_keys()
+    empty = [a for a in algs if not any(k.alg == a and k.state == "active" for k in keys)]
+    if empty:
+        keys = await ensure_key_rings(store, settings, clock, actor)
+    rotated = [a for a in algs if a not in empty]
+    results = await rotate_keys(store, settings, rotated, clock, actor) if rotated else []
+    for alg in empty:
+        active = next(k for k in keys if k.alg == alg and k.state == "active")
+        waiting = next(k.kid for k in keys if k.alg == alg and k.state == "next")
+        results.append(Rotation(alg, active.kid, None, waiting))
+    return results
+
+
 async def revoke_key(
     store: Store, settings: Settings, kid: str, clock: Clock = system_clock, actor: str = SYSTEM
 ) -> KeyRecord:
@@ -76,4 +101,11 @@ async def revoke_key(
     return revoked[0]
 
 
-__all__ = ["KeyRingError", "ensure_key_rings", "key_factory", "revoke_key", "rotate_keys"]
+__all__ = [
+    "KeyRingError",
+    "ensure_key_rings",
+    "key_factory",
+    "revoke_key",
+    "rotate_keys",
+    "rotate_now",
+]

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from joserfc import jwt
@@ -40,6 +40,8 @@ class KeyRing:
     verification: dict[str, tuple[str, SigningKey]]
     jwks: bytes
     jwks_etag: str
+    activated_at: dict[str, float] = field(default_factory=dict)
+    """alg -> when its active key started signing (for metrics and rotation schedules)."""
 
     @classmethod
     def build(cls, records: Sequence[KeyRecord], version: int, kek: bytes) -> KeyRing:
@@ -57,7 +59,10 @@ class KeyRing:
             verification[record.kid] = (record.alg, _import_public(document))
         jwks = json.dumps({"keys": documents}, separators=(",", ":")).encode()
         etag = '"' + hashlib.sha256(jwks).hexdigest()[:32] + '"'
-        return cls(version, signing, verification, jwks, etag)
+        activated_at = {
+            r.alg: r.activated_at or r.created_at for r in published if r.state == "active"
+        }
+        return cls(version, signing, verification, jwks, etag, activated_at)
 
     def sign(self, alg: str, claims: dict[str, Any], typ: str) -> str:
         """A compact JWS (RFC 7515) over the claims, by the active key of ``alg``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from idp.config import SUPPORTED_ALGS
 from idp.oauth.client_auth import (
@@ -69,30 +69,50 @@ def _grant_types(request: ClientRequest, public: bool) -> tuple[str, ...]:
     return grants
 
 
-def build_client(request: ClientRequest, now: float) -> tuple[ClientRecord, str | None]:
-    """Validate a registration request; return the record and, if confidential, the secret."""
-    name = request.name.strip()
+def _name(raw: str) -> str:
+    name = raw.strip()
     if not name or len(name) > 200:
         raise InvalidClientMetadata("client name must be 1 to 200 characters")
+    return name
+
+
+def _uris_and_scope(
+    redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Sequence[str],
+    audiences: Sequence[str],
+    scope: str,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    try:
+        return (
+            tuple(check_redirect_uri(u) for u in _unique(redirect_uris)),
+            tuple(check_redirect_uri(u) for u in _unique(post_logout_redirect_uris)),
+            tuple(check_resource_uri(u) for u in _unique(audiences)),
+            parse_scope(scope),
+        )
+    except InvalidURI as exc:
+        raise InvalidClientMetadata(str(exc)) from None
+    except OAuthError as exc:
+        raise InvalidClientMetadata(exc.description) from None
+
+
+def _check_redirect_needed(grants: Sequence[str], redirect_uris: Sequence[str]) -> None:
+    if "authorization_code" in grants and not redirect_uris:
+        raise InvalidClientMetadata("the authorization_code grant needs at least one redirect URI")
+
+
+def build_client(request: ClientRequest, now: float) -> tuple[ClientRecord, str | None]:
+    """Validate a registration request; return the record and, if confidential, the secret."""
+    name = _name(request.name)
     method = _auth_method(request)
     public = method == "none"
     for alg in (request.access_token_alg, request.id_token_alg):
         if alg not in SUPPORTED_ALGS:
             raise InvalidClientMetadata(f"signing algorithm must be one of {SUPPORTED_ALGS}")
-    try:
-        redirect_uris = tuple(check_redirect_uri(u) for u in _unique(request.redirect_uris))
-        logout_uris = tuple(
-            check_redirect_uri(u) for u in _unique(request.post_logout_redirect_uris)
-        )
-        audiences = tuple(check_resource_uri(u) for u in _unique(request.audiences))
-        scope = parse_scope(request.scope)
-    except InvalidURI as exc:
-        raise InvalidClientMetadata(str(exc)) from None
-    except OAuthError as exc:
-        raise InvalidClientMetadata(exc.description) from None
+    redirect_uris, logout_uris, audiences, scope = _uris_and_scope(
+        request.redirect_uris, request.post_logout_redirect_uris, request.audiences, request.scope
+    )
     grants = _grant_types(request, public)
-    if "authorization_code" in grants and not redirect_uris:
-        raise InvalidClientMetadata("the authorization_code grant needs at least one redirect URI")
+    _check_redirect_needed(grants, redirect_uris)
     secret = None if public else new_client_secret()
     record = ClientRecord(
         client_id=new_client_id(),
@@ -109,3 +129,73 @@ def build_client(request: ClientRequest, now: float) -> tuple[ClientRecord, str 
         created_at=now,
     )
     return record, secret
+
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    """The metadata an administrator may change on a registered client (None: unchanged)."""
+
+    name: str | None = None
+    redirect_uris: Sequence[str] | None = None
+    post_logout_redirect_uris: Sequence[str] | None = None
+    grant_types: Sequence[str] | None = None
+    scope: str | None = None
+    audiences: Sequence[str] | None = None
+
+
+def apply_client_update(client: ClientRecord, update: ClientUpdate) -> ClientRecord:
+    """The client with ``update`` applied, validated by the same rules as registration.
+
+    The client_id, secret, authentication method and algorithms never change here.
+    """
+    name = _name(update.name) if update.name is not None else client.name
+    redirect_uris, logout_uris, audiences, scope = _uris_and_scope(
+        client.redirect_uris if update.redirect_uris is None else update.redirect_uris,
+        (
+            client.post_logout_redirect_uris
+            if update.post_logout_redirect_uris is None
+            else update.post_logout_redirect_uris
+        ),
+        client.audiences if update.audiences is None else update.audiences,
+        " ".join(client.scope) if update.scope is None else update.scope,
+    )
+    grants = client.grant_types
+    if update.grant_types is not None:
+        if not update.grant_types:
+            raise InvalidClientMetadata("a client needs at least one grant type")
+        request = ClientRequest(name=name, grant_types=update.grant_types)
+        grants = _grant_types(request, client.is_public)
+    _check_redirect_needed(grants, redirect_uris)
+    return replace(
+        client,
+        name=name,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=logout_uris,
+        grant_types=grants,
+        scope=scope,
+        audiences=audiences,
+    )
+
+
+ADMIN_SCOPE = "idp:admin"
+"""The scope that opens the admin API."""
+
+
+def admin_audience(issuer: str) -> str:
+    """The audience (RFC 8707 resource) of tokens for the admin API: ``<issuer>/admin``."""
+    return f"{issuer}/admin"
+
+
+def admin_client_request(request: ClientRequest, issuer: str) -> ClientRequest:
+    """Turn a registration request into one for an admin API client.
+
+    An admin client is confidential, may use ``client_credentials``, has the ``idp:admin``
+    scope, and has the admin audience first, so a token requested without ``resource`` is
+    addressed to the admin API. Other scopes, audiences and grants asked for are kept.
+    """
+    if request.public or request.token_endpoint_auth_method == "none":
+        raise InvalidClientMetadata("an admin client must be confidential")
+    grants = _unique([*request.grant_types, "client_credentials"])
+    scope = " ".join(_unique([ADMIN_SCOPE, *(t for t in request.scope.split(" ") if t)]))
+    audiences = _unique([admin_audience(issuer), *request.audiences])
+    return replace(request, grant_types=grants, scope=scope, audiences=audiences)

@@ -1,0 +1,211 @@
+"""The OpenAPI 3.1 description of the admin API, made from the same table as its routes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import idp
+from idp.http.json_body import object_schema
+
+if TYPE_CHECKING:
+    from idp.http.admin import Operation
+
+OPENAPI_VERSION = "3.1.0"
+SECURITY_SCHEME = "adminToken"
+_PATH_PARAMETER = re.compile(r"{([a-z_]+)}")
+
+_ERROR_DESCRIPTIONS = {
+    400: "Bad JSON, a wrong type, an unknown member, or metadata that breaks a rule.",
+    401: "No bearer token, or one that is malformed, expired, wrongly signed or not ours.",
+    403: "A valid token without the idp:admin scope.",
+    404: "No such key, client or user.",
+    405: "Method not allowed on this path.",
+    409: "The name is taken, or the key is already revoked.",
+}
+
+_PARAMETER_DESCRIPTIONS = {
+    "kid": "The key id (its RFC 7638 thumbprint).",
+    "client_id": "The client's id.",
+    "user_id": "The user's id.",
+}
+
+
+def _string(description: str, *, nullable: bool = False, fmt: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["string", "null"] if nullable else "string"}
+    if fmt:
+        schema["format"] = fmt
+    schema["description"] = description
+    return schema
+
+
+def _strings(description: str) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "string"}, "description": description}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(properties: dict[str, Any], required: Sequence[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+def _schemas() -> dict[str, Any]:
+    time = "date-time"
+    key = _object(
+        {
+            "kid": _string("Key id: the RFC 7638 thumbprint."),
+            "alg": _string("RS256 or ES256."),
+            "state": {
+                "type": "string",
+                "enum": ["next", "active", "retired", "revoked", "expired"],
+            },
+            "created_at": _string("When the key was made.", fmt=time),
+            "activated_at": _string("When it started signing.", nullable=True, fmt=time),
+            "retired_at": _string("When it stopped signing.", nullable=True, fmt=time),
+            "revoked_at": _string("When it was revoked.", nullable=True, fmt=time),
+        },
+        ["kid", "alg", "state", "created_at", "activated_at", "retired_at", "revoked_at"],
+    )
+    rotation = _object(
+        {
+            "alg": _string("The algorithm whose ring rotated."),
+            "active_kid": _string("The key that signs from now on."),
+            "retired_kid": _string(
+                "The key that stopped signing (null for a new ring).", nullable=True
+            ),
+            "next_kid": _string("The key published to sign next."),
+        },
+        ["alg", "active_kid", "retired_kid", "next_kid"],
+    )
+    client_properties = {
+        "client_id": _string("The client's id."),
+        "client_secret": _string("Only in the answer to creation, and only this once."),
+        "name": _string("Unique name."),
+        "redirect_uris": _strings("Exact redirect URIs."),
+        "post_logout_redirect_uris": _strings("Exact post-logout redirect URIs."),
+        "grant_types": _strings("Grant types the client may use."),
+        "scope": _string("Space-separated scopes."),
+        "audiences": _strings("Audiences the client may address tokens to."),
+        "token_endpoint_auth_method": _string("How the client authenticates."),
+        "access_token_alg": _string("Algorithm of its access tokens."),
+        "id_token_alg": _string("Algorithm of its ID tokens."),
+        "created_at": _string("When it was registered.", fmt=time),
+    }
+    client = _object(client_properties, [n for n in client_properties if n != "client_secret"])
+    user = _object(
+        {
+            "id": _string("The user's id."),
+            "username": _string("Login name."),
+            "email": _string("Email address.", nullable=True),
+            "name": _string("Display name.", nullable=True),
+            "disabled": {"type": "boolean"},
+            "created_at": _string("When the account was made.", fmt=time),
+        },
+        ["id", "username", "email", "name", "disabled", "created_at"],
+    )
+    error = _object(
+        {
+            "error": _string("An error code (RFC 6749 section 5.2, RFC 6750 section 3.1)."),
+            "error_description": _string("What went wrong, for a person."),
+        },
+        ["error", "error_description"],
+    )
+    return {
+        "Key": key,
+        "Keys": {"type": "array", "items": _ref("Key")},
+        "Rotation": rotation,
+        "Rotations": {"type": "array", "items": _ref("Rotation")},
+        "Client": client,
+        "Clients": {"type": "array", "items": _ref("Client")},
+        "User": user,
+        "Users": {"type": "array", "items": _ref("User")},
+        "Error": error,
+        "OpenAPI": {"type": "object", "description": "An OpenAPI 3.1 document."},
+    }
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": _ERROR_DESCRIPTIONS[status],
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+    if status in (401, 403):
+        response["headers"] = {
+            "WWW-Authenticate": {
+                "description": "The RFC 6750 challenge: invalid_token or insufficient_scope.",
+                "schema": {"type": "string"},
+            }
+        }
+    return response
+
+
+def _operation(operation: Operation) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "operationId": operation.action.replace(".", "_"),
+        "summary": operation.summary,
+        "security": [{SECURITY_SCHEME: []}] if operation.authenticated else [],
+    }
+    parameters = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": _PARAMETER_DESCRIPTIONS.get(name, name),
+            "schema": {"type": "string"},
+        }
+        for name in _PATH_PARAMETER.findall(operation.path)
+    ]
+    if parameters:
+        document["parameters"] = parameters
+    if operation.body is not None:
+        document["requestBody"] = {
+            "required": operation.body_required,
+            "content": {"application/json": {"schema": object_schema(operation.body)}},
+        }
+    success: dict[str, Any] = {"description": "Done."}
+    if operation.response is not None:
+        success["content"] = {"application/json": {"schema": _ref(operation.response)}}
+    responses: dict[str, Any] = {str(operation.status): success}
+    for status in operation.errors:
+        responses[str(status)] = _error_response(status)
+    document["responses"] = responses
+    return document
+
+
+def openapi_document(operations: Sequence[Operation], issuer: str) -> dict[str, Any]:
+    """An OpenAPI 3.1 document with every admin path, method, body, answer and the scheme."""
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in operations:
+        paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "idp admin API",
+            "version": idp.__version__,
+            "description": (
+                "Keys, clients and users of this identity provider. Call it with an access "
+                "token of this server (client_credentials, from a client made with "
+                "`idp clients create --admin`) carrying the scope idp:admin and the audience "
+                f"{issuer}/admin. Every change and every refused call is in the audit trail."
+            ),
+        },
+        "servers": [{"url": issuer}],
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": (
+                        "An RFC 9068 access token of this server with scope idp:admin and "
+                        "audience <issuer>/admin."
+                    ),
+                }
+            },
+        },
+    }

@@ -1,0 +1,91 @@
+"""Prometheus metrics of one app instance, each in a registry of its own.
+
+The hot paths (/token, /jwks.json) pay one cached child lookup and one increment; key
+ages are computed only when /metrics is scraped, from the in-memory key ring. Each server
+process (granian worker) counts on its own: a scrape sees the worker that answered it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from idp.clock import Clock
+from idp.config import Settings
+from idp.keyring.ring import KeyRingService
+
+# Token latencies: ES256 signs in well under a millisecond, RS256-2048 in a few.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class KeyRingCollector(Collector):
+    """Active key age and time to the next scheduled rotation, per algorithm, at scrape time."""
+
+    def __init__(self, keys: KeyRingService, settings: Settings, clock: Clock) -> None:
+        self._keys = keys
+        self._interval = settings.key_rotation_interval
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        age = GaugeMetricFamily(
+            "idp_signing_key_age_seconds",
+            "Seconds since the active signing key of each algorithm was activated.",
+            labels=["alg"],
+        )
+        until = GaugeMetricFamily(
+            "idp_signing_key_next_rotation_seconds",
+            "Seconds until the scheduled rotation of each algorithm's ring "
+            "(activated_at + IDP_KEY_ROTATION_INTERVAL - now; negative when overdue).",
+            labels=["alg"],
+        )
+        if self._keys.loaded:
+            now = self._clock()
+            for alg, activated_at in sorted(self._keys.ring.activated_at.items()):
+                age.add_metric([alg], now - activated_at)
+                until.add_metric([alg], activated_at + self._interval - now)
+        yield age
+        yield until
+
+
+class Metrics:
+    """The counters and histograms of one app, and the text a scrape gets."""
+
+    def __init__(self, keys: KeyRingService, settings: Settings, clock: Clock) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.tokens_issued = Counter(
+            "idp_tokens_issued",
+            "Access tokens issued, by grant type and signing algorithm.",
+            ["grant_type", "alg"],
+            registry=self.registry,
+        )
+        self.token_latency = Histogram(
+            "idp_token_request_duration_seconds",
+            "Time to answer a token request, successful or not.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.jwks_requests = Counter(
+            "idp_jwks_requests", "Requests for /jwks.json.", registry=self.registry
+        )
+        self.jwks_not_modified = Counter(
+            "idp_jwks_not_modified",
+            "Requests for /jwks.json answered 304 Not Modified.",
+            registry=self.registry,
+        )
+        self.registry.register(KeyRingCollector(keys, settings, clock))
+        self._issued: dict[tuple[str, str], Counter] = {}
+
+    def token_issued(self, grant_type: str, alg: str) -> None:
+        """Count one issued token; the labelled child is made once per pair and kept."""
+        child = self._issued.get((grant_type, alg))
+        if child is None:
+            child = self.tokens_issued.labels(grant_type=grant_type, alg=alg)
+            self._issued[(grant_type, alg)] = child
+        child.inc()
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of everything in this app's registry."""
+        return generate_latest(self.registry)

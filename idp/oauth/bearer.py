@@ -1,0 +1,196 @@
+"""Bearer authentication with this server's own JWT access tokens (RFC 6750, RFC 9068).
+
+A protected endpoint reads the token from the Authorization header only (RFC 6750 section
+2.1), verifies it against the published keys of the in-memory ring (a revoked key is never
+among them), and checks the claims RFC 9068 section 4 asks a resource server to check.
+Failures are errors carrying the RFC 6750 section 3.1 codes and the ``WWW-Authenticate``
+challenge; the token itself never appears in an error, a log line or the audit trail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError
+
+from idp.keyring.material import SigningKey
+from idp.oauth.errors import OAuthError
+from idp.oauth.scopes import parse_scope
+
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+DEFAULT_LEEWAY = 30
+MAX_TOKEN_LENGTH = 8192
+# b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 6750 section 2.1)
+_B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+
+VerificationKeys = Mapping[str, tuple[str, SigningKey]]
+"""kid -> (alg, public key): the ring's published keys."""
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class BearerError(OAuthError):
+    """A refused bearer token (RFC 6750 section 3.1), with its ``WWW-Authenticate`` challenge.
+
+    ``client_id`` is set when the token's signature verified, so the refusal can be
+    attributed to a known client even though the token is not accepted.
+    """
+
+    def __init__(self, description: str, *, client_id: str | None = None, **params: str) -> None:
+        challenge = ", ".join(
+            f'{name}="{_quoted(value)}"'
+            for name, value in {
+                "error": self.error,
+                "error_description": description,
+                **params,
+            }.items()
+        )
+        super().__init__(description, headers={"WWW-Authenticate": f"Bearer {challenge}"})
+        self.client_id = client_id
+
+
+class InvalidToken(BearerError):
+    """Missing, malformed, expired, wrongly signed or wrongly addressed token: 401."""
+
+    error = "invalid_token"
+    status = 401
+
+
+class InsufficientScope(BearerError):
+    """A valid token without the scope the resource needs: 403."""
+
+    error = "insufficient_scope"
+    status = 403
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """The claims of an access token that passed every check."""
+
+    client_id: str
+    subject: str
+    scope: tuple[str, ...]
+    jti: str | None
+    expires_at: int
+    claims: Mapping[str, Any]
+
+
+def bearer_token(authorizations: list[str]) -> str:
+    """The token of the one ``Authorization: Bearer`` header (RFC 6750 section 2.1)."""
+    if not authorizations:
+        raise InvalidToken("a bearer access token is required")
+    if len(authorizations) > 1:
+        raise InvalidToken("more than one Authorization header")
+    scheme, _, value = authorizations[0].strip().partition(" ")
+    token = value.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise InvalidToken("the Authorization header must use the Bearer scheme")
+    if len(token) > MAX_TOKEN_LENGTH or not _B64TOKEN.match(token):
+        raise InvalidToken("the bearer token is malformed")
+    return token
+
+
+def _header(token: str) -> dict[str, Any]:
+    try:
+        header = jws.extract_compact(token.encode("ascii")).headers()
+    except (JoseError, ValueError, TypeError, UnicodeError):
+        raise InvalidToken("the access token is not a compact JWS") from None
+    if not isinstance(header, dict):
+        raise InvalidToken("the access token is not a compact JWS")
+    return header
+
+
+def _verified_claims(token: str, keys: VerificationKeys) -> dict[str, Any]:
+    """The payload of a JWS whose kid names a published key and whose signature holds."""
+    header = _header(token)
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+        # RFC 9068 section 4: the typ header must be at+jwt (or application/at+jwt).
+        raise InvalidToken("the token is not an RFC 9068 access token (typ at+jwt)")
+    kid = header.get("kid")
+    found = keys.get(kid) if isinstance(kid, str) else None
+    if found is None:
+        raise InvalidToken("the token is not signed by a published key of this server")
+    alg, key = found
+    if header.get("alg") != alg:
+        raise InvalidToken("the token's alg does not match its key")
+    try:
+        payload = jws.deserialize_compact(token, key, algorithms=[alg]).payload
+        claims = json.loads(payload)
+    except (JoseError, ValueError, TypeError):
+        raise InvalidToken("the token's signature does not verify") from None
+    if not isinstance(claims, dict):
+        raise InvalidToken("the token's payload is not a JSON object")
+    return claims
+
+
+def _number(claims: Mapping[str, Any], name: str, client_id: str) -> int:
+    value = claims.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidToken(f"the token has no numeric {name} claim", client_id=client_id)
+    return value
+
+
+def verify_access_token(
+    token: str,
+    keys: VerificationKeys,
+    *,
+    issuer: str,
+    audience: str,
+    now: float,
+    leeway: int = DEFAULT_LEEWAY,
+) -> VerifiedToken:
+    """Verify one of our access tokens and its claims (RFC 9068 section 4).
+
+    The signature must verify under a published key of the ring (kid and alg must match),
+    ``typ`` must be ``at+jwt``, ``iss`` must equal ``issuer`` exactly, ``aud`` must contain
+    ``audience``, and ``exp`` / ``iat`` must hold within ``leeway`` seconds.
+    """
+    claims = _verified_claims(token, keys)
+    client_id = claims.get("client_id")
+    if not isinstance(client_id, str) or not client_id:
+        raise InvalidToken("the token has no client_id claim")
+    if claims.get("iss") != issuer:
+        raise InvalidToken("the token was issued by another issuer", client_id=client_id)
+    audiences = claims.get("aud")
+    listed = [audiences] if isinstance(audiences, str) else audiences
+    if not isinstance(listed, list) or audience not in listed:
+        raise InvalidToken("the token is not meant for this resource", client_id=client_id)
+    expires_at = _number(claims, "exp", client_id)
+    issued_at = _number(claims, "iat", client_id)
+    if expires_at + leeway <= now:
+        raise InvalidToken("the token has expired", client_id=client_id)
+    if issued_at - leeway > now:
+        raise InvalidToken("the token was issued in the future", client_id=client_id)
+    raw_scope = claims.get("scope", "")
+    try:
+        scope = parse_scope(raw_scope) if isinstance(raw_scope, str) else None
+    except OAuthError:
+        scope = None
+    if scope is None:
+        raise InvalidToken("the token's scope claim is malformed", client_id=client_id)
+    subject = claims.get("sub")
+    jti = claims.get("jti")
+    return VerifiedToken(
+        client_id=client_id,
+        subject=subject if isinstance(subject, str) else client_id,
+        scope=scope,
+        jti=jti if isinstance(jti, str) else None,
+        expires_at=expires_at,
+        claims=claims,
+    )
+
+
+def require_scope(token: VerifiedToken, scope: str) -> None:
+    """Refuse a token that lacks ``scope`` with insufficient_scope (RFC 6750 section 3.1)."""
+    if scope not in token.scope:
+        raise InsufficientScope(
+            f"the token lacks the scope {scope}", client_id=token.client_id, scope=scope
+        )
