@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
@@ -18,7 +19,7 @@ from idp.keyring.material import unseal
 from idp.management import create_client
 from idp.oauth.registration import ClientRequest, admin_client_request
 from idp.store import make_store
-from idp.store.base import AuditEntry, KeyRecord
+from idp.store.base import AuditEntry, KeyRecord, UserRecord
 from tests.conftest import LiveServer, register_client
 
 
@@ -252,3 +253,347 @@ def test_token_signed_by_a_revoked_key_is_refused(
     assert_error(http.get("/admin/keys", headers=headers), 401, "invalid_token")
     fresh = bearer(get_token(http, spare_id, spare_secret))
     assert http.get("/admin/keys", headers=fresh).status_code == 200
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+def test_keys_list_rotate_and_revoke(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    admin_id, headers = admin
+    actor = f"admin:{admin_id}"
+    listed = http.get("/admin/keys", headers=headers)
+    assert listed.status_code == 200
+    assert listed.headers["cache-control"] == "no-store"
+    assert {(k["alg"], k["state"]) for k in listed.json()} == {
+        ("RS256", "active"),
+        ("RS256", "next"),
+        ("ES256", "active"),
+        ("ES256", "next"),
+    }
+    assert all("private" not in json.dumps(k) and "d" not in k for k in listed.json())
+
+    before = len(audit(live_server))
+    rotated = http.post("/admin/keys/rotate", json={"alg": "ES256"}, headers=headers)
+    assert rotated.status_code == 200, rotated.text
+    (rotation,) = rotated.json()
+    assert rotation["alg"] == "ES256"
+    # The answering process signs with the new key at once.
+    kids = [k["kid"] for k in http.get("/jwks.json").json()["keys"]]
+    assert rotation["active_kid"] in kids and rotation["next_kid"] in kids
+    rows = audit(live_server)[before:]
+    assert {(r.actor, r.action, r.target) for r in rows} == {
+        (actor, "key.retire", rotation["retired_kid"]),
+        (actor, "key.activate", rotation["active_kid"]),
+        (actor, "key.create", rotation["next_kid"]),
+    }
+
+    both = http.post("/admin/keys/rotate", headers=headers)
+    assert both.status_code == 200, both.text
+    assert sorted(r["alg"] for r in both.json()) == ["ES256", "RS256"]
+
+    revoked = http.post(f"/admin/keys/{rotation['retired_kid']}/revoke", headers=headers)
+    assert revoked.status_code == 200, revoked.text
+    assert (revoked.json()["kid"], revoked.json()["state"]) == (rotation["retired_kid"], "revoked")
+    assert rotation["retired_kid"] not in http.get("/jwks.json").text
+    last = audit(live_server)[-1]
+    assert (last.actor, last.action, last.target, last.outcome) == (
+        actor,
+        "key.revoke",
+        rotation["retired_kid"],
+        "success",
+    )
+
+    before = len(audit(live_server))
+    assert_error(
+        http.post(f"/admin/keys/{rotation['retired_kid']}/revoke", headers=headers), 409, "conflict"
+    )
+    assert_error(http.post("/admin/keys/no-such-kid/revoke", headers=headers), 404, "not_found")
+    assert_error(
+        http.post("/admin/keys/rotate", json={"alg": "HS256"}, headers=headers),
+        400,
+        "invalid_request",
+    )
+    assert_error(
+        http.post("/admin/keys/rotate", json={"algs": ["ES256"]}, headers=headers),
+        400,
+        "invalid_request",
+    )
+    rows = audit(live_server)[before:]
+    assert [(r.actor, r.action, r.target, r.outcome, r.detail["status"]) for r in rows] == [
+        (actor, "key.revoke", rotation["retired_kid"], "failure", 409),
+        (actor, "key.revoke", "no-such-kid", "failure", 404),
+        (actor, "key.rotate", "rotate", "failure", 400),
+        (actor, "key.rotate", "rotate", "failure", 400),
+    ]
+
+
+# -- clients ------------------------------------------------------------------------------
+
+
+def test_clients_create_list_show_update_delete(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    admin_id, headers = admin
+    actor = f"admin:{admin_id}"
+    created = http.post(
+        "/admin/clients",
+        json={"name": "reports", "scope": "read", "audiences": ["https://api.example"]},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["cache-control"] == "no-store"
+    document = created.json()
+    client_id, secret = document["client_id"], document["client_secret"]
+    assert document["grant_types"] == ["client_credentials"]
+    assert get_token(http, client_id, secret)  # the secret shown once works
+
+    shown = http.get(f"/admin/clients/{client_id}", headers=headers)
+    assert shown.status_code == 200
+    assert "client_secret" not in shown.json()
+    assert shown.json()["name"] == "reports"
+    names = [c["name"] for c in http.get("/admin/clients", headers=headers).json()]
+    assert names == ["ops", "reports"]
+
+    patched = http.patch(
+        f"/admin/clients/{client_id}",
+        json={
+            "name": "reports-v2",
+            "scope": "read write",
+            "redirect_uris": ["https://app.example/cb"],
+            "grant_types": ["client_credentials", "authorization_code"],
+        },
+        headers=headers,
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["name"] == "reports-v2"
+    assert patched.json()["scope"] == "read write"
+    assert patched.json()["audiences"] == ["https://api.example"]  # untouched
+    assert http.get(f"/admin/clients/{client_id}", headers=headers).json() == patched.json()
+    assert get_token(http, client_id, secret, scope="write")  # same secret, new scope
+
+    assert http.delete(f"/admin/clients/{client_id}", headers=headers).status_code == 204
+    assert_error(http.get(f"/admin/clients/{client_id}", headers=headers), 404, "not_found")
+
+    rows = [r for r in audit(live_server) if r.target == client_id]
+    assert [(r.actor, r.action, r.outcome) for r in rows] == [
+        (actor, "client.create", "success"),
+        (actor, "client.update", "success"),
+        (actor, "client.delete", "success"),
+        (actor, "client.show", "failure"),
+    ]
+    assert rows[1].detail == {"fields": ["name", "redirect_uris", "grant_types", "scope"]}
+    assert secret not in json.dumps([dict(r.detail) for r in audit(live_server)])
+
+
+def test_admin_client_made_through_the_api_opens_it(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    _, headers = admin
+    created = http.post("/admin/clients", json={"name": "ops2", "admin": True}, headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["scope"] == "idp:admin"
+    assert created.json()["audiences"] == [f"{live_server.url}/admin"]
+    token = get_token(http, created.json()["client_id"], created.json()["client_secret"])
+    assert http.get("/admin/users", headers=bearer(token)).status_code == 200
+
+
+def test_client_validation_failures(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    admin_id, headers = admin
+    client = http.post("/admin/clients", json={"name": "web"}, headers=headers).json()
+    path = f"/admin/clients/{client['client_id']}"
+    before = len(audit(live_server))
+    cases: list[tuple[str, str, Any, int, str]] = [
+        ("POST", "/admin/clients", {"name": "web"}, 409, "conflict"),
+        ("POST", "/admin/clients", {"scope": "x"}, 400, "invalid_request"),
+        ("POST", "/admin/clients", {"name": "a", "colour": "red"}, 400, "invalid_request"),
+        ("POST", "/admin/clients", {"name": 5}, 400, "invalid_request"),
+        ("POST", "/admin/clients", {"name": "a", "redirect_uris": "x"}, 400, "invalid_request"),
+        ("POST", "/admin/clients", {"name": "a", "public": "yes"}, 400, "invalid_request"),
+        (
+            "POST",
+            "/admin/clients",
+            {"name": "a", "redirect_uris": ["http://evil.example/cb"]},
+            400,
+            "invalid_client_metadata",
+        ),
+        (
+            "POST",
+            "/admin/clients",
+            {"name": "a", "public": True, "grant_types": ["client_credentials"]},
+            400,
+            "invalid_client_metadata",
+        ),
+        ("PATCH", path, {"name": "ops"}, 409, "conflict"),
+        ("PATCH", path, {"audiences": ["no-scheme"]}, 400, "invalid_client_metadata"),
+        ("PATCH", path, {"grant_types": ["authorization_code"]}, 400, "invalid_client_metadata"),
+        ("PATCH", path, {"grant_types": []}, 400, "invalid_client_metadata"),
+        ("PATCH", path, {"client_id": "new"}, 400, "invalid_request"),
+        ("PATCH", path, {"scope": ["read"]}, 400, "invalid_request"),
+        ("PATCH", "/admin/clients/nope", {"name": "x"}, 404, "not_found"),
+        ("DELETE", "/admin/clients/nope", None, 404, "not_found"),
+    ]
+    for method, url, body, status, error in cases:
+        response = http.request(method, url, json=body, headers=headers)
+        assert_error(response, status, error)
+    after = http.get(path, headers=headers).json()
+    assert after == {k: v for k, v in client.items() if k != "client_secret"}
+    rows = audit(live_server)[before:]
+    assert [(r.action, r.detail["status"]) for r in rows] == [
+        ({"POST": "client.create", "PATCH": "client.update", "DELETE": "client.delete"}[m], s)
+        for m, _, _, s, _ in cases
+    ]
+    assert {(r.actor, r.outcome) for r in rows} == {(f"admin:{admin_id}", "failure")}
+
+
+def test_malformed_bodies_are_400_invalid_request(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    _, headers = admin
+    json_type = {**headers, "Content-Type": "application/json"}
+    bodies: list[tuple[dict[str, str], bytes]] = [
+        ({**headers, "Content-Type": "text/plain"}, b'{"name": "x"}'),
+        (headers, b"name=x"),
+        (json_type, b'{"name": '),
+        (json_type, b'["name"]'),
+        (json_type, b'{"name": "x", "name": "y"}'),
+        (json_type, b'{"name": "x", "scope": NaN}'),
+        (json_type, b"\xff\xfe"),
+        (json_type, b""),
+    ]
+    before = len(audit(live_server))
+    for head, content in bodies:
+        response = http.post("/admin/clients", content=content, headers=head)
+        assert_error(response, 400, "invalid_request")
+    assert len(audit(live_server)) == before + len(bodies)
+    assert http.get("/admin/clients", headers=headers).json()[-1]["name"] == "ops"
+
+
+# -- users --------------------------------------------------------------------------------
+
+
+def user_row(live_server: LiveServer, user_id: str) -> UserRecord | None:
+    result: UserRecord | None = asyncio.run(_with_store(live_server, lambda s: s.get_user(user_id)))
+    return result
+
+
+def test_users_create_list_show_update_delete(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    admin_id, headers = admin
+    actor = f"admin:{admin_id}"
+    created = http.post(
+        "/admin/users",
+        json={"username": "ada", "password": "first pass", "email": "ada@example.com"},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    assert "first pass" not in created.text and "password" not in created.text
+    user = created.json()
+    assert (user["username"], user["email"], user["name"], user["disabled"]) == (
+        "ada",
+        "ada@example.com",
+        None,
+        False,
+    )
+    row = user_row(live_server, user["id"])
+    assert row is not None and row.password_hash.startswith("$argon2id$")
+    assert PasswordHasher().verify(row.password_hash, "first pass")
+
+    assert http.get(f"/admin/users/{user['id']}", headers=headers).json() == user
+    assert [u["username"] for u in http.get("/admin/users", headers=headers).json()] == ["ada"]
+
+    patched = http.patch(
+        f"/admin/users/{user['id']}",
+        json={"email": None, "name": "Ada L.", "disabled": True, "password": "second pass"},
+        headers=headers,
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["email"], patched.json()["name"], patched.json()["disabled"]) == (
+        None,
+        "Ada L.",
+        True,
+    )
+    assert "second pass" not in patched.text
+    row = user_row(live_server, user["id"])
+    assert row is not None and PasswordHasher().verify(row.password_hash, "second pass")
+
+    assert http.delete(f"/admin/users/{user['id']}", headers=headers).status_code == 204
+    assert user_row(live_server, user["id"]) is None
+    assert_error(http.delete(f"/admin/users/{user['id']}", headers=headers), 404, "not_found")
+
+    rows = [r for r in audit(live_server) if r.target == user["id"]]
+    assert [(r.actor, r.action, r.outcome) for r in rows] == [
+        (actor, "user.create", "success"),
+        (actor, "user.update", "success"),
+        (actor, "user.delete", "success"),
+        (actor, "user.delete", "failure"),
+    ]
+    assert rows[1].detail == {"fields": ["email", "name", "disabled", "password"]}
+    everything = json.dumps([dict(r.detail) for r in audit(live_server)])
+    assert "first pass" not in everything and "second pass" not in everything
+
+
+def test_user_validation_failures(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    _, headers = admin
+    user = http.post(
+        "/admin/users", json={"username": "bob", "password": "pw"}, headers=headers
+    ).json()
+    path = f"/admin/users/{user['id']}"
+    before = len(audit(live_server))
+    cases: list[tuple[str, str, Any, int, str]] = [
+        ("POST", "/admin/users", {"username": "bob", "password": "pw"}, 409, "conflict"),
+        ("POST", "/admin/users", {"username": "carol"}, 400, "invalid_request"),
+        ("POST", "/admin/users", {"username": "a b", "password": "pw"}, 400, "invalid_request"),
+        ("POST", "/admin/users", {"username": "c", "password": ""}, 400, "invalid_request"),
+        ("POST", "/admin/users", {"username": "c", "password": 1}, 400, "invalid_request"),
+        (
+            "POST",
+            "/admin/users",
+            {"username": "c", "password": "p", "x": 1},
+            400,
+            "invalid_request",
+        ),
+        ("PATCH", path, {"email": "not-an-email"}, 400, "invalid_request"),
+        ("PATCH", path, {"disabled": "true"}, 400, "invalid_request"),
+        ("PATCH", path, {"username": "robert"}, 400, "invalid_request"),
+        ("PATCH", path, {"password": None}, 400, "invalid_request"),
+        ("PATCH", "/admin/users/nope", {"name": "x"}, 404, "not_found"),
+        ("GET", "/admin/users/nope", None, 404, "not_found"),
+    ]
+    for method, url, body, status, error in cases:
+        assert_error(http.request(method, url, json=body, headers=headers), status, error)
+    assert http.get(path, headers=headers).json() == user
+    rows = audit(live_server)[before:]
+    assert [(r.action, r.outcome, r.detail["status"]) for r in rows] == [
+        ({"POST": "user.create", "PATCH": "user.update", "GET": "user.show"}[m], "failure", s)
+        for m, _, _, s, _ in cases
+    ]
+
+
+# -- paths and the description --------------------------------------------------------------
+
+
+def test_unknown_admin_paths_and_methods(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    admin_id, headers = admin
+    before = len(audit(live_server))
+    assert_error(http.get("/admin/nothing", headers=headers), 404, "not_found")
+    assert_error(http.get("/admin", headers=headers), 404, "not_found")
+    wrong = http.delete("/admin/keys", headers=headers)
+    assert_error(wrong, 405, "method_not_allowed")
+    assert wrong.headers["allow"] == "GET, HEAD"
+    assert_error(http.delete("/admin/keys"), 401, "invalid_token")
+    rows = audit(live_server)[before:]
+    assert [(r.actor, r.action, r.detail["status"]) for r in rows] == [
+        (f"admin:{admin_id}", "admin.request", 404),
+        (f"admin:{admin_id}", "admin.request", 404),
+        (f"admin:{admin_id}", "admin.request", 405),
+        ("anonymous", "admin.request", 401),
+    ]

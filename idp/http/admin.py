@@ -59,6 +59,7 @@ from idp.store.base import AuditEntry, Conflict, NotFound, StoreUnavailable
 log = logging.getLogger("idp.admin")
 
 ANONYMOUS = "anonymous"
+ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MAX_AUDITED_PATH = 200
 
 
@@ -526,8 +527,9 @@ def admin_routes(operations: Sequence[Operation] = OPERATIONS) -> list[Route]:
             op.method: endpoint(op) for op in group
         }
         routes.append(Route(path, _dispatch(by_method), methods=list(by_method)))
-    routes.append(Route("/admin/{rest:path}", _fallback(list(routes)), methods=None))
-    routes.append(Route("/admin", _fallback(list(routes[:-1])), methods=None))
+    known = list(routes)
+    routes.append(Route("/admin/{rest:path}", _fallback(known), methods=ANY_METHOD))
+    routes.append(Route("/admin", _fallback(known), methods=ANY_METHOD))
     return routes
 
 
