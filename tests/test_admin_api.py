@@ -597,3 +597,58 @@ def test_unknown_admin_paths_and_methods(
         (f"admin:{admin_id}", "admin.request", 405),
         ("anonymous", "admin.request", 401),
     ]
+
+
+def test_openapi_document_is_valid_and_matches_the_routes(
+    live_server: LiveServer, http: httpx.Client
+) -> None:
+    from openapi_spec_validator import validate
+    from starlette.routing import Route
+
+    from idp.http.admin import ANY_METHOD
+    from idp.http.app import create_app
+
+    response = http.get("/admin/openapi.json")  # a public description: no token needed
+    assert response.status_code == 200
+    document = response.json()
+    validate(document)  # raises unless it is a valid OpenAPI 3.1 document
+    assert document["openapi"].startswith("3.1")
+    assert document["servers"] == [{"url": live_server.url}]
+
+    described = {
+        (path, method.upper())
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    served = {
+        (route.path, method)
+        for route in create_app(live_server.settings).routes
+        if isinstance(route, Route) and route.path.startswith("/admin")
+        for method in (route.methods or ())
+        if method != "HEAD" and set(route.methods or ()) != set(ANY_METHOD)
+    }
+    assert described == served
+    assert len(described) == 14
+
+    scheme = document["components"]["securitySchemes"]["adminToken"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            public = path == "/admin/openapi.json"
+            assert operation["security"] == ([] if public else [{"adminToken": []}])
+            if not public:
+                assert {"401", "403"} <= set(operation["responses"]), (path, method)
+    patch = document["paths"]["/admin/clients/{client_id}"]["patch"]
+    body = patch["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) == {
+        "name",
+        "redirect_uris",
+        "post_logout_redirect_uris",
+        "scope",
+        "audiences",
+        "grant_types",
+    }
+    assert body["additionalProperties"] is False
+    user_patch = document["paths"]["/admin/users/{user_id}"]["patch"]
+    user_body = user_patch["requestBody"]["content"]["application/json"]["schema"]
+    assert set(user_body["properties"]) == {"email", "name", "disabled", "password"}
