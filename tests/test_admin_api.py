@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +24,22 @@ from idp.oauth.registration import ClientRequest, admin_client_request
 from idp.store import make_store
 from idp.store.base import AuditEntry, KeyRecord, UserRecord
 from tests.conftest import LiveServer, register_client
+from tests.test_audit import run_idp
+from tests.test_cli import clean_environ
+
+
+def run_idp_failing(env: dict[str, str], cwd: Path, *args: str) -> str:
+    """Run the CLI, expect exit 1, and return its one-line error."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "idp", *args],
+        cwd=cwd,
+        env={**clean_environ(), **env},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 1, completed.stderr.decode()
+    return completed.stderr.decode()
 
 
 @pytest.fixture
@@ -652,3 +671,25 @@ def test_openapi_document_is_valid_and_matches_the_routes(
     user_patch = document["paths"]["/admin/users/{user_id}"]["patch"]
     user_body = user_patch["requestBody"]["content"]["application/json"]["schema"]
     assert set(user_body["properties"]) == {"email", "name", "disabled", "password"}
+
+
+def test_cli_admin_client_opens_the_api(
+    live_server: LiveServer, http: httpx.Client, env: dict[str, str], tmp_path: Path
+) -> None:
+    created = json.loads(
+        run_idp(env, tmp_path, "clients", "create", "--admin", "--name", "ops-cli", "--json")
+    )
+    assert created["scope"] == "idp:admin"
+    assert created["audiences"] == [f"{live_server.url}/admin"]
+    assert created["grant_types"] == ["client_credentials"]
+    headers = bearer(get_token(http, created["client_id"], created["client_secret"]))
+    made = http.post("/admin/users", json={"username": "eve", "password": "pw"}, headers=headers)
+    assert made.status_code == 201, made.text
+    rows = audit(live_server)
+    assert rows[-2].actor.startswith("cli") and rows[-2].action == "client.create"
+    assert (rows[-1].actor, rows[-1].action) == (f"admin:{created['client_id']}", "user.create")
+
+    public = run_idp_failing(
+        env, tmp_path, "clients", "create", "--admin", "--public", "--name", "x"
+    )
+    assert "confidential" in public
