@@ -30,15 +30,25 @@ from idp.keyring.lifecycle import KeyRingError
 from idp.keyring.material import KeyMaterialError
 from idp.management import (
     InvalidUser,
+    UserUpdate,
     audit_document,
     client_document,
     create_client,
     create_user,
     delete_client,
+    delete_user,
+    get_user,
     key_document,
+    update_client,
+    update_user,
     user_document,
 )
-from idp.oauth.registration import ClientRequest, InvalidClientMetadata, admin_client_request
+from idp.oauth.registration import (
+    ClientRequest,
+    ClientUpdate,
+    InvalidClientMetadata,
+    admin_client_request,
+)
 from idp.store import make_store
 from idp.store.base import NotFound, SchemaOutdated, Store, StoreError
 
@@ -161,6 +171,32 @@ def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> None:
     _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
 
 
+def cmd_clients_update(args: argparse.Namespace, settings: Settings) -> None:
+    update = ClientUpdate(
+        name=args.name,
+        redirect_uris=_replacement(args.redirect_uri, args.no_redirect_uris),
+        post_logout_redirect_uris=_replacement(
+            args.post_logout_redirect_uri, args.no_post_logout_redirect_uris
+        ),
+        grant_types=args.grant_type or None,
+        scope=args.scope,
+        audiences=_replacement(args.audience, args.no_audiences),
+    )
+
+    async def work(store: Store) -> dict[str, Any]:
+        record = await update_client(store, args.client_id, update, actor=cli_actor())
+        return client_document(record)
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
+
+
+def _replacement(values: list[str], clear: bool) -> list[str] | None:
+    """A new list for a repeatable option: the values given, [] to clear, None to keep."""
+    if clear and values:
+        raise CommandError("give new values or clear the list, not both")
+    return [] if clear else (values or None)
+
+
 def cmd_clients_delete(args: argparse.Namespace, settings: Settings) -> None:
     async def work(store: Store) -> dict[str, Any]:
         await delete_client(store, args.client_id, actor=cli_actor())
@@ -217,6 +253,45 @@ def cmd_users_list(args: argparse.Namespace, settings: Settings) -> None:
         return "\n".join(rows) if rows else "no users"
 
     _print(asyncio.run(_with_store(settings, work)), args.json, text)
+
+
+def cmd_users_show(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> dict[str, Any]:
+        return user_document(await get_user(store, args.user_id))
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
+
+
+def cmd_users_update(args: argparse.Namespace, settings: Settings) -> None:
+    if args.email is not None and args.no_email:
+        raise CommandError("give --email or --no-email, not both")
+    fields: dict[str, Any] = {}
+    if args.email is not None or args.no_email:
+        fields["email"] = None if args.no_email else args.email
+    if args.name is not None:
+        fields["name"] = args.name
+    if args.disabled is not None:
+        fields["disabled"] = args.disabled
+    if args.password_stdin:
+        fields["password"] = _read_password()
+    update = UserUpdate(**fields)
+
+    async def work(store: Store) -> dict[str, Any]:
+        return user_document(await update_user(store, args.user_id, update, actor=cli_actor()))
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
+
+
+def cmd_users_delete(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> dict[str, Any]:
+        await delete_user(store, args.user_id, actor=cli_actor())
+        return {"id": args.user_id, "deleted": True}
+
+    _print(
+        asyncio.run(_with_store(settings, work)),
+        args.json,
+        lambda d: f"deleted user {d['id']}",
+    )
 
 
 # -- keys ---------------------------------------------------------------------------------
@@ -431,6 +506,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("client_id")
         sub.add_argument("--json", action="store_true")
         sub.set_defaults(run=run)
+    client_update = clients.add_parser("update", help="change a client's metadata")
+    client_update.add_argument("client_id")
+    client_update.add_argument("--name")
+    client_update.add_argument("--redirect-uri", action="append", default=[])
+    client_update.add_argument("--no-redirect-uris", action="store_true")
+    client_update.add_argument("--post-logout-redirect-uri", action="append", default=[])
+    client_update.add_argument("--no-post-logout-redirect-uris", action="store_true")
+    client_update.add_argument("--grant-type", action="append", default=[])
+    client_update.add_argument("--scope")
+    client_update.add_argument("--audience", action="append", default=[])
+    client_update.add_argument("--no-audiences", action="store_true")
+    client_update.add_argument("--json", action="store_true")
+    client_update.set_defaults(run=cmd_clients_update)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(
         dest="users_command", required=True, parser_class=_Parser
@@ -445,6 +533,21 @@ def build_parser() -> argparse.ArgumentParser:
     user_list = users.add_parser("list", help="list users")
     user_list.add_argument("--json", action="store_true")
     user_list.set_defaults(run=cmd_users_list)
+    for name, run in (("show", cmd_users_show), ("delete", cmd_users_delete)):
+        sub = users.add_parser(name, help=f"{name} one user")
+        sub.add_argument("user_id")
+        sub.add_argument("--json", action="store_true")
+        sub.set_defaults(run=run)
+    user_update = users.add_parser("update", help="change a user")
+    user_update.add_argument("user_id")
+    user_update.add_argument("--email")
+    user_update.add_argument("--no-email", action="store_true")
+    user_update.add_argument("--name")
+    user_update.add_argument("--disable", dest="disabled", action="store_const", const=True)
+    user_update.add_argument("--enable", dest="disabled", action="store_const", const=False)
+    user_update.add_argument("--password-stdin", action="store_true")
+    user_update.add_argument("--json", action="store_true")
+    user_update.set_defaults(run=cmd_users_update)
 
     keys = commands.add_parser("keys", help="manage signing keys").add_subparsers(
         dest="keys_command", required=True, parser_class=_Parser
@@ -473,7 +576,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands whose one positional is a kid or client id: base64url, so it may start with "-".
-_IDENTIFIER_COMMANDS = {("keys", "revoke"), ("clients", "show"), ("clients", "delete")}
+_IDENTIFIER_COMMANDS = {
+    ("keys", "revoke"),
+    ("clients", "show"),
+    ("clients", "delete"),
+    ("users", "show"),
+    ("users", "delete"),
+}
 _FLAGS = frozenset({"--json", "-h", "--help"})
 
 

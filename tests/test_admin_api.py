@@ -693,3 +693,91 @@ def test_cli_admin_client_opens_the_api(
         env, tmp_path, "clients", "create", "--admin", "--public", "--name", "x"
     )
     assert "confidential" in public
+
+
+def test_cli_updates_and_deletes_through_the_same_functions(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    run_idp(env, tmp_path, "migrate")
+    client = json.loads(
+        run_idp(env, tmp_path, "clients", "create", "--name", "svc", "--scope", "a", "--json")
+    )
+    updated = json.loads(
+        run_idp(
+            env,
+            tmp_path,
+            "clients",
+            "update",
+            client["client_id"],
+            "--name",
+            "svc2",
+            "--scope",
+            "a b",
+            "--audience",
+            "https://api.example",
+            "--json",
+        )
+    )
+    assert (updated["name"], updated["scope"], updated["audiences"]) == (
+        "svc2",
+        "a b",
+        ["https://api.example"],
+    )
+    refused = run_idp_failing(
+        env, tmp_path, "clients", "update", client["client_id"], "--audience", "nope"
+    )
+    assert "audience must be an absolute URI" in refused
+
+    user = json.loads(
+        run_idp(
+            env,
+            tmp_path,
+            "users",
+            "create",
+            "--username",
+            "dan",
+            "--email",
+            "dan@example.com",
+            "--password-stdin",
+            "--json",
+            stdin="pw1\n",
+        )
+    )
+    changed = json.loads(
+        run_idp(
+            env,
+            tmp_path,
+            "users",
+            "update",
+            "--no-email",
+            "--disable",
+            "--password-stdin",
+            "--json",
+            "--",
+            user["id"],
+            stdin="pw2\n",
+        )
+    )
+    assert (changed["email"], changed["disabled"]) == (None, True)
+    shown = json.loads(run_idp(env, tmp_path, "users", "show", user["id"], "--json"))
+    assert shown == changed
+    run_idp(env, tmp_path, "users", "delete", user["id"])
+    assert "no user" in run_idp_failing(env, tmp_path, "users", "show", user["id"])
+
+    documents = json.loads(run_idp(env, tmp_path, "audit", "list", "--json"))
+    assert [
+        (d["action"], d["target"])
+        for d in documents
+        if d["target"] in (client["client_id"], user["id"])
+    ] == [
+        ("client.create", client["client_id"]),
+        ("client.update", client["client_id"]),
+        ("user.create", user["id"]),
+        ("user.update", user["id"]),
+        ("user.delete", user["id"]),
+    ]
+    assert documents[-1]["actor"].startswith("cli")
+    assert next(d for d in documents if d["action"] == "user.update")["detail"] == {
+        "fields": ["email", "disabled", "password"]
+    }
+    assert "pw2" not in json.dumps(documents)

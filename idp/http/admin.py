@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from idp.http.admin_openapi import openapi_document
 from idp.http.json_body import BOOLEAN, NULLABLE_STRING, STRING, STRING_LIST, Field, read_json
 from idp.http.responses import NO_STORE, json_response, oauth_error_response
 from idp.http.services import Services, services
@@ -368,8 +369,6 @@ async def delete_user_endpoint(call: AdminCall) -> Response:
 
 
 async def openapi(call: AdminCall) -> Response:
-    from idp.http.admin_openapi import openapi_document
-
     document = openapi_document(OPERATIONS, call.services.settings.issuer)
     return json_response(document, headers={"Cache-Control": "no-cache"})
 
