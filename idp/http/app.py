@@ -16,8 +16,7 @@ from starlette.routing import Route
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
-from idp.http import discovery, health, metrics, token
-from idp.http.admin import admin_routes
+from idp.http import admin_endpoints, discovery, health, metrics, token
 from idp.http.middleware import RequestGuard, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
 from idp.http.services import Services
@@ -104,7 +103,7 @@ def create_app(
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics.metrics, methods=["GET"]),
-        *admin_routes(),
+        *admin_endpoints.routes(),
     ]
     app = Starlette(
         routes=routes,
