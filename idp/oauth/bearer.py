@@ -43,16 +43,17 @@ class BearerError(OAuthError):
     attributed to a known client even though the token is not accepted.
     """
 
+    challenge_has_error = True
+
     def __init__(self, description: str, *, client_id: str | None = None, **params: str) -> None:
-        challenge = ", ".join(
-            f'{name}="{_quoted(value)}"'
-            for name, value in {
-                "error": self.error,
-                "error_description": description,
-                **params,
-            }.items()
+        attributes = (
+            {"error": self.error, "error_description": description, **params}
+            if self.challenge_has_error
+            else params
         )
-        super().__init__(description, headers={"WWW-Authenticate": f"Bearer {challenge}"})
+        challenge = ", ".join(f'{name}="{_quoted(value)}"' for name, value in attributes.items())
+        header = f"Bearer {challenge}" if challenge else "Bearer"
+        super().__init__(description, headers={"WWW-Authenticate": header})
         self.client_id = client_id
 
 
@@ -61,6 +62,12 @@ class InvalidToken(BearerError):
 
     error = "invalid_token"
     status = 401
+
+
+class MissingToken(InvalidToken):
+    """No credentials at all: the challenge carries no error code (RFC 6750 section 3.1)."""
+
+    challenge_has_error = False
 
 
 class InsufficientScope(BearerError):
@@ -85,7 +92,7 @@ class VerifiedToken:
 def bearer_token(authorizations: list[str]) -> str:
     """The token of the one ``Authorization: Bearer`` header (RFC 6750 section 2.1)."""
     if not authorizations:
-        raise InvalidToken("a bearer access token is required")
+        raise MissingToken("a bearer access token is required")
     if len(authorizations) > 1:
         raise InvalidToken("more than one Authorization header")
     scheme, _, value = authorizations[0].strip().partition(" ")
