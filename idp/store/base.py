@@ -106,8 +106,8 @@ class AuthorizationCodeRecord:
     sid: str
     scope: tuple[str, ...]
     nonce: str | None
-    code_challenge: str
-    code_challenge_method: str
+    code_challenge: str | None
+    code_challenge_method: str | None
     auth_time: float
     created_at: float
     expires_at: float
