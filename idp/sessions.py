@@ -23,7 +23,7 @@ BROWSER_COOKIE = "idp_browser"
 
 
 def cookie_name(settings: Settings, base: str) -> str:
-    """``__Host-`` names need Secure, so they are used when the issuer is https (RFC 6265bis 4.1.3.2)."""
+    """The cookie name: ``__Host-`` prefixed when the issuer is https (RFC 6265bis 4.1.3.2)."""
     return f"__Host-{base}" if settings.issuer_is_https else base
 
 
