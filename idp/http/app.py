@@ -16,7 +16,8 @@ from starlette.routing import Route
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
-from idp.http import discovery, health, token
+from idp.http import authorize, discovery, health, logout, token, userinfo
+from idp.http.html import stylesheet
 from idp.http.middleware import RequestGuard, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
 from idp.http.services import Services
@@ -75,11 +76,17 @@ def create_app(
             the_store, settings.key_encryption_key, settings.key_ring_poll_interval
         ),
         clock=clock,
-        discovery=json_bytes(server_metadata(settings.issuer)),
+        discovery=json_bytes(server_metadata(settings.issuer, settings.signing_algs)),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not settings.issuer_is_https:
+            log.warning(
+                "the issuer %s is not https: session cookies are sent without Secure and "
+                "without the __Host- prefix; use https outside local development",
+                settings.issuer,
+            )
         await the_store.open()
         try:
             await prepare_store(the_store, settings)
@@ -99,6 +106,13 @@ def create_app(
         Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
         Route("/jwks.json", discovery.jwks, methods=["GET"]),
         Route("/token", token.token, methods=["POST"]),
+        Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
+        Route("/login", authorize.login, methods=["POST"]),
+        Route("/consent", authorize.consent, methods=["POST"]),
+        Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
+        Route("/logout", logout.end_session_endpoint, methods=["GET", "POST"]),
+        Route("/logout/confirm", logout.confirm_logout, methods=["POST"]),
+        Route("/assets/idp.css", stylesheet, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
     ]

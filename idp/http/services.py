@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
 from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRingService
+from idp.passwords import PasswordService
+from idp.sealing import FormSealer
 from idp.store.base import Store
 
 
 @dataclass
 class Services:
-    """Settings, store, key ring and clock, reachable from every request."""
+    """The services every request can reach: settings, store, keys, clock, passwords, sealing."""
 
     settings: Settings
     store: Store
     keys: KeyRingService
     clock: Clock
     discovery: bytes = b""
+    passwords: PasswordService = field(init=False)
+    sealer: FormSealer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.passwords = PasswordService(self.settings.password_hash_concurrency)
+        self.sealer = FormSealer(self.settings.key_encryption_key)
 
 
 def services(request: Request) -> Services:
