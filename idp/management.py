@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from idp.clock import Clock, system_clock
+from idp.config import Settings
 from idp.oauth.registration import ClientRequest, build_client
 from idp.passwords import hash_password_async
-from idp.store.base import ClientRecord, KeyRecord, Store, UserRecord
+from idp.sessions import end_user_sessions
+from idp.store.base import ClientRecord, KeyRecord, NotFound, Store, UserRecord
 
 MAX_USERNAME_LENGTH = 200
 MAX_PASSWORD_LENGTH = 1024
@@ -51,6 +53,8 @@ def client_document(client: ClientRecord, secret: str | None = None) -> dict[str
             "token_endpoint_auth_method": client.token_endpoint_auth_method,
             "access_token_alg": client.access_token_alg,
             "id_token_alg": client.id_token_alg,
+            "require_consent": client.require_consent,
+            "backchannel_logout_uri": client.backchannel_logout_uri,
             "created_at": iso_time(client.created_at),
         }
     )
@@ -70,8 +74,7 @@ async def create_user(
     username = username.strip()
     if not username or len(username) > MAX_USERNAME_LENGTH or any(c.isspace() for c in username):
         raise InvalidUser("username must be 1 to 200 characters with no spaces")
-    if not password or len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidUser(f"password must be 1 to {MAX_PASSWORD_LENGTH} characters")
+    _check_password(password)
     if email is not None and ("@" not in email or any(c.isspace() for c in email)):
         raise InvalidUser(f"not an email address: {email!r}")
     user = UserRecord(
@@ -84,6 +87,39 @@ async def create_user(
     )
     await store.create_user(user)
     return user
+
+
+def _check_password(password: str) -> None:
+    if not password or len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidUser(f"password must be 1 to {MAX_PASSWORD_LENGTH} characters")
+
+
+async def _user_named(store: Store, username: str) -> UserRecord:
+    user = await store.get_user_by_username(username.strip())
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
+
+
+async def set_password(store: Store, username: str, password: str) -> UserRecord:
+    """Replace a user's password with a new argon2id hash."""
+    _check_password(password)
+    user = await _user_named(store, username)
+    await store.set_user_password_hash(user.id, await hash_password_async(password))
+    return user
+
+
+async def disable_user(
+    store: Store, settings: Settings, username: str, clock: Clock = system_clock
+) -> tuple[UserRecord, int]:
+    """Disable a user and end every session they have; the user and how many sessions ended.
+
+    A disabled user cannot sign in, and their sessions and codes stop working at once.
+    """
+    user = await _user_named(store, username)
+    await store.set_user_disabled(user.id, True)
+    ended = await end_user_sessions(store, settings, clock, user.id)
+    return user, len(ended)
 
 
 def user_document(user: UserRecord) -> dict[str, Any]:

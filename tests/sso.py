@@ -7,6 +7,7 @@ import base64
 import hashlib
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
@@ -19,6 +20,7 @@ from joserfc.jwk import KeySet
 from idp.config import Settings
 from idp.management import create_user
 from idp.store import make_store
+from tests.conftest import LiveServer, register_client, start_server
 
 PASSWORD = "correct horse battery staple"
 _INPUT = re.compile(r'<input[^>]*name="(?P<name>[^"]+)"[^>]*value="(?P<value>[^"]*)"')
@@ -162,3 +164,64 @@ def verify_jwt(server_url: str, token: str) -> tuple[dict[str, Any], dict[str, A
     keys = KeySet.import_key_set(httpx.get(f"{server_url}/jwks.json", timeout=10).json())
     decoded = jwt.decode(token, keys, algorithms=["RS256", "ES256"])
     return dict(decoded.header), decoded.claims
+
+
+WEB_CB = "http://127.0.0.1:9/cb"
+TWO_CB = "http://localhost:9/two/cb"
+CONSENT_CB = "http://127.0.0.1:9/consent/cb"
+BYE = "http://127.0.0.1:9/bye"
+
+
+@dataclass
+class World:
+    """A running provider with a user and two public clients."""
+
+    server: LiveServer
+    clock: MovableClock
+    user_id: str
+    web: str
+    two: str
+    consenting: str
+    consenting_secret: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def browser(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
+
+    def request(self, client_id: str | None = None, **extra: str) -> AuthorizeParams:
+        client = client_id or self.web
+        redirect_uri = {self.web: WEB_CB, self.two: TWO_CB}.get(client, CONSENT_CB)
+        return AuthorizeParams(client, redirect_uri, extra=extra)
+
+
+def running_world(settings: Settings, port: int) -> Iterator[World]:
+    """Start a provider with a user and two public clients; stop it afterwards."""
+    clock = MovableClock()
+    server = start_server(settings, port, clock)
+    try:
+        user_id = add_user(settings)
+        web, _ = register_client(
+            settings,
+            "web",
+            public=True,
+            redirect_uris=[WEB_CB],
+            post_logout_redirect_uris=[BYE],
+            grant_types=["authorization_code"],
+        )
+        two, _ = register_client(
+            settings, "two", public=True, redirect_uris=[TWO_CB], grant_types=["authorization_code"]
+        )
+        consenting, secret = register_client(
+            settings,
+            "consenting",
+            redirect_uris=[CONSENT_CB],
+            grant_types=["authorization_code"],
+            require_consent=True,
+            backchannel_logout_uri="http://127.0.0.1:9/backchannel",
+        )
+        yield World(server, clock, user_id, web, two, consenting, secret)
+    finally:
+        server.stop()

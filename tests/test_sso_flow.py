@@ -6,74 +6,30 @@ import asyncio
 import base64
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from idp.config import Settings
-from tests.conftest import LiveServer, register_client, start_server
 from tests.sso import (
     PASSWORD,
-    AuthorizeParams,
-    MovableClock,
-    add_user,
+    TWO_CB,
+    WEB_CB,
+    World,
     hidden_inputs,
     query_of,
     redeem,
+    running_world,
     sign_in,
     submit_login,
     verify_jwt,
 )
 
-WEB_CB = "http://127.0.0.1:9/cb"
-TWO_CB = "http://localhost:9/two/cb"
-
-
-@dataclass
-class World:
-    """A running provider with a user and two public clients."""
-
-    server: LiveServer
-    clock: MovableClock
-    user_id: str
-    web: str
-    two: str
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def browser(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
-
-    def request(self, client_id: str | None = None, **extra: str) -> AuthorizeParams:
-        client = client_id or self.web
-        redirect_uri = WEB_CB if client == self.web else TWO_CB
-        return AuthorizeParams(client, redirect_uri, extra=extra)
-
 
 @pytest.fixture
 def world(settings: Settings, port: int) -> Iterator[World]:
-    clock = MovableClock()
-    server = start_server(settings, port, clock)
-    try:
-        user_id = add_user(settings)
-        web, _ = register_client(
-            settings,
-            "web",
-            public=True,
-            redirect_uris=[WEB_CB],
-            post_logout_redirect_uris=["http://127.0.0.1:9/bye"],
-            grant_types=["authorization_code"],
-        )
-        two, _ = register_client(
-            settings, "two", public=True, redirect_uris=[TWO_CB], grant_types=["authorization_code"]
-        )
-        yield World(server, clock, user_id, web, two)
-    finally:
-        server.stop()
+    yield from running_world(settings, port)
 
 
 def test_authlib_client_signs_in_and_reads_userinfo(world: World) -> None:

@@ -14,7 +14,12 @@ from idp.oauth.client_auth import (
 )
 from idp.oauth.errors import OAuthError
 from idp.oauth.scopes import parse_scope
-from idp.oauth.uris import InvalidURI, check_redirect_uri, check_resource_uri
+from idp.oauth.uris import (
+    InvalidURI,
+    check_backchannel_logout_uri,
+    check_redirect_uri,
+    check_resource_uri,
+)
 from idp.store.base import ClientRecord
 
 GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
@@ -38,6 +43,8 @@ class ClientRequest:
     token_endpoint_auth_method: str | None = None
     access_token_alg: str = "RS256"
     id_token_alg: str = "RS256"
+    require_consent: bool = False
+    backchannel_logout_uri: str | None = None
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -85,6 +92,11 @@ def build_client(request: ClientRequest, now: float) -> tuple[ClientRecord, str 
             check_redirect_uri(u) for u in _unique(request.post_logout_redirect_uris)
         )
         audiences = tuple(check_resource_uri(u) for u in _unique(request.audiences))
+        backchannel = (
+            check_backchannel_logout_uri(request.backchannel_logout_uri)
+            if request.backchannel_logout_uri is not None
+            else None
+        )
         scope = parse_scope(request.scope)
     except InvalidURI as exc:
         raise InvalidClientMetadata(str(exc)) from None
@@ -107,5 +119,7 @@ def build_client(request: ClientRequest, now: float) -> tuple[ClientRecord, str 
         access_token_alg=request.access_token_alg,
         id_token_alg=request.id_token_alg,
         created_at=now,
+        require_consent=request.require_consent,
+        backchannel_logout_uri=backchannel,
     )
     return record, secret
