@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from idp.clock import Clock
 from idp.config import Settings
+from idp.keyring.ring import KeyRing
 from idp.store.base import ClientRecord, SessionRecord, Store, UserRecord
 
 log = logging.getLogger("idp.sessions")
@@ -79,11 +80,14 @@ async def resume_session(
     return session, user
 
 
-async def session_ended(store: Store, settings: Settings, session: SessionRecord) -> None:
+async def session_ended(
+    store: Store, settings: Settings, session: SessionRecord, ring: KeyRing | None = None
+) -> None:
     """Everything that follows the end of a session; called once per ended session.
 
     This is where the clients that used the session are told and the session's tokens
-    revoked. Both are wired here, in one place:
+    revoked. ``ring`` is the server's key ring (None from the admin command, which has no
+    ring loaded). Both are wired here, in one place:
     - refresh tokens bound to ``session.sid`` (not offline_access ones) are revoked;
     - clients with a back-channel logout URI receive a logout token for ``session.sid``
       and ``session.user_id`` (OpenID Connect Back-Channel Logout 1.0 section 2.5).
@@ -95,7 +99,7 @@ async def session_ended(store: Store, settings: Settings, session: SessionRecord
         len(clients),
     )
     # Wiring point: revoke_session_refresh_tokens(store, sid=session.sid)
-    # Wiring point: notify_backchannel_logout(settings, sid=session.sid,
+    # Wiring point: notify_backchannel_logout(settings, ring, sid=session.sid,
     #               sub=session.user_id, clients=clients)
 
 
@@ -110,20 +114,28 @@ async def backchannel_clients(store: Store, session: SessionRecord) -> list[Clie
 
 
 async def end_session(
-    store: Store, settings: Settings, clock: Clock, session_id: bytes
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    session_id: bytes,
+    ring: KeyRing | None = None,
 ) -> SessionRecord | None:
     """End one session (RP-initiated logout, a new sign-in); the session if this call ended it."""
     ended = await store.end_session(session_id, clock())
     if ended is not None:
-        await session_ended(store, settings, ended)
+        await session_ended(store, settings, ended, ring)
     return ended
 
 
 async def end_user_sessions(
-    store: Store, settings: Settings, clock: Clock, user_id: str
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    user_id: str,
+    ring: KeyRing | None = None,
 ) -> list[SessionRecord]:
     """End every session of a user (when the account is disabled)."""
     ended = await store.end_user_sessions(user_id, clock())
     for session in ended:
-        await session_ended(store, settings, session)
+        await session_ended(store, settings, session, ring)
     return ended

@@ -89,12 +89,14 @@ class AuthorizeParams:
     verifier: str = ""
     challenge: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    pkce: bool = True
 
     def __post_init__(self) -> None:
         if not self.verifier:
             self.verifier, self.challenge = pkce_pair()
 
     def params(self) -> dict[str, str]:
+        pkce = {"code_challenge": self.challenge, "code_challenge_method": "S256"}
         return {
             "response_type": "code",
             "client_id": self.client_id,
@@ -102,8 +104,7 @@ class AuthorizeParams:
             "scope": self.scope,
             "state": self.state,
             "nonce": self.nonce,
-            "code_challenge": self.challenge,
-            "code_challenge_method": "S256",
+            **(pkce if self.pkce else {}),
             **self.extra,
         }
 

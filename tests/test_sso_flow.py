@@ -296,7 +296,7 @@ def test_login_page_headers_and_session_cookie(world: World) -> None:
         cookies = done.headers.get_list("set-cookie")
         session = next(c for c in cookies if c.startswith("idp_session="))
         attributes = {a.strip().lower() for a in session.split(";")[1:]}
-        assert {"httponly", "path=/", "samesite=lax"} <= attributes
+        assert {"httponly", "path=/", "samesite=lax", "max-age=604800"} <= attributes
         assert "secure" not in attributes
         value = session.split(";")[0].split("=", 1)[1]
         assert len(value) >= 43

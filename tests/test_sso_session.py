@@ -292,3 +292,56 @@ def test_https_issuer_uses_host_prefixed_secure_cookies(database_url: str, tmp_p
         assert not any(a.startswith("domain") for a in attributes)
     finally:
         server.stop()
+
+
+def test_pkce_is_optional_for_confidential_clients_only(world: World) -> None:
+    with world.browser() as browser:
+        public = world.request()
+        public.pkce = False
+        query = query_of(browser.get(public.url()).headers["location"])
+        assert query["error"] == "invalid_request" and "code" not in query
+        request = world.request(world.consenting)
+        request.pkce = False
+        page = browser.get(request.url())
+        consent_page = submit_login(browser, page, "alice", PASSWORD)
+        allowed = browser.post(
+            "/consent", data={**hidden_inputs(consent_page.text), "decision": "allow"}
+        )
+        code = query_of(allowed.headers["location"])["code"]
+        smuggled = httpx.post(
+            f"{world.url}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": request.redirect_uri,
+                "code_verifier": request.verifier,
+            },
+            auth=(world.consenting, world.consenting_secret),
+            timeout=30,
+        )
+        assert smuggled.status_code == 400 and smuggled.json()["error"] == "invalid_grant"
+        again = world.request(world.consenting, prompt="none")
+        again.pkce = False
+        code = query_of(browser.get(again.url()).headers["location"])["code"]
+        answer = httpx.post(
+            f"{world.url}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": again.redirect_uri,
+            },
+            auth=(world.consenting, world.consenting_secret),
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        wrong_secret = httpx.post(
+            f"{world.url}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": "x",
+                "redirect_uri": again.redirect_uri,
+            },
+            auth=(world.consenting, "not-the-secret"),
+            timeout=30,
+        )
+        assert wrong_secret.status_code == 401

@@ -249,7 +249,9 @@ async def _signed_in(
     """Replace any earlier session with a new one (no fixation) and answer the request."""
     previous = session_cookie(request, found.settings)
     if previous:
-        await end_session(found.store, found.settings, found.clock, session_id_of(previous))
+        await end_session(
+            found.store, found.settings, found.clock, session_id_of(previous), found.keys.ring
+        )
     new = await start_session(found.store, found.settings, found.clock, user.id)
     try:
         response = await _finish(request, found, client, auth_request, new.record, user)

@@ -82,10 +82,13 @@ def stylesheet(request: Request) -> Response:
     )
 
 
-def _set_cookie(response: Response, settings: Settings, name: str, value: str) -> None:
+def _set_cookie(
+    response: Response, settings: Settings, name: str, value: str, max_age: int | None = None
+) -> None:
     response.set_cookie(
         cookie_name(settings, name),
         value,
+        max_age=max_age,
         path="/",
         secure=settings.issuer_is_https,
         httponly=True,
@@ -98,8 +101,12 @@ def session_cookie(request: Request, settings: Settings) -> str | None:
 
 
 def set_session_cookie(response: Response, settings: Settings, value: str) -> None:
-    """The session cookie: HttpOnly, SameSite=Lax, Path=/, Secure and __Host- on https."""
-    _set_cookie(response, settings, SESSION_COOKIE, value)
+    """The session cookie: HttpOnly, SameSite=Lax, Path=/, Secure and __Host- on https.
+
+    It lasts as long as the session may (IDP_SESSION_MAX_AGE); the idle timeout is kept
+    in the store.
+    """
+    _set_cookie(response, settings, SESSION_COOKIE, value, settings.session_max_age)
 
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:

@@ -78,7 +78,7 @@ async def end_session_endpoint(request: Request) -> Response:
         return _done(found, logout)
     session, _ = resumed
     if logout.hint is not None and logout.hint.get("sub") == session.user_id:
-        await end_session(found.store, found.settings, found.clock, session.id)
+        await end_session(found.store, found.settings, found.clock, session.id, found.keys.ring)
         return _done(found, logout)
     document = {
         "client_id": logout.client_id,
@@ -111,7 +111,9 @@ async def confirm_logout(request: Request) -> Response:
     _, _, document = opened
     cookie = session_cookie(request, found.settings)
     if cookie:
-        await end_session(found.store, found.settings, found.clock, session_id_of(cookie))
+        await end_session(
+            found.store, found.settings, found.clock, session_id_of(cookie), found.keys.ring
+        )
     logout = LogoutRequest(
         document.get("client_id"),
         document.get("post_logout_redirect_uri"),
