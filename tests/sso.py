@@ -167,10 +167,10 @@ def verify_jwt(server_url: str, token: str) -> tuple[dict[str, Any], dict[str, A
     return dict(decoded.header), decoded.claims
 
 
-WEB_CB = "http://127.0.0.1:9/cb"
-TWO_CB = "http://localhost:9/two/cb"
-CONSENT_CB = "http://127.0.0.1:9/consent/cb"
-BYE = "http://127.0.0.1:9/bye"
+WEB_CB = "http://127.0.0.1:8765/cb"
+TWO_CB = "http://localhost:8765/two/cb"
+CONSENT_CB = "http://127.0.0.1:8765/consent/cb"
+BYE = "http://127.0.0.1:8765/bye"
 
 
 @dataclass
@@ -221,7 +221,7 @@ def running_world(settings: Settings, port: int) -> Iterator[World]:
             redirect_uris=[CONSENT_CB],
             grant_types=["authorization_code"],
             require_consent=True,
-            backchannel_logout_uri="http://127.0.0.1:9/backchannel",
+            backchannel_logout_uri="http://127.0.0.1:8765/backchannel",
         )
         yield World(server, clock, user_id, web, two, consenting, secret)
     finally:

@@ -203,17 +203,17 @@ def test_concurrent_redemptions_of_one_code_have_one_winner(world: World) -> Non
 @pytest.mark.parametrize(
     "redirect_uri",
     [
-        "http://127.0.0.1:9/cb/extra",
-        "http://127.0.0.1:9/c",
-        "http://127.0.0.1:9/cbx",
-        "http://127.0.0.1:10/cb",
-        "http://127.0.0.1:9/cb#frag",
-        "http://127.0.0.1:9/cb?x=1",
-        "http://127.0.0.1:9/CB",
-        "https://127.0.0.1:9/cb",
-        "http://127.0.0.1:9/cb/../cb",
+        "http://127.0.0.1:8765/cb/extra",
+        "http://127.0.0.1:8765/c",
+        "http://127.0.0.1:8765/cbx",
+        "http://127.0.0.1:8766/cb",
+        "http://127.0.0.1:8765/cb#frag",
+        "http://127.0.0.1:8765/cb?x=1",
+        "http://127.0.0.1:8765/CB",
+        "https://127.0.0.1:8765/cb",
+        "http://127.0.0.1:8765/cb/../cb",
         "http://evil.example/cb",
-        "http://127.0.0.1:9@evil.example/cb",
+        "http://127.0.0.1:8765@evil.example/cb",
         "",
     ],
 )
@@ -286,7 +286,7 @@ def test_login_page_headers_and_session_cookie(world: World) -> None:
         csp = page.headers["content-security-policy"]
         assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
         assert "script-src" not in csp and "'unsafe-inline'" not in csp
-        assert "form-action 'self' http://127.0.0.1:9" in csp
+        assert "form-action 'self' http://127.0.0.1:8765" in csp
         assert page.headers["referrer-policy"] == "no-referrer"
         assert page.headers["cache-control"] == "no-store"
         assert page.headers["x-content-type-options"] == "nosniff"

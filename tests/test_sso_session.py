@@ -61,7 +61,7 @@ def test_consent_page_is_shown_once_and_remembered(world: World) -> None:
         for scope in ("openid", "profile", "email"):
             assert scope in consent_page.text
         assert (
-            "form-action 'self' http://127.0.0.1:9"
+            "form-action 'self' http://127.0.0.1:8765"
             in consent_page.headers["content-security-policy"]
         )
         fields = hidden_inputs(consent_page.text)
@@ -161,7 +161,7 @@ def test_bad_logout_requests_get_an_error_page(world: World, params: dict[str, s
 
 def test_logout_refuses_unregistered_post_logout_uris(world: World) -> None:
     with world.browser() as browser:
-        for uri in (BYE + "/x", BYE + "?a=1", "http://127.0.0.1:10/bye", BYE.upper()):
+        for uri in (BYE + "/x", BYE + "?a=1", "http://127.0.0.1:8766/bye", BYE.upper()):
             answer = browser.get(
                 "/logout", params={"client_id": world.web, "post_logout_redirect_uri": uri}
             )
