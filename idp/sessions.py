@@ -92,21 +92,20 @@ async def session_ended(
     - clients with a back-channel logout URI receive a logout token for ``session.sid``
       and ``session.user_id`` (OpenID Connect Back-Channel Logout 1.0 section 2.5).
     """
-    clients = await backchannel_clients(store, session)
+    client_ids = await store.list_session_clients(session.id)
+    clients = await backchannel_clients(store, client_ids)
     log.info(
-        "session ended: %d client(s), %d with back-channel logout",
-        len(await store.list_session_clients(session.id)),
-        len(clients),
+        "session ended: %d client(s), %d with back-channel logout", len(client_ids), len(clients)
     )
     # Wiring point: revoke_session_refresh_tokens(store, sid=session.sid)
     # Wiring point: notify_backchannel_logout(settings, ring, sid=session.sid,
     #               sub=session.user_id, clients=clients)
 
 
-async def backchannel_clients(store: Store, session: SessionRecord) -> list[ClientRecord]:
-    """The clients that received tokens through the session and take back-channel logout."""
+async def backchannel_clients(store: Store, client_ids: list[str]) -> list[ClientRecord]:
+    """Those of the session's clients that take back-channel logout."""
     found = []
-    for client_id in await store.list_session_clients(session.id):
+    for client_id in client_ids:
         client = await store.get_client(client_id)
         if client is not None and client.backchannel_logout_uri:
             found.append(client)

@@ -355,3 +355,17 @@ def test_login_form_csrf_is_checked(world: World) -> None:
         other_browser.get(world.request().url())
         answer = other_browser.post("/login", data={**base, "csrf": fields["csrf"]})
         assert answer.status_code == 403
+
+
+def test_idle_session_times_out(world: World) -> None:
+    with world.browser() as browser:
+        sign_in(browser, world.request())
+        world.clock.advance(7 * 3600)
+        kept = browser.get(world.request(prompt="none").url())
+        assert "code" in query_of(kept.headers["location"])
+        world.clock.advance(7 * 3600)
+        still = browser.get(world.request(prompt="none").url())
+        assert "code" in query_of(still.headers["location"]), "use restarts the idle timer"
+        world.clock.advance(8 * 3600 + 1)
+        idle = browser.get(world.request(prompt="none").url())
+        assert query_of(idle.headers["location"])["error"] == "login_required"

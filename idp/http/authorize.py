@@ -9,22 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.http.forms import parse_form, read_form
-from idp.http.html import (
-    browser_binding,
-    error_page,
-    page,
-    redirect,
-    session_cookie,
-    set_browser_binding,
-    set_session_cookie,
-    submitted_binding,
-)
+from idp.http.html import error_page, redirect, session_cookie, set_session_cookie
+from idp.http.sealed_forms import FORM_LIFETIME, form_page, open_sealed_form
 from idp.http.services import Services, services
 from idp.login import LOGIN_FAILED, check_password
 from idp.oauth.authorization import (
@@ -44,15 +35,12 @@ from idp.store.base import ClientRecord, SessionRecord, UserRecord
 
 log = logging.getLogger("idp.authorize")
 
-FORM_LIFETIME = 1800
 SCOPE_DESCRIPTIONS = {
     "openid": "sign you in with your account",
     "profile": "see your name and username",
     "email": "see your email address",
     "offline_access": "keep access while you are away",
 }
-EXPIRED_FORM = "This form has expired or was altered. Start again from the application."
-FORGED_FORM = "This form could not be verified. Start again from the application."
 
 
 async def _params(request: Request) -> Mapping[str, str]:
@@ -141,22 +129,6 @@ async def _issue(
 # -- the login form ------------------------------------------------------------------------
 
 
-def _form_page(
-    request: Request,
-    found: Services,
-    template: str,
-    sealed: str,
-    context: Mapping[str, object],
-    form_targets: tuple[str, ...],
-) -> Response:
-    binding, is_new = browser_binding(request, found.settings)
-    context = {**context, "sealed": sealed, "csrf": found.sealer.csrf_token(binding, sealed)}
-    response = page(template, context, form_targets=form_targets)
-    if is_new:
-        set_browser_binding(response, found.settings, binding)
-    return response
-
-
 def _login_page(
     request: Request,
     found: Services,
@@ -176,26 +148,7 @@ def _login_page(
         "username": username if username is not None else auth_request.login_hint,
         "error": error,
     }
-    return _form_page(request, found, "login.html", sealed, context, (auth_request.redirect_uri,))
-
-
-async def open_sealed_form(
-    request: Request, found: Services, purpose: str
-) -> tuple[Mapping[str, str], str, dict[str, Any]] | Response:
-    """Read a submitted form, check its seal and CSRF token; an error page if either fails."""
-    try:
-        form = (await read_form(request)).params
-    except OAuthError as exc:
-        return error_page(exc.description)
-    sealed = form.get("request", "")
-    document = found.sealer.unseal(purpose, sealed, found.clock())
-    if document is None:
-        return error_page(EXPIRED_FORM)
-    if not found.sealer.csrf_matches(
-        submitted_binding(request, found.settings), sealed, form.get("csrf")
-    ):
-        return error_page(FORGED_FORM, 403)
-    return form, sealed, document
+    return form_page(request, found, "login.html", sealed, context, (auth_request.redirect_uri,))
 
 
 async def _reidentify(found: Services, auth_request: AuthorizationRequest) -> ClientRecord | None:
@@ -279,7 +232,7 @@ def _consent_page(
         "username": user.username,
         "scopes": [(s, SCOPE_DESCRIPTIONS.get(s, "")) for s in auth_request.scope],
     }
-    return _form_page(request, found, "consent.html", sealed, context, (auth_request.redirect_uri,))
+    return form_page(request, found, "consent.html", sealed, context, (auth_request.redirect_uri,))
 
 
 async def consent(request: Request) -> Response:

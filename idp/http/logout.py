@@ -11,17 +11,9 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.http.authorize import open_sealed_form
 from idp.http.forms import parse_form, read_form
-from idp.http.html import (
-    browser_binding,
-    clear_session_cookie,
-    error_page,
-    page,
-    redirect,
-    session_cookie,
-    set_browser_binding,
-)
+from idp.http.html import clear_session_cookie, error_page, page, redirect, session_cookie
+from idp.http.sealed_forms import FORM_LIFETIME, form_page, open_sealed_form
 from idp.http.services import Services, services
 from idp.oauth.authorization import redirect_with
 from idp.oauth.errors import OAuthError
@@ -35,7 +27,6 @@ from idp.oauth.logout import (
 from idp.sessions import end_session, resume_session, session_id_of
 from idp.store.base import ClientRecord
 
-FORM_LIFETIME = 1800
 MAX_VALUE_LENGTH = 8192
 
 
@@ -86,20 +77,9 @@ async def end_session_endpoint(request: Request) -> Response:
         "state": logout.state,
     }
     sealed = found.sealer.seal("logout", document, found.clock() + FORM_LIFETIME)
-    binding, is_new = browser_binding(request, found.settings)
     targets = (logout.post_logout_redirect_uri,) if logout.post_logout_redirect_uri else ()
-    response = page(
-        "logout.html",
-        {
-            "client_name": client.name if client else None,
-            "sealed": sealed,
-            "csrf": found.sealer.csrf_token(binding, sealed),
-        },
-        form_targets=targets,
-    )
-    if is_new:
-        set_browser_binding(response, found.settings, binding)
-    return response
+    context = {"client_name": client.name if client else None}
+    return form_page(request, found, "logout.html", sealed, context, targets)
 
 
 async def confirm_logout(request: Request) -> Response:
