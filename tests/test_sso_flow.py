@@ -12,10 +12,12 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from idp.config import Settings
+from tests.conftest import register_client
 from tests.sso import (
     PASSWORD,
     TWO_CB,
     WEB_CB,
+    AuthorizeParams,
     World,
     hidden_inputs,
     query_of,
@@ -25,6 +27,8 @@ from tests.sso import (
     submit_login,
     verify_jwt,
 )
+
+FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.fixture
@@ -369,3 +373,70 @@ def test_idle_session_times_out(world: World) -> None:
         world.clock.advance(8 * 3600 + 1)
         idle = browser.get(world.request(prompt="none").url())
         assert query_of(idle.headers["location"])["error"] == "login_required"
+
+
+def test_es256_client_gets_es256_id_tokens(world: World, settings: Settings) -> None:
+    client_id, _ = register_client(
+        settings,
+        "es",
+        public=True,
+        redirect_uris=[WEB_CB + "/es"],
+        grant_types=["authorization_code"],
+        id_token_alg="ES256",
+        access_token_alg="ES256",
+    )
+    request = AuthorizeParams(client_id, WEB_CB + "/es")
+    with world.browser() as browser:
+        code = sign_in(browser, request)["code"]
+    tokens = redeem(world.url, request, code).json()
+    header, claims = verify_jwt(world.url, tokens["id_token"])
+    assert header["alg"] == "ES256" and claims["aud"] == client_id
+    digest = hashlib.sha256(tokens["access_token"].encode()).digest()
+    assert claims["at_hash"] == base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def test_malformed_browser_input_never_gives_a_server_error(world: World) -> None:
+    good = world.request().params()
+    with world.browser() as browser:
+        page = browser.get(world.request().url())
+        fields = hidden_inputs(page.text)
+        attempts = [
+            browser.get("/authorize?%ff%fe=1"),
+            browser.get("/authorize?client_id=" + "x" * 5000),
+            browser.get("/authorize", params={**good, "state": "s" * 5000}),
+            browser.get("/authorize", params={**good, "max_age": "99999999999999999999"}),
+            browser.get("/authorize", params={**good, "scope": "openid \x01"}),
+            browser.post("/authorize", content=b"{}", headers={"content-type": "application/json"}),
+            browser.post("/login", data={}),
+            browser.post("/login", data={"request": "a.b", "csrf": "c"}),
+            browser.post("/login", data={**fields, "username": "\x00"}),
+            browser.post("/login", data={**fields, "password": "p" * 60000}),
+            browser.post("/login", content=b"\xff\xfe", headers={"content-type": FORM}),
+            browser.post("/consent", data={"request": fields["request"], "csrf": fields["csrf"]}),
+            browser.post("/logout/confirm", data={}),
+            browser.get("/logout", params={"id_token_hint": "e30.e30.e30"}),
+            browser.get("/logout", params={"id_token_hint": "x" * 9000}),
+            browser.get("/userinfo", headers={"Authorization": "Bearer ...."}),
+            browser.get("/userinfo", headers={"Authorization": "Bearer e30.e30.e30"}),
+            browser.post("/userinfo", content=b"x", headers={"content-type": "text/plain"}),
+            browser.post(
+                "/token", data={"grant_type": "authorization_code", "client_id": world.web}
+            ),
+            browser.post(
+                "/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "client_id": world.web,
+                    "code": "c" * 300,
+                },
+            ),
+        ]
+    for answer in attempts:
+        where = (answer.request.url, answer.status_code, answer.text)
+        if answer.is_redirect:
+            assert "error=" in answer.headers["location"], where
+        elif answer.status_code == 200:
+            assert "Incorrect username or password." in answer.text, where
+        else:
+            assert 400 <= answer.status_code < 500, where
+        assert "Traceback" not in answer.text
