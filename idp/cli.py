@@ -37,8 +37,10 @@ from idp.management import (
     create_user,
     delete_client,
     delete_user,
+    disable_user,
     get_user,
     key_document,
+    set_password,
     update_client,
     update_user,
     user_document,
@@ -139,6 +141,8 @@ def cmd_clients_create(args: argparse.Namespace, settings: Settings) -> None:
         token_endpoint_auth_method=args.token_endpoint_auth_method,
         access_token_alg=args.access_token_alg,
         id_token_alg=args.id_token_alg,
+        require_consent=args.require_consent,
+        backchannel_logout_uri=args.backchannel_logout_uri,
     )
     if args.admin:
         request = admin_client_request(request, settings.issuer)
@@ -241,6 +245,33 @@ def cmd_users_create(args: argparse.Namespace, settings: Settings) -> None:
         asyncio.run(_with_store(settings, work)),
         args.json,
         lambda d: f"created user {d['username']} (id {d['id']})",
+    )
+
+
+def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> None:
+    if not args.password_stdin:
+        raise CommandError("a password is required: pass --password-stdin and pipe it in")
+    password = _read_password()
+
+    async def work(store: Store) -> dict[str, Any]:
+        return user_document(await set_password(store, args.username, password))
+
+    _print(
+        asyncio.run(_with_store(settings, work)),
+        args.json,
+        lambda d: f"password of user {d['username']} changed",
+    )
+
+
+def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> dict[str, Any]:
+        user, ended = await disable_user(store, settings, args.username)
+        return {**user_document(user), "disabled": True, "sessions_ended": ended}
+
+    _print(
+        asyncio.run(_with_store(settings, work)),
+        args.json,
+        lambda d: f"disabled user {d['username']}; ended {d['sessions_ended']} session(s)",
     )
 
 
@@ -495,6 +526,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--access-token-alg", choices=["RS256", "ES256"], default="RS256")
     create.add_argument("--id-token-alg", choices=["RS256", "ES256"], default="RS256")
+    create.add_argument(
+        "--require-consent",
+        action="store_true",
+        help="show a consent page before the client gets access (default: first-party client)",
+    )
+    create.add_argument(
+        "--backchannel-logout-uri",
+        metavar="URI",
+        help="where logout tokens are posted when a session ends (https, or http on loopback)",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(run=cmd_clients_create)
     for name, run in (("list", cmd_clients_list),):
@@ -530,6 +571,15 @@ def build_parser() -> argparse.ArgumentParser:
     user_create.add_argument("--name")
     user_create.add_argument("--json", action="store_true")
     user_create.set_defaults(run=cmd_users_create)
+    user_password = users.add_parser("set-password", help="replace a user's password")
+    user_password.add_argument("username")
+    user_password.add_argument("--password-stdin", action="store_true")
+    user_password.add_argument("--json", action="store_true")
+    user_password.set_defaults(run=cmd_users_set_password)
+    user_disable = users.add_parser("disable", help="disable a user and end their sessions")
+    user_disable.add_argument("username")
+    user_disable.add_argument("--json", action="store_true")
+    user_disable.set_defaults(run=cmd_users_disable)
     user_list = users.add_parser("list", help="list users")
     user_list.add_argument("--json", action="store_true")
     user_list.set_defaults(run=cmd_users_list)

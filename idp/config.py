@@ -44,6 +44,10 @@ class Settings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     key_ring_poll_interval: float = 1.0
     key_rotation_interval: int = 30 * 86400
+    id_token_ttl: int = 3600
+    session_idle_timeout: int = 8 * 3600
+    session_max_age: int = 7 * 86400
+    password_hash_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     @property
     def is_sqlite(self) -> bool:
@@ -222,5 +226,16 @@ def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Setti
         trusted_proxies=parse_trusted_proxies(env.get("IDP_TRUSTED_PROXIES", "")),
         key_rotation_interval=parse_duration(
             "IDP_KEY_ROTATION_INTERVAL", env.get("IDP_KEY_ROTATION_INTERVAL", "30d")
+        ),
+        id_token_ttl=parse_duration("IDP_ID_TOKEN_TTL", env.get("IDP_ID_TOKEN_TTL", "1h")),
+        session_idle_timeout=parse_duration(
+            "IDP_SESSION_IDLE_TIMEOUT", env.get("IDP_SESSION_IDLE_TIMEOUT", "8h")
+        ),
+        session_max_age=parse_duration("IDP_SESSION_MAX_AGE", env.get("IDP_SESSION_MAX_AGE", "7d")),
+        password_hash_concurrency=_int_in_range(
+            "IDP_PASSWORD_HASH_CONCURRENCY",
+            env.get("IDP_PASSWORD_HASH_CONCURRENCY", str(os.cpu_count() or 1)),
+            1,
+            256,
         ),
     )

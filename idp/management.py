@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from idp.clock import Clock, system_clock
+from idp.config import Settings
 from idp.oauth.registration import ClientRequest, ClientUpdate, apply_client_update, build_client
 from idp.passwords import hash_password_async
+from idp.sessions import end_user_sessions
 from idp.store.base import SYSTEM, AuditEntry, ClientRecord, KeyRecord, NotFound, Store, UserRecord
 
 MAX_USERNAME_LENGTH = 200
@@ -102,6 +104,8 @@ def client_document(client: ClientRecord, secret: str | None = None) -> dict[str
             "token_endpoint_auth_method": client.token_endpoint_auth_method,
             "access_token_alg": client.access_token_alg,
             "id_token_alg": client.id_token_alg,
+            "require_consent": client.require_consent,
+            "backchannel_logout_uri": client.backchannel_logout_uri,
             "created_at": iso_time(client.created_at),
         }
     )
@@ -227,6 +231,38 @@ async def delete_user(
     audit = AuditEntry(clock(), actor, "user.delete", user_id)
     if not await store.delete_user(user_id, audit):
         raise NotFound(f"no user with id {user_id!r}")
+
+
+async def _user_named(store: Store, username: str) -> UserRecord:
+    user = await store.get_user_by_username(username.strip())
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
+
+
+async def set_password(
+    store: Store, username: str, password: str, clock: Clock = system_clock, actor: str = SYSTEM
+) -> UserRecord:
+    """Replace a user's password with a new argon2id hash (audited as ``user.update``)."""
+    user = await _user_named(store, username)
+    return await update_user(store, user.id, UserUpdate(password=password), clock, actor)
+
+
+async def disable_user(
+    store: Store,
+    settings: Settings,
+    username: str,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+) -> tuple[UserRecord, int]:
+    """Disable a user and end every session they have; the user and how many sessions ended.
+
+    A disabled user cannot sign in, and their sessions and codes stop working at once.
+    """
+    user = await _user_named(store, username)
+    updated = await update_user(store, user.id, UserUpdate(disabled=True), clock, actor)
+    ended = await end_user_sessions(store, settings, clock, user.id)
+    return updated, len(ended)
 
 
 def user_document(user: UserRecord) -> dict[str, Any]:

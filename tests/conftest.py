@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 import uvicorn
 
+from idp.clock import Clock, system_clock
 from idp.config import Settings, load_settings, new_key_encryption_key
 from idp.http.app import create_app
 from idp.management import create_client
@@ -126,11 +127,11 @@ class LiveServer:
         self.thread.join(timeout=15)
 
 
-def start_server(settings: Settings, port: int) -> LiveServer:
+def start_server(settings: Settings, port: int, clock: Clock = system_clock) -> LiveServer:
     """Serve ``create_app(settings)`` on 127.0.0.1:port and wait until it accepts requests."""
     asyncio.run(_migrate(settings.database_url))
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, clock=clock),
         host="127.0.0.1",
         port=port,
         log_level="warning",

@@ -212,7 +212,7 @@ def test_refused_tokens_are_401_and_audited(
         assert_error(response, 401, "invalid_token")
         if name == "no token":
             # RFC 6750 section 3.1: no credentials at all, so no error code in the challenge.
-            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.headers["www-authenticate"] == 'Bearer realm="idp"'
         else:
             assert_challenge(response, "invalid_token")
 

@@ -104,7 +104,9 @@ def test_claims_that_break_a_rule_are_invalid_token(
     with pytest.raises(InvalidToken) as refused:
         verify(ring, ring.sign("ES256", claims(**changes), "at+jwt"))
     assert refused.value.status == 401
-    assert refused.value.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    assert refused.value.headers["WWW-Authenticate"].startswith(
+        'Bearer realm="idp", error="invalid_token"'
+    )
     assert (refused.value.client_id == "c1") is known_client
 
 

@@ -45,13 +45,26 @@ def test_metadata_lists_what_is_implemented(
     assert document["issuer"] == live_server.url
     assert document["jwks_uri"] == f"{live_server.url}/jwks.json"
     assert document["token_endpoint"] == f"{live_server.url}/token"
-    assert document["grant_types_supported"] == ["client_credentials"]
+    assert document["grant_types_supported"] == ["authorization_code", "client_credentials"]
     assert document["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "none",
     ]
-    assert "authorization_endpoint" not in document
-    assert "userinfo_endpoint" not in document
+    assert document["authorization_endpoint"] == f"{live_server.url}/authorize"
+    assert document["userinfo_endpoint"] == f"{live_server.url}/userinfo"
+    assert document["end_session_endpoint"] == f"{live_server.url}/logout"
+    assert document["response_types_supported"] == ["code"]
+    assert document["subject_types_supported"] == ["public"]
+    assert document["code_challenge_methods_supported"] == ["S256"]
+    assert document["id_token_signing_alg_values_supported"] == ["RS256", "ES256"]
+    assert document["scopes_supported"] == ["openid", "profile", "email", "offline_access"]
+    assert {"sub", "sid", "auth_time", "nonce", "email", "name"} <= set(
+        document["claims_supported"]
+    )
+    assert document["authorization_response_iss_parameter_supported"] is True
+    assert document["backchannel_logout_supported"] is True
+    assert document["backchannel_logout_session_supported"] is True
 
 
 def test_jwks_publishes_public_keys_with_strong_etag(http: httpx.Client) -> None:

@@ -16,7 +16,17 @@ from starlette.routing import Route
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
-from idp.http import admin_endpoints, discovery, health, metrics, token
+from idp.http import (
+    admin_endpoints,
+    authorize,
+    discovery,
+    health,
+    logout,
+    metrics,
+    token,
+    userinfo,
+)
+from idp.http.html import stylesheet
 from idp.http.middleware import RequestGuard, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
 from idp.http.services import Services
@@ -76,11 +86,17 @@ def create_app(
         keys=keys,
         clock=clock,
         metrics=Metrics(keys, settings, clock),
-        discovery=json_bytes(server_metadata(settings.issuer)),
+        discovery=json_bytes(server_metadata(settings.issuer, settings.signing_algs)),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not settings.issuer_is_https:
+            log.warning(
+                "the issuer %s is not https: session cookies are sent without Secure and "
+                "without the __Host- prefix; use https outside local development",
+                settings.issuer,
+            )
         await the_store.open()
         try:
             await prepare_store(the_store, settings)
@@ -100,6 +116,13 @@ def create_app(
         Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
         Route("/jwks.json", discovery.jwks, methods=["GET"]),
         Route("/token", token.token, methods=["POST"]),
+        Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
+        Route("/login", authorize.login, methods=["POST"]),
+        Route("/consent", authorize.consent, methods=["POST"]),
+        Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
+        Route("/logout", logout.end_session_endpoint, methods=["GET", "POST"]),
+        Route("/logout/confirm", logout.confirm_logout, methods=["POST"]),
+        Route("/assets/idp.css", stylesheet, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics.metrics, methods=["GET"]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -10,12 +10,14 @@ from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRingService
 from idp.metrics import Metrics
+from idp.passwords import PasswordService
+from idp.sealing import FormSealer
 from idp.store.base import Store
 
 
 @dataclass
 class Services:
-    """Settings, store, key ring, clock and metrics, reachable from every request."""
+    """What every request can reach: settings, store, keys, clock, metrics, passwords, sealing."""
 
     settings: Settings
     store: Store
@@ -23,6 +25,12 @@ class Services:
     clock: Clock
     metrics: Metrics
     discovery: bytes = b""
+    passwords: PasswordService = field(init=False)
+    sealer: FormSealer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.passwords = PasswordService(self.settings.password_hash_concurrency)
+        self.sealer = FormSealer(self.settings.key_encryption_key)
 
 
 def services(request: Request) -> Services:

@@ -49,7 +49,9 @@ async def _token(request: Request, found: Services) -> Response:
     handler = GRANTS.get(grant_type)
     if handler is None:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
-    context = GrantContext(settings=found.settings, ring=found.keys.ring, clock=found.clock)
+    context = GrantContext(
+        settings=found.settings, ring=found.keys.ring, clock=found.clock, store=found.store
+    )
     try:
         result = await handler.handle(form, client, context)
     except NoSigningKey:

@@ -7,6 +7,8 @@ in a single assignment, so a request always sees one consistent ring.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import json
 import logging
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from idp.keyring.lifecycle import PUBLISHED_STATES
@@ -29,6 +32,13 @@ _STATE_ORDER = {"active": 0, "next": 1, "retired": 2}
 
 class NoSigningKey(Exception):
     """No active key exists for the algorithm asked for."""
+
+
+class InvalidSignature(Exception):
+    """A token is malformed, names no published key, or its signature does not verify."""
+
+
+MAX_TOKEN_LENGTH = 16384
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,26 @@ class KeyRing:
         except KeyError:
             raise NoSigningKey(f"no active {alg} key") from None
         return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+
+    def verify(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The header and claims of a compact JWS signed by one of our published keys.
+
+        Only the signature is checked (RFC 7515 section 5.2); claims are the caller's.
+        """
+        try:
+            if len(token) > MAX_TOKEN_LENGTH:
+                raise InvalidSignature("token too long")
+            encoded = token.split(".", 1)[0]
+            header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+            alg, key = self.verification[header["kid"]]
+            if header.get("alg") != alg:
+                raise InvalidSignature("the token's alg does not match its key")
+            decoded = jwt.decode(token, key, algorithms=[alg])
+        except (JoseError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise InvalidSignature(str(exc)) from None
+        if not isinstance(decoded.claims, dict):
+            raise InvalidSignature("the token's payload is not a JSON object")
+        return dict(decoded.header), decoded.claims
 
     def has_signing_keys(self, algs: Sequence[str]) -> bool:
         return all(alg in self.signing for alg in algs)

@@ -1,8 +1,9 @@
 """Bearer authentication with this server's own JWT access tokens (RFC 6750, RFC 9068).
 
-A protected endpoint reads the token from the Authorization header only (RFC 6750 section
-2.1), verifies it against the published keys of the in-memory ring (a revoked key is never
-among them), and checks the claims RFC 9068 section 4 asks a resource server to check.
+A protected endpoint reads the token from the Authorization header (RFC 6750 section 2.1;
+UserInfo also takes the form body, section 2.2), verifies it against the published keys of
+the in-memory ring (a revoked key is never among them), and checks the claims RFC 9068
+section 4 asks a resource server to check.
 Failures are errors carrying the RFC 6750 section 3.1 codes and the ``WWW-Authenticate``
 challenge; the token itself never appears in an error, a log line or the audit trail.
 """
@@ -24,6 +25,7 @@ from idp.oauth.scopes import parse_scope
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 DEFAULT_LEEWAY = 30
+REALM = "idp"
 MAX_TOKEN_LENGTH = 8192
 # b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 6750 section 2.1)
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
@@ -47,13 +49,12 @@ class BearerError(OAuthError):
 
     def __init__(self, description: str, *, client_id: str | None = None, **params: str) -> None:
         attributes = (
-            {"error": self.error, "error_description": description, **params}
+            {"realm": REALM, "error": self.error, "error_description": description, **params}
             if self.challenge_has_error
-            else params
+            else {"realm": REALM, **params}
         )
         challenge = ", ".join(f'{name}="{_quoted(value)}"' for name, value in attributes.items())
-        header = f"Bearer {challenge}" if challenge else "Bearer"
-        super().__init__(description, headers={"WWW-Authenticate": header})
+        super().__init__(description, headers={"WWW-Authenticate": f"Bearer {challenge}"})
         self.client_id = client_id
 
 
@@ -89,16 +90,27 @@ class VerifiedToken:
     claims: Mapping[str, Any]
 
 
-def bearer_token(authorizations: list[str]) -> str:
-    """The token of the one ``Authorization: Bearer`` header (RFC 6750 section 2.1)."""
-    if not authorizations:
+def bearer_token(authorizations: list[str], form: Mapping[str, str] | None = None) -> str:
+    """The token of the one ``Authorization: Bearer`` header (RFC 6750 section 2.1).
+
+    With ``form`` (a form-encoded body), ``access_token`` there is accepted instead
+    (section 2.2); a token sent both ways is refused.
+    """
+    from_form = form.get("access_token") if form else None
+    if not authorizations and not from_form:
         raise MissingToken("a bearer access token is required")
-    if len(authorizations) > 1:
-        raise InvalidToken("more than one Authorization header")
+    if len(authorizations) > 1 or (authorizations and from_form):
+        raise InvalidToken("the access token must be sent one way only")
+    if from_form:
+        return _well_formed(from_form)
     scheme, _, value = authorizations[0].strip().partition(" ")
     token = value.strip()
     if scheme.lower() != "bearer" or not token:
         raise InvalidToken("the Authorization header must use the Bearer scheme")
+    return _well_formed(token)
+
+
+def _well_formed(token: str) -> str:
     if len(token) > MAX_TOKEN_LENGTH or not _B64TOKEN.match(token):
         raise InvalidToken("the bearer token is malformed")
     return token
@@ -150,7 +162,7 @@ def verify_access_token(
     keys: VerificationKeys,
     *,
     issuer: str,
-    audience: str,
+    audience: str | None,
     now: float,
     leeway: int = DEFAULT_LEEWAY,
 ) -> VerifiedToken:
@@ -158,7 +170,8 @@ def verify_access_token(
 
     The signature must verify under a published key of the ring (kid and alg must match),
     ``typ`` must be ``at+jwt``, ``iss`` must equal ``issuer`` exactly, ``aud`` must contain
-    ``audience``, and ``exp`` / ``iat`` must hold within ``leeway`` seconds.
+    ``audience`` (unless None: tokens for the UserInfo endpoint carry the client's own
+    audience), and ``exp`` / ``iat`` must hold within ``leeway`` seconds.
     """
     claims = _verified_claims(token, keys)
     client_id = claims.get("client_id")
@@ -168,7 +181,7 @@ def verify_access_token(
         raise InvalidToken("the token was issued by another issuer", client_id=client_id)
     audiences = claims.get("aud")
     listed = [audiences] if isinstance(audiences, str) else audiences
-    if not isinstance(listed, list) or audience not in listed:
+    if audience is not None and (not isinstance(listed, list) or audience not in listed):
         raise InvalidToken("the token is not meant for this resource", client_id=client_id)
     expires_at = _number(claims, "exp", client_id)
     issued_at = _number(claims, "iat", client_id)

@@ -65,3 +65,32 @@ class TemporarilyUnavailable(OAuthError):
 class ServerError(OAuthError):
     error = "server_error"
     status = 500
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class LoginRequired(OAuthError):
+    """OpenID Connect Core 1.0 section 3.1.2.6: prompt=none and the user must sign in."""
+
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    """OpenID Connect Core 1.0 section 3.1.2.6: prompt=none and consent must be asked."""
+
+    error = "consent_required"
+
+
+class RequestNotSupported(OAuthError):
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    error = "request_uri_not_supported"

@@ -5,19 +5,43 @@ Only what is implemented is advertised.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from idp.oauth.authorization import STANDARD_SCOPES
+from idp.oauth.claims import CLAIMS_SUPPORTED
 from idp.oauth.grants import GRANTS
+from idp.oauth.pkce import S256
 
 
-def server_metadata(issuer: str) -> dict[str, Any]:
+def server_metadata(
+    issuer: str, signing_algs: Sequence[str] = ("RS256", "ES256")
+) -> dict[str, Any]:
     """The metadata document served at both well-known locations."""
     return {
         "issuer": issuer,
-        "jwks_uri": f"{issuer}/jwks.json",
+        "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "end_session_endpoint": f"{issuer}/logout",
+        "jwks_uri": f"{issuer}/jwks.json",
         "grant_types_supported": sorted(GRANTS),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": list(signing_algs),
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "code_challenge_methods_supported": [S256],
+        "scopes_supported": list(STANDARD_SCOPES),
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
     }

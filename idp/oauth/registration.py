@@ -14,7 +14,12 @@ from idp.oauth.client_auth import (
 )
 from idp.oauth.errors import OAuthError
 from idp.oauth.scopes import parse_scope
-from idp.oauth.uris import InvalidURI, check_redirect_uri, check_resource_uri
+from idp.oauth.uris import (
+    InvalidURI,
+    check_backchannel_logout_uri,
+    check_redirect_uri,
+    check_resource_uri,
+)
 from idp.store.base import ClientRecord
 
 GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
@@ -38,6 +43,8 @@ class ClientRequest:
     token_endpoint_auth_method: str | None = None
     access_token_alg: str = "RS256"
     id_token_alg: str = "RS256"
+    require_consent: bool = False
+    backchannel_logout_uri: str | None = None
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -111,6 +118,14 @@ def build_client(request: ClientRequest, now: float) -> tuple[ClientRecord, str 
     redirect_uris, logout_uris, audiences, scope = _uris_and_scope(
         request.redirect_uris, request.post_logout_redirect_uris, request.audiences, request.scope
     )
+    try:
+        backchannel = (
+            check_backchannel_logout_uri(request.backchannel_logout_uri)
+            if request.backchannel_logout_uri is not None
+            else None
+        )
+    except InvalidURI as exc:
+        raise InvalidClientMetadata(str(exc)) from None
     grants = _grant_types(request, public)
     _check_redirect_needed(grants, redirect_uris)
     secret = None if public else new_client_secret()
@@ -127,6 +142,8 @@ def build_client(request: ClientRequest, now: float) -> tuple[ClientRecord, str 
         access_token_alg=request.access_token_alg,
         id_token_alg=request.id_token_alg,
         created_at=now,
+        require_consent=request.require_consent,
+        backchannel_logout_uri=backchannel,
     )
     return record, secret
 

@@ -30,6 +30,24 @@ def check_redirect_uri(uri: str) -> str:
     return uri
 
 
+def check_backchannel_logout_uri(uri: str) -> str:
+    """Validate a back-channel logout URI (OpenID Connect Back-Channel Logout 1.0 section 2.2).
+
+    An absolute https URL (http only on a loopback host) without a fragment.
+    """
+    parts = _absolute(uri, "back-channel logout URI")
+    if parts.fragment or "#" in uri:
+        raise InvalidURI(f"back-channel logout URI must not contain a fragment: {uri!r}")
+    if parts.scheme == "http":
+        if parts.hostname not in LOOPBACK_HOSTS:
+            raise InvalidURI(
+                f"back-channel logout URI must use https unless the host is loopback: {uri!r}"
+            )
+    elif parts.scheme != "https":
+        raise InvalidURI(f"back-channel logout URI must be an https URL: {uri!r}")
+    return uri
+
+
 def check_resource_uri(uri: str) -> str:
     """Validate a resource indicator / audience (RFC 8707 section 2): absolute, no fragment."""
     parts = _absolute(uri, "audience")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from idp.config import sqlite_path
 from idp.store.base import (
+    AuthorizationCodeRecord,
     ClientRecord,
+    CodeRedemption,
     Conflict,
     KeyRecord,
     KeyRingChange,
     NotFound,
     SchemaOutdated,
     SchemaStatus,
+    SessionRecord,
     Store,
     StoreError,
     StoreUnavailable,
@@ -18,13 +21,16 @@ from idp.store.base import (
 )
 
 __all__ = [
+    "AuthorizationCodeRecord",
     "ClientRecord",
+    "CodeRedemption",
     "Conflict",
     "KeyRecord",
     "KeyRingChange",
     "NotFound",
     "SchemaOutdated",
     "SchemaStatus",
+    "SessionRecord",
     "Store",
     "StoreError",
     "StoreUnavailable",

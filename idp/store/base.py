@@ -46,6 +46,8 @@ class ClientRecord:
     access_token_alg: str
     id_token_alg: str
     created_at: float
+    require_consent: bool = False
+    backchannel_logout_uri: str | None = None
 
     @property
     def is_public(self) -> bool:
@@ -63,6 +65,61 @@ class UserRecord:
     name: str | None
     created_at: float
     disabled: bool = False
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A browser's sign-in at the provider (OpenID Connect Session Management: the OP session).
+
+    ``id`` is the SHA-256 of the cookie's random value, never the value itself; ``sid`` is
+    the public session id that ID tokens and logout tokens carry.
+    """
+
+    id: bytes = field(repr=False)
+    sid: str
+    user_id: str
+    auth_time: float
+    created_at: float
+    last_seen_at: float
+    idle_expires_at: float
+    expires_at: float
+    ended_at: float | None = None
+
+    def is_live(self, now: float) -> bool:
+        """Not ended, and neither the idle nor the absolute timeout has passed."""
+        return self.ended_at is None and now < self.idle_expires_at and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class AuthorizationCodeRecord:
+    """An issued authorization code (RFC 6749 section 4.1.2); only its SHA-256 is kept.
+
+    ``id`` is a random row id, also used as the refresh-token family id of what the code's
+    redemption issues, so a replay can revoke it (RFC 6749 section 4.1.2).
+    """
+
+    id: str
+    code_hash: bytes = field(repr=False)
+    client_id: str
+    redirect_uri: str
+    user_id: str
+    sid: str
+    scope: tuple[str, ...]
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    auth_time: float
+    created_at: float
+    expires_at: float
+    consumed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class CodeRedemption:
+    """The outcome of consuming a code: the row, and whether an earlier redemption won."""
+
+    code: AuthorizationCodeRecord
+    already_consumed: bool
 
 
 @dataclass(frozen=True)
@@ -215,6 +272,77 @@ class Store(Protocol):
 
     async def delete_user(self, user_id: str, audit: AuditEntry | None = None) -> bool:
         """Delete a user; ``audit`` is written (in the same transaction) only if it existed."""
+        ...
+
+    async def get_user_by_username(self, username: str) -> UserRecord | None: ...
+
+    async def set_user_password_hash(self, user_id: str, password_hash: str) -> bool:
+        """Replace the user's password hash; False when no such user."""
+        ...
+
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> bool:
+        """Disable or enable the user; False when no such user."""
+        ...
+
+    # -- browser sessions ---------------------------------------------------------------
+
+    async def create_session(self, session: SessionRecord) -> None: ...
+
+    async def get_session(self, session_id: bytes) -> SessionRecord | None:
+        """The session whose id (the hash of the cookie value) is given, ended or not."""
+        ...
+
+    async def touch_session(self, session_id: bytes, now: float, idle_expires_at: float) -> None:
+        """Record activity: last_seen_at and a later idle expiry (never past expires_at)."""
+        ...
+
+    async def end_session(self, session_id: bytes, now: float) -> SessionRecord | None:
+        """Mark a live session ended; the session as ended, or None if it already was."""
+        ...
+
+    async def end_user_sessions(self, user_id: str, now: float) -> list[SessionRecord]:
+        """End every not-yet-ended session of the user; return the sessions just ended."""
+        ...
+
+    async def add_session_client(self, session_id: bytes, client_id: str, now: float) -> None:
+        """Remember that a client received tokens through this session (idempotent)."""
+        ...
+
+    async def list_session_clients(self, session_id: bytes) -> list[str]: ...
+
+    async def delete_expired_sessions(self, now: float, limit: int) -> int:
+        """Delete at most ``limit`` sessions past their idle or absolute expiry; the count."""
+        ...
+
+    # -- authorization codes ------------------------------------------------------------
+
+    async def create_authorization_code(self, code: AuthorizationCodeRecord) -> None: ...
+
+    async def consume_authorization_code(
+        self, code_hash: bytes, now: float
+    ) -> CodeRedemption | None:
+        """Mark the code consumed in one atomic step (RFC 6749 section 4.1.2: single use).
+
+        Of any number of concurrent callers exactly one gets ``already_consumed=False``;
+        the others (and every later caller) get the row with ``already_consumed=True``.
+        None when no such code exists. Expiry is the caller's to check.
+        """
+        ...
+
+    async def delete_expired_authorization_codes(self, now: float, limit: int) -> int:
+        """Delete at most ``limit`` codes whose expiry has passed; the count."""
+        ...
+
+    # -- consents -----------------------------------------------------------------------
+
+    async def get_consent(self, user_id: str, client_id: str) -> tuple[str, ...]:
+        """The scopes the user has granted the client (empty when none)."""
+        ...
+
+    async def save_consent(
+        self, user_id: str, client_id: str, scope: tuple[str, ...], now: float
+    ) -> None:
+        """Add scopes to the user's grant for the client (earlier ones are kept)."""
         ...
 
     async def list_keys(self) -> list[KeyRecord]: ...

@@ -5,11 +5,26 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from idp.store.base import AuditEntry, ClientRecord, KeyRecord, UserRecord
+from idp.store.base import (
+    AuditEntry,
+    AuthorizationCodeRecord,
+    ClientRecord,
+    KeyRecord,
+    SessionRecord,
+    UserRecord,
+)
 
 CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, "
-    "scope, audiences, token_endpoint_auth_method, access_token_alg, id_token_alg, created_at"
+    "scope, audiences, token_endpoint_auth_method, access_token_alg, id_token_alg, created_at, "
+    "require_consent, backchannel_logout_uri"
+)
+SESSION_COLUMNS = (
+    "id, sid, user_id, auth_time, created_at, last_seen_at, idle_expires_at, expires_at, ended_at"
+)
+CODE_COLUMNS = (
+    "id, code_hash, client_id, redirect_uri, user_id, sid, scope, nonce, code_challenge, "
+    "code_challenge_method, auth_time, created_at, expires_at, consumed_at"
 )
 USER_COLUMNS = "id, username, password_hash, email, name, disabled, created_at"
 # Every column but the key, in the order of client_values()[1:] / user_values()[1:].
@@ -51,6 +66,8 @@ def client_values(client: ClientRecord) -> tuple[Any, ...]:
         client.access_token_alg,
         client.id_token_alg,
         client.created_at,
+        client.require_consent,
+        client.backchannel_logout_uri,
     )
 
 
@@ -69,6 +86,8 @@ def client_from_row(row: Row) -> ClientRecord:
         access_token_alg=row["access_token_alg"],
         id_token_alg=row["id_token_alg"],
         created_at=float(row["created_at"]),
+        require_consent=bool(row["require_consent"]),
+        backchannel_logout_uri=row["backchannel_logout_uri"],
     )
 
 
@@ -155,3 +174,82 @@ def audit_from_row(row: Row) -> AuditEntry:
         outcome=row["outcome"],
         detail=json.loads(row["detail"]),
     )
+
+
+def _optional_float(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+def session_values(session: SessionRecord) -> tuple[Any, ...]:
+    return (
+        session.id,
+        session.sid,
+        session.user_id,
+        session.auth_time,
+        session.created_at,
+        session.last_seen_at,
+        session.idle_expires_at,
+        session.expires_at,
+        session.ended_at,
+    )
+
+
+def session_from_row(row: Row) -> SessionRecord:
+    return SessionRecord(
+        id=bytes(row["id"]),
+        sid=row["sid"],
+        user_id=row["user_id"],
+        auth_time=float(row["auth_time"]),
+        created_at=float(row["created_at"]),
+        last_seen_at=float(row["last_seen_at"]),
+        idle_expires_at=float(row["idle_expires_at"]),
+        expires_at=float(row["expires_at"]),
+        ended_at=_optional_float(row["ended_at"]),
+    )
+
+
+def code_values(code: AuthorizationCodeRecord) -> tuple[Any, ...]:
+    return (
+        code.id,
+        code.code_hash,
+        code.client_id,
+        code.redirect_uri,
+        code.user_id,
+        code.sid,
+        _json(code.scope),
+        code.nonce,
+        code.code_challenge,
+        code.code_challenge_method,
+        code.auth_time,
+        code.created_at,
+        code.expires_at,
+        code.consumed_at,
+    )
+
+
+def code_from_row(row: Row) -> AuthorizationCodeRecord:
+    return AuthorizationCodeRecord(
+        id=row["id"],
+        code_hash=bytes(row["code_hash"]),
+        client_id=row["client_id"],
+        redirect_uri=row["redirect_uri"],
+        user_id=row["user_id"],
+        sid=row["sid"],
+        scope=_list(row["scope"]),
+        nonce=row["nonce"],
+        code_challenge=row["code_challenge"],
+        code_challenge_method=row["code_challenge_method"],
+        auth_time=float(row["auth_time"]),
+        created_at=float(row["created_at"]),
+        expires_at=float(row["expires_at"]),
+        consumed_at=_optional_float(row["consumed_at"]),
+    )
+
+
+def merged_scope(earlier: str | None, added: tuple[str, ...]) -> str:
+    """The JSON scope list of a consent after adding scopes, earlier ones first."""
+    return _json(tuple(dict.fromkeys([*(_list(earlier) if earlier else ()), *added])))
+
+
+def scope_list(text: str | None) -> tuple[str, ...]:
+    return _list(text) if text else ()

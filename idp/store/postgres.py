@@ -19,11 +19,14 @@ from idp.store.base import (
     SYSTEM,
     Actor,
     AuditEntry,
+    AuthorizationCodeRecord,
     ClientRecord,
+    CodeRedemption,
     Conflict,
     KeyRecord,
     KeyRingMutation,
     SchemaStatus,
+    SessionRecord,
     StoreUnavailable,
     UserRecord,
     key_audit_entries,
@@ -159,7 +162,7 @@ class PostgresStore:
             try:
                 await connection.execute(
                     f"INSERT INTO clients ({codec.CLIENT_COLUMNS}) "  # noqa: S608
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    f"VALUES ({_marks(14)})",
                     *codec.client_values(client),
                 )
             except asyncpg.UniqueViolationError as exc:
@@ -259,6 +262,190 @@ class PostgresStore:
                 await _insert_audit(connection, audit)
         return deleted
 
+    async def get_user_by_username(self, username: str) -> UserRecord | None:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(
+                f"SELECT {codec.USER_COLUMNS} FROM users WHERE username = $1",  # noqa: S608
+                username,
+            )
+        return codec.user_from_row(row) if row else None
+
+    async def set_user_password_hash(self, user_id: str, password_hash: str) -> bool:
+        async with self._connection() as connection:
+            status = await connection.execute(
+                "UPDATE users SET password_hash = $1 WHERE id = $2", password_hash, user_id
+            )
+        return status != "UPDATE 0"
+
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> bool:
+        async with self._connection() as connection:
+            status = await connection.execute(
+                "UPDATE users SET disabled = $1 WHERE id = $2", disabled, user_id
+            )
+        return status != "UPDATE 0"
+
+    # -- browser sessions -----------------------------------------------------------------
+
+    async def create_session(self, session: SessionRecord) -> None:
+        async with self._connection() as connection:
+            await connection.execute(
+                f"INSERT INTO sessions ({codec.SESSION_COLUMNS}) "  # noqa: S608
+                f"VALUES ({_marks(9)})",
+                *codec.session_values(session),
+            )
+
+    async def get_session(self, session_id: bytes) -> SessionRecord | None:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(
+                f"SELECT {codec.SESSION_COLUMNS} FROM sessions WHERE id = $1",  # noqa: S608
+                session_id,
+            )
+        return codec.session_from_row(row) if row else None
+
+    async def touch_session(self, session_id: bytes, now: float, idle_expires_at: float) -> None:
+        async with self._connection() as connection:
+            await connection.execute(
+                "UPDATE sessions SET last_seen_at = $1, "
+                "idle_expires_at = LEAST($2::double precision, expires_at) "
+                "WHERE id = $3 AND ended_at IS NULL",
+                now,
+                idle_expires_at,
+                session_id,
+            )
+
+    async def end_session(self, session_id: bytes, now: float) -> SessionRecord | None:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(
+                "UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL "  # noqa: S608
+                f"RETURNING {codec.SESSION_COLUMNS}",
+                now,
+                session_id,
+            )
+        return codec.session_from_row(row) if row else None
+
+    async def end_user_sessions(self, user_id: str, now: float) -> list[SessionRecord]:
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL "  # noqa: S608
+                f"RETURNING {codec.SESSION_COLUMNS}",
+                now,
+                user_id,
+            )
+        return [codec.session_from_row(row) for row in rows]
+
+    async def add_session_client(self, session_id: bytes, client_id: str, now: float) -> None:
+        async with self._connection() as connection:
+            await connection.execute(
+                "INSERT INTO session_clients (session_id, client_id, first_used_at) "
+                "VALUES ($1, $2, $3) ON CONFLICT (session_id, client_id) DO NOTHING",
+                session_id,
+                client_id,
+                now,
+            )
+
+    async def list_session_clients(self, session_id: bytes) -> list[str]:
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                "SELECT client_id FROM session_clients WHERE session_id = $1 "
+                "ORDER BY first_used_at, client_id",
+                session_id,
+            )
+        return [row["client_id"] for row in rows]
+
+    async def delete_expired_sessions(self, now: float, limit: int) -> int:
+        count = 0
+        async with self._connection() as connection:
+            for column in ("expires_at", "idle_expires_at"):
+                if count >= limit:
+                    break
+                # SKIP LOCKED: replicas collecting at once take different rows, never wait.
+                status = await connection.execute(
+                    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "  # noqa: S608
+                    f"WHERE {column} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                    now,
+                    limit - count,
+                )
+                count += int(status.split()[-1])
+        return count
+
+    # -- authorization codes --------------------------------------------------------------
+
+    async def create_authorization_code(self, code: AuthorizationCodeRecord) -> None:
+        async with self._connection() as connection:
+            await connection.execute(
+                f"INSERT INTO authorization_codes ({codec.CODE_COLUMNS}) "  # noqa: S608
+                f"VALUES ({_marks(14)})",
+                *codec.code_values(code),
+            )
+
+    async def consume_authorization_code(
+        self, code_hash: bytes, now: float
+    ) -> CodeRedemption | None:
+        async with self._connection() as connection:
+            # A single conditional UPDATE: the row lock makes concurrent callers queue,
+            # and each re-checks consumed_at after the winner commits.
+            row = await connection.fetchrow(
+                "UPDATE authorization_codes SET consumed_at = $1 "  # noqa: S608
+                "WHERE code_hash = $2 AND consumed_at IS NULL "
+                f"RETURNING {codec.CODE_COLUMNS}",
+                now,
+                code_hash,
+            )
+            if row is not None:
+                return CodeRedemption(codec.code_from_row(row), already_consumed=False)
+            row = await connection.fetchrow(
+                f"SELECT {codec.CODE_COLUMNS} FROM authorization_codes "  # noqa: S608
+                "WHERE code_hash = $1",
+                code_hash,
+            )
+        return CodeRedemption(codec.code_from_row(row), True) if row else None
+
+    async def delete_expired_authorization_codes(self, now: float, limit: int) -> int:
+        async with self._connection() as connection:
+            status = await connection.execute(
+                "DELETE FROM authorization_codes WHERE id IN (SELECT id FROM "
+                "authorization_codes WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                now,
+                limit,
+            )
+        return int(status.split()[-1])
+
+    # -- consents -------------------------------------------------------------------------
+
+    async def get_consent(self, user_id: str, client_id: str) -> tuple[str, ...]:
+        async with self._connection() as connection:
+            text = await connection.fetchval(
+                "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2",
+                user_id,
+                client_id,
+            )
+        return codec.scope_list(text)
+
+    async def save_consent(
+        self, user_id: str, client_id: str, scope: tuple[str, ...], now: float
+    ) -> None:
+        async with self._connection() as connection, connection.transaction():
+            await connection.execute(
+                "INSERT INTO consents (user_id, client_id, scope, granted_at) "
+                "VALUES ($1, $2, '[]', $3) ON CONFLICT (user_id, client_id) DO NOTHING",
+                user_id,
+                client_id,
+                now,
+            )
+            earlier = await connection.fetchval(
+                "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 FOR UPDATE",
+                user_id,
+                client_id,
+            )
+            await connection.execute(
+                "UPDATE consents SET scope = $1, granted_at = $2 "
+                "WHERE user_id = $3 AND client_id = $4",
+                codec.merged_scope(earlier, scope),
+                now,
+                user_id,
+                client_id,
+            )
+
     # -- keys -----------------------------------------------------------------------------
 
     @staticmethod
@@ -335,3 +522,7 @@ async def _insert_audit(connection: Connection, entry: AuditEntry | None) -> Non
         "VALUES ($1, $2, $3, $4, $5, $6)",
         *codec.audit_values(entry),
     )
+
+
+def _marks(count: int) -> str:
+    return ", ".join(f"${n}" for n in range(1, count + 1))

@@ -20,11 +20,14 @@ from idp.store.base import (
     SYSTEM,
     Actor,
     AuditEntry,
+    AuthorizationCodeRecord,
     ClientRecord,
+    CodeRedemption,
     Conflict,
     KeyRecord,
     KeyRingMutation,
     SchemaStatus,
+    SessionRecord,
     StoreUnavailable,
     UserRecord,
     key_audit_entries,
@@ -171,7 +174,7 @@ class SQLiteStore:
             try:
                 connection.execute(
                     f"INSERT INTO clients ({codec.CLIENT_COLUMNS}) "  # noqa: S608
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"VALUES ({_marks(14)})",
                     codec.client_values(client),
                 )
             except sqlite3.IntegrityError as exc:
@@ -286,6 +289,198 @@ class SQLiteStore:
 
         return await self._run(lambda c: _in_transaction(c, delete))
 
+    async def get_user_by_username(self, username: str) -> UserRecord | None:
+        row = await self._run(
+            lambda c: c.execute(
+                f"SELECT {codec.USER_COLUMNS} FROM users WHERE username = ?",  # noqa: S608
+                (username,),
+            ).fetchone()
+        )
+        return codec.user_from_row(row) if row else None
+
+    async def set_user_password_hash(self, user_id: str, password_hash: str) -> bool:
+        count = await self._run(
+            lambda c: (
+                c.execute(
+                    "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
+                ).rowcount
+            )
+        )
+        return bool(count)
+
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> bool:
+        count = await self._run(
+            lambda c: (
+                c.execute(
+                    "UPDATE users SET disabled = ? WHERE id = ?", (disabled, user_id)
+                ).rowcount
+            )
+        )
+        return bool(count)
+
+    # -- browser sessions -----------------------------------------------------------------
+
+    async def create_session(self, session: SessionRecord) -> None:
+        await self._run(
+            lambda c: c.execute(
+                f"INSERT INTO sessions ({codec.SESSION_COLUMNS}) "  # noqa: S608
+                f"VALUES ({_marks(9)})",
+                codec.session_values(session),
+            )
+        )
+
+    async def get_session(self, session_id: bytes) -> SessionRecord | None:
+        row = await self._run(
+            lambda c: c.execute(
+                f"SELECT {codec.SESSION_COLUMNS} FROM sessions WHERE id = ?",  # noqa: S608
+                (session_id,),
+            ).fetchone()
+        )
+        return codec.session_from_row(row) if row else None
+
+    async def touch_session(self, session_id: bytes, now: float, idle_expires_at: float) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE sessions SET last_seen_at = ?, idle_expires_at = MIN(?, expires_at) "
+                "WHERE id = ? AND ended_at IS NULL",
+                (now, idle_expires_at, session_id),
+            )
+        )
+
+    async def end_session(self, session_id: bytes, now: float) -> SessionRecord | None:
+        row = await self._run(
+            lambda c: c.execute(
+                "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL "  # noqa: S608
+                f"RETURNING {codec.SESSION_COLUMNS}",
+                (now, session_id),
+            ).fetchone()
+        )
+        return codec.session_from_row(row) if row else None
+
+    async def end_user_sessions(self, user_id: str, now: float) -> list[SessionRecord]:
+        rows = await self._run(
+            lambda c: c.execute(
+                "UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL "  # noqa: S608
+                f"RETURNING {codec.SESSION_COLUMNS}",
+                (now, user_id),
+            ).fetchall()
+        )
+        return [codec.session_from_row(row) for row in rows]
+
+    async def add_session_client(self, session_id: bytes, client_id: str, now: float) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO session_clients (session_id, client_id, first_used_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (session_id, client_id) DO NOTHING",
+                (session_id, client_id, now),
+            )
+        )
+
+    async def list_session_clients(self, session_id: bytes) -> list[str]:
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT client_id FROM session_clients WHERE session_id = ? "
+                "ORDER BY first_used_at, client_id",
+                (session_id,),
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    async def delete_expired_sessions(self, now: float, limit: int) -> int:
+        def delete(connection: sqlite3.Connection) -> int:
+            count = 0
+            for column in ("expires_at", "idle_expires_at"):
+                if count >= limit:
+                    break
+                count += connection.execute(
+                    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "  # noqa: S608
+                    f"WHERE {column} <= ? LIMIT ?)",
+                    (now, limit - count),
+                ).rowcount
+            return count
+
+        return await self._run(delete)
+
+    # -- authorization codes --------------------------------------------------------------
+
+    async def create_authorization_code(self, code: AuthorizationCodeRecord) -> None:
+        await self._run(
+            lambda c: c.execute(
+                f"INSERT INTO authorization_codes ({codec.CODE_COLUMNS}) "  # noqa: S608
+                f"VALUES ({_marks(14)})",
+                codec.code_values(code),
+            )
+        )
+
+    async def consume_authorization_code(
+        self, code_hash: bytes, now: float
+    ) -> CodeRedemption | None:
+        def consume(connection: sqlite3.Connection) -> CodeRedemption | None:
+            # One UPDATE ... RETURNING on the store's single writer connection: the
+            # first caller flips consumed_at, every later one finds it already set.
+            row = connection.execute(
+                "UPDATE authorization_codes SET consumed_at = ? "  # noqa: S608
+                "WHERE code_hash = ? AND consumed_at IS NULL "
+                f"RETURNING {codec.CODE_COLUMNS}",
+                (now, code_hash),
+            ).fetchone()
+            if row is not None:
+                return CodeRedemption(codec.code_from_row(row), already_consumed=False)
+            row = connection.execute(
+                f"SELECT {codec.CODE_COLUMNS} FROM authorization_codes "  # noqa: S608
+                "WHERE code_hash = ?",
+                (code_hash,),
+            ).fetchone()
+            return CodeRedemption(codec.code_from_row(row), True) if row else None
+
+        return await self._run(consume)
+
+    async def delete_expired_authorization_codes(self, now: float, limit: int) -> int:
+        count = await self._run(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM authorization_codes WHERE id IN (SELECT id FROM "
+                    "authorization_codes WHERE expires_at <= ? LIMIT ?)",
+                    (now, limit),
+                ).rowcount
+            )
+        )
+        return int(count)
+
+    # -- consents -------------------------------------------------------------------------
+
+    async def get_consent(self, user_id: str, client_id: str) -> tuple[str, ...]:
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?",
+                (user_id, client_id),
+            ).fetchone()
+        )
+        return codec.scope_list(row[0] if row else None)
+
+    async def save_consent(
+        self, user_id: str, client_id: str, scope: tuple[str, ...], now: float
+    ) -> None:
+        def save(connection: sqlite3.Connection) -> None:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                row = connection.execute(
+                    "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?",
+                    (user_id, client_id),
+                ).fetchone()
+                connection.execute(
+                    "INSERT INTO consents (user_id, client_id, scope, granted_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (user_id, client_id) "
+                    "DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+                    (user_id, client_id, codec.merged_scope(row[0] if row else None, scope), now),
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+
+        await self._run(save)
+
     # -- keys -----------------------------------------------------------------------------
 
     @staticmethod
@@ -382,6 +577,10 @@ def _write_key_change(
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             codec.key_values(key),
         )
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
 
 
 def _split_statements(sql: str) -> list[str]:

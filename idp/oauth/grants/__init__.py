@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from idp.oauth.grants.authorization_code import AuthorizationCodeGrant
 from idp.oauth.grants.base import GrantHandler
 from idp.oauth.grants.client_credentials import ClientCredentialsGrant
 
 GRANTS: dict[str, GrantHandler] = {
-    handler.grant_type: handler for handler in (ClientCredentialsGrant(),)
+    handler.grant_type: handler for handler in (ClientCredentialsGrant(), AuthorizationCodeGrant())
 }
 
 __all__ = ["GRANTS", "GrantHandler"]

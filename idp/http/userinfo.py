@@ -1,0 +1,52 @@
+"""The UserInfo endpoint (OpenID Connect Core 1.0 section 5.3), GET and POST."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.http.forms import FORM_TYPE, read_form
+from idp.http.responses import NO_STORE, json_response
+from idp.http.services import services
+from idp.oauth.bearer import (
+    BearerError,
+    InvalidToken,
+    bearer_token,
+    require_scope,
+    verify_access_token,
+)
+from idp.oauth.claims import user_claims
+from idp.oauth.errors import OAuthError
+
+
+def _has_form(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return request.method == "POST" and content_type.split(";", 1)[0].strip().lower() == FORM_TYPE
+
+
+def _error(exc: OAuthError) -> Response:
+    if not isinstance(exc, BearerError):
+        exc = InvalidToken(exc.description)
+    return json_response(exc.body(), exc.status, {**NO_STORE, **exc.headers})
+
+
+async def userinfo(request: Request) -> Response:
+    """Claims about the token's user that its scopes release; RFC 6750 errors otherwise."""
+    found = services(request)
+    try:
+        form = (await read_form(request)).params if _has_form(request) else None
+        token = bearer_token(request.headers.getlist("authorization"), form)
+        verified = verify_access_token(
+            token,
+            found.keys.ring.verification,
+            issuer=found.settings.issuer,
+            audience=None,
+            now=found.clock(),
+        )
+        require_scope(verified, "openid")
+        user = await found.store.get_user(verified.subject)
+        if user is None or user.disabled:
+            raise InvalidToken("the access token's user cannot sign in")
+    except OAuthError as exc:
+        return _error(exc)
+    return json_response(user_claims(user, verified.scope), headers=NO_STORE)

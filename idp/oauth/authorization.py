@@ -1,0 +1,256 @@
+"""The authorization request (RFC 6749 section 4.1.1, OpenID Connect Core 1.0 section 3.1.2.1).
+
+Validation is a list of small named checks run in order. The client and its redirect URI
+are checked first: until both are known good, an error is shown to the user and never
+redirected (RFC 6749 section 4.1.2.1). Every later error is redirected to the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from idp.oauth.errors import (
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    UnsupportedResponseType,
+)
+from idp.oauth.pkce import check_challenge
+from idp.oauth.scopes import parse_scope
+from idp.store.base import ClientRecord
+
+STANDARD_SCOPES = ("openid", "profile", "email", "offline_access")
+PROMPT_VALUES = frozenset({"none", "login", "consent"})
+MAX_VALUE_LENGTH = 2048
+MAX_CLIENT_ID_LENGTH = 256
+
+
+class ClientNotIdentified(Exception):
+    """The client_id or redirect_uri is missing or wrong: show an error page, never redirect."""
+
+
+class AuthorizationError(Exception):
+    """An error to send back to the client's redirect URI (RFC 6749 section 4.1.2.1)."""
+
+    def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
+        super().__init__(error.description)
+        self.error = error
+        self.redirect_uri = redirect_uri
+        self.state = state
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated authorization request, everything later steps need to answer it."""
+
+    client_id: str
+    redirect_uri: str
+    scope: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    prompt: tuple[str, ...]
+    max_age: int | None
+    login_hint: str | None
+
+    def to_document(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> AuthorizationRequest:
+        values = dict(document)
+        values["scope"] = tuple(values["scope"])
+        values["prompt"] = tuple(values["prompt"])
+        return cls(**values)
+
+
+# -- client and redirect URI: never redirected -------------------------------------------
+
+
+def check_client_id(params: Mapping[str, str]) -> str:
+    """client_id is present and plausible (RFC 6749 section 4.1.1)."""
+    client_id = params.get("client_id")
+    if not client_id or len(client_id) > MAX_CLIENT_ID_LENGTH:
+        raise ClientNotIdentified("the request has no valid client_id")
+    return client_id
+
+
+def check_client(client: ClientRecord | None) -> ClientRecord:
+    """The client is registered and may use the authorization code grant."""
+    if client is None:
+        raise ClientNotIdentified("the client_id is not a registered client")
+    if "authorization_code" not in client.grant_types:
+        raise ClientNotIdentified("this client may not use the authorization code flow")
+    return client
+
+
+def check_redirect_uri(params: Mapping[str, str], client: ClientRecord) -> str:
+    """redirect_uri equals a registered one exactly (RFC 9700 section 4.1.3, OIDC 3.1.2.1).
+
+    Simple string comparison (RFC 3986 section 6.2.1): no prefix, path, port, query or
+    fragment variations are accepted.
+    """
+    redirect_uri = params.get("redirect_uri")
+    if redirect_uri is None:
+        raise ClientNotIdentified("the request has no redirect_uri")
+    if redirect_uri not in client.redirect_uris:
+        raise ClientNotIdentified("the redirect_uri is not registered for this client")
+    return redirect_uri
+
+
+# -- the rest: redirected to the client ---------------------------------------------------
+
+
+def check_lengths(params: Mapping[str, str]) -> None:
+    """No parameter value is absurdly long."""
+    for name, value in params.items():
+        if len(value) > MAX_VALUE_LENGTH:
+            raise InvalidRequest(f"parameter {name!r} is too long")
+
+
+def check_request_objects(params: Mapping[str, str]) -> None:
+    """Request objects are not supported (OpenID Connect Core 1.0 section 6)."""
+    if "request" in params:
+        raise RequestNotSupported("request objects are not supported")
+    if "request_uri" in params:
+        raise RequestUriNotSupported("request_uri is not supported")
+
+
+def check_response_type(params: Mapping[str, str]) -> None:
+    """Only the authorization code flow: response_type=code (RFC 6749 section 4.1.1)."""
+    response_type = params.get("response_type")
+    if response_type is None:
+        raise InvalidRequest("response_type is required")
+    if response_type != "code":
+        raise UnsupportedResponseType("only response_type=code is supported")
+
+
+def check_response_mode(params: Mapping[str, str]) -> None:
+    """Responses go in the query (OAuth 2.0 Multiple Response Type Encoding Practices)."""
+    mode = params.get("response_mode")
+    if mode is not None and mode != "query":
+        raise InvalidRequest("only response_mode=query is supported")
+
+
+def check_scope(params: Mapping[str, str], client: ClientRecord) -> tuple[str, ...]:
+    """Scopes are standard OpenID ones or the client's own (RFC 6749 section 3.3).
+
+    Omitted scope means ``openid``. offline_access is dropped unless the client may use
+    refresh tokens (OpenID Connect Core 1.0 section 11).
+    """
+    asked = parse_scope(params.get("scope", "openid"))
+    allowed = set(STANDARD_SCOPES) | set(client.scope)
+    extra = [s for s in asked if s not in allowed]
+    if extra:
+        raise InvalidScope(f"scope not allowed for this client: {' '.join(extra)}")
+    if "refresh_token" not in client.grant_types:
+        asked = tuple(s for s in asked if s != "offline_access")
+    if not asked:
+        raise InvalidScope("no scope left to grant")
+    return asked
+
+
+def check_pkce(params: Mapping[str, str], client: ClientRecord) -> tuple[str | None, str | None]:
+    """PKCE S256: required for public clients, accepted from all (RFC 7636, RFC 9700 2.1.1)."""
+    challenge = check_challenge(
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+        required=client.is_public,
+    )
+    return challenge, params.get("code_challenge_method") if challenge else None
+
+
+def check_prompt(params: Mapping[str, str]) -> tuple[str, ...]:
+    """prompt is a set of none, login, consent; none stands alone (OIDC Core 3.1.2.1)."""
+    values = tuple(dict.fromkeys(v for v in params.get("prompt", "").split(" ") if v))
+    unknown = [v for v in values if v not in PROMPT_VALUES]
+    if unknown:
+        raise InvalidRequest(f"unsupported prompt value {unknown[0]!r}")
+    if "none" in values and len(values) > 1:
+        raise InvalidRequest("prompt=none cannot be combined with other values")
+    return values
+
+
+def check_max_age(params: Mapping[str, str]) -> int | None:
+    """max_age is a non-negative number of seconds (OIDC Core 3.1.2.1)."""
+    raw = params.get("max_age")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        raise InvalidRequest("max_age must be a non-negative integer")
+    return int(raw)
+
+
+def identify(params: Mapping[str, str], client: ClientRecord | None) -> tuple[ClientRecord, str]:
+    """The checks that must pass before anything may be redirected: client, then redirect_uri."""
+    registered = check_client(client)
+    return registered, check_redirect_uri(params, registered)
+
+
+def validate_authorization_request(
+    params: Mapping[str, str], client: ClientRecord, redirect_uri: str
+) -> AuthorizationRequest:
+    """Run the redirectable checks in order; the first failure becomes an AuthorizationError."""
+    state = params.get("state")
+    try:
+        check_lengths(params)
+        check_request_objects(params)
+        check_response_type(params)
+        check_response_mode(params)
+        scope = check_scope(params, client)
+        challenge, method = check_pkce(params, client)
+        prompt = check_prompt(params)
+        max_age = check_max_age(params)
+    except OAuthError as exc:
+        raise AuthorizationError(
+            exc, redirect_uri, state if state and len(state) <= MAX_VALUE_LENGTH else None
+        ) from None
+    return AuthorizationRequest(
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        state=state,
+        nonce=params.get("nonce"),
+        code_challenge=challenge,
+        code_challenge_method=method,
+        prompt=prompt,
+        max_age=max_age,
+        login_hint=params.get("login_hint"),
+    )
+
+
+def redirect_with(redirect_uri: str, parameters: Mapping[str, str | None]) -> str:
+    """The redirect URI with response parameters added to its query (RFC 6749 4.1.2).
+
+    A query already in the registered URI is kept (RFC 6749 section 3.1.2).
+    """
+    parts = urlsplit(redirect_uri)
+    extra = urlencode({k: v for k, v in parameters.items() if v is not None})
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def error_redirect(error: AuthorizationError, issuer: str) -> str:
+    """The error response location, with ``iss`` (RFC 6749 4.1.2.1, RFC 9207 section 2)."""
+    return redirect_with(
+        error.redirect_uri,
+        {
+            "error": error.error.error,
+            "error_description": error.error.description,
+            "state": error.state,
+            "iss": issuer,
+        },
+    )
+
+
+def code_redirect(request: AuthorizationRequest, code: str, issuer: str) -> str:
+    """The successful response location: code, state and iss (RFC 6749 4.1.2, RFC 9207)."""
+    return redirect_with(
+        request.redirect_uri, {"code": code, "state": request.state, "iss": issuer}
+    )

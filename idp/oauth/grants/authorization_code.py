@@ -1,0 +1,140 @@
+"""The authorization code grant (RFC 6749 section 4.1.3, OpenID Connect Core 1.0 3.1.3).
+
+The code is consumed atomically in the store before anything else is checked, so of many
+concurrent redemptions exactly one proceeds. A code redeemed a second time is refused and
+what its first redemption issued is revoked (RFC 6749 section 4.1.2).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from idp.oauth.access_token import ACCESS_TOKEN_TYP, access_token_claims
+from idp.oauth.codes import code_hash
+from idp.oauth.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
+from idp.oauth.grants.base import GrantContext, TokenRequest, TokenResponse
+from idp.oauth.grants.client_credentials import resolve_audiences
+from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
+from idp.oauth.pkce import verify_code_verifier
+from idp.store.base import AuthorizationCodeRecord, ClientRecord, Store, UserRecord
+
+log = logging.getLogger("idp.grants")
+
+MAX_CODE_LENGTH = 256
+
+
+async def revoke_code_family(store: Store, family_id: str) -> None:
+    """Revoke every token issued from one code's redemption (RFC 6749 section 4.1.2).
+
+    Access tokens are short-lived JWTs and expire on their own; the refresh tokens issued
+    from the code share ``family_id`` (the code's row id).
+    Wiring point: ``await revoke_refresh_family(store, family_id)``.
+    """
+    log.warning("authorization code %s redeemed twice; its token family is revoked", family_id)
+
+
+async def refresh_token_for(
+    context: GrantContext, client: ClientRecord, code: AuthorizationCodeRecord
+) -> str | None:
+    """The refresh token to issue with this code's tokens, if any.
+
+    Wiring point: when the client may use the refresh_token grant, this returns
+    ``await issue_refresh_token(context.store, context.settings, context.clock,
+    client_id=client.client_id, user_id=code.user_id, scope=code.scope, sid=code.sid,
+    auth_time=code.auth_time, offline="offline_access" in code.scope, family_id=code.id)``.
+    """
+    return None
+
+
+def check_binding(
+    code: AuthorizationCodeRecord, client: ClientRecord, request: TokenRequest, now: float
+) -> None:
+    """The code is live and bound to this client, redirect_uri and verifier (RFC 6749 4.1.3)."""
+    if now >= code.expires_at:
+        raise InvalidGrant("the authorization code has expired")
+    if code.client_id != client.client_id:
+        raise InvalidGrant("the authorization code was issued to another client")
+    if request.get("redirect_uri") != code.redirect_uri:
+        raise InvalidGrant("redirect_uri does not match the authorization request")
+    verify_code_verifier(code.code_challenge, request.get("code_verifier"))
+
+
+class AuthorizationCodeGrant:
+    """Exchange a code for an RFC 9068 access token and an ID token."""
+
+    grant_type = "authorization_code"
+
+    async def handle(
+        self, request: TokenRequest, client: ClientRecord, context: GrantContext
+    ) -> TokenResponse:
+        if self.grant_type not in client.grant_types:
+            raise UnauthorizedClient("this client may not use the authorization_code grant")
+        code = request.get("code")
+        if code is None:
+            raise InvalidRequest("code is required")
+        if len(code) > MAX_CODE_LENGTH:
+            raise InvalidGrant("the authorization code is invalid")
+        now = context.clock()
+        redemption = await context.store.consume_authorization_code(code_hash(code), now)
+        if redemption is None:
+            raise InvalidGrant("the authorization code is invalid")
+        if redemption.already_consumed:
+            await revoke_code_family(context.store, redemption.code.id)
+            raise InvalidGrant("the authorization code has already been used")
+        record = redemption.code
+        check_binding(record, client, request, now)
+        user = await context.store.get_user(record.user_id)
+        if user is None or user.disabled:
+            raise InvalidGrant("the user is no longer allowed to sign in")
+        return await self._tokens(request, client, context, record, user)
+
+    async def _tokens(
+        self,
+        request: TokenRequest,
+        client: ClientRecord,
+        context: GrantContext,
+        record: AuthorizationCodeRecord,
+        user: UserRecord,
+    ) -> TokenResponse:
+        settings, issued_at = context.settings, int(context.clock())
+        access_token = context.ring.sign(
+            client.access_token_alg,
+            access_token_claims(
+                issuer=settings.issuer,
+                subject=user.id,
+                audiences=resolve_audiences(request.resources, client, settings.issuer),
+                client_id=client.client_id,
+                scope=record.scope,
+                issued_at=issued_at,
+                lifetime=settings.access_token_ttl,
+            ),
+            ACCESS_TOKEN_TYP,
+        )
+        extra: dict[str, str] = {}
+        if "openid" in record.scope:
+            extra["id_token"] = context.ring.sign(
+                client.id_token_alg,
+                id_token_claims(
+                    issuer=settings.issuer,
+                    user=user,
+                    client_id=client.client_id,
+                    scope=record.scope,
+                    nonce=record.nonce,
+                    sid=record.sid,
+                    auth_time=record.auth_time,
+                    issued_at=issued_at,
+                    lifetime=settings.id_token_ttl,
+                    access_token=access_token,
+                    alg=client.id_token_alg,
+                ),
+                ID_TOKEN_TYP,
+            )
+        refresh_token = await refresh_token_for(context, client, record)
+        if refresh_token is not None:
+            extra["refresh_token"] = refresh_token
+        return TokenResponse(
+            access_token=access_token,
+            expires_in=settings.access_token_ttl,
+            scope=record.scope,
+            extra=extra,
+        )

@@ -1,0 +1,89 @@
+"""The sign-on side of the admin command, as a subprocess on both stores."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from idp.config import load_settings
+from idp.sessions import start_session
+from idp.store.base import Store
+from tests.conftest import make_env
+from tests.test_cli import Idp, with_store
+
+
+@pytest.fixture
+def migrated(database_url: str, port: int, tmp_path: Path) -> Idp:
+    with_store(database_url, lambda store: store.migrate())
+    return Idp(make_env(database_url, port), tmp_path)
+
+
+def test_clients_create_with_consent_backchannel_and_refresh_grant(migrated: Idp) -> None:
+    created = migrated(
+        "clients", "create", "--name", "portal", "--public",
+        "--redirect-uri", "https://portal.example/cb",
+        "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+        "--require-consent", "--backchannel-logout-uri", "https://portal.example/bc",
+        "--json",
+    ).json()  # fmt: skip
+    assert created["require_consent"] is True
+    assert created["backchannel_logout_uri"] == "https://portal.example/bc"
+    assert created["grant_types"] == ["authorization_code", "refresh_token"]
+    shown = migrated("clients", "show", created["client_id"], "--json").json()
+    assert shown["require_consent"] is True
+    assert shown["backchannel_logout_uri"] == "https://portal.example/bc"
+    plain = migrated(
+        "clients", "create", "--name", "plain", "--public",
+        "--redirect-uri", "http://127.0.0.1:9/cb", "--json",
+    ).json()  # fmt: skip
+    assert plain["require_consent"] is False and plain["backchannel_logout_uri"] is None
+    loopback = migrated(
+        "clients", "create", "--name", "local", "--public",
+        "--redirect-uri", "http://127.0.0.1:9/cb",
+        "--backchannel-logout-uri", "http://127.0.0.1:9/bc", "--json",
+    ).json()  # fmt: skip
+    assert loopback["backchannel_logout_uri"] == "http://127.0.0.1:9/bc"
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://portal.example/bc", "https://portal.example/bc#x", "ftp://x/bc", "bc"]
+)
+def test_bad_backchannel_logout_uri_is_refused(migrated: Idp, uri: str) -> None:
+    migrated(
+        "clients", "create", "--name", "portal", "--public",
+        "--redirect-uri", "https://portal.example/cb", "--backchannel-logout-uri", uri,
+    ).fails(1, "back-channel logout URI")  # fmt: skip
+    assert migrated("clients", "list", "--json").json() == []
+
+
+def test_users_set_password_and_disable(migrated: Idp, database_url: str) -> None:
+    migrated("users", "create", "--username", "carol", "--password-stdin", stdin="one\n").ok()
+    migrated("users", "set-password", "carol", "--password-stdin", stdin="two\n").ok()
+    migrated("users", "set-password", "carol").fails(1, "--password-stdin")
+    migrated("users", "set-password", "nobody", "--password-stdin", stdin="x\n").fails(1, "nobody")
+
+    async def sessions(store: Store) -> list[bytes]:
+        user = await store.get_user_by_username("carol")
+        assert user is not None
+        settings = load_settings(migrated.env)
+        ids = []
+        for _ in range(2):
+            ids.append((await start_session(store, settings, time.time, user.id)).record.id)
+        return ids
+
+    session_ids = with_store(database_url, sessions)
+    disabled = migrated("users", "disable", "carol", "--json").json()
+    assert disabled["disabled"] is True and disabled["sessions_ended"] == 2
+    listed = migrated("users", "list", "--json").json()
+    assert listed[0]["disabled"] is True
+
+    async def ended(store: Store) -> list[bool]:
+        found = [await store.get_session(i) for i in session_ids]
+        return [s is not None and s.ended_at is not None for s in found]
+
+    assert with_store(database_url, ended) == [True, True]
+    again = migrated("users", "disable", "carol", "--json").json()
+    assert again["sessions_ended"] == 0
+    migrated("users", "disable", "nobody").fails(1, "nobody")

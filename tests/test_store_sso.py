@@ -1,0 +1,254 @@
+"""Store conformance for single sign-on: sessions, authorization codes, consents, users."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import replace
+
+import pytest
+
+from idp.config import Settings
+from idp.store import make_store
+from idp.store.base import (
+    AuthorizationCodeRecord,
+    ClientRecord,
+    SessionRecord,
+    Store,
+    UserRecord,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def a_client(client_id: str = "web", **changes: object) -> ClientRecord:
+    client = ClientRecord(
+        client_id=client_id,
+        name=f"app {client_id}",
+        secret_hash=None,
+        redirect_uris=("https://app.example/cb",),
+        post_logout_redirect_uris=(),
+        grant_types=("authorization_code",),
+        scope=("openid",),
+        audiences=(),
+        token_endpoint_auth_method="none",
+        access_token_alg="RS256",
+        id_token_alg="RS256",
+        created_at=10.0,
+    )
+    return replace(client, **changes)  # type: ignore[arg-type]
+
+
+def a_user(user_id: str = "u1", username: str = "alice") -> UserRecord:
+    return UserRecord(
+        id=user_id,
+        username=username,
+        password_hash="$argon2id$placeholder",
+        email="alice@example.org",
+        name="Alice",
+        created_at=5.0,
+    )
+
+
+def a_session(key: bytes = b"cookie", user_id: str = "u1", **changes: object) -> SessionRecord:
+    session = SessionRecord(
+        id=hashlib.sha256(key).digest(),
+        sid=f"sid-{key.hex()}",
+        user_id=user_id,
+        auth_time=100.0,
+        created_at=100.0,
+        last_seen_at=100.0,
+        idle_expires_at=200.0,
+        expires_at=1000.0,
+    )
+    return replace(session, **changes)  # type: ignore[arg-type]
+
+
+def a_code(code: bytes = b"code", **changes: object) -> AuthorizationCodeRecord:
+    record = AuthorizationCodeRecord(
+        id=f"row-{code.hex()}",
+        code_hash=hashlib.sha256(code).digest(),
+        client_id="web",
+        redirect_uri="https://app.example/cb",
+        user_id="u1",
+        sid="sid-1",
+        scope=("openid", "email"),
+        nonce="n-0S6",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        code_challenge_method="S256",
+        auth_time=100.0,
+        created_at=100.0,
+        expires_at=160.0,
+    )
+    return replace(record, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def seeded(store: Store) -> Store:
+    await store.create_client(a_client())
+    await store.create_user(a_user())
+    return store
+
+
+async def test_client_options_round_trip_with_defaults(store: Store) -> None:
+    plain = a_client("plain")
+    special = a_client(
+        "special",
+        require_consent=True,
+        backchannel_logout_uri="https://app.example/backchannel",
+    )
+    await store.create_client(plain)
+    await store.create_client(special)
+    assert await store.get_client("plain") == plain
+    assert (await store.get_client("plain")).require_consent is False  # type: ignore[union-attr]
+    assert await store.get_client("special") == special
+
+
+async def test_user_lookup_password_and_disable(seeded: Store) -> None:
+    assert await seeded.get_user("u1") == a_user()
+    assert await seeded.get_user_by_username("alice") == a_user()
+    assert await seeded.get_user_by_username("ALICE") is None
+    assert await seeded.get_user("nobody") is None
+    assert await seeded.set_user_password_hash("u1", "$argon2id$new")
+    assert (await seeded.get_user("u1")).password_hash == "$argon2id$new"  # type: ignore[union-attr]
+    assert not await seeded.set_user_password_hash("nobody", "x")
+    assert await seeded.set_user_disabled("u1", True)
+    assert (await seeded.get_user("u1")).disabled  # type: ignore[union-attr]
+    assert await seeded.set_user_disabled("u1", False)
+    assert not (await seeded.get_user("u1")).disabled  # type: ignore[union-attr]
+    assert not await seeded.set_user_disabled("nobody", True)
+
+
+async def test_session_round_trip_touch_and_end(seeded: Store) -> None:
+    session = a_session()
+    await seeded.create_session(session)
+    assert await seeded.get_session(session.id) == session
+    assert await seeded.get_session(hashlib.sha256(b"other").digest()) is None
+
+    await seeded.touch_session(session.id, 150.0, 250.0)
+    touched = await seeded.get_session(session.id)
+    assert touched is not None
+    assert (touched.last_seen_at, touched.idle_expires_at) == (150.0, 250.0)
+    # The idle expiry never moves past the absolute one.
+    await seeded.touch_session(session.id, 160.0, 5000.0)
+    capped = await seeded.get_session(session.id)
+    assert capped is not None and capped.idle_expires_at == 1000.0
+
+    ended = await seeded.end_session(session.id, 170.0)
+    assert ended is not None and ended.ended_at == 170.0 and ended.sid == session.sid
+    assert await seeded.end_session(session.id, 180.0) is None
+    stored = await seeded.get_session(session.id)
+    assert stored is not None and stored.ended_at == 170.0
+    assert not stored.is_live(171.0)
+
+
+def test_session_liveness_rules() -> None:
+    session = a_session()
+    assert session.is_live(199.0)
+    assert not session.is_live(200.0)
+    assert not replace(session, idle_expires_at=2000.0).is_live(1000.0)
+    assert not replace(session, ended_at=150.0).is_live(150.0)
+
+
+async def test_end_user_sessions_ends_only_that_users_live_sessions(seeded: Store) -> None:
+    await seeded.create_user(a_user("u2", "bob"))
+    await seeded.create_session(a_session(b"a"))
+    await seeded.create_session(a_session(b"b"))
+    await seeded.create_session(a_session(b"c", user_id="u2"))
+    await seeded.end_session(a_session(b"b").id, 120.0)
+    ended = await seeded.end_user_sessions("u1", 130.0)
+    assert [s.sid for s in ended] == [a_session(b"a").sid]
+    other = await seeded.get_session(a_session(b"c").id)
+    assert other is not None and other.ended_at is None
+    assert await seeded.end_user_sessions("u1", 140.0) == []
+
+
+async def test_session_clients_are_remembered_once(seeded: Store) -> None:
+    await seeded.create_client(a_client("second"))
+    session = a_session()
+    await seeded.create_session(session)
+    await seeded.add_session_client(session.id, "web", 101.0)
+    await seeded.add_session_client(session.id, "second", 102.0)
+    await seeded.add_session_client(session.id, "web", 103.0)
+    assert await seeded.list_session_clients(session.id) == ["web", "second"]
+    assert await seeded.list_session_clients(a_session(b"x").id) == []
+
+
+async def test_delete_expired_sessions_in_batches(seeded: Store) -> None:
+    for n in range(5):
+        await seeded.create_session(a_session(bytes([n]), expires_at=100.0 + n))
+    await seeded.create_session(a_session(b"idle", idle_expires_at=101.0))
+    await seeded.create_session(a_session(b"live"))
+    await seeded.add_session_client(a_session(bytes([0])).id, "web", 100.0)
+    assert await seeded.delete_expired_sessions(103.0, 2) == 2
+    assert await seeded.delete_expired_sessions(103.0, 10) == 3
+    assert await seeded.delete_expired_sessions(103.0, 10) == 0
+    assert await seeded.get_session(a_session(b"live").id) is not None
+    assert await seeded.get_session(a_session(bytes([4])).id) is not None
+    assert await seeded.get_session(a_session(b"idle").id) is None
+    assert await seeded.list_session_clients(a_session(bytes([0])).id) == []
+
+
+async def test_code_is_consumed_once_and_replay_is_detected(seeded: Store) -> None:
+    code = a_code()
+    await seeded.create_authorization_code(code)
+    first = await seeded.consume_authorization_code(code.code_hash, 110.0)
+    assert first is not None and not first.already_consumed
+    assert first.code == replace(code, consumed_at=110.0)
+    second = await seeded.consume_authorization_code(code.code_hash, 111.0)
+    assert second is not None and second.already_consumed
+    assert second.code.id == code.id and second.code.consumed_at == 110.0
+    assert await seeded.consume_authorization_code(hashlib.sha256(b"x").digest(), 1.0) is None
+
+
+async def test_concurrent_code_redemptions_have_exactly_one_winner(
+    seeded: Store, settings: Settings
+) -> None:
+    code = a_code()
+    await seeded.create_authorization_code(code)
+    # Separate store objects behave like separate server processes.
+    others = [make_store(settings.database_url) for _ in range(3)]
+    for other in others:
+        await other.open()
+    try:
+        contenders = [seeded, *others] * 4
+        results = await asyncio.gather(
+            *(
+                s.consume_authorization_code(code.code_hash, 110.0 + i)
+                for i, s in enumerate(contenders)
+            )
+        )
+    finally:
+        for other in others:
+            await other.close()
+    assert all(r is not None for r in results)
+    winners = [r for r in results if r is not None and not r.already_consumed]
+    assert len(winners) == 1
+
+
+async def test_delete_expired_codes_in_batches(seeded: Store) -> None:
+    for n in range(5):
+        await seeded.create_authorization_code(a_code(bytes([n]), expires_at=100.0 + n))
+    await seeded.create_authorization_code(a_code(b"live", expires_at=500.0))
+    assert await seeded.delete_expired_authorization_codes(104.0, 3) == 3
+    assert await seeded.delete_expired_authorization_codes(104.0, 3) == 2
+    assert await seeded.delete_expired_authorization_codes(104.0, 3) == 0
+    assert await seeded.consume_authorization_code(a_code(b"live").code_hash, 1.0) is not None
+    assert await seeded.consume_authorization_code(a_code(bytes([0])).code_hash, 1.0) is None
+
+
+async def test_consent_accumulates_scopes_per_user_and_client(seeded: Store) -> None:
+    await seeded.create_client(a_client("second"))
+    assert await seeded.get_consent("u1", "web") == ()
+    await seeded.save_consent("u1", "web", ("openid", "email"), 100.0)
+    await seeded.save_consent("u1", "web", ("email", "profile"), 101.0)
+    assert await seeded.get_consent("u1", "web") == ("openid", "email", "profile")
+    assert await seeded.get_consent("u1", "second") == ()
+
+
+async def test_deleting_a_client_removes_its_codes_and_consents(seeded: Store) -> None:
+    await seeded.create_authorization_code(a_code())
+    await seeded.save_consent("u1", "web", ("openid",), 100.0)
+    assert await seeded.delete_client("web")
+    assert await seeded.consume_authorization_code(a_code().code_hash, 1.0) is None
+    assert await seeded.get_consent("u1", "web") == ()
