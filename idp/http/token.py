@@ -38,7 +38,9 @@ async def token(request: Request) -> Response:
     handler = GRANTS.get(grant_type)
     if handler is None:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
-    context = GrantContext(settings=found.settings, ring=found.keys.ring, clock=found.clock)
+    context = GrantContext(
+        settings=found.settings, ring=found.keys.ring, clock=found.clock, store=found.store
+    )
     try:
         result = await handler.handle(form, client, context)
     except NoSigningKey:

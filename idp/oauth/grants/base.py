@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRing
-from idp.store.base import ClientRecord
+from idp.store.base import ClientRecord, Store
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,12 @@ class TokenRequest:
 
 @dataclass(frozen=True)
 class GrantContext:
-    """What a grant may use: settings, the current key ring and the clock."""
+    """What a grant may use: settings, the current key ring, the clock and the store."""
 
     settings: Settings
     ring: KeyRing
     clock: Clock
+    store: Store
 
 
 @dataclass(frozen=True)
