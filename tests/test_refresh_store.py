@@ -169,6 +169,19 @@ async def test_grace_ends_when_the_successor_moves_on(store: Store, settings: Se
     assert await _refused(store, settings, clock, t0) is RotationOutcome.REUSED
 
 
+async def test_grace_zero_refuses_a_loser_whose_clock_read_came_first(
+    store: Store, settings: Settings
+) -> None:
+    settings = replace(settings, refresh_reuse_grace=0)
+    await _setup(store)
+    clock = FakeClock()
+    token = await _issue(store, settings, clock)
+    clock.now += 10
+    await redeem_refresh_token(store, settings, clock, token=token, client_id="c1")
+    clock.now -= 5
+    assert await _refused(store, settings, clock, token) is RotationOutcome.REUSED
+
+
 async def test_grace_zero_concurrent_refreshes_exactly_one_wins(settings: Settings) -> None:
     settings = replace(settings, refresh_reuse_grace=0)
     stores = [make_store(settings.database_url) for _ in range(4)]

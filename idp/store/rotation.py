@@ -43,11 +43,11 @@ def reuse_outcome(
 ) -> RotationOutcome:
     """GRACE_SIBLING for the newest generation's parent within the grace period, else REUSED.
 
-    The grace is strict (``now < rotated_at + grace``), so a grace of 0 never applies and,
-    of two concurrent refreshes of one token, exactly one succeeds.
+    A grace of 0 never applies, so of two concurrent refreshes of one token exactly one
+    succeeds, even when the loser read the clock before the winner (``now < rotated_at``).
     """
     assert row.rotated_at is not None
-    within_grace = now < row.rotated_at + reuse_grace
+    within_grace = reuse_grace > 0 and now < row.rotated_at + reuse_grace
     if within_grace and newest_generation == row.generation + 1:
         return RotationOutcome.GRACE_SIBLING
     return RotationOutcome.REUSED
