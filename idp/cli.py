@@ -19,6 +19,7 @@ from idp.config import ConfigError, Settings, load_settings, new_key_encryption_
 from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_keys
 from idp.keyring.lifecycle import KeyRingError
 from idp.keyring.material import KeyMaterialError
+from idp.login_throttle import clear_account, normalise_username
 from idp.management import (
     InvalidUser,
     client_document,
@@ -193,6 +194,26 @@ def cmd_users_list(args: argparse.Namespace, settings: Settings) -> None:
     def text(documents: list[dict[str, Any]]) -> str:
         rows = [f"{d['id']}  {d['username']}  {d['email'] or '-'}" for d in documents]
         return "\n".join(rows) if rows else "no users"
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+
+
+def cmd_users_unlock(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> dict[str, Any]:
+        wanted = normalise_username(args.username)
+        user = next(
+            (u for u in await store.list_users() if normalise_username(u.username) == wanted),
+            None,
+        )
+        if user is None:
+            raise NotFound(f"no user named {args.username!r}")
+        cleared = await clear_account(store, user.username)
+        return {"id": user.id, "username": user.username, "unlocked": True, "cleared": cleared}
+
+    def text(document: dict[str, Any]) -> str:
+        if document["cleared"]:
+            return f"unlocked user {document['username']}: failed logins forgotten"
+        return f"user {document['username']} had no failed logins to forget"
 
     _print(asyncio.run(_with_store(settings, work)), args.json, text)
 
@@ -399,6 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     user_list = users.add_parser("list", help="list users")
     user_list.add_argument("--json", action="store_true")
     user_list.set_defaults(run=cmd_users_list)
+    unlock = users.add_parser("unlock", help="forget a user's failed logins and end a lock")
+    unlock.add_argument("username")
+    unlock.add_argument("--json", action="store_true")
+    unlock.set_defaults(run=cmd_users_unlock)
 
     keys = commands.add_parser("keys", help="manage signing keys").add_subparsers(
         dest="keys_command", required=True, parser_class=_Parser
@@ -417,8 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Commands whose one positional is a kid or client id: base64url, so it may start with "-".
-_IDENTIFIER_COMMANDS = {("keys", "revoke"), ("clients", "show"), ("clients", "delete")}
+# Commands whose one positional is a kid, client id or username, which may start with "-".
+_IDENTIFIER_COMMANDS = {
+    ("keys", "revoke"),
+    ("clients", "show"),
+    ("clients", "delete"),
+    ("users", "unlock"),
+}
 _FLAGS = frozenset({"--json", "-h", "--help"})
 
 

@@ -261,7 +261,7 @@ class Store(Protocol):
         ...
 
     async def lock_login_key(self, key: str, until: float) -> None:
-        """Lock ``key`` until ``until`` (the counter then lives at least as long)."""
+        """Lock ``key`` until ``until``; the counter expires with the lock (a fresh count after)."""
         ...
 
     async def get_login_counters(self, keys: Sequence[str], now: float) -> list[LoginCounter]:

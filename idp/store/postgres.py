@@ -310,8 +310,7 @@ class PostgresStore:
     async def lock_login_key(self, key: str, until: float) -> None:
         async with self._connection() as connection:
             await connection.execute(
-                "UPDATE login_failures SET locked_until = $1, "
-                "expires_at = GREATEST(expires_at, $1) WHERE key = $2",
+                "UPDATE login_failures SET locked_until = $1, expires_at = $1 WHERE key = $2",
                 until,
                 key,
             )

@@ -304,8 +304,7 @@ class SQLiteStore:
     async def lock_login_key(self, key: str, until: float) -> None:
         await self._run(
             lambda c: c.execute(
-                "UPDATE login_failures SET locked_until = ?, expires_at = max(expires_at, ?) "
-                "WHERE key = ?",
+                "UPDATE login_failures SET locked_until = ?, expires_at = ? WHERE key = ?",
                 (until, until, key),
             )
         )
