@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
+from idp.housekeeping import housekeeping_loop, store_collectors
 from idp.http import discovery, health, token
 from idp.http.middleware import RequestGuard, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
@@ -78,6 +79,9 @@ def create_app(
         discovery=json_bytes(server_metadata(settings.issuer)),
     )
 
+    # Expired rows each kind of record leaves behind, deleted in batches in the background.
+    collectors = store_collectors(the_store)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await the_store.open()
@@ -85,12 +89,17 @@ def create_app(
             await prepare_store(the_store, settings)
             await found.keys.load()
             watcher = asyncio.create_task(found.keys.watch(), name="idp-key-ring-watcher")
+            housekeeper = asyncio.create_task(
+                housekeeping_loop(collectors, clock, settings.housekeeping_interval),
+                name="idp-housekeeping",
+            )
             try:
                 yield
             finally:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                for task in (watcher, housekeeper):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         finally:
             await the_store.close()
 
