@@ -265,8 +265,8 @@ def parse_options(argv: list[str]) -> Options:
     parser.add_argument("--samples", type=int, default=30, help="timed hashes and verifies")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
-    parser.add_argument("--rate", type=float, default=200.0, help="JWKS requests per second")
-    parser.add_argument("--hash-clients", type=int, default=8, help="concurrent /bench/verify")
+    parser.add_argument("--rate", type=float, default=50.0, help="JWKS requests per second")
+    parser.add_argument("--hash-clients", type=int, default=4, help="concurrent /bench/verify")
     parser.add_argument(
         "--hash-nice",
         type=int,
@@ -294,6 +294,7 @@ def parse_options(argv: list[str]) -> Options:
 
 def main(argv: list[str]) -> int:
     options = parse_options(argv)
+    load_at_start = os.getloadavg()
     print("argon2id cost on one core ...", flush=True)
     cost = argon2_cost(options)
     p = cost["parameters"]
@@ -334,6 +335,7 @@ def main(argv: list[str]) -> int:
             "platform": platform.platform(),
         },
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()},
+        "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg(),
         "prober_nice": prober_nice,
         "argon2": cost,
