@@ -28,6 +28,7 @@ from idp.config import (
 from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_now
 from idp.keyring.lifecycle import KeyRingError
 from idp.keyring.material import KeyMaterialError
+from idp.login_throttle import clear_account, normalise_username
 from idp.management import (
     InvalidUser,
     UserUpdate,
@@ -325,6 +326,26 @@ def cmd_users_delete(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
+def cmd_users_unlock(args: argparse.Namespace, settings: Settings) -> None:
+    async def work(store: Store) -> dict[str, Any]:
+        wanted = normalise_username(args.username)
+        user = next(
+            (u for u in await store.list_users() if normalise_username(u.username) == wanted),
+            None,
+        )
+        if user is None:
+            raise NotFound(f"no user named {args.username!r}")
+        cleared = await clear_account(store, user.username)
+        return {"id": user.id, "username": user.username, "unlocked": True, "cleared": cleared}
+
+    def text(document: dict[str, Any]) -> str:
+        if document["cleared"]:
+            return f"unlocked user {document['username']}: failed logins forgotten"
+        return f"user {document['username']} had no failed logins to forget"
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+
+
 # -- keys ---------------------------------------------------------------------------------
 
 
@@ -598,6 +619,10 @@ def build_parser() -> argparse.ArgumentParser:
     user_update.add_argument("--password-stdin", action="store_true")
     user_update.add_argument("--json", action="store_true")
     user_update.set_defaults(run=cmd_users_update)
+    unlock = users.add_parser("unlock", help="forget a user's failed logins and end a lock")
+    unlock.add_argument("username")
+    unlock.add_argument("--json", action="store_true")
+    unlock.set_defaults(run=cmd_users_unlock)
 
     keys = commands.add_parser("keys", help="manage signing keys").add_subparsers(
         dest="keys_command", required=True, parser_class=_Parser
@@ -632,6 +657,7 @@ _IDENTIFIER_COMMANDS = {
     ("clients", "delete"),
     ("users", "show"),
     ("users", "delete"),
+    ("users", "unlock"),
 }
 _FLAGS = frozenset({"--json", "-h", "--help"})
 

@@ -48,6 +48,13 @@ class Settings:
     session_idle_timeout: int = 8 * 3600
     session_max_age: int = 7 * 86400
     password_hash_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
+    refresh_token_ttl: int = 30 * 86400
+    refresh_reuse_grace: int = 3
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 50
+    login_failure_window: int = 900
+    login_lock_duration: int = 900
+    housekeeping_interval: int = 60
 
     @property
     def is_sqlite(self) -> bool:
@@ -58,10 +65,13 @@ class Settings:
         return self.issuer.startswith("https://")
 
 
-def parse_duration(name: str, raw: str) -> int:
-    """Parse ``90``, ``90s``, ``15m``, ``12h`` or ``30d`` into whole seconds (at least 1)."""
+def parse_duration(name: str, raw: str, *, allow_zero: bool = False) -> int:
+    """Parse ``90``, ``90s``, ``15m``, ``12h`` or ``30d`` into whole seconds (at least 1).
+
+    With ``allow_zero`` a duration of ``0`` is accepted too (a feature turned off).
+    """
     match = _DURATION.match(raw)
-    if not match or int(match.group(1)) < 1:
+    if not match or int(match.group(1)) < (0 if allow_zero else 1):
         raise ConfigError(
             f"{name}: expected a duration such as 600, 90s, 15m, 12h or 30d, got {raw!r}"
         )
@@ -237,5 +247,29 @@ def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Setti
             env.get("IDP_PASSWORD_HASH_CONCURRENCY", str(os.cpu_count() or 1)),
             1,
             256,
+        ),
+        refresh_token_ttl=parse_duration(
+            "IDP_REFRESH_TOKEN_TTL", env.get("IDP_REFRESH_TOKEN_TTL", "30d")
+        ),
+        refresh_reuse_grace=parse_duration(
+            "IDP_REFRESH_REUSE_GRACE", env.get("IDP_REFRESH_REUSE_GRACE", "3s"), allow_zero=True
+        ),
+        login_max_failures=_int_in_range(
+            "IDP_LOGIN_MAX_FAILURES", env.get("IDP_LOGIN_MAX_FAILURES", "5"), 1, 1000
+        ),
+        login_max_failures_per_ip=_int_in_range(
+            "IDP_LOGIN_MAX_FAILURES_PER_IP",
+            env.get("IDP_LOGIN_MAX_FAILURES_PER_IP", "50"),
+            1,
+            100000,
+        ),
+        login_failure_window=parse_duration(
+            "IDP_LOGIN_FAILURE_WINDOW", env.get("IDP_LOGIN_FAILURE_WINDOW", "15m")
+        ),
+        login_lock_duration=parse_duration(
+            "IDP_LOGIN_LOCK_DURATION", env.get("IDP_LOGIN_LOCK_DURATION", "15m")
+        ),
+        housekeeping_interval=parse_duration(
+            "IDP_HOUSEKEEPING_INTERVAL", env.get("IDP_HOUSEKEEPING_INTERVAL", "60s")
         ),
     )

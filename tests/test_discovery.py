@@ -45,7 +45,11 @@ def test_metadata_lists_what_is_implemented(
     assert document["issuer"] == live_server.url
     assert document["jwks_uri"] == f"{live_server.url}/jwks.json"
     assert document["token_endpoint"] == f"{live_server.url}/token"
-    assert document["grant_types_supported"] == ["authorization_code", "client_credentials"]
+    assert document["grant_types_supported"] == [
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+    ]
     assert document["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
+from idp.housekeeping import housekeeping_loop, store_collectors
 from idp.http import (
     admin_endpoints,
     authorize,
@@ -89,6 +90,9 @@ def create_app(
         discovery=json_bytes(server_metadata(settings.issuer, settings.signing_algs)),
     )
 
+    # Expired rows each kind of record leaves behind, deleted in batches in the background.
+    collectors = store_collectors(the_store)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not settings.issuer_is_https:
@@ -102,12 +106,17 @@ def create_app(
             await prepare_store(the_store, settings)
             await found.keys.load()
             watcher = asyncio.create_task(found.keys.watch(), name="idp-key-ring-watcher")
+            housekeeper = asyncio.create_task(
+                housekeeping_loop(collectors, clock, settings.housekeeping_interval),
+                name="idp-housekeeping",
+            )
             try:
                 yield
             finally:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                for task in (watcher, housekeeper):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         finally:
             await the_store.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Protocol
 
 
@@ -212,6 +213,78 @@ def key_audit_entries(
 
 
 @dataclass(frozen=True)
+class RefreshTokenRecord:
+    """One refresh token as stored: only the SHA-256 of the opaque token is kept.
+
+    Every token of one grant shares a ``family_id``; a rotation marks the presented token
+    ``rotated_at`` and adds its successor one ``generation`` further, with the same scope
+    (the ceiling granted by the user), client, user, session and ``auth_time``.
+    """
+
+    id: str
+    token_hash: bytes = field(repr=False)
+    family_id: str
+    parent_id: str | None
+    generation: int
+    client_id: str
+    user_id: str
+    sid: str | None
+    scope: tuple[str, ...]
+    auth_time: float
+    offline: bool
+    created_at: float
+    expires_at: float
+    rotated_at: float | None = None
+    revoked_at: float | None = None
+
+
+class RotationOutcome(Enum):
+    """What presenting a refresh token to the store's rotation did."""
+
+    ROTATED = "rotated"
+    """The live token was consumed and its successor inserted."""
+    GRACE_SIBLING = "grace_sibling"
+    """The immediate predecessor of the newest generation, again within the grace period:
+    a second successor (a sibling of the first) was inserted."""
+    REUSED = "reused"
+    """An already-rotated token outside the grace rules: the whole family is now revoked."""
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    WRONG_CLIENT = "wrong_client"
+    USER_DISABLED = "user_disabled"
+
+
+@dataclass(frozen=True)
+class RefreshRotation:
+    """The outcome of one rotation, with the successor when one was issued."""
+
+    outcome: RotationOutcome
+    successor: RefreshTokenRecord | None = None
+
+
+@dataclass(frozen=True)
+class NewRefreshToken:
+    """What the caller chooses for a successor: its id, the hash of its token and its expiry."""
+
+    id: str
+    token_hash: bytes = field(repr=False)
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class LoginCounter:
+    """Recent failed logins for one throttled key (an account or a client address)."""
+
+    key: str
+    failures: int
+    window_started_at: float
+    last_failure_at: float
+    locked_until: float | None
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class SchemaStatus:
     """Which numbered migrations are applied and which are still missing."""
 
@@ -348,6 +421,71 @@ class Store(Protocol):
     async def list_keys(self) -> list[KeyRecord]: ...
 
     async def key_ring_version(self) -> int: ...
+
+    # -- refresh tokens (RFC 6749 section 6, RFC 9700 section 4.14) -------------------------
+
+    async def create_refresh_token(self, token: RefreshTokenRecord) -> None: ...
+
+    async def get_refresh_token(self, token_hash: bytes) -> RefreshTokenRecord | None: ...
+
+    async def rotate_refresh_token(
+        self,
+        token_hash: bytes,
+        *,
+        client_id: str,
+        successor: NewRefreshToken,
+        now: float,
+        reuse_grace: float,
+    ) -> RefreshRotation:
+        """Consume a live refresh token and insert its successor, in one transaction.
+
+        The presented token must belong to ``client_id``, be unexpired, unrevoked, of an
+        enabled user and not yet rotated; then it is marked rotated and the successor (same
+        family, generation + 1) inserted. A token already rotated less than ``reuse_grace``
+        seconds ago whose generation is exactly one below the newest of its family gets a
+        second successor (GRACE_SIBLING). Any other rotated token revokes the whole family
+        (REUSED). Concurrent calls on one token are serialised; with a grace of 0 exactly
+        one of them rotates.
+        """
+        ...
+
+    async def revoke_refresh_family(self, family_id: str, now: float) -> int: ...
+
+    async def revoke_session_refresh_tokens(self, sid: str, now: float) -> int:
+        """Revoke the tokens bound to an IdP session, except offline ones."""
+        ...
+
+    async def revoke_user_refresh_tokens(self, user_id: str, now: float) -> int: ...
+
+    async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
+        """Delete at most ``limit`` tokens whose expiry has passed; return how many went."""
+        ...
+
+    # -- login throttling -------------------------------------------------------------------
+
+    async def add_login_failure(self, key: str, now: float, window: float) -> LoginCounter:
+        """Count one failure for ``key`` atomically and return the counter after it.
+
+        A counter whose ``expires_at`` has passed starts afresh (one failure, a new window,
+        no lock); otherwise its failures go up by one and its expiry stays.
+        """
+        ...
+
+    async def lock_login_key(self, key: str, until: float) -> None:
+        """Lock ``key`` until ``until``; the counter expires with the lock (a fresh count after)."""
+        ...
+
+    async def get_login_counters(self, keys: Sequence[str], now: float) -> list[LoginCounter]:
+        """The live (unexpired) counters among ``keys``."""
+        ...
+
+    async def clear_login_failures(self, key: str) -> bool:
+        """Forget a key's failures and lock; say whether there was anything to forget."""
+        ...
+
+    async def delete_expired_login_failures(self, now: float, limit: int) -> int:
+        """Delete at most ``limit`` expired counters; return how many went."""
+        ...
 
     async def change_key_ring(
         self, mutation: KeyRingMutation, actor: Actor | None = None

@@ -10,6 +10,8 @@ from idp.store.base import (
     AuthorizationCodeRecord,
     ClientRecord,
     KeyRecord,
+    LoginCounter,
+    RefreshTokenRecord,
     SessionRecord,
     UserRecord,
 )
@@ -253,3 +255,63 @@ def merged_scope(earlier: str | None, added: tuple[str, ...]) -> str:
 
 def scope_list(text: str | None) -> tuple[str, ...]:
     return _list(text) if text else ()
+
+
+REFRESH_COLUMNS = (
+    "id, token_hash, family_id, parent_id, generation, client_id, user_id, sid, scope, "
+    "auth_time, offline, created_at, expires_at, rotated_at, revoked_at"
+)
+LOGIN_COUNTER_COLUMNS = (
+    "key, failures, window_started_at, last_failure_at, locked_until, expires_at"
+)
+
+
+def refresh_values(token: RefreshTokenRecord) -> tuple[Any, ...]:
+    return (
+        token.id,
+        token.token_hash,
+        token.family_id,
+        token.parent_id,
+        token.generation,
+        token.client_id,
+        token.user_id,
+        token.sid,
+        _json(token.scope),
+        token.auth_time,
+        token.offline,
+        token.created_at,
+        token.expires_at,
+        token.rotated_at,
+        token.revoked_at,
+    )
+
+
+def refresh_from_row(row: Row) -> RefreshTokenRecord:
+    return RefreshTokenRecord(
+        id=row["id"],
+        token_hash=bytes(row["token_hash"]),
+        family_id=row["family_id"],
+        parent_id=row["parent_id"],
+        generation=int(row["generation"]),
+        client_id=row["client_id"],
+        user_id=row["user_id"],
+        sid=row["sid"],
+        scope=_list(row["scope"]),
+        auth_time=float(row["auth_time"]),
+        offline=bool(row["offline"]),
+        created_at=float(row["created_at"]),
+        expires_at=float(row["expires_at"]),
+        rotated_at=row["rotated_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def login_counter_from_row(row: Row) -> LoginCounter:
+    return LoginCounter(
+        key=row["key"],
+        failures=int(row["failures"]),
+        window_started_at=float(row["window_started_at"]),
+        last_failure_at=float(row["last_failure_at"]),
+        locked_until=row["locked_until"],
+        expires_at=float(row["expires_at"]),
+    )

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
-from idp.store import codec
+from idp.store import codec, rotation
 from idp.store.base import (
     SYSTEM,
     Actor,
@@ -25,6 +25,11 @@ from idp.store.base import (
     Conflict,
     KeyRecord,
     KeyRingMutation,
+    LoginCounter,
+    NewRefreshToken,
+    RefreshRotation,
+    RefreshTokenRecord,
+    RotationOutcome,
     SchemaStatus,
     SessionRecord,
     StoreUnavailable,
@@ -446,6 +451,134 @@ class PostgresStore:
                 client_id,
             )
 
+    # -- refresh tokens -------------------------------------------------------------------
+
+    async def create_refresh_token(self, token: RefreshTokenRecord) -> None:
+        async with self._connection() as connection:
+            await _insert_refresh(connection, token)
+
+    async def get_refresh_token(self, token_hash: bytes) -> RefreshTokenRecord | None:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(
+                f"SELECT {codec.REFRESH_COLUMNS} FROM refresh_tokens "  # noqa: S608
+                "WHERE token_hash = $1",
+                token_hash,
+            )
+        return codec.refresh_from_row(row) if row else None
+
+    async def rotate_refresh_token(
+        self,
+        token_hash: bytes,
+        *,
+        client_id: str,
+        successor: NewRefreshToken,
+        now: float,
+        reuse_grace: float,
+    ) -> RefreshRotation:
+        async with self._connection() as connection, connection.transaction():
+            # The common case in one statement: the UPDATE takes the row lock, and a
+            # concurrent rotation of the same token waits, re-checks the WHERE clause
+            # and finds the token already rotated.
+            consumed = await connection.fetchrow(
+                "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 "  # noqa: S608
+                "AND client_id = $3 AND rotated_at IS NULL AND revoked_at IS NULL "
+                "AND expires_at > $1 AND NOT EXISTS (SELECT 1 FROM users "
+                "WHERE users.id = refresh_tokens.user_id AND users.disabled) "
+                f"RETURNING {codec.REFRESH_COLUMNS}",
+                now,
+                token_hash,
+                client_id,
+            )
+            if consumed is not None:
+                successor_row = rotation.successor_of(
+                    codec.refresh_from_row(consumed), successor, now
+                )
+                await _insert_refresh(connection, successor_row)
+                return RefreshRotation(RotationOutcome.ROTATED, successor_row)
+            return await _judge_rotated(
+                connection, token_hash, client_id, successor, now, reuse_grace
+            )
+
+    async def revoke_refresh_family(self, family_id: str, now: float) -> int:
+        return await self._revoke_refresh("family_id = $2", family_id, now)
+
+    async def revoke_session_refresh_tokens(self, sid: str, now: float) -> int:
+        return await self._revoke_refresh("sid = $2 AND NOT offline", sid, now)
+
+    async def revoke_user_refresh_tokens(self, user_id: str, now: float) -> int:
+        return await self._revoke_refresh("user_id = $2", user_id, now)
+
+    async def _revoke_refresh(self, where: str, value: str, now: float) -> int:
+        async with self._connection() as connection:
+            status = await connection.execute(
+                f"UPDATE refresh_tokens SET revoked_at = $1 WHERE {where} "  # noqa: S608
+                "AND revoked_at IS NULL",
+                now,
+                value,
+            )
+        return _count(status)
+
+    async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
+        return await self._delete_expired("refresh_tokens", "id", now, limit)
+
+    async def _delete_expired(self, table: str, key: str, now: float, limit: int) -> int:
+        # SKIP LOCKED: replicas collecting at the same moment take different rows.
+        async with self._connection() as connection:
+            status = await connection.execute(
+                f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} "  # noqa: S608
+                "WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                now,
+                limit,
+            )
+        return _count(status)
+
+    # -- login throttling -----------------------------------------------------------------
+
+    async def add_login_failure(self, key: str, now: float, window: float) -> LoginCounter:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(
+                f"INSERT INTO login_failures AS f ({codec.LOGIN_COUNTER_COLUMNS}) "  # noqa: S608
+                "VALUES ($1, 1, $2, $2, NULL, $3) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "failures = CASE WHEN f.expires_at <= $2 THEN 1 ELSE f.failures + 1 END, "
+                "window_started_at = "
+                "CASE WHEN f.expires_at <= $2 THEN $2 ELSE f.window_started_at END, "
+                "locked_until = CASE WHEN f.expires_at <= $2 THEN NULL ELSE f.locked_until END, "
+                "expires_at = CASE WHEN f.expires_at <= $2 THEN $3 ELSE f.expires_at END, "
+                f"last_failure_at = $2 RETURNING {codec.LOGIN_COUNTER_COLUMNS}",
+                key,
+                now,
+                now + window,
+            )
+        assert row is not None
+        return codec.login_counter_from_row(row)
+
+    async def lock_login_key(self, key: str, until: float) -> None:
+        async with self._connection() as connection:
+            await connection.execute(
+                "UPDATE login_failures SET locked_until = $1, expires_at = $1 WHERE key = $2",
+                until,
+                key,
+            )
+
+    async def get_login_counters(self, keys: Sequence[str], now: float) -> list[LoginCounter]:
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                f"SELECT {codec.LOGIN_COUNTER_COLUMNS} FROM login_failures "  # noqa: S608
+                "WHERE key = ANY($1::text[]) AND expires_at > $2 ORDER BY key",
+                list(keys),
+                now,
+            )
+        return [codec.login_counter_from_row(row) for row in rows]
+
+    async def clear_login_failures(self, key: str) -> bool:
+        async with self._connection() as connection:
+            status = await connection.execute("DELETE FROM login_failures WHERE key = $1", key)
+        return _count(status) > 0
+
+    async def delete_expired_login_failures(self, now: float, limit: int) -> int:
+        return await self._delete_expired("login_failures", "key", now, limit)
+
     # -- keys -----------------------------------------------------------------------------
 
     @staticmethod
@@ -526,3 +659,67 @@ async def _insert_audit(connection: Connection, entry: AuditEntry | None) -> Non
 
 def _marks(count: int) -> str:
     return ", ".join(f"${n}" for n in range(1, count + 1))
+
+
+def _count(status: str) -> int:
+    """The row count of a command tag such as ``UPDATE 3`` or ``DELETE 0``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def _insert_refresh(connection: Connection, token: RefreshTokenRecord) -> None:
+    await connection.execute(
+        f"INSERT INTO refresh_tokens ({codec.REFRESH_COLUMNS}) "  # noqa: S608
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        *codec.refresh_values(token),
+    )
+
+
+async def _judge_rotated(
+    connection: Connection,
+    token_hash: bytes,
+    client_id: str,
+    new: NewRefreshToken,
+    now: float,
+    reuse_grace: float,
+) -> RefreshRotation:
+    """Why a token was not consumed, and the reuse rule for a rotated one, under family locks.
+
+    Every row of the family is locked in id order, so concurrent judgements in one family
+    queue up without deadlock, and a rotation in flight is committed before the newest
+    generation is read.
+    """
+    family_id = await connection.fetchval(
+        "SELECT family_id FROM refresh_tokens WHERE token_hash = $1", token_hash
+    )
+    if family_id is None:
+        return RefreshRotation(RotationOutcome.UNKNOWN)
+    rows = await connection.fetch(
+        f"SELECT {codec.REFRESH_COLUMNS} FROM refresh_tokens "  # noqa: S608
+        "WHERE family_id = $1 ORDER BY id FOR UPDATE",
+        family_id,
+    )
+    row = next(
+        (codec.refresh_from_row(r) for r in rows if bytes(r["token_hash"]) == token_hash), None
+    )
+    disabled = bool(
+        row and await connection.fetchval("SELECT disabled FROM users WHERE id = $1", row.user_id)
+    )
+    why = rotation.refusal(row, client_id=client_id, now=now, user_disabled=disabled)
+    if why is not None or row is None:
+        return RefreshRotation(why or RotationOutcome.UNKNOWN)
+    newest = await connection.fetchval(
+        "SELECT max(generation) FROM refresh_tokens WHERE family_id = $1", family_id
+    )
+    outcome = rotation.reuse_outcome(
+        row, now=now, reuse_grace=reuse_grace, newest_generation=int(newest)
+    )
+    if outcome is RotationOutcome.GRACE_SIBLING:
+        successor = rotation.successor_of(row, new, now)
+        await _insert_refresh(connection, successor)
+        return RefreshRotation(outcome, successor)
+    await connection.execute(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+        now,
+        family_id,
+    )
+    return RefreshRotation(outcome)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from idp.store import codec
+from idp.store import codec, rotation
 from idp.store.base import (
     SYSTEM,
     Actor,
@@ -26,6 +26,11 @@ from idp.store.base import (
     Conflict,
     KeyRecord,
     KeyRingMutation,
+    LoginCounter,
+    NewRefreshToken,
+    RefreshRotation,
+    RefreshTokenRecord,
+    RotationOutcome,
     SchemaStatus,
     SessionRecord,
     StoreUnavailable,
@@ -481,6 +486,117 @@ class SQLiteStore:
 
         await self._run(save)
 
+    # -- refresh tokens -------------------------------------------------------------------
+
+    async def create_refresh_token(self, token: RefreshTokenRecord) -> None:
+        await self._run(lambda c: _insert_refresh(c, token))
+
+    async def get_refresh_token(self, token_hash: bytes) -> RefreshTokenRecord | None:
+        row = await self._run(lambda c: _refresh_by_hash(c, token_hash))
+        return codec.refresh_from_row(row) if row else None
+
+    async def rotate_refresh_token(
+        self,
+        token_hash: bytes,
+        *,
+        client_id: str,
+        successor: NewRefreshToken,
+        now: float,
+        reuse_grace: float,
+    ) -> RefreshRotation:
+        def rotate(connection: sqlite3.Connection) -> RefreshRotation:
+            # BEGIN IMMEDIATE takes the write lock first, so concurrent rotations (from
+            # any process on this file) run one after another.
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = _rotate(connection, token_hash, client_id, successor, now, reuse_grace)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            return result
+
+        return await self._run(rotate)
+
+    async def revoke_refresh_family(self, family_id: str, now: float) -> int:
+        return await self._revoke_refresh("family_id = ?", family_id, now)
+
+    async def revoke_session_refresh_tokens(self, sid: str, now: float) -> int:
+        return await self._revoke_refresh("sid = ? AND offline = 0", sid, now)
+
+    async def revoke_user_refresh_tokens(self, user_id: str, now: float) -> int:
+        return await self._revoke_refresh("user_id = ?", user_id, now)
+
+    async def _revoke_refresh(self, where: str, value: str, now: float) -> int:
+        sql = f"UPDATE refresh_tokens SET revoked_at = ? WHERE {where} AND revoked_at IS NULL"  # noqa: S608
+        return await self._run(lambda c: c.execute(sql, (now, value)).rowcount)
+
+    async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens "
+                    "WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
+                    (now, limit),
+                ).rowcount
+            )
+        )
+
+    # -- login throttling -----------------------------------------------------------------
+
+    async def add_login_failure(self, key: str, now: float, window: float) -> LoginCounter:
+        row = await self._run(
+            lambda c: c.execute(
+                f"INSERT INTO login_failures ({codec.LOGIN_COUNTER_COLUMNS}) "  # noqa: S608
+                "VALUES (:key, 1, :now, :now, NULL, :expires) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "failures = CASE WHEN expires_at <= :now THEN 1 ELSE failures + 1 END, "
+                "window_started_at = "
+                "CASE WHEN expires_at <= :now THEN :now ELSE window_started_at END, "
+                "locked_until = CASE WHEN expires_at <= :now THEN NULL ELSE locked_until END, "
+                "expires_at = CASE WHEN expires_at <= :now THEN :expires ELSE expires_at END, "
+                f"last_failure_at = :now RETURNING {codec.LOGIN_COUNTER_COLUMNS}",
+                {"key": key, "now": now, "expires": now + window},
+            ).fetchall()[0]
+        )
+        return codec.login_counter_from_row(row)
+
+    async def lock_login_key(self, key: str, until: float) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE login_failures SET locked_until = ?, expires_at = ? WHERE key = ?",
+                (until, until, key),
+            )
+        )
+
+    async def get_login_counters(self, keys: Sequence[str], now: float) -> list[LoginCounter]:
+        marks = ", ".join("?" for _ in keys)
+        sql = (
+            f"SELECT {codec.LOGIN_COUNTER_COLUMNS} FROM login_failures "  # noqa: S608
+            f"WHERE key IN ({marks}) AND expires_at > ? ORDER BY key"
+        )
+        if not keys:
+            return []
+        rows = await self._run(lambda c: c.execute(sql, (*keys, now)).fetchall())
+        return [codec.login_counter_from_row(row) for row in rows]
+
+    async def clear_login_failures(self, key: str) -> bool:
+        count = await self._run(
+            lambda c: c.execute("DELETE FROM login_failures WHERE key = ?", (key,)).rowcount
+        )
+        return bool(count)
+
+    async def delete_expired_login_failures(self, now: float, limit: int) -> int:
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures "
+                    "WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
+                    (now, limit),
+                ).rowcount
+            )
+        )
+
     # -- keys -----------------------------------------------------------------------------
 
     @staticmethod
@@ -581,6 +697,70 @@ def _write_key_change(
 
 def _marks(count: int) -> str:
     return ", ".join("?" * count)
+
+
+def _insert_refresh(connection: sqlite3.Connection, token: RefreshTokenRecord) -> None:
+    connection.execute(
+        f"INSERT INTO refresh_tokens ({codec.REFRESH_COLUMNS}) "  # noqa: S608
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        codec.refresh_values(token),
+    )
+
+
+def _refresh_by_hash(connection: sqlite3.Connection, token_hash: bytes) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = connection.execute(
+        f"SELECT {codec.REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?",  # noqa: S608
+        (token_hash,),
+    ).fetchone()
+    return row
+
+
+def _rotate(
+    connection: sqlite3.Connection,
+    token_hash: bytes,
+    client_id: str,
+    new: NewRefreshToken,
+    now: float,
+    reuse_grace: float,
+) -> RefreshRotation:
+    """One rotation inside the caller's write transaction (see Store.rotate_refresh_token)."""
+    consumed = connection.execute(
+        "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND client_id = ? "  # noqa: S608
+        "AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ? "
+        "AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = refresh_tokens.user_id "
+        f"AND users.disabled) RETURNING {codec.REFRESH_COLUMNS}",
+        (now, token_hash, client_id, now),
+    ).fetchall()
+    if consumed:
+        successor = rotation.successor_of(codec.refresh_from_row(consumed[0]), new, now)
+        _insert_refresh(connection, successor)
+        return RefreshRotation(RotationOutcome.ROTATED, successor)
+    found = _refresh_by_hash(connection, token_hash)
+    row = codec.refresh_from_row(found) if found else None
+    disabled = bool(
+        row
+        and connection.execute(
+            "SELECT 1 FROM users WHERE id = ? AND disabled", (row.user_id,)
+        ).fetchone()
+    )
+    why = rotation.refusal(row, client_id=client_id, now=now, user_disabled=disabled)
+    if why is not None or row is None:
+        return RefreshRotation(why or RotationOutcome.UNKNOWN)
+    newest = connection.execute(
+        "SELECT max(generation) FROM refresh_tokens WHERE family_id = ?", (row.family_id,)
+    ).fetchone()[0]
+    outcome = rotation.reuse_outcome(
+        row, now=now, reuse_grace=reuse_grace, newest_generation=int(newest)
+    )
+    if outcome is RotationOutcome.GRACE_SIBLING:
+        successor = rotation.successor_of(row, new, now)
+        _insert_refresh(connection, successor)
+        return RefreshRotation(outcome, successor)
+    connection.execute(
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+        (now, row.family_id),
+    )
+    return RefreshRotation(outcome)
 
 
 def _split_statements(sql: str) -> list[str]:

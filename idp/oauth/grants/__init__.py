@@ -5,9 +5,11 @@ from __future__ import annotations
 from idp.oauth.grants.authorization_code import AuthorizationCodeGrant
 from idp.oauth.grants.base import GrantHandler
 from idp.oauth.grants.client_credentials import ClientCredentialsGrant
+from idp.oauth.grants.refresh_token import RefreshTokenGrant
 
 GRANTS: dict[str, GrantHandler] = {
-    handler.grant_type: handler for handler in (ClientCredentialsGrant(), AuthorizationCodeGrant())
+    handler.grant_type: handler
+    for handler in (ClientCredentialsGrant(), AuthorizationCodeGrant(), RefreshTokenGrant())
 }
 
 __all__ = ["GRANTS", "GrantHandler"]

@@ -1,0 +1,97 @@
+"""The refresh token grant (RFC 6749 section 6), with rotation (RFC 9700 section 4.14.2).
+
+Each use consumes the presented token and answers a new access token and a new refresh
+token. The scope may only narrow: it is checked against the family's ceiling before the
+token is consumed, so a refused request leaves the token usable. No ID token is returned
+(OpenID Connect Core 1.0 section 12.2 makes it optional on refresh).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from idp.oauth.access_token import ACCESS_TOKEN_TYP, access_token_claims
+from idp.oauth.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
+from idp.oauth.grants.base import GrantContext, TokenRequest, TokenResponse
+from idp.oauth.grants.client_credentials import resolve_audiences
+from idp.oauth.scopes import parse_scope
+from idp.refresh_tokens import RefreshTokenRefused, find_refresh_token, redeem_refresh_token
+from idp.store.base import ClientRecord, RotationOutcome
+
+log = logging.getLogger("idp.oauth.refresh_token")
+
+MAX_REFRESH_TOKEN_LENGTH = 512
+
+
+def narrowed_scope(requested: str | None, ceiling: tuple[str, ...]) -> tuple[str, ...]:
+    """The scope of this refresh: the ceiling when none is asked, else a subset of it.
+
+    RFC 6749 section 6: the requested scope must not include any scope not originally
+    granted by the resource owner; asking for more gives invalid_scope.
+    """
+    if requested is None:
+        return ceiling
+    asked = parse_scope(requested)
+    extra = [s for s in asked if s not in ceiling]
+    if extra:
+        raise InvalidScope(f"scope beyond the original grant: {' '.join(extra)}")
+    return asked
+
+
+class RefreshTokenGrant:
+    """Rotate a refresh token and issue an RFC 9068 access token whose subject is the user."""
+
+    grant_type = "refresh_token"
+
+    async def handle(
+        self, request: TokenRequest, client: ClientRecord, context: GrantContext
+    ) -> TokenResponse:
+        if self.grant_type not in client.grant_types:
+            raise UnauthorizedClient("this client may not use the refresh_token grant")
+        presented = request.get("refresh_token")
+        if not presented:
+            raise InvalidRequest("refresh_token is required")
+        if len(presented) > MAX_REFRESH_TOKEN_LENGTH:
+            raise InvalidGrant("the refresh token is invalid, expired or revoked")
+        requested_scope = request.get("scope")
+        if requested_scope is not None:
+            # Checked before the token is consumed; the family's scope never changes.
+            current = await find_refresh_token(context.store, presented)
+            if current is not None and current.client_id == client.client_id:
+                narrowed_scope(requested_scope, current.scope)
+        audiences = resolve_audiences(request.resources, client, context.settings.issuer)
+        try:
+            redeemed = await redeem_refresh_token(
+                context.store,
+                context.settings,
+                context.clock,
+                token=presented,
+                client_id=client.client_id,
+            )
+        except RefreshTokenRefused as refused:
+            if refused.outcome is RotationOutcome.REUSED:
+                log.warning(
+                    "refresh token reuse by client %s: token family revoked", client.client_id
+                )
+            raise InvalidGrant("the refresh token is invalid, expired or revoked") from None
+        record = redeemed.record
+        scope = narrowed_scope(requested_scope, record.scope)
+        ttl = context.settings.access_token_ttl
+        claims = access_token_claims(
+            issuer=context.settings.issuer,
+            subject=record.user_id,
+            audiences=audiences,
+            client_id=client.client_id,
+            scope=scope,
+            issued_at=int(context.clock()),
+            lifetime=ttl,
+        )
+        # RFC 9068 section 2.2.1: the time the user authenticated, when known.
+        claims["auth_time"] = int(record.auth_time)
+        token = context.ring.sign(client.access_token_alg, claims, ACCESS_TOKEN_TYP)
+        return TokenResponse(
+            access_token=token,
+            expires_in=ttl,
+            scope=scope,
+            extra={"refresh_token": redeemed.token},
+        )

@@ -1,0 +1,52 @@
+"""``idp users unlock`` as a subprocess on both stores: a locked account can sign in again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from idp.config import load_settings
+from idp.login_throttle import login_allowed, record_login_failure
+from idp.store.base import Store
+from tests.conftest import make_env
+from tests.test_cli import Idp, with_store
+from tests.test_refresh_store import FakeClock
+
+WHO = {"username": "ada", "ip": "192.0.2.1"}
+
+
+@pytest.fixture
+def migrated(database_url: str, port: int, tmp_path: Path) -> Idp:
+    """The command over a migrated store of each kind, in an empty working directory."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    with_store(database_url, lambda store: store.migrate())
+    return Idp(make_env(database_url, port), cwd)
+
+
+def test_unlock_forgets_failures_of_an_existing_user(migrated: Idp, database_url: str) -> None:
+    migrated("users", "create", "--username", "Ada", "--password-stdin", stdin="pw\n").ok()
+    settings = load_settings(migrated.env)
+    clock = FakeClock()
+
+    async def lock(store: Store) -> bool:
+        for _ in range(2 * settings.login_max_failures):
+            await record_login_failure(store, settings, clock, **WHO)
+        return (await login_allowed(store, settings, clock, **WHO)).allowed
+
+    async def allowed(store: Store) -> bool:
+        return (await login_allowed(store, settings, clock, **WHO)).allowed
+
+    assert with_store(database_url, lock) is False
+    document = migrated("users", "unlock", "ada", "--json").json()
+    assert document["username"] == "Ada"
+    assert document["unlocked"] is True and document["cleared"] is True
+    assert with_store(database_url, allowed) is True
+
+    again = migrated("users", "unlock", "Ada").ok()
+    assert again.stdout == "user Ada had no failed logins to forget\n"
+
+    migrated("users", "unlock", "nobody").fails(1, "no user named 'nobody'")
+    migrated("users", "unlock", "-x", "--json").fails(1, "no user named '-x'")
+    migrated("users", "unlock").fails(2, "username")
