@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
+from joserfc.jws import extract_compact
 
 from idp.keyring.lifecycle import PUBLISHED_STATES
 from idp.keyring.material import SigningKey, unseal
@@ -29,6 +31,10 @@ _STATE_ORDER = {"active": 0, "next": 1, "retired": 2}
 
 class NoSigningKey(Exception):
     """No active key exists for the algorithm asked for."""
+
+
+class TokenRejected(Exception):
+    """A token is not one this IdP signed with a key it still publishes."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,25 @@ class KeyRing:
         except KeyError:
             raise NoSigningKey(f"no active {alg} key") from None
         return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+
+    def verify(self, token: str) -> jwt.Token:
+        """Check the signature of a token this IdP issued (RFC 7515 section 5.2).
+
+        Only published keys (``next``, ``active``, ``retired``) verify: a token signed by a
+        revoked or expired key is refused from the moment the ring no longer holds it.
+        Claims (``exp``, ``aud``...) are the caller's to check.
+        """
+        try:
+            header = extract_compact(token.encode()).headers()
+            kid = header.get("kid")
+            if not isinstance(kid, str) or kid not in self.verification:
+                raise TokenRejected("the token's key is not published by this issuer")
+            alg, key = self.verification[kid]
+            if header.get("alg") != alg:
+                raise TokenRejected("the token's alg does not match its key")
+            return jwt.decode(token, key, algorithms=[alg])
+        except (JoseError, ValueError) as exc:
+            raise TokenRejected(f"the token's signature does not verify: {exc}") from None
 
     def has_signing_keys(self, algs: Sequence[str]) -> bool:
         return all(alg in self.signing for alg in algs)

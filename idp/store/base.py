@@ -86,6 +86,8 @@ class KeyRingChange:
 
     inserts: tuple[KeyRecord, ...] = ()
     updates: tuple[KeyRecord, ...] = ()
+    imported: frozenset[str] = frozenset()
+    """Kids among ``inserts`` that an operator imported (audited as key.import)."""
 
     @property
     def is_empty(self) -> bool:
@@ -134,7 +136,11 @@ def key_audit_entries(
     states = {key.kid: key.state for key in before}
     entries = [
         AuditEntry(
-            actor.at, actor.name, "key.create", key.kid, detail={"alg": key.alg, "state": key.state}
+            actor.at,
+            actor.name,
+            "key.import" if key.kid in change.imported else "key.create",
+            key.kid,
+            detail={"alg": key.alg, "state": key.state},
         )
         for key in change.inserts
     ]
