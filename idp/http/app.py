@@ -22,6 +22,7 @@ from idp.http.responses import error_body, json_bytes, json_response, oauth_erro
 from idp.http.services import Services
 from idp.keyring.admin import ensure_key_rings
 from idp.keyring.ring import KeyRingService
+from idp.keyring.scheduler import KeyRingScheduler
 from idp.oauth.errors import OAuthError
 from idp.oauth.metadata import server_metadata
 from idp.store import make_store
@@ -84,13 +85,19 @@ def create_app(
         try:
             await prepare_store(the_store, settings)
             await found.keys.load()
-            watcher = asyncio.create_task(found.keys.watch(), name="idp-key-ring-watcher")
+            scheduler = KeyRingScheduler(the_store, settings, clock, found.keys.changed)
+            tasks = [
+                asyncio.create_task(found.keys.watch(), name="idp-key-ring-watcher"),
+                asyncio.create_task(scheduler.run(), name="idp-key-ring-scheduler"),
+            ]
             try:
                 yield
             finally:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         finally:
             await the_store.close()
 

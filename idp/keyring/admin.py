@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
@@ -85,15 +87,19 @@ async def revoke_key(
 
 
 async def run_scheduled_transitions(
-    store: Store, settings: Settings, clock: Clock = system_clock
+    store: Store,
+    settings: Settings,
+    clock: Clock = system_clock,
+    prepared: Sequence[KeyRecord] = (),
 ) -> ScheduledPass:
     """Perform every transition due now, as the scheduler, in one serialised transaction.
 
     The pass is computed inside the transaction from the rows as they are then, so when
     several processes run it at once the first one does the work and the others find
-    nothing left to do.
+    nothing left to do. ``prepared`` keys (generated beforehand, off the event loop) are
+    used first for any new key the pass needs.
     """
-    new_key = key_factory(settings, clock)
+    new_key = _prepared_factory(prepared, key_factory(settings, clock), clock)
     policy = LifecyclePolicy.from_settings(settings)
     outcome: list[ScheduledPass] = []
 
@@ -104,6 +110,28 @@ async def run_scheduled_transitions(
 
     await store.change_key_ring(mutate, Actor(SCHEDULER, clock()))
     return outcome[0]
+
+
+def _prepared_factory(prepared: Sequence[KeyRecord], fallback: NewKey, clock: Clock) -> NewKey:
+    """Hand out ready keys of the asked alg (timestamped now), then fresh ones."""
+    spare = list(prepared)
+
+    def make(alg: str, state: str) -> KeyRecord:
+        for index, key in enumerate(spare):
+            if key.alg == alg:
+                del spare[index]
+                now = clock()
+                activated = now if state == "active" else None
+                return replace(key, state=state, created_at=now, activated_at=activated)
+        return fallback(alg, state)
+
+    return make
+
+
+async def prepare_keys(settings: Settings, algs: Sequence[str], clock: Clock) -> list[KeyRecord]:
+    """Generate keys for ``algs`` in a worker thread (RSA generation takes a while)."""
+    make = key_factory(settings, clock)
+    return await asyncio.to_thread(lambda: [make(alg, "next") for alg in algs])
 
 
 async def import_key(

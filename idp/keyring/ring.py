@@ -7,6 +7,7 @@ in a single assignment, so a request always sees one consistent ring.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -104,13 +105,20 @@ def _import_public(document: dict[str, Any]) -> SigningKey:
 
 
 class KeyRingService:
-    """Keeps the in-memory ring in step with the store by polling the ring version."""
+    """Keeps the in-memory ring in step with the store.
+
+    The store's change notifications (LISTEN/NOTIFY on PostgreSQL) trigger a reload at once;
+    polling the ring version every ``poll_interval`` seconds stays as the fallback. A process
+    signs with the ring it holds until it has loaded a change, so it never signs with a key
+    before it publishes that key itself.
+    """
 
     def __init__(self, store: Store, kek: bytes, poll_interval: float = 1.0) -> None:
         self._store = store
         self._kek = kek
         self._poll_interval = poll_interval
         self._ring: KeyRing | None = None
+        self._changed = asyncio.Event()
 
     @property
     def ring(self) -> KeyRing:
@@ -121,6 +129,10 @@ class KeyRingService:
     @property
     def loaded(self) -> bool:
         return self._ring is not None
+
+    def changed(self) -> None:
+        """Note that the ring may have changed: the watcher reloads it without waiting."""
+        self._changed.set()
 
     async def load(self) -> KeyRing:
         """Read every key and build a new ring (the version is read first, so never stale)."""
@@ -141,10 +153,23 @@ class KeyRingService:
         return True
 
     async def watch(self) -> None:
-        """Poll forever; a store outage is logged once and the held ring keeps serving."""
+        """Follow the store forever; a store outage is logged once and the held ring serves."""
+        listener = asyncio.create_task(
+            self._store.watch_key_ring(self.changed), name="idp-key-ring-listener"
+        )
+        try:
+            await self._poll()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _poll(self) -> None:
         failing = False
         while True:
-            await asyncio.sleep(self._poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), self._poll_interval)
+            self._changed.clear()
             try:
                 await self.refresh_if_changed()
                 if failing:

@@ -219,6 +219,14 @@ class Store(Protocol):
         """
         ...
 
+    async def watch_key_ring(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` soon after every committed key-ring change, until cancelled.
+
+        A store without change notifications returns at once; its readers poll
+        ``key_ring_version`` instead (which every reader does anyway, as a fallback).
+        """
+        ...
+
     async def record_audit(self, entry: AuditEntry) -> None:
         """Write one audit row on its own (for refused calls that change nothing)."""
         ...
