@@ -205,3 +205,49 @@ def test_ring_refuses_tokens_of_a_revoked_key(alg: str) -> None:
         after.verify(signed)
     with pytest.raises(TokenRejected):
         after.verify(signed[:-4] + "AAAA")
+
+
+def test_hasty_manual_rotation_keeps_the_replaced_key_signing_until_prepublished() -> None:
+    ring = Ring()
+    ring.now += 5000  # the first next key is well pre-published
+    change, _ = lifecycle.rotate(ring.keys, "ES256", ring.new_key, ring.now, 600)
+    ring.apply(change)
+    planned = ring.one("active")
+    assert KeyRing.build(ring.keys, 1, KEK, 600).sign("ES256", {}, "at+jwt", ring.now)
+    ring.now += 1
+    change, rotation = lifecycle.rotate(ring.keys, "ES256", ring.new_key, ring.now, 600)
+    ring.apply(change)
+    assert rotation.warning is not None
+    hasty = ring.one("active")
+    built = KeyRing.build(ring.keys, 2, KEK, 600)
+
+    def kid_at(now: float) -> str:
+        token = built.sign("ES256", {"sub": "x"}, "at+jwt", now)
+        return str(built.verify(token).header["kid"])
+
+    assert kid_at(ring.now) == planned.kid  # published 1 s only: the replaced key signs
+    assert kid_at(hasty.created_at + 599) == planned.kid
+    assert kid_at(hasty.created_at + 600) == hasty.kid
+    # The replaced key stays published for tokens it signed in the meantime.
+    retired = next(k for k in ring.keys if k.kid == planned.kid)
+    assert lifecycle.expires_at(ring.keys, retired, POLICY) == hasty.created_at + 600 + 3900
+    ring.now = hasty.created_at + 600 + 3899
+    assert not [k for k in ring.tick(0).change.updates if k.kid == planned.kid]
+    ring.tick(1)
+    assert next(k for k in ring.keys if k.kid == planned.kid).state == "expired"
+
+
+def test_revoked_key_is_never_an_interim_signer() -> None:
+    ring = Ring()
+    ring.now += 5000
+    for _ in range(2):  # the second rotation is hasty: the replaced key would sign a while
+        change, _ = lifecycle.rotate(ring.keys, "ES256", ring.new_key, ring.now, 600)
+        ring.apply(change)
+        ring.now += 1
+    interim = KeyRing.build(ring.keys, 2, KEK, 600).interim["ES256"]
+    change, _ = lifecycle.revoke(ring.keys, interim[0], ring.new_key, ring.now)
+    ring.apply(change)
+    built = KeyRing.build(ring.keys, 3, KEK, 600)
+    assert built.interim == {}
+    token = built.sign("ES256", {}, "at+jwt", ring.now)
+    assert built.verify(token).header["kid"] == ring.one("active").kid

@@ -73,7 +73,10 @@ def create_app(
         settings=settings,
         store=the_store,
         keys=KeyRingService(
-            the_store, settings.key_encryption_key, settings.key_ring_poll_interval
+            the_store,
+            settings.key_encryption_key,
+            settings.key_ring_poll_interval,
+            settings.key_prepublish,
         ),
         clock=clock,
         discovery=json_bytes(server_metadata(settings.issuer)),

@@ -120,8 +120,9 @@ def rotate(
             warning = (
                 f"{alg}: the new active key {promoted.kid} had been published for only "
                 f"{human_duration(published_for)} of the {human_duration(prepublish)} "
-                "pre-publication window; verifiers whose cached JWKS predates it may refuse "
-                "its tokens until their cache expires"
+                f"pre-publication window; the key it replaces keeps signing until "
+                f"{iso(promoted.created_at + prepublish)} where it can (it was pre-published), "
+                "otherwise verifiers whose cached JWKS predates the new key may refuse its tokens"
             )
     return change, Rotation(alg, promoted.kid, retired_kid, next_kid, warning)
 
@@ -191,6 +192,42 @@ def rotation_at(keys: Sequence[KeyRecord], alg: str, policy: LifecyclePolicy) ->
     return max(rotation_due_at(active[0], policy), waiting[0].created_at + policy.prepublish)
 
 
+def successor(keys: Sequence[KeyRecord], key: KeyRecord) -> KeyRecord | None:
+    """The key that became active when ``key`` retired (in the same change)."""
+    if key.retired_at is None:
+        return None
+    return next(
+        (
+            k
+            for k in keys
+            if k.alg == key.alg and k.kid != key.kid and k.activated_at == key.retired_at
+        ),
+        None,
+    )
+
+
+def interim_until(keys: Sequence[KeyRecord], retired: KeyRecord, prepublish: float) -> float:
+    """Until when a just-retired key keeps signing in place of a successor published too briefly.
+
+    Normally a key stops signing when it retires. After a hasty manual rotation the new
+    active key may have been published for less than ``prepublish``; every process then
+    keeps signing with the key it replaced (if that one had itself been pre-published)
+    until the new key has been, so that no verifier meets a kid it could not have fetched.
+    """
+    retired_at = retired.retired_at or retired.created_at
+    if retired.created_at + prepublish > retired_at or retired.private_key_sealed is None:
+        return retired_at
+    after = successor(keys, retired)
+    if after is None:
+        return retired_at
+    return max(retired_at, after.created_at + prepublish)
+
+
+def expires_at(keys: Sequence[KeyRecord], retired: KeyRecord, policy: LifecyclePolicy) -> float:
+    """When a retired key leaves JWKS: the last moment it signed + retention."""
+    return interim_until(keys, retired, policy.prepublish) + policy.retention
+
+
 def next_transitions(keys: Sequence[KeyRecord], policy: LifecyclePolicy) -> dict[str, Transition]:
     """Each key's next scheduled transition, by kid; keys with none are left out.
 
@@ -206,7 +243,7 @@ def next_transitions(keys: Sequence[KeyRecord], policy: LifecyclePolicy) -> dict
             found[active.kid] = Transition(active.kid, alg, "retire", at)
             found[candidate.kid] = Transition(candidate.kid, alg, "activate", at)
         for retired in _of(keys, alg, "retired"):
-            expires = (retired.retired_at or retired.created_at) + policy.retention
+            expires = expires_at(keys, retired, policy)
             found[retired.kid] = Transition(retired.kid, alg, "expire", expires)
     return found
 
@@ -235,7 +272,9 @@ def scheduled_pass(
     it promotes the oldest ``next`` key only if that key has been published (since its
     ``created_at``) for at least ``prepublish``, otherwise it waits and says why. A ring
     with an active key but no ``next`` key gets one at once. Retired keys past
-    ``retired_at + retention`` become ``expired`` with their private part erased.
+    ``retired_at + retention`` become ``expired`` with their private part erased (later if
+    a hasty manual rotation left them signing for a while after retirement, see
+    :func:`interim_until`).
     """
     inserts: list[KeyRecord] = []
     updates: list[KeyRecord] = []
@@ -276,7 +315,7 @@ def scheduled_pass(
     for retired in sorted(
         (k for k in keys if k.state == "retired"), key=lambda k: (k.alg, k.created_at, k.kid)
     ):
-        if now >= (retired.retired_at or retired.created_at) + policy.retention:
+        if now >= expires_at(keys, retired, policy):
             updates.append(replace(retired, state="expired", private_key_sealed=None))
             done.append(f"{retired.alg}: key {retired.kid} expired and left JWKS")
     return ScheduledPass(
@@ -372,8 +411,8 @@ def ring_status(
     if not manual_safe:
         lines.append(
             "A manual rotation now would promote a key published for only "
-            f"{human_duration(now - candidate.created_at)}; verifiers whose cached JWKS "
-            "predates it could refuse its tokens."
+            f"{human_duration(now - candidate.created_at)}; the current key would keep "
+            f"signing until the new one has been published for {human_duration(policy.prepublish)}."
         )
     return RingStatus(
         alg, current.kid, candidate.kid, due, at, published_for, True, manual_safe,

@@ -11,8 +11,9 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from joserfc import jwt
@@ -20,7 +21,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import extract_compact
 
-from idp.keyring.lifecycle import PUBLISHED_STATES
+from idp.keyring.lifecycle import PUBLISHED_STATES, interim_until
 from idp.keyring.material import SigningKey, unseal
 from idp.store.base import KeyRecord, Store, StoreUnavailable
 
@@ -47,15 +48,32 @@ class KeyRing:
     verification: dict[str, tuple[str, SigningKey]]
     jwks: bytes
     jwks_etag: str
+    interim: dict[str, tuple[str, SigningKey, float]] = field(default_factory=dict)
+    """Per alg: a just-retired key that signs until the given time instead of an active key
+    published too briefly (after a hasty manual rotation), see lifecycle.interim_until."""
 
     @classmethod
-    def build(cls, records: Sequence[KeyRecord], version: int, kek: bytes) -> KeyRing:
-        """Open the active private keys and prepare the JWKS document (RFC 7517 section 5)."""
+    def build(
+        cls, records: Sequence[KeyRecord], version: int, kek: bytes, prepublish: float = 0.0
+    ) -> KeyRing:
+        """Open the signing private keys and prepare the JWKS document (RFC 7517 section 5).
+
+        The JWKS lists every published key (``next`` included, so a verifier that fetches it
+        knows the coming key too) in a deterministic order, so that every process holding the
+        same rows serves the same bytes and ETag.
+        """
         published = sorted(
             (r for r in records if r.state in PUBLISHED_STATES),
             key=lambda r: (_STATE_ORDER[r.state], -(r.activated_at or r.created_at), r.kid),
         )
         signing = {r.alg: (r.kid, unseal(r, kek)) for r in published if r.state == "active"}
+        interim: dict[str, tuple[str, SigningKey, float]] = {}
+        for record in published:
+            if record.state != "retired":
+                continue
+            until = interim_until(records, record, prepublish)
+            if until > (record.retired_at or record.created_at):
+                interim[record.alg] = (record.kid, unseal(record, kek), until)
         verification: dict[str, tuple[str, SigningKey]] = {}
         documents = []
         for record in published:
@@ -64,14 +82,23 @@ class KeyRing:
             verification[record.kid] = (record.alg, _import_public(document))
         jwks = json.dumps({"keys": documents}, separators=(",", ":")).encode()
         etag = '"' + hashlib.sha256(jwks).hexdigest()[:32] + '"'
-        return cls(version, signing, verification, jwks, etag)
+        return cls(version, signing, verification, jwks, etag, interim)
 
-    def sign(self, alg: str, claims: dict[str, Any], typ: str) -> str:
-        """A compact JWS (RFC 7515) over the claims, by the active key of ``alg``."""
-        try:
-            kid, key = self.signing[alg]
-        except KeyError:
-            raise NoSigningKey(f"no active {alg} key") from None
+    def sign(self, alg: str, claims: dict[str, Any], typ: str, now: float | None = None) -> str:
+        """A compact JWS (RFC 7515) over the claims, by the active key of ``alg``.
+
+        Right after a hasty manual rotation the key it replaced signs instead, until the new
+        key has been published for the pre-publication window (``now`` defaults to the wall
+        clock).
+        """
+        interim = self.interim.get(alg)
+        if interim is not None and (time.time() if now is None else now) < interim[2]:
+            kid, key = interim[0], interim[1]
+        else:
+            try:
+                kid, key = self.signing[alg]
+            except KeyError:
+                raise NoSigningKey(f"no active {alg} key") from None
         return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
 
     def verify(self, token: str) -> jwt.Token:
@@ -113,10 +140,13 @@ class KeyRingService:
     before it publishes that key itself.
     """
 
-    def __init__(self, store: Store, kek: bytes, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self, store: Store, kek: bytes, poll_interval: float = 1.0, prepublish: float = 0.0
+    ) -> None:
         self._store = store
         self._kek = kek
         self._poll_interval = poll_interval
+        self._prepublish = prepublish
         self._ring: KeyRing | None = None
         self._changed = asyncio.Event()
 
@@ -138,7 +168,7 @@ class KeyRingService:
         """Read every key and build a new ring (the version is read first, so never stale)."""
         version = await self._store.key_ring_version()
         records = await self._store.list_keys()
-        self._ring = KeyRing.build(records, version, self._kek)
+        self._ring = KeyRing.build(records, version, self._kek, self._prepublish)
         return self._ring
 
     async def refresh_if_changed(self) -> bool:
