@@ -28,7 +28,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp.config import load_settings
-from idp.keyring.admin import ensure_key_rings
+from idp.keyring.admin import ensure_key_rings, rotate_keys
 from tests.conftest import free_port, make_env, pg_base_url
 from tests.processes import ServeProcess, idp_json, migrate, start_serve, wait_for
 from tests.test_cli import with_store
@@ -36,6 +36,7 @@ from tests.test_serve import basic, create_client, header_of
 
 pytestmark = pytest.mark.slow
 
+ALGS = ("RS256", "ES256")
 # Rotate every 3 s; JWKS cached 1 s, so keys are pre-published 2 s; tokens live 2 s, so a
 # retired key stays published 2 + 1 = 3 s.
 FAST_LIFECYCLE = {
@@ -251,13 +252,24 @@ class Agreement:
         self._stop.set()
 
 
+def last_scheduled_rotation(database_url: str, after: float) -> float:
+    """When the scheduler last activated a key, if later than ``after`` (else 0)."""
+    times = [
+        e.at
+        for e in audit(database_url)
+        if e.action == "key.activate" and e.actor == "scheduler" and e.at > after
+    ]
+    return max(times, default=0.0)
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_three_replicas_rotate_as_one(database_url: str, tmp_path: Path) -> None:
     """Scheduled rotations every 3 s and manual ones in between; no token ever fails."""
     ports = [free_port() for _ in range(3)]
     env = make_env(database_url, ports[0], **FAST_LIFECYCLE)
     migrate(env, tmp_path)
-    clients = [create_client(env, tmp_path, f"svc-{alg}", alg) for alg in ("RS256", "ES256")]
+    settings = load_settings(env)
+    clients = [create_client(env, tmp_path, f"svc-{alg}", alg) for alg in ALGS]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     verifier = CachingVerifier(urls)
     agreement = Agreement(urls)
@@ -280,13 +292,30 @@ def test_three_replicas_rotate_as_one(database_url: str, tmp_path: Path) -> None
         issuer.start()
         try:
             started = time.monotonic()
-            manual = 0
-            while time.monotonic() - started < 22:
-                time.sleep(5)
-                # A manual rotation between scheduled ones (its promoted key was published
-                # at the previous rotation, a second or more ago).
-                idp_json(["keys", "rotate"], env, tmp_path)
-                manual += 1
+            hasty = 0
+            seen = 0.0
+            for round_ in itertools.count():
+                if time.monotonic() - started > 20:
+                    break
+                # Right after each scheduled rotation... (its `next` key is new)
+                scheduled = wait_for(
+                    lambda after=seen: last_scheduled_rotation(database_url, after),
+                    10,
+                    0.1,
+                    "a scheduled rotation",
+                )
+                seen = scheduled
+                # ...rotate by hand: with the CLI once that key has been pre-published, or
+                # (the rapid case) twice in a row at once, promoting keys published for
+                # under a second: the keys they replace keep signing meanwhile, everywhere.
+                if round_ % 2:
+                    time.sleep(max(0.0, scheduled + 2.2 - time.time()))
+                    idp_json(["keys", "rotate"], env, tmp_path)
+                    continue
+                time.sleep(max(0.0, scheduled + 0.3 - time.time()))
+                for _ in range(2):
+                    done = with_store(database_url, lambda s: rotate_keys(s, settings, ALGS))
+                    hasty += sum(1 for r in done if r.warning)
         finally:
             stop.set()
             issuer.join(15)
@@ -296,7 +325,14 @@ def test_three_replicas_rotate_as_one(database_url: str, tmp_path: Path) -> None
         logs = [server.stderr() for server in servers]
         assert all(server.alive() for server in servers)
 
+    print(
+        f"replicas: {len(issued)} tokens, {verifier.refetches} JWKS refetches, "
+        f"{agreement.changes} JWKS versions, longest disagreement "
+        f"{agreement.longest_disagreement:.2f} s, {hasty} hasty manual rotations"
+    )
     assert verifier.failures == [], verifier.failures[:5]
+    assert hasty >= 4, "no rapid manual rotation happened"
+    assert round_ >= 3
     kids = {header_of(t)["kid"] for t in issued}
     assert len(issued) > 100 and len(kids) >= 8, (len(issued), len(kids))
     assert not agreement.errors, agreement.errors[:3]
