@@ -26,7 +26,7 @@ from idp.config import (
     parse_duration,
 )
 from idp.keyring.admin import ensure_key_rings, import_key, revoke_key, rotate_keys
-from idp.keyring.lifecycle import KeyRingError, LifecyclePolicy
+from idp.keyring.lifecycle import KeyRingError, LifecyclePolicy, settings_warnings
 from idp.keyring.material import KeyImportError, KeyMaterialError
 from idp.management import (
     InvalidUser,
@@ -418,6 +418,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     print(f"idp: listening on {scheme}://{host}:{args.port} with {args.workers} worker(s)")
     if not settings.issuer_is_https:
         print("idp: warning: the issuer is plain http; use https for anything but development")
+    for warning in settings_warnings(settings):
+        print(f"idp: warning: {warning}")
     sys.stdout.flush()
     run_server(
         ServerOptions(

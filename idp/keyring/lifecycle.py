@@ -157,6 +157,24 @@ def revoke(
     return KeyRingChange(inserts=tuple(inserts), updates=tuple(updates)), revoked
 
 
+def settings_warnings(settings: Settings) -> list[str]:
+    """Lifecycle settings that work but weaken the promise to verifiers, in words."""
+    found = []
+    if settings.key_prepublish < settings.jwks_max_age:
+        found.append(
+            f"IDP_KEY_PREPUBLISH ({human_duration(settings.key_prepublish)}) is shorter than "
+            f"IDP_JWKS_MAX_AGE ({human_duration(settings.jwks_max_age)}): a verifier may meet "
+            "a new kid before its cached JWKS expires"
+        )
+    if settings.key_prepublish > settings.key_rotation_interval:
+        found.append(
+            f"IDP_KEY_PREPUBLISH ({human_duration(settings.key_prepublish)}) is longer than "
+            f"IDP_KEY_ROTATION_INTERVAL ({human_duration(settings.key_rotation_interval)}): "
+            "keys rotate only once their successor has been published that long"
+        )
+    return found
+
+
 # -- scheduled transitions ------------------------------------------------------------------
 
 
