@@ -264,3 +264,24 @@ def test_settings_that_weaken_the_promise_are_named(settings: object) -> None:
     slow = replace(settings, key_prepublish=7200, key_rotation_interval=3600)
     (warning,) = lifecycle.settings_warnings(slow)
     assert "is longer than IDP_KEY_ROTATION_INTERVAL (1h)" in warning
+
+
+def test_rapid_rotations_sign_with_the_last_pre_published_key() -> None:
+    """Three rotations in three seconds: the last well pre-published key signs until its
+    successor has been published long enough, whatever older interims there were."""
+    ring = Ring()
+    ring.now += 5000
+    change, _ = lifecycle.rotate(ring.keys, "ES256", ring.new_key, ring.now, 600)
+    ring.apply(change)  # planned: promotes a key published 5000 s
+    planned = ring.one("active")
+    for _ in range(2):
+        ring.now += 1
+        change, rotation = lifecycle.rotate(ring.keys, "ES256", ring.new_key, ring.now, 600)
+        ring.apply(change)
+        assert rotation.warning is not None
+    built = KeyRing.build(ring.keys, 9, KEK, 600)
+    successor = next(k for k in ring.keys if k.activated_at == ring.now - 1)
+    assert built.interim["ES256"][0] == planned.kid
+    assert built.interim["ES256"][2] == successor.created_at + 600
+    token = built.sign("ES256", {}, "at+jwt", ring.now)
+    assert built.verify(token).header["kid"] == planned.kid

@@ -72,7 +72,9 @@ class KeyRing:
             if record.state != "retired":
                 continue
             until = interim_until(records, record, prepublish)
-            if until > (record.retired_at or record.created_at):
+            if until <= (record.retired_at or record.created_at):
+                continue
+            if record.alg not in interim or until > interim[record.alg][2]:
                 interim[record.alg] = (record.kid, unseal(record, kek), until)
         verification: dict[str, tuple[str, SigningKey]] = {}
         documents = []
