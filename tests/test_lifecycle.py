@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from idp.config import Settings, load_settings, new_key_encryption_key
 from idp.keyring import lifecycle
 from idp.keyring.lifecycle import LifecyclePolicy, scheduled_pass
 from idp.keyring.material import new_key_record
@@ -181,12 +182,12 @@ def test_status_in_plain_words() -> None:
     assert missing.active_kid is None and not missing.verifiers_safe
 
 
-def test_policy_from_settings_keeps_retired_keys_for_the_longest_token(
-    settings: object,
-) -> None:
-    from idp.config import Settings
+def default_settings() -> Settings:
+    return load_settings({"IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key()})
 
-    assert isinstance(settings, Settings)
+
+def test_policy_from_settings_keeps_retired_keys_for_the_longest_token() -> None:
+    settings = default_settings()
     tuned = replace(settings, access_token_ttl=600, id_token_ttl=3600, jwks_max_age=300)
     policy = LifecyclePolicy.from_settings(tuned)
     assert policy.retention == 3900
@@ -226,6 +227,8 @@ def test_hasty_manual_rotation_keeps_the_replaced_key_signing_until_prepublished
         return str(built.verify(token).header["kid"])
 
     assert kid_at(ring.now) == planned.kid  # published 1 s only: the replaced key signs
+    words = lifecycle.ring_status(ring.keys, "ES256", POLICY, ring.now).summary
+    assert f"retired key {planned.kid} keeps signing until" in words
     assert kid_at(hasty.created_at + 599) == planned.kid
     assert kid_at(hasty.created_at + 600) == hasty.kid
     # The replaced key stays published for tokens it signed in the meantime.
@@ -253,10 +256,8 @@ def test_revoked_key_is_never_an_interim_signer() -> None:
     assert built.verify(token).header["kid"] == ring.one("active").kid
 
 
-def test_settings_that_weaken_the_promise_are_named(settings: object) -> None:
-    from idp.config import Settings
-
-    assert isinstance(settings, Settings)
+def test_settings_that_weaken_the_promise_are_named() -> None:
+    settings = default_settings()
     assert lifecycle.settings_warnings(settings) == []
     short = replace(settings, key_prepublish=60, jwks_max_age=300)
     (warning,) = lifecycle.settings_warnings(short)

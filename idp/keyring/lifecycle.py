@@ -425,6 +425,14 @@ def ring_status(
         f"{human_duration(policy.prepublish)} needed): no verifier that honours the JWKS cache "
         "lifetime can be caught out."
     )
+    for retired in _of(keys, alg, "retired"):
+        until = interim_until(keys, retired, policy.prepublish)
+        if until > now:
+            lines.append(
+                f"After a hasty manual rotation, retired key {retired.kid} keeps signing until "
+                f"{iso(until)}, when the active key will have been published for "
+                f"{human_duration(policy.prepublish)}."
+            )
     manual_safe = now - candidate.created_at >= policy.prepublish
     if not manual_safe:
         lines.append(
