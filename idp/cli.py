@@ -25,9 +25,9 @@ from idp.config import (
     new_key_encryption_key,
     parse_duration,
 )
-from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_now
-from idp.keyring.lifecycle import KeyRingError
-from idp.keyring.material import KeyMaterialError
+from idp.keyring.admin import ensure_key_rings, import_key, revoke_key, rotate_now
+from idp.keyring.lifecycle import KeyRingError, LifecyclePolicy, settings_warnings
+from idp.keyring.material import KeyImportError, KeyMaterialError
 from idp.login_throttle import clear_account, normalise_username
 from idp.management import (
     InvalidUser,
@@ -41,6 +41,9 @@ from idp.management import (
     disable_user,
     get_user,
     key_document,
+    key_documents,
+    ring_status_documents,
+    rotation_document,
     set_password,
     update_client,
     update_user,
@@ -57,6 +60,7 @@ from idp.store.base import NotFound, SchemaOutdated, Store, StoreError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+MAX_PEM_BYTES = 64 * 1024
 
 
 class CommandError(Exception):
@@ -350,14 +354,21 @@ def cmd_users_unlock(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
+    policy = LifecyclePolicy.from_settings(settings)
+
     async def work(store: Store) -> list[dict[str, Any]]:
-        return [key_document(k) for k in await store.list_keys()]
+        return key_documents(await store.list_keys(), policy)
 
     def text(documents: list[dict[str, Any]]) -> str:
         rows = [
             f"{d['kid']}  {d['alg']}  {d['state']:<8} created {d['created_at']}"
             f"  activated {d['activated_at'] or '-'}  retired {d['retired_at'] or '-'}"
-            f"  revoked {d['revoked_at'] or '-'}"
+            f"  revoked {d['revoked_at'] or '-'}  next: "
+            + (
+                f"{d['next_transition']} at {d['next_transition_at']}"
+                if d["next_transition"]
+                else "-"
+            )
             for d in documents
         ]
         return "\n".join(rows) if rows else "no keys"
@@ -365,21 +376,57 @@ def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
     _print(asyncio.run(_with_store(settings, work)), args.json, text)
 
 
+def cmd_keys_status(args: argparse.Namespace, settings: Settings) -> None:
+    policy = LifecyclePolicy.from_settings(settings)
+
+    async def work(store: Store) -> list[dict[str, Any]]:
+        keys = await store.list_keys()
+        return ring_status_documents(keys, settings.signing_algs, policy, time.time())
+
+    def text(documents: list[dict[str, Any]]) -> str:
+        return "\n".join(d["summary"] for d in documents)
+
+    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+
+
+def cmd_keys_import(args: argparse.Namespace, settings: Settings) -> None:
+    try:
+        with open(args.pem, "rb") as handle:
+            pem = handle.read(MAX_PEM_BYTES + 1)
+    except OSError as exc:
+        raise CommandError(f"--pem {args.pem}: {exc.strerror or exc}") from None
+    if len(pem) > MAX_PEM_BYTES:
+        raise CommandError(f"--pem {args.pem}: larger than a PEM private key can be")
+
+    async def work(store: Store) -> dict[str, Any]:
+        try:
+            record = await import_key(store, settings, args.alg, pem, actor=cli_actor())
+        except KeyImportError as exc:
+            raise CommandError(f"--pem {args.pem}: {exc}") from None
+        return key_document(record)
+
+    _print(
+        asyncio.run(_with_store(settings, work)),
+        args.json,
+        lambda d: (
+            f"imported {d['alg']} key {d['kid']} as next; it starts signing at a "
+            "rotation once published for IDP_KEY_PREPUBLISH"
+        ),
+    )
+
+
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
     algs = [args.alg] if args.alg else list(settings.signing_algs)
 
     async def work(store: Store) -> list[dict[str, Any]]:
         return [
-            {
-                "alg": r.alg,
-                "active_kid": r.active_kid,
-                "retired_kid": r.retired_kid,
-                "next_kid": r.next_kid,
-            }
-            for r in await rotate_now(store, settings, algs, actor=cli_actor())
+            rotation_document(r) for r in await rotate_now(store, settings, algs, actor=cli_actor())
         ]
 
     results = asyncio.run(_with_store(settings, work))
+    for result in results:
+        if result["warning"]:
+            sys.stderr.write(f"idp: warning: {result['warning']}\n")
     document: Any = results[0] if len(results) == 1 else results
 
     def text(_: Any) -> str:
@@ -471,6 +518,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     print(f"idp: listening on {scheme}://{host}:{args.port} with {args.workers} worker(s)")
     if not settings.issuer_is_https:
         print("idp: warning: the issuer is plain http; use https for anything but development")
+    for warning in settings_warnings(settings):
+        print(f"idp: warning: {warning}")
     sys.stdout.flush()
     run_server(
         ServerOptions(
@@ -630,6 +679,16 @@ def build_parser() -> argparse.ArgumentParser:
     key_list = keys.add_parser("list", help="list keys")
     key_list.add_argument("--json", action="store_true")
     key_list.set_defaults(run=cmd_keys_list)
+    key_status = keys.add_parser(
+        "status", help="say when each ring rotates next and whether verifiers are safe"
+    )
+    key_status.add_argument("--json", action="store_true")
+    key_status.set_defaults(run=cmd_keys_status)
+    key_import = keys.add_parser("import", help="import a PEM private key as the next key")
+    key_import.add_argument("--alg", choices=["RS256", "ES256"], required=True)
+    key_import.add_argument("--pem", required=True, metavar="FILE")
+    key_import.add_argument("--json", action="store_true")
+    key_import.set_defaults(run=cmd_keys_import)
     rotate = keys.add_parser("rotate", help="rotate signing keys now")
     rotate.add_argument("--alg", choices=["RS256", "ES256"])
     rotate.add_argument("--json", action="store_true")

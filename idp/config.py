@@ -38,13 +38,14 @@ class Settings:
     key_encryption_key: bytes = field(repr=False)
     key_encryption_key_source: str
     access_token_ttl: int = 600
+    id_token_ttl: int = 3600
     jwks_max_age: int = 300
+    key_rotation_interval: int = 30 * 86400
+    key_prepublish: int = 600
     rsa_key_bits: int = 2048
     signing_algs: tuple[str, ...] = SUPPORTED_ALGS
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     key_ring_poll_interval: float = 1.0
-    key_rotation_interval: int = 30 * 86400
-    id_token_ttl: int = 3600
     session_idle_timeout: int = 8 * 3600
     session_max_age: int = 7 * 86400
     password_hash_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -220,6 +221,7 @@ def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Setti
             "IDP_KEY_ENCRYPTION_KEY: required with PostgreSQL; expected 32 random bytes as "
             "base64url (generate one with: python -m idp generate-kek)"
         )
+    jwks_max_age = parse_duration("IDP_JWKS_MAX_AGE", env.get("IDP_JWKS_MAX_AGE", "300"))
     return Settings(
         issuer=issuer,
         database_url=database_url,
@@ -228,16 +230,19 @@ def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Setti
         access_token_ttl=parse_duration(
             "IDP_ACCESS_TOKEN_TTL", env.get("IDP_ACCESS_TOKEN_TTL", "600")
         ),
-        jwks_max_age=parse_duration("IDP_JWKS_MAX_AGE", env.get("IDP_JWKS_MAX_AGE", "300")),
+        id_token_ttl=parse_duration("IDP_ID_TOKEN_TTL", env.get("IDP_ID_TOKEN_TTL", "3600")),
+        jwks_max_age=jwks_max_age,
+        key_rotation_interval=parse_duration(
+            "IDP_KEY_ROTATION_INTERVAL", env.get("IDP_KEY_ROTATION_INTERVAL", "30d")
+        ),
+        key_prepublish=parse_duration(
+            "IDP_KEY_PREPUBLISH", env.get("IDP_KEY_PREPUBLISH", str(2 * jwks_max_age))
+        ),
         rsa_key_bits=_int_in_range(
             "IDP_RSA_KEY_BITS", env.get("IDP_RSA_KEY_BITS", "2048"), 2048, 8192
         ),
         signing_algs=parse_algs(env.get("IDP_SIGNING_ALGS", "RS256,ES256")),
         trusted_proxies=parse_trusted_proxies(env.get("IDP_TRUSTED_PROXIES", "")),
-        key_rotation_interval=parse_duration(
-            "IDP_KEY_ROTATION_INTERVAL", env.get("IDP_KEY_ROTATION_INTERVAL", "30d")
-        ),
-        id_token_ttl=parse_duration("IDP_ID_TOKEN_TTL", env.get("IDP_ID_TOKEN_TTL", "1h")),
         session_idle_timeout=parse_duration(
             "IDP_SESSION_IDLE_TIMEOUT", env.get("IDP_SESSION_IDLE_TIMEOUT", "8h")
         ),

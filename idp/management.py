@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
+from idp.keyring.lifecycle import (
+    LifecyclePolicy,
+    Rotation,
+    Transition,
+    next_transitions,
+    ring_status,
+)
 from idp.oauth.registration import ClientRequest, ClientUpdate, apply_client_update, build_client
 from idp.passwords import hash_password_async
 from idp.sessions import end_user_sessions
@@ -265,6 +273,17 @@ async def disable_user(
     return updated, len(ended)
 
 
+def rotation_document(rotation: Rotation) -> dict[str, Any]:
+    """A rotation's outcome as administrators see it (CLI ``--json`` and the admin API)."""
+    return {
+        "alg": rotation.alg,
+        "active_kid": rotation.active_kid,
+        "retired_kid": rotation.retired_kid,
+        "next_kid": rotation.next_kid,
+        "warning": rotation.warning,
+    }
+
+
 def user_document(user: UserRecord) -> dict[str, Any]:
     """The user as administrators see it; never the password hash."""
     return {
@@ -277,8 +296,12 @@ def user_document(user: UserRecord) -> dict[str, Any]:
     }
 
 
-def key_document(key: KeyRecord) -> dict[str, Any]:
-    """A key as administrators see it; never the private part."""
+def key_document(key: KeyRecord, transition: Transition | None = None) -> dict[str, Any]:
+    """A key as administrators see it, with its next scheduled transition; never the private part.
+
+    ``next_transition`` is ``activate`` (a next key), ``retire`` (the active key), ``expire``
+    (a retired key) or null (revoked, expired, or a next key waiting behind another).
+    """
     return {
         "kid": key.kid,
         "alg": key.alg,
@@ -287,7 +310,47 @@ def key_document(key: KeyRecord) -> dict[str, Any]:
         "activated_at": iso_time(key.activated_at),
         "retired_at": iso_time(key.retired_at),
         "revoked_at": iso_time(key.revoked_at),
+        "next_transition": transition.name if transition else None,
+        "next_transition_at": iso_time(transition.at) if transition else None,
     }
+
+
+def key_documents(keys: Sequence[KeyRecord], policy: LifecyclePolicy) -> list[dict[str, Any]]:
+    """Every key as administrators see it, each with the time of its next transition."""
+    transitions = next_transitions(keys, policy)
+    return [key_document(key, transitions.get(key.kid)) for key in keys]
+
+
+def ring_status_documents(
+    keys: Sequence[KeyRecord], algs: Sequence[str], policy: LifecyclePolicy, now: float
+) -> list[dict[str, Any]]:
+    """Per algorithm: the next rotation, whether any verifier could be caught out, in words."""
+    documents = []
+    for alg in algs:
+        status = ring_status(keys, alg, policy, now)
+        retired = [k for k in keys if k.alg == alg and k.state == "retired"]
+        summary = status.summary
+        if retired:
+            last = max((k.retired_at or k.created_at) + policy.retention for k in retired)
+            summary += (
+                f" {len(retired)} retired key(s) stay published for tokens they signed; "
+                f"the last leaves JWKS at {iso_time(last)}."
+            )
+        documents.append(
+            {
+                "alg": alg,
+                "active_kid": status.active_kid,
+                "next_kid": status.next_kid,
+                "rotation_due_at": iso_time(status.rotation_due_at),
+                "rotation_at": iso_time(status.rotation_at),
+                "next_key_published_for_at_rotation": status.next_published_for_at_rotation,
+                "verifiers_safe": status.verifiers_safe,
+                "manual_rotation_safe_now": status.manual_rotation_safe_now,
+                "retired_kids": [k.kid for k in retired],
+                "summary": summary,
+            }
+        )
+    return documents
 
 
 def audit_document(entry: AuditEntry) -> dict[str, Any]:

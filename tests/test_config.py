@@ -22,6 +22,9 @@ def test_defaults_for_the_embedded_store(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.jwks_max_age == 300
     assert settings.rsa_key_bits == 2048
     assert settings.signing_algs == ("RS256", "ES256")
+    assert settings.id_token_ttl == 3600
+    assert settings.key_rotation_interval == 30 * 86400
+    assert settings.key_prepublish == 2 * 300
     kek_file = tmp_path / "keys" / "key-encryption-key"
     assert stat.S_IMODE(os.stat(kek_file).st_mode) == 0o600
     assert load_settings({}).key_encryption_key == settings.key_encryption_key
@@ -49,6 +52,9 @@ def test_durations(raw: str, seconds: int) -> None:
         ("IDP_ACCESS_TOKEN_TTL", "ten minutes"),
         ("IDP_ACCESS_TOKEN_TTL", "0"),
         ("IDP_JWKS_MAX_AGE", "-5"),
+        ("IDP_ID_TOKEN_TTL", "1 hour"),
+        ("IDP_KEY_ROTATION_INTERVAL", "0"),
+        ("IDP_KEY_PREPUBLISH", "soon"),
         ("IDP_RSA_KEY_BITS", "1024"),
         ("IDP_SIGNING_ALGS", "HS256"),
         ("IDP_TRUSTED_PROXIES", "not-an-ip"),
@@ -87,3 +93,13 @@ def test_trusted_proxies_and_algs_parse() -> None:
     )
     assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.1/32", "192.168.0.0/16"]
     assert settings.signing_algs == ("ES256",)
+
+
+def test_key_lifecycle_durations_may_be_one_second_and_prepublish_follows_max_age() -> None:
+    base = {"IDP_KEY_ENCRYPTION_KEY": KEK}
+    short = load_settings({**base, "IDP_KEY_ROTATION_INTERVAL": "1s", "IDP_JWKS_MAX_AGE": "1"})
+    assert short.key_rotation_interval == 1
+    assert short.key_prepublish == 2
+    explicit = load_settings({**base, "IDP_KEY_PREPUBLISH": "15m", "IDP_ID_TOKEN_TTL": "5m"})
+    assert explicit.key_prepublish == 900
+    assert explicit.id_token_ttl == 300

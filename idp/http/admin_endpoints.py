@@ -25,6 +25,7 @@ from idp.management import (
     get_client,
     get_user,
     key_document,
+    rotation_document,
     update_client,
     update_user,
     user_document,
@@ -51,17 +52,7 @@ async def rotate(call: AdminCall) -> Response:
         algs = [body["alg"]]
     rotations = await rotate_now(found.store, found.settings, algs, found.clock, call.actor)
     await found.keys.refresh_if_changed()
-    return answer(
-        [
-            {
-                "alg": r.alg,
-                "active_kid": r.active_kid,
-                "retired_kid": r.retired_kid,
-                "next_kid": r.next_kid,
-            }
-            for r in rotations
-        ]
-    )
+    return answer([rotation_document(r) for r in rotations])
 
 
 async def revoke(call: AdminCall) -> Response:

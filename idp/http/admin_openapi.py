@@ -77,8 +77,13 @@ def _schemas() -> dict[str, Any]:
                 "The key that stopped signing (null for a new ring).", nullable=True
             ),
             "next_kid": _string("The key published to sign next."),
+            "warning": _string(
+                "Set when the promoted key had been published for less than "
+                "IDP_KEY_PREPUBLISH; null otherwise.",
+                nullable=True,
+            ),
         },
-        ["alg", "active_kid", "retired_kid", "next_kid"],
+        ["alg", "active_kid", "retired_kid", "next_kid", "warning"],
     )
     client_properties = {
         "client_id": _string("The client's id."),

@@ -33,6 +33,7 @@ from idp.http.responses import error_body, json_bytes, json_response, oauth_erro
 from idp.http.services import Services
 from idp.keyring.admin import ensure_key_rings
 from idp.keyring.ring import KeyRingService
+from idp.keyring.scheduler import KeyRingScheduler
 from idp.metrics import Metrics
 from idp.oauth.errors import OAuthError
 from idp.oauth.metadata import server_metadata
@@ -80,7 +81,12 @@ def create_app(
 ) -> Starlette:
     """Build the token service for the given settings (the store is opened at start-up)."""
     the_store = store or make_store(settings.database_url)
-    keys = KeyRingService(the_store, settings.key_encryption_key, settings.key_ring_poll_interval)
+    keys = KeyRingService(
+        the_store,
+        settings.key_encryption_key,
+        settings.key_ring_poll_interval,
+        settings.key_prepublish,
+    )
     found = Services(
         settings=settings,
         store=the_store,
@@ -105,16 +111,21 @@ def create_app(
         try:
             await prepare_store(the_store, settings)
             await found.keys.load()
-            watcher = asyncio.create_task(found.keys.watch(), name="idp-key-ring-watcher")
-            housekeeper = asyncio.create_task(
-                housekeeping_loop(collectors, clock, settings.housekeeping_interval),
-                name="idp-housekeeping",
-            )
+            scheduler = KeyRingScheduler(the_store, settings, clock, found.keys.changed)
+            tasks = [
+                asyncio.create_task(found.keys.watch(), name="idp-key-ring-watcher"),
+                asyncio.create_task(scheduler.run(), name="idp-key-ring-scheduler"),
+                asyncio.create_task(
+                    housekeeping_loop(collectors, clock, settings.housekeeping_interval),
+                    name="idp-housekeeping",
+                ),
+            ]
             try:
                 yield
             finally:
-                for task in (watcher, housekeeper):
+                for task in tasks:
                     task.cancel()
+                for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
         finally:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
 from idp.keyring import lifecycle
-from idp.keyring.lifecycle import KeyRingError, NewKey, Rotation
-from idp.keyring.material import new_key_record
+from idp.keyring.lifecycle import KeyRingError, LifecyclePolicy, NewKey, Rotation, ScheduledPass
+from idp.keyring.material import imported_key_record, new_key_record
 from idp.store.base import SYSTEM, Actor, KeyRecord, KeyRingChange, Store
+
+SCHEDULER = "scheduler"
 
 
 def key_factory(settings: Settings, clock: Clock) -> NewKey:
@@ -41,7 +45,11 @@ async def rotate_keys(
     clock: Clock = system_clock,
     actor: str = SYSTEM,
 ) -> list[Rotation]:
-    """Rotate each named algorithm's ring at once, in one transaction."""
+    """Rotate each named algorithm's ring at once, in one transaction.
+
+    Each Rotation carries a warning when its promoted key had been published for less than
+    IDP_KEY_PREPUBLISH; the rotation happens all the same (the administrator asked).
+    """
     new_key = key_factory(settings, clock)
     rotations: list[Rotation] = []
 
@@ -50,7 +58,9 @@ async def rotate_keys(
         inserts: list[KeyRecord] = []
         updates: list[KeyRecord] = []
         for alg in algs:
-            change, rotation = lifecycle.rotate(keys, alg, new_key, clock())
+            change, rotation = lifecycle.rotate(
+                keys, alg, new_key, clock(), prepublish=settings.key_prepublish
+            )
             inserts.extend(change.inserts)
             updates.extend(change.updates)
             rotations.append(rotation)
@@ -101,11 +111,87 @@ async def revoke_key(
     return revoked[0]
 
 
+async def run_scheduled_transitions(
+    store: Store,
+    settings: Settings,
+    clock: Clock = system_clock,
+    prepared: Sequence[KeyRecord] = (),
+) -> ScheduledPass:
+    """Perform every transition due now, as the scheduler, in one serialised transaction.
+
+    The pass is computed inside the transaction from the rows as they are then, so when
+    several processes run it at once the first one does the work and the others find
+    nothing left to do. ``prepared`` keys (generated beforehand, off the event loop) are
+    used first for any new key the pass needs.
+    """
+    new_key = _prepared_factory(prepared, key_factory(settings, clock), clock)
+    policy = LifecyclePolicy.from_settings(settings)
+    outcome: list[ScheduledPass] = []
+
+    def mutate(keys: Sequence[KeyRecord]) -> KeyRingChange:
+        found = lifecycle.scheduled_pass(keys, settings.signing_algs, policy, new_key, clock())
+        outcome[:] = [found]
+        return found.change
+
+    await store.change_key_ring(mutate, Actor(SCHEDULER, clock()))
+    return outcome[0]
+
+
+def _prepared_factory(prepared: Sequence[KeyRecord], fallback: NewKey, clock: Clock) -> NewKey:
+    """Hand out ready keys of the asked alg (timestamped now), then fresh ones."""
+    spare = list(prepared)
+
+    def make(alg: str, state: str) -> KeyRecord:
+        for index, key in enumerate(spare):
+            if key.alg == alg:
+                del spare[index]
+                now = clock()
+                activated = now if state == "active" else None
+                return replace(key, state=state, created_at=now, activated_at=activated)
+        return fallback(alg, state)
+
+    return make
+
+
+async def prepare_keys(settings: Settings, algs: Sequence[str], clock: Clock) -> list[KeyRecord]:
+    """Generate keys for ``algs`` in a worker thread (RSA generation takes a while)."""
+    make = key_factory(settings, clock)
+    return await asyncio.to_thread(lambda: [make(alg, "next") for alg in algs])
+
+
+async def import_key(
+    store: Store,
+    settings: Settings,
+    alg: str,
+    pem: bytes,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+) -> KeyRecord:
+    """Add an operator's private key to ``alg``'s ring as a ``next`` key, sealed and audited.
+
+    Raises KeyImportError for an unusable PEM and KeyRingError when the key is already in
+    the ring (whatever its state).
+    """
+    record = imported_key_record(alg, pem, settings.key_encryption_key, clock())
+
+    def mutate(keys: Sequence[KeyRecord]) -> KeyRingChange:
+        existing = next((k for k in keys if k.kid == record.kid), None)
+        if existing is not None:
+            raise KeyRingError(f"key {record.kid} is already in the ring ({existing.state})")
+        return KeyRingChange(inserts=(record,), imported=frozenset({record.kid}))
+
+    await store.change_key_ring(mutate, Actor(actor, clock()))
+    return record
+
+
 __all__ = [
+    "SCHEDULER",
     "KeyRingError",
     "ensure_key_rings",
+    "import_key",
     "key_factory",
     "revoke_key",
     "rotate_keys",
     "rotate_now",
+    "run_scheduled_transitions",
 ]

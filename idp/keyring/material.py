@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc.jwk import ECKey, RSAKey
 
@@ -20,8 +22,15 @@ _NONCE_BYTES = 12
 _SEAL_VERSION = b"\x01"
 
 
+MIN_IMPORT_RSA_BITS = 2048
+
+
 class KeyMaterialError(Exception):
     """A sealed private key could not be opened (wrong key-encryption key, or tampering)."""
+
+
+class KeyImportError(Exception):
+    """A PEM file cannot become a signing key for the algorithm asked (the message says why)."""
 
 
 def generate_key(alg: str, rsa_bits: int) -> SigningKey:
@@ -87,4 +96,72 @@ def new_key_record(
         private_key_sealed=seal(key, kid, alg, key_encryption_key),
         created_at=now,
         activated_at=now if state == "active" else None,
+    )
+
+
+def load_private_pem(alg: str, pem: bytes) -> SigningKey:
+    """An unencrypted PKCS#8 or traditional PEM private key that fits ``alg`` (RFC 7518 3.1).
+
+    RS256 takes an RSA key of at least 2048 bits, ES256 a P-256 key; public-only and
+    encrypted PEMs are refused.
+    """
+    if b"-----BEGIN" not in pem:
+        raise KeyImportError("not a PEM file (no -----BEGIN line)")
+    if b"ENCRYPTED" in pem:
+        raise KeyImportError(
+            "the PEM private key is encrypted; decrypt it first "
+            "(openssl pkey -in key.pem -out plain.pem)"
+        )
+    if b"PRIVATE KEY-----" not in pem:
+        if b"PUBLIC KEY-----" in pem or b"CERTIFICATE-----" in pem:
+            raise KeyImportError("the PEM holds no private key (public key or certificate only)")
+        raise KeyImportError("the PEM holds no private key")
+    try:
+        private = serialization.load_pem_private_key(pem, password=None)
+    except TypeError:
+        raise KeyImportError("the PEM private key is encrypted; decrypt it first") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyImportError("the PEM private key cannot be read") from None
+    if alg == "RS256":
+        if not isinstance(private, rsa.RSAPrivateKey):
+            raise KeyImportError(f"RS256 needs an RSA key, the PEM holds {_kind(private)}")
+        if private.key_size < MIN_IMPORT_RSA_BITS:
+            raise KeyImportError(
+                f"RS256 needs an RSA key of at least {MIN_IMPORT_RSA_BITS} bits, "
+                f"this one has {private.key_size}"
+            )
+    elif alg == "ES256":
+        if not isinstance(private, ec.EllipticCurvePrivateKey):
+            raise KeyImportError(f"ES256 needs a P-256 EC key, the PEM holds {_kind(private)}")
+        if not isinstance(private.curve, ec.SECP256R1):
+            raise KeyImportError(f"ES256 needs a P-256 EC key, this one is on {private.curve.name}")
+    else:
+        raise KeyImportError(f"unsupported signing algorithm {alg!r}")
+    pkcs8 = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return RSAKey.import_key(pkcs8) if alg == "RS256" else ECKey.import_key(pkcs8)
+
+
+def _kind(private: object) -> str:
+    if isinstance(private, rsa.RSAPrivateKey):
+        return "an RSA key"
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        return f"an EC key on {private.curve.name}"
+    return f"a {type(private).__name__.removeprefix('_')} key"
+
+
+def imported_key_record(alg: str, pem: bytes, key_encryption_key: bytes, now: float) -> KeyRecord:
+    """An operator's PEM private key as a ``next`` row, sealed under the key-encryption key."""
+    key = load_private_pem(alg, pem)
+    kid = key_id(key)
+    return KeyRecord(
+        kid=kid,
+        alg=alg,
+        state="next",
+        public_jwk=json.dumps(public_jwk(key, kid, alg), separators=(",", ":")),
+        private_key_sealed=seal(key, kid, alg, key_encryption_key),
+        created_at=now,
     )

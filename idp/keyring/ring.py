@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +22,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from idp.keyring.lifecycle import PUBLISHED_STATES
+from idp.keyring.lifecycle import PUBLISHED_STATES, interim_until
 from idp.keyring.material import SigningKey, unseal
 from idp.store.base import KeyRecord, Store, StoreUnavailable
 
@@ -52,15 +54,34 @@ class KeyRing:
     jwks_etag: str
     activated_at: dict[str, float] = field(default_factory=dict)
     """alg -> when its active key started signing (for metrics and rotation schedules)."""
+    interim: dict[str, tuple[str, SigningKey, float]] = field(default_factory=dict)
+    """Per alg: a just-retired key that signs until the given time instead of an active key
+    published too briefly (after a hasty manual rotation), see lifecycle.interim_until."""
 
     @classmethod
-    def build(cls, records: Sequence[KeyRecord], version: int, kek: bytes) -> KeyRing:
-        """Open the active private keys and prepare the JWKS document (RFC 7517 section 5)."""
+    def build(
+        cls, records: Sequence[KeyRecord], version: int, kek: bytes, prepublish: float = 0.0
+    ) -> KeyRing:
+        """Open the signing private keys and prepare the JWKS document (RFC 7517 section 5).
+
+        The JWKS lists every published key (``next`` included, so a verifier that fetches it
+        knows the coming key too) in a deterministic order, so that every process holding the
+        same rows serves the same bytes and ETag.
+        """
         published = sorted(
             (r for r in records if r.state in PUBLISHED_STATES),
             key=lambda r: (_STATE_ORDER[r.state], -(r.activated_at or r.created_at), r.kid),
         )
         signing = {r.alg: (r.kid, unseal(r, kek)) for r in published if r.state == "active"}
+        interim: dict[str, tuple[str, SigningKey, float]] = {}
+        for record in published:
+            if record.state != "retired":
+                continue
+            until = interim_until(records, record, prepublish)
+            if until <= (record.retired_at or record.created_at):
+                continue
+            if record.alg not in interim or until > interim[record.alg][2]:
+                interim[record.alg] = (record.kid, unseal(record, kek), until)
         verification: dict[str, tuple[str, SigningKey]] = {}
         documents = []
         for record in published:
@@ -72,27 +93,41 @@ class KeyRing:
         activated_at = {
             r.alg: r.activated_at or r.created_at for r in published if r.state == "active"
         }
-        return cls(version, signing, verification, jwks, etag, activated_at)
+        return cls(version, signing, verification, jwks, etag, activated_at, interim)
 
-    def sign(self, alg: str, claims: dict[str, Any], typ: str) -> str:
-        """A compact JWS (RFC 7515) over the claims, by the active key of ``alg``."""
-        try:
-            kid, key = self.signing[alg]
-        except KeyError:
-            raise NoSigningKey(f"no active {alg} key") from None
+    def sign(self, alg: str, claims: dict[str, Any], typ: str, now: float | None = None) -> str:
+        """A compact JWS (RFC 7515) over the claims, by the active key of ``alg``.
+
+        Right after a hasty manual rotation the key it replaced signs instead, until the new
+        key has been published for the pre-publication window (``now`` defaults to the wall
+        clock).
+        """
+        interim = self.interim.get(alg)
+        if interim is not None and (time.time() if now is None else now) < interim[2]:
+            kid, key = interim[0], interim[1]
+        else:
+            try:
+                kid, key = self.signing[alg]
+            except KeyError:
+                raise NoSigningKey(f"no active {alg} key") from None
         return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
 
     def verify(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The header and claims of a compact JWS signed by one of our published keys.
 
-        Only the signature is checked (RFC 7515 section 5.2); claims are the caller's.
+        Only published keys (``next``, ``active``, ``retired``) verify: a token signed by a
+        revoked or expired key is refused from the moment the ring no longer holds it. Only
+        the signature is checked (RFC 7515 section 5.2); claims are the caller's.
         """
         try:
             if len(token) > MAX_TOKEN_LENGTH:
                 raise InvalidSignature("token too long")
             encoded = token.split(".", 1)[0]
             header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-            alg, key = self.verification[header["kid"]]
+            found = self.verification.get(header.get("kid"))
+            if found is None:
+                raise InvalidSignature("the token's key is not published by this issuer")
+            alg, key = found
             if header.get("alg") != alg:
                 raise InvalidSignature("the token's alg does not match its key")
             decoded = jwt.decode(token, key, algorithms=[alg])
@@ -114,13 +149,23 @@ def _import_public(document: dict[str, Any]) -> SigningKey:
 
 
 class KeyRingService:
-    """Keeps the in-memory ring in step with the store by polling the ring version."""
+    """Keeps the in-memory ring in step with the store.
 
-    def __init__(self, store: Store, kek: bytes, poll_interval: float = 1.0) -> None:
+    The store's change notifications (LISTEN/NOTIFY on PostgreSQL) trigger a reload at once;
+    polling the ring version every ``poll_interval`` seconds stays as the fallback. A process
+    signs with the ring it holds until it has loaded a change, so it never signs with a key
+    before it publishes that key itself.
+    """
+
+    def __init__(
+        self, store: Store, kek: bytes, poll_interval: float = 1.0, prepublish: float = 0.0
+    ) -> None:
         self._store = store
         self._kek = kek
         self._poll_interval = poll_interval
+        self._prepublish = prepublish
         self._ring: KeyRing | None = None
+        self._changed = asyncio.Event()
 
     @property
     def ring(self) -> KeyRing:
@@ -132,11 +177,15 @@ class KeyRingService:
     def loaded(self) -> bool:
         return self._ring is not None
 
+    def changed(self) -> None:
+        """Note that the ring may have changed: the watcher reloads it without waiting."""
+        self._changed.set()
+
     async def load(self) -> KeyRing:
         """Read every key and build a new ring (the version is read first, so never stale)."""
         version = await self._store.key_ring_version()
         records = await self._store.list_keys()
-        self._ring = KeyRing.build(records, version, self._kek)
+        self._ring = KeyRing.build(records, version, self._kek, self._prepublish)
         return self._ring
 
     async def refresh_if_changed(self) -> bool:
@@ -151,10 +200,23 @@ class KeyRingService:
         return True
 
     async def watch(self) -> None:
-        """Poll forever; a store outage is logged once and the held ring keeps serving."""
+        """Follow the store forever; a store outage is logged once and the held ring serves."""
+        listener = asyncio.create_task(
+            self._store.watch_key_ring(self.changed), name="idp-key-ring-listener"
+        )
+        try:
+            await self._poll()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _poll(self) -> None:
         failing = False
         while True:
-            await asyncio.sleep(self._poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), self._poll_interval)
+            self._changed.clear()
             try:
                 await self.refresh_if_changed()
                 if failing:

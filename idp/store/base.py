@@ -144,6 +144,8 @@ class KeyRingChange:
 
     inserts: tuple[KeyRecord, ...] = ()
     updates: tuple[KeyRecord, ...] = ()
+    imported: frozenset[str] = frozenset()
+    """Kids among ``inserts`` that an operator imported (audited as key.import)."""
 
     @property
     def is_empty(self) -> bool:
@@ -192,7 +194,11 @@ def key_audit_entries(
     states = {key.kid: key.state for key in before}
     entries = [
         AuditEntry(
-            actor.at, actor.name, "key.create", key.kid, detail={"alg": key.alg, "state": key.state}
+            actor.at,
+            actor.name,
+            "key.import" if key.kid in change.imported else "key.create",
+            key.kid,
+            detail={"alg": key.alg, "state": key.state},
         )
         for key in change.inserts
     ]
@@ -496,6 +502,14 @@ class Store(Protocol):
         writes it, bumps the ring version, records each transition in the audit trail (as
         ``actor``, by default the system itself), and returns the keys as they are afterwards.
         Concurrent callers (other processes included) run one after another.
+        """
+        ...
+
+    async def watch_key_ring(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` soon after every committed key-ring change, until cancelled.
+
+        A store without change notifications returns at once; its readers poll
+        ``key_ring_version`` instead (which every reader does anyway, as a fallback).
         """
         ...
 

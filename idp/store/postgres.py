@@ -7,8 +7,10 @@ advisory lock, so replicas can run them at the same moment without clashing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -52,8 +54,18 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
 )
+LISTENER_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
 ACQUIRE_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 10.0
+# The NOTIFY channel of this schema's key ring: derived from the schema, so that several
+# installations (or test schemas) on one database never hear each other's changes.
+KEY_RING_CHANNEL_SQL = "'idp_key_ring_' || left(md5(current_schema()), 16)"
+LISTENER_APPLICATION_NAME = "idp-listener "
+LISTENER_HEALTH_INTERVAL = 5.0
+LISTENER_BACKOFF_FIRST = 0.1
+LISTENER_BACKOFF_MAX = 5.0
+
+log = logging.getLogger("idp.store")
 
 
 def _redacted(dsn: str) -> str:
@@ -628,7 +640,70 @@ class PostgresStore:
                 who = actor or Actor(SYSTEM, time.time())
                 for entry in key_audit_entries(before, result, who):
                     await _insert_audit(connection, entry)
+                # Delivered to listeners when (and only if) the transaction commits.
+                await connection.execute(
+                    f"SELECT pg_notify({KEY_RING_CHANNEL_SQL}, version::text) "  # noqa: S608
+                    "FROM key_ring_version WHERE id = 1"
+                )
             return await self._keys(connection)
+
+    async def watch_key_ring(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` on every committed key-ring change, until cancelled.
+
+        A dedicated connection (outside the pool) LISTENs on this schema's channel; if it is
+        lost it is opened again with backoff, and ``on_change`` is called after each
+        (re)connection so that a change missed meanwhile is picked up. A silent connection
+        is found out by a ``SELECT 1`` every few seconds.
+        """
+        backoff = LISTENER_BACKOFF_FIRST
+        reported = False
+        resumed = False
+        while True:
+            listened: list[bool] = []
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(
+                    self.dsn, timeout=ACQUIRE_TIMEOUT, command_timeout=COMMAND_TIMEOUT
+                )
+                await self._listen(connection, on_change, resumed, listened)
+                reason = "the connection was closed"
+            except LISTENER_ERRORS as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            finally:
+                if connection is not None:
+                    connection.terminate()
+            if listened:
+                backoff, reported, resumed = LISTENER_BACKOFF_FIRST, False, True
+            if not reported:
+                log.warning("key ring listener: %s; reconnecting (polling meanwhile)", reason)
+                reported = True
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, LISTENER_BACKOFF_MAX)
+
+    async def _listen(
+        self,
+        connection: asyncpg.Connection,
+        on_change: Callable[[], None],
+        resumed: bool,
+        listened: list[bool],
+    ) -> None:
+        """LISTEN on one connection until it is lost (returns or raises)."""
+        channel = await connection.fetchval(f"SELECT {KEY_RING_CHANNEL_SQL}")
+        await connection.execute(
+            f"SELECT set_config('application_name', '{LISTENER_APPLICATION_NAME}' || "
+            f"{KEY_RING_CHANNEL_SQL}, false)"
+        )
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _: lost.set())
+        await connection.add_listener(channel, lambda *_: on_change())
+        listened.append(True)
+        on_change()
+        log.info("key ring listener: %s on %s", "resumed" if resumed else "listening", channel)
+        while not lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), LISTENER_HEALTH_INTERVAL)
+            if not lost.is_set():
+                await connection.fetchval("SELECT 1", timeout=ACQUIRE_TIMEOUT)
 
     # -- audit ----------------------------------------------------------------------------
 

@@ -631,6 +631,10 @@ class SQLiteStore:
 
         return await self._run(lambda c: _in_transaction(c, change))
 
+    async def watch_key_ring(self, on_change: Callable[[], None]) -> None:
+        """SQLite has no notifications: returns at once, and readers rely on polling."""
+        return
+
     # -- audit ----------------------------------------------------------------------------
 
     async def record_audit(self, entry: AuditEntry) -> None:

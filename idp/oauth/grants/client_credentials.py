@@ -46,5 +46,7 @@ class ClientCredentialsGrant:
             issued_at=int(context.clock()),
             lifetime=ttl,
         )
-        token = context.ring.sign(client.access_token_alg, claims, ACCESS_TOKEN_TYP)
+        token = context.ring.sign(
+            client.access_token_alg, claims, ACCESS_TOKEN_TYP, now=context.clock()
+        )
         return TokenResponse(access_token=token, expires_in=ttl, scope=scope)
