@@ -1,0 +1,110 @@
+"""A JWK Set (RFC 7517 section 5) turned into verification keys, one per kid.
+
+Keys are imported once per fetch and kept as joserfc key objects next to the algorithm
+that may use them, so verifying a token costs a dictionary lookup and one signature check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
+from joserfc.jws import JWSRegistry
+
+from idp.verify.errors import InvalidToken
+
+# Asymmetric JWS algorithms (RFC 7518 section 3.1) and the key type each needs. "none" and
+# the HS* family are absent on purpose: a public key must never serve as an HMAC secret.
+KEY_TYPES: Mapping[str, str] = {
+    "RS256": "RSA",
+    "RS384": "RSA",
+    "RS512": "RSA",
+    "PS256": "RSA",
+    "PS384": "RSA",
+    "PS512": "RSA",
+    "ES256": "EC",
+    "ES384": "EC",
+    "ES512": "EC",
+}
+_PUBLIC_MEMBERS = {"RSA": ("kty", "n", "e"), "EC": ("kty", "crv", "x", "y")}
+MIN_RSA_BITS = 2048
+
+logger = logging.getLogger("idp.verify")
+
+
+class KeySetError(ValueError):
+    """The document is not a JWK Set at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    """One public key, the single algorithm its JWK names, and the joserfc model for it."""
+
+    kid: str
+    alg: str
+    key: RSAKey | ECKey
+
+    def verify(self, signing_input: bytes, signature: bytes) -> None:
+        """Check a JWS signature (RFC 7515 section 5.2 step 8); raise InvalidToken if wrong."""
+        if not JWSRegistry.algorithms[self.alg].verify(signing_input, signature, self.key):
+            raise InvalidToken("the token signature is invalid")
+
+
+def import_key_set(document: Any, algorithms: frozenset[str]) -> dict[str, VerificationKey]:
+    """The usable keys of a JWK Set by kid (RFC 7517 section 5).
+
+    A key is usable when it has a ``kid``, an ``alg`` among ``algorithms`` that fits its
+    ``kty`` (and curve), ``use`` absent or ``sig``, ``key_ops`` absent or holding ``verify``,
+    and, for RSA, at least 2048 bits. Other keys are skipped, not fatal: a set may hold keys
+    for other purposes. Only public members are read. A kid that appears twice is dropped,
+    since it could not say which key signed.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise KeySetError("the JWKS document has no 'keys' array")
+    found: dict[str, VerificationKey] = {}
+    duplicated: set[str] = set()
+    for member in document["keys"]:
+        key = _import_one(member, algorithms)
+        if key is None:
+            continue
+        if key.kid in found or key.kid in duplicated:
+            duplicated.add(key.kid)
+            found.pop(key.kid, None)
+            continue
+        found[key.kid] = key
+    if duplicated:
+        logger.warning(
+            "JWKS lists %d kid(s) more than once; those keys are ignored", len(duplicated)
+        )
+    return found
+
+
+def _import_one(member: Any, algorithms: frozenset[str]) -> VerificationKey | None:
+    if not isinstance(member, dict):
+        return None
+    kid, alg = member.get("kid"), member.get("alg")
+    if not isinstance(kid, str) or not kid or not isinstance(alg, str) or alg not in algorithms:
+        return None
+    kty = KEY_TYPES[alg]
+    if member.get("kty") != kty:
+        return None
+    if member.get("use", "sig") != "sig":
+        return None
+    key_ops = member.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        return None
+    public = {name: member[name] for name in _PUBLIC_MEMBERS[kty] if name in member}
+    try:
+        key: RSAKey | ECKey = (
+            RSAKey.import_key(public) if kty == "RSA" else ECKey.import_key(public)
+        )
+        JWSRegistry.algorithms[alg].check_key(key)
+    except (JoseError, ValueError, TypeError, KeyError):
+        return None
+    if isinstance(key, RSAKey) and key.public_key.key_size < MIN_RSA_BITS:
+        return None
+    return VerificationKey(kid=kid, alg=alg, key=key)
