@@ -6,6 +6,8 @@ that may use them, so verifying a token costs a dictionary lookup and one signat
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,6 +100,8 @@ def _import_one(member: Any, algorithms: frozenset[str]) -> VerificationKey | No
     if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
         return None
     public = {name: member[name] for name in _PUBLIC_MEMBERS[kty] if name in member}
+    if kty == "RSA" and _modulus_bits(public.get("n")) < MIN_RSA_BITS:
+        return None
     try:
         key: RSAKey | ECKey = (
             RSAKey.import_key(public) if kty == "RSA" else ECKey.import_key(public)
@@ -105,6 +109,15 @@ def _import_one(member: Any, algorithms: frozenset[str]) -> VerificationKey | No
         JWSRegistry.algorithms[alg].check_key(key)
     except (JoseError, ValueError, TypeError, KeyError):
         return None
-    if isinstance(key, RSAKey) and key.public_key.key_size < MIN_RSA_BITS:
-        return None
     return VerificationKey(kid=kid, alg=alg, key=key)
+
+
+def _modulus_bits(n: Any) -> int:
+    """Bits of a base64url RSA modulus (RFC 7518 section 6.3.1.1); 0 if unreadable."""
+    if not isinstance(n, str):
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
+    except (ValueError, binascii.Error):
+        return 0
+    return int.from_bytes(raw, "big").bit_length()
