@@ -21,7 +21,7 @@ from idp.verify.result import VerifiedToken
 # Three base64url segments (RFC 7515 section 7.1) and nothing else: no padding, no spaces,
 # no JWE (five parts), no JSON serialization.
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_FROM_URLSAFE = str.maketrans("-_", "+/")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 # Header parameters that point at, or carry, a key chosen by whoever made the token.
 _REFUSED_HEADER_KEYS = ("jku", "x5u", "jwk", "x5c")
@@ -77,9 +77,11 @@ def split_compact(token: str | bytes, max_bytes: int) -> Parts:
 
 def b64decode(segment: str) -> bytes:
     """Decode one base64url segment without padding (RFC 7515 section 2)."""
+    # bytes.translate with a 256-byte table is several times faster than str.translate.
     try:
         return binascii.a2b_base64(
-            (segment + "=" * (-len(segment) % 4)).translate(_FROM_URLSAFE), strict_mode=True
+            (segment + "=" * (-len(segment) % 4)).encode("ascii").translate(_FROM_URLSAFE),
+            strict_mode=True,
         )
     except binascii.Error:
         raise InvalidToken("the token is not valid base64url") from None
@@ -122,8 +124,11 @@ def check_header(header: dict[str, Any], algorithms: Collection[str]) -> Header:
     return Header(kid=kid, alg=alg)
 
 
+_NUMBERS = (int, float)  # exact types: JSON gives no others, and bool is not a time
+
+
 def _number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return type(value) in _NUMBERS
 
 
 def _string(claims: dict[str, Any], name: str) -> str:
