@@ -24,6 +24,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
 
 from idp.verify import (
@@ -628,3 +630,25 @@ def test_the_verifier_imports_without_the_idp_server_dependencies(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["client-1", "[]"]
+
+
+def test_other_asymmetric_algorithms_verify_when_accepted(rsa: Signer) -> None:
+    ps256 = Signer(rsa.key, "ps-1", "PS256")
+    es384 = Signer(ECKey.generate_key("P-384", private=True), "es384-1", "ES384")
+    with jwks_server([ps256.jwk(), es384.jwk()]) as server:
+        verifier = verifier_for(server, Clock(), algorithms=["PS256", "ES384"])
+        assert verifier.verify(ps256.token()).alg == "PS256"
+        assert verifier.verify(es384.token()).alg == "ES384"
+        refused(verifier, Signer(rsa.key, "ps-1", "RS256").token(), "not accepted")
+
+
+def test_an_ecdsa_signature_must_be_r_and_s_of_fixed_length(
+    verifier: TokenVerifier, ec: Signer
+) -> None:
+    header, payload, signature = ec.token().split(".")
+    raw = base64.urlsafe_b64decode(signature + "==")
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    refused(verifier, f"{header}.{payload}.{b64(der)}", "signature")
+    refused(verifier, f"{header}.{payload}.{b64(raw[:63])}", "signature")
+    refused(verifier, f"{header}.{payload}.{b64(bytes(64))}", "signature")
+    assert verifier.verify(f"{header}.{payload}.{b64(raw)}").alg == "ES256"

@@ -1,7 +1,8 @@
 """A JWK Set (RFC 7517 section 5) turned into verification keys, one per kid.
 
-Keys are imported once per fetch and kept as joserfc key objects next to the algorithm
-that may use them, so verifying a token costs a dictionary lookup and one signature check.
+Keys are imported (and validated) by joserfc once per fetch and kept next to the algorithm
+that may use them and a prepared cryptography call, so verifying a token costs a
+dictionary lookup and one call into OpenSSL.
 """
 
 from __future__ import annotations
@@ -9,10 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
@@ -42,18 +47,58 @@ class KeySetError(ValueError):
     """The document is not a JWK Set at all."""
 
 
+SignatureCheck = Callable[[bytes, bytes], None]
+
+
 @dataclass(frozen=True, slots=True)
 class VerificationKey:
-    """One public key, the single algorithm its JWK names, and the joserfc model for it."""
+    """One public key, the single algorithm its JWK names, and its prepared signature check."""
 
     kid: str
     alg: str
     key: RSAKey | ECKey
+    check: SignatureCheck = field(repr=False, compare=False)
 
     def verify(self, signing_input: bytes, signature: bytes) -> None:
         """Check a JWS signature (RFC 7515 section 5.2 step 8); raise InvalidToken if wrong."""
-        if not JWSRegistry.algorithms[self.alg].verify(signing_input, signature, self.key):
-            raise InvalidToken("the token signature is invalid")
+        try:
+            self.check(signature, signing_input)
+        except InvalidSignature:
+            raise InvalidToken("the token signature is invalid") from None
+
+
+_HASHES = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
+
+
+def signature_check(alg: str, key: RSAKey | ECKey) -> SignatureCheck:
+    """The cryptography call that verifies ``alg`` signatures under ``key`` (RFC 7518 3.3-3.5).
+
+    Built once per key with its padding and hash objects ready, so that a verification is
+    one call into OpenSSL (joserfc's algorithm models rebuild them on every call). Raises
+    InvalidSignature for a wrong signature.
+    """
+    digest = _HASHES[alg[2:]]
+    public = key.public_key
+    if isinstance(public, rsa.RSAPublicKey):
+        scheme: padding.AsymmetricPadding = (
+            padding.PKCS1v15()
+            if alg.startswith("RS")
+            else padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+        )
+        return lambda signature, message: public.verify(signature, message, scheme, digest)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        ecdsa, size = ec.ECDSA(digest), (public.key_size + 7) // 8
+
+        def check_ecdsa(signature: bytes, message: bytes) -> None:
+            # RFC 7518 section 3.4: R and S as fixed-length big-endian integers, concatenated.
+            if len(signature) != 2 * size:
+                raise InvalidSignature()
+            r = int.from_bytes(signature[:size], "big")
+            s = int.from_bytes(signature[size:], "big")
+            public.verify(encode_dss_signature(r, s), message, ecdsa)
+
+        return check_ecdsa
+    raise ValueError(f"no signature check for {alg}")
 
 
 def import_key_set(document: Any, algorithms: frozenset[str]) -> dict[str, VerificationKey]:
@@ -109,7 +154,7 @@ def _import_one(member: Any, algorithms: frozenset[str]) -> VerificationKey | No
         JWSRegistry.algorithms[alg].check_key(key)
     except (JoseError, ValueError, TypeError, KeyError):
         return None
-    return VerificationKey(kid=kid, alg=alg, key=key)
+    return VerificationKey(kid=kid, alg=alg, key=key, check=signature_check(alg, key))
 
 
 def _modulus_bits(n: Any) -> int:
