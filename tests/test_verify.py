@@ -652,3 +652,13 @@ def test_an_ecdsa_signature_must_be_r_and_s_of_fixed_length(
     refused(verifier, f"{header}.{payload}.{b64(raw[:63])}", "signature")
     refused(verifier, f"{header}.{payload}.{b64(bytes(64))}", "signature")
     assert verifier.verify(f"{header}.{payload}.{b64(raw)}").alg == "ES256"
+    # A signature whose S starts with a zero byte still verifies with that byte dropped,
+    # unless the length is checked: the encoding must be the one fixed-length form.
+    signing_input = f"{header}.{payload}".encode()
+    for _ in range(20_000):
+        raw = JWSRegistry.algorithms["ES256"].sign(signing_input, ec.key)
+        if raw[32] == 0:
+            break
+    assert raw[32] == 0
+    assert verifier.verify(f"{header}.{payload}.{b64(raw)}").alg == "ES256"
+    refused(verifier, f"{header}.{payload}.{b64(raw[:32] + raw[33:])}", "signature")
