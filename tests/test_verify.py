@@ -27,6 +27,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from idp.verify import (
     InsufficientScope,
@@ -35,6 +39,7 @@ from idp.verify import (
     TokenVerifier,
     VerifiedToken,
 )
+from idp.verify.fetch import FetchError, jwks_uri_from
 from tests.conftest import LiveServer, free_port, register_client
 from tests.verify_support import (
     AUDIENCE,
@@ -47,6 +52,7 @@ from tests.verify_support import (
     b64json,
     good_claims,
     jwks_server,
+    serving,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,6 +166,41 @@ def test_a_discovery_document_naming_another_issuer_gives_no_keys(rsa: Signer) -
         assert server.hits["discovery"] == 1
         assert server.hits["/jwks.json"] == 0
         assert verifier.jwks_uri is None
+
+
+@pytest.mark.parametrize(
+    "jwks_uri", [None, 7, "ftp://127.0.0.1/jwks.json", "http://", "http://[::1/jwks.json"]
+)
+def test_a_discovery_document_without_a_usable_jwks_uri_gives_no_keys(
+    rsa: Signer, jwks_uri: Any
+) -> None:
+    document: dict[str, Any] = {}
+
+    async def discovery(request: Request) -> JSONResponse:
+        return JSONResponse(document)
+
+    routes = [Route("/.well-known/openid-configuration", discovery)]
+    with jwks_server([rsa.jwk()]) as keys, serving(Starlette(routes=routes)) as url:
+        document.update(issuer=url, jwks_uri=keys.jwks_uri)
+        token = rsa.token(good_claims(iss=url))
+        assert TokenVerifier(url, AUDIENCE, clock=Clock()).verify(token).kid == "rsa-1"
+        document["jwks_uri"] = jwks_uri
+        verifier = TokenVerifier(url, AUDIENCE, clock=Clock())
+        with pytest.raises(KeysUnavailable):
+            verifier.verify(token)
+        assert verifier.jwks_uri is None
+
+
+def test_an_https_issuer_needs_an_https_jwks_uri() -> None:
+    document = {"issuer": ISSUER, "jwks_uri": "http://idp.example.com/jwks.json"}
+    with pytest.raises(FetchError, match="not https"):
+        jwks_uri_from(document, ISSUER)
+    assert jwks_uri_from({**document, "jwks_uri": ISSUER + "/k"}, ISSUER) == ISSUER + "/k"
+
+
+def test_a_token_must_be_a_string(verifier: TokenVerifier) -> None:
+    for token in (None, 7, ["a.b.c"]):
+        refused(verifier, token, "not a string")  # type: ignore[arg-type]
 
 
 def test_a_given_jwks_uri_skips_discovery(

@@ -56,6 +56,8 @@ class Parts:
 
 def split_compact(token: str | bytes, max_bytes: int) -> Parts:
     """Split a compact JWS after bounding its size (RFC 7515 section 7.1)."""
+    if not isinstance(token, str | bytes):
+        raise InvalidToken("the token is not a string")
     if len(token) > max_bytes:
         raise InvalidToken("the token is too large")
     if isinstance(token, bytes):

@@ -20,6 +20,10 @@ _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNOR
 _NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:,|$|=)", re.IGNORECASE)
 
 
+# What httpx raises for a failed request, a bad URL or a broken body stream.
+_HTTP_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
+
+
 class FetchError(Exception):
     """A document could not be fetched or is not what it should be; the message is safe to log."""
 
@@ -46,11 +50,15 @@ def jwks_uri_from(document: Any, issuer: str) -> str:
     if not isinstance(document, dict) or document.get("issuer") != issuer:
         raise FetchError("the discovery document names another issuer")
     jwks_uri = document.get("jwks_uri")
-    if not isinstance(jwks_uri, str) or urlsplit(jwks_uri).scheme not in ("https", "http"):
+    try:
+        parsed = urlsplit(jwks_uri) if isinstance(jwks_uri, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("https", "http") or not parsed.hostname:
         raise FetchError("the discovery document has no valid jwks_uri")
-    if urlsplit(issuer).scheme == "https" and urlsplit(jwks_uri).scheme != "https":
+    if urlsplit(issuer).scheme == "https" and parsed.scheme != "https":
         raise FetchError("the discovery document's jwks_uri is not https")
-    return jwks_uri
+    return str(jwks_uri)
 
 
 def cache_lifetime(headers: httpx.Headers) -> float | None:
@@ -91,7 +99,7 @@ def fetch_json(url: str, timeout: float) -> Fetched:
                 if len(body) > MAX_DOCUMENT_BYTES:
                     raise FetchError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
             return _decode(response, bytes(body), url)
-    except httpx.HTTPError as exc:
+    except _HTTP_ERRORS as exc:
         raise FetchError(f"{url} could not be fetched: {type(exc).__name__}") from None
 
 
@@ -108,5 +116,5 @@ async def afetch_json(url: str, timeout: float) -> Fetched:
                 if len(body) > MAX_DOCUMENT_BYTES:
                     raise FetchError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
             return _decode(response, bytes(body), url)
-    except httpx.HTTPError as exc:
+    except _HTTP_ERRORS as exc:
         raise FetchError(f"{url} could not be fetched: {type(exc).__name__}") from None

@@ -69,14 +69,16 @@ def challenge(realm: str | None, error: VerificationError | None = None) -> str:
     return "Bearer" + (" " + ", ".join(attributes) if attributes else "")
 
 
-def error_response(error: VerificationError | None, realm: str | None) -> Response:
+def error_response(
+    error: VerificationError | None, realm: str | None, retry_after: float = 30
+) -> Response:
     """The answer to a refused request: status, challenge, and a small JSON body."""
     headers = {"Cache-Control": "no-store"}
     if error is None:
         headers["WWW-Authenticate"] = challenge(realm)
         return Response(status_code=401, headers=headers)
     if error.status == 503:
-        headers["Retry-After"] = "30"
+        headers["Retry-After"] = str(max(1, round(retry_after)))
     else:
         headers["WWW-Authenticate"] = challenge(realm, error)
     body = json.dumps({"error": error.error, "error_description": error.description})
@@ -113,7 +115,7 @@ def requires_token(
             except MissingToken:
                 return error_response(None, realm)
             except VerificationError as exc:
-                return error_response(exc, realm)
+                return error_response(exc, realm, verifier.refetch_cooldown)
             setattr(request.state, STATE_KEY, token)
             if is_async:
                 return await endpoint(request)  # type: ignore[misc,no-any-return]
@@ -162,4 +164,5 @@ class BearerAuthMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        await error_response(refusal, self.realm)(scope, receive, send)
+        response = error_response(refusal, self.realm, self.verifier.refetch_cooldown)
+        await response(scope, receive, send)

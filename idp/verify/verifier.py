@@ -68,6 +68,7 @@ class TokenVerifier:
         self.leeway = float(leeway)
         self.max_token_bytes = max_token_bytes
         self.http_timeout = http_timeout
+        self.refetch_cooldown = refetch_cooldown
         self._jwks_uri = jwks_uri
         self._clock = clock
         self._cache = KeyCache(
