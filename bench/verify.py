@@ -43,7 +43,7 @@ from joserfc.jwk import KeySet
 
 from bench import checks, servers, service
 from bench.token_endpoint import base_env, machine
-from idp.verify import InvalidToken, TokenVerifier
+from idp.verify import InvalidToken, TokenVerifier, compact
 
 IDP_CORE = 1
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -196,6 +196,45 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def stage_costs(token: str, verifier: TokenVerifier, duration: float) -> dict[str, float]:
+    """CPU microseconds of each stage of ``TokenVerifier.verify`` on its own, for the report."""
+    parts = compact.split_compact(token, verifier.max_token_bytes)
+    header = compact.check_header(
+        compact.json_object(parts.encoded_header, "header"), verifier.algorithms
+    )
+    key = verifier._cache.key(header.kid, time.time())
+    claims = compact.json_object(parts.encoded_payload, "payload")
+
+    def check_claims() -> None:
+        compact.check_claims(
+            claims,
+            header,
+            issuer=verifier.issuer,
+            audiences=verifier.audiences,
+            now=time.time(),
+            leeway=verifier.leeway,
+        )
+
+    stages: dict[str, Callable[[], None]] = {
+        "verify (all)": lambda: verifier.verify(token) and None,
+        "signature": lambda: key.verify(parts.signing_input, parts.signature),
+        "split + signature base64": lambda: compact.split_compact(token, 8192) and None,
+        "payload base64 + JSON": lambda: compact.json_object(parts.encoded_payload, "p") and None,
+        "claims + result": check_claims,
+    }
+    return {name: 1e6 / rate(work, duration) for name, work in stages.items()}
+
+
+def stage_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Where the verifier's time goes, per algorithm, in CPU microseconds per call."""
+    names = list(rows[0]["stages_us"])
+    lines = ["| alg | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for row in rows:
+        costs = row["stages_us"]
+        lines.append(f"| {row['alg']} | " + " | ".join(f"{costs[n]:.1f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
 def check_sides(token: str, sides: dict[str, Callable[[], None]], verifier: TokenVerifier) -> None:
     """Every side accepts the token, and ours refuses it once a claim is altered."""
     for work in sides.values():
@@ -247,8 +286,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             alg_runs = measure(alg, sides, options)
             runs.extend(alg_runs)
             rows.append(summarize(alg, alg_runs))
+            costs = stage_costs(token, verifier, min(options.duration, 1.0))
+            rows[-1]["stages_us"] = costs
+            print(f"{alg} CPU per call: " + ", ".join(f"{k} {v:.1f} us" for k, v in costs.items()))
     print()
     print(table(rows))
+    print()
+    print(stage_table(rows))
     print(f"load at end {os.getloadavg()}")
     if options.output:
         options.output.parent.mkdir(parents=True, exist_ok=True)
