@@ -595,6 +595,23 @@ def test_stale_keys_serve_while_the_idp_is_down_then_stop(
     assert verifier.verify(token).kid == "rsa-1"
 
 
+def test_stale_keys_serve_when_the_idp_stops_answering_at_all(
+    rsa: Signer, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with jwks_server([rsa.jwk()], max_age=60) as server:
+        verifier = verifier_for(server, clock, stale_if_error=600, http_timeout=2)
+        token = rsa.token(good_claims(exp=int(START) + 100_000))
+        asyncio.run(verifier.aprefetch())
+    caplog.set_level(logging.WARNING, logger="idp.verify")
+    clock.advance(60)
+    assert asyncio.run(verifier.averify(token)).kid == "rsa-1"
+    assert "ConnectError" in caplog.text and "serving the cached keys" in caplog.text
+    clock.advance(600)
+    with pytest.raises(KeysUnavailable):
+        asyncio.run(verifier.averify(token))
+    assert token not in caplog.text
+
+
 def test_no_keys_at_all_when_the_idp_never_answered(rsa: Signer) -> None:
     verifier = TokenVerifier(
         ISSUER, AUDIENCE, jwks_uri=f"http://127.0.0.1:{free_port()}/jwks.json", http_timeout=2
