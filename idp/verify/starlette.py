@@ -28,7 +28,7 @@ from idp.verify.verifier import TokenVerifier
 
 STATE_KEY = "access_token"
 # RFC 6750 section 2.1: "Bearer" 1*SP b64token (b64token is RFC 7235's token68).
-_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*) *")
+_B64TOKEN = re.compile(r" *([A-Za-z0-9\-._~+/]+=*) *")
 # RFC 6750 section 3: characters allowed inside a quoted challenge attribute.
 _UNSAFE_IN_QUOTES = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
@@ -40,15 +40,19 @@ class MissingToken(Exception):
 def bearer_token(headers: Headers) -> str:
     """The token of the request's one ``Authorization: Bearer`` header (RFC 6750 section 2.1).
 
-    Raises MissingToken when there is none, InvalidRequest when there are several or it is
-    not a Bearer credential in b64token syntax.
+    Raises MissingToken when there is none or it uses another scheme (RFC 6750 section 3.1:
+    no error information then), InvalidRequest when there are several or the Bearer
+    credential is not in b64token syntax.
     """
     values = headers.getlist("authorization")
     if not values:
         raise MissingToken()
     if len(values) > 1:
         raise InvalidRequest("more than one Authorization header")
-    match = _BEARER.fullmatch(values[0])
+    scheme, _, credentials = values[0].partition(" ")
+    if scheme.lower() != "bearer":
+        raise MissingToken()
+    match = _B64TOKEN.fullmatch(credentials)
     if match is None:
         raise InvalidRequest("the Authorization header is not a Bearer token")
     return match.group(1)
