@@ -14,11 +14,12 @@ import hmac
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from idp.verify import (
 )
 from idp.verify.fetch import FetchError, jwks_uri_from
 from tests.conftest import LiveServer, free_port, register_client
+from tests.processes import idp_json
 from tests.verify_support import (
     AUDIENCE,
     ISSUER,
@@ -94,6 +96,10 @@ def verifier(server: JwksServer, clock: Clock) -> TokenVerifier:
     return verifier_for(server, clock)
 
 
+def b64decode_segment(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
 def refused(verifier: TokenVerifier, token: str | bytes, says: str) -> InvalidToken:
     with pytest.raises(InvalidToken) as caught:
         verifier.verify(token)
@@ -107,9 +113,18 @@ def refused(verifier: TokenVerifier, token: str | bytes, says: str) -> InvalidTo
 
 
 def idp_token(live_server: LiveServer, alg: str, scope: str = "read write") -> str:
+    """A client_credentials token from the IdP, for a client registered just now."""
     client_id, secret = register_client(
-        live_server.settings, scope=scope, audiences=[AUDIENCE], access_token_alg=alg
+        live_server.settings,
+        name=f"service-{secrets.token_hex(4)}",
+        scope=scope,
+        audiences=[AUDIENCE],
+        access_token_alg=alg,
     )
+    return client_token(live_server, client_id, secret)
+
+
+def client_token(live_server: LiveServer, client_id: str, secret: str) -> str:
     response = httpx.post(
         f"{live_server.url}/token",
         data={"grant_type": "client_credentials"},
@@ -156,6 +171,44 @@ def test_tokens_of_our_idp_verify_through_discovery(live_server: LiveServer, alg
     refused(
         TokenVerifier(live_server.url + "/", AUDIENCE, jwks_uri=verifier.jwks_uri), token, "issuer"
     )
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting: {what}"
+        time.sleep(0.1)
+
+
+def test_rotation_needs_no_fetch_and_revocation_ends_at_the_next_one(
+    live_server: LiveServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    clock = Clock(time.time())  # frozen: an unknown kid could not trigger a fetch
+    verifier = TokenVerifier(live_server.url, AUDIENCE, clock=clock)
+    before = verifier.verify(idp_token(live_server, "ES256"))
+
+    # The next key was published before it signs, so the cached JWKS already holds it.
+    rotated = idp_json(["keys", "rotate", "--alg", "ES256"], env, tmp_path)
+    assert rotated["retired_kid"] == before.kid
+    tokens: list[str] = []
+
+    def signed_by_new_key() -> bool:
+        tokens.append(idp_token(live_server, "ES256"))
+        return json.loads(b64decode_segment(tokens[-1].split(".")[0]))["kid"] != before.kid
+
+    wait_until(signed_by_new_key, "tokens signed by the new key")
+    after = verifier.verify(tokens[-1])
+    assert after.kid == rotated["active_kid"] != before.kid
+    assert verifier.verify(idp_token(live_server, "ES256")).kid == after.kid
+
+    # A revoked key leaves the JWKS; once the cached copy is stale, its tokens fail.
+    idp_json(["keys", "revoke", after.kid], env, tmp_path)
+    wait_until(
+        lambda: after.kid not in httpx.get(f"{live_server.url}/jwks.json").text, "revocation"
+    )
+    assert verifier.verify(tokens[-1]).kid == after.kid  # the cached keys are still fresh
+    clock.advance(300)  # IDP_JWKS_MAX_AGE
+    refused(verifier, tokens[-1], "unknown key")
 
 
 def test_a_discovery_document_naming_another_issuer_gives_no_keys(rsa: Signer) -> None:
