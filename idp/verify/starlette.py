@@ -1,0 +1,172 @@
+"""Starlette integration: bearer-token checks as a route decorator or as ASGI middleware.
+
+Answers follow RFC 6750 section 3: 401 with a bare ``Bearer`` challenge when no token was
+sent, 401 ``invalid_token``, 400 ``invalid_request`` for a malformed Authorization header,
+403 ``insufficient_scope`` with the ``scope`` needed; 503 ``temporarily_unavailable`` when
+the issuer's keys cannot be had. The verified token is put on ``request.state.access_token``
+(``scope["state"]["access_token"]``). Needs starlette: ``pip install 'idp[verify-starlette]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import re
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from idp.verify.errors import InsufficientScope, InvalidRequest, VerificationError
+from idp.verify.result import VerifiedToken
+from idp.verify.verifier import TokenVerifier
+
+STATE_KEY = "access_token"
+# RFC 6750 section 2.1: "Bearer" 1*SP b64token (b64token is RFC 7235's token68).
+_B64TOKEN = re.compile(r" *([A-Za-z0-9\-._~+/]+=*) *")
+# RFC 6750 section 3: characters allowed inside a quoted challenge attribute.
+_UNSAFE_IN_QUOTES = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+class MissingToken(Exception):
+    """No Authorization header: answered with a challenge that carries no error code."""
+
+
+def bearer_token(headers: Headers) -> str:
+    """The token of the request's one ``Authorization: Bearer`` header (RFC 6750 section 2.1).
+
+    Raises MissingToken when there is none or it uses another scheme (RFC 6750 section 3.1:
+    no error information then), InvalidRequest when there are several or the Bearer
+    credential is not in b64token syntax.
+    """
+    values = headers.getlist("authorization")
+    if not values:
+        raise MissingToken()
+    if len(values) > 1:
+        raise InvalidRequest("more than one Authorization header")
+    scheme, _, credentials = values[0].partition(" ")
+    if scheme.lower() != "bearer":
+        raise MissingToken()
+    match = _B64TOKEN.fullmatch(credentials)
+    if match is None:
+        raise InvalidRequest("the Authorization header is not a Bearer token")
+    return match.group(1)
+
+
+def _quoted(value: str) -> str:
+    return '"' + _UNSAFE_IN_QUOTES.sub("", value) + '"'
+
+
+def challenge(realm: str | None, error: VerificationError | None = None) -> str:
+    """The ``WWW-Authenticate`` value for a refused request (RFC 6750 section 3)."""
+    attributes = [f"realm={_quoted(realm)}"] if realm else []
+    if error is not None:
+        attributes.append(f"error={_quoted(error.error)}")
+        attributes.append(f"error_description={_quoted(error.description)}")
+        if isinstance(error, InsufficientScope):
+            attributes.append(f"scope={_quoted(' '.join(error.required))}")
+    return "Bearer" + (" " + ", ".join(attributes) if attributes else "")
+
+
+def error_response(
+    error: VerificationError | None, realm: str | None, retry_after: float = 30
+) -> Response:
+    """The answer to a refused request: status, challenge, and a small JSON body."""
+    headers = {"Cache-Control": "no-store"}
+    if error is None:
+        headers["WWW-Authenticate"] = challenge(realm)
+        return Response(status_code=401, headers=headers)
+    if error.status == 503:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    else:
+        headers["WWW-Authenticate"] = challenge(realm, error)
+    body = json.dumps({"error": error.error, "error_description": error.description})
+    return Response(body, status_code=error.status, headers=headers, media_type="application/json")
+
+
+async def authenticate(
+    headers: Headers, verifier: TokenVerifier, scopes: Collection[str] = ()
+) -> VerifiedToken:
+    """The verified token of a request, or MissingToken / VerificationError."""
+    return await verifier.averify(bearer_token(headers), scopes=scopes)
+
+
+Endpoint = Callable[[Request], Awaitable[Response] | Response]
+
+
+def requires_token(
+    verifier: TokenVerifier, scopes: Collection[str] = (), realm: str | None = None
+) -> Callable[[Endpoint], Callable[[Request], Awaitable[Response]]]:
+    """A decorator for a Starlette endpoint that lets only requests with a valid token in.
+
+    The endpoint finds the token at ``request.state.access_token``; ``scopes`` must all have
+    been granted. Sync endpoints run in the thread pool, as Starlette runs them.
+    """
+    required = tuple(scopes)
+
+    def decorate(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        is_async = inspect.iscoroutinefunction(endpoint)
+
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Response:
+            try:
+                token = await authenticate(request.headers, verifier, required)
+            except MissingToken:
+                return error_response(None, realm)
+            except VerificationError as exc:
+                return error_response(exc, realm, verifier.refetch_cooldown)
+            setattr(request.state, STATE_KEY, token)
+            if is_async:
+                return await endpoint(request)  # type: ignore[misc,no-any-return]
+            return await run_in_threadpool(endpoint, request)  # type: ignore[arg-type]
+
+        return guarded
+
+    return decorate
+
+
+class BearerAuthMiddleware:
+    """Pure ASGI middleware that refuses every HTTP or WebSocket request without a valid token.
+
+    Lifespan events pass through. A refused WebSocket is closed with code 1008 (policy
+    violation) before it is accepted.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: TokenVerifier,
+        scopes: Collection[str] = (),
+        realm: str | None = None,
+    ) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.scopes = tuple(scopes)
+        self.realm = realm
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refusal: VerificationError | None
+        try:
+            token = await authenticate(Headers(scope=scope), self.verifier, self.scopes)
+        except MissingToken:
+            refusal = None
+        except VerificationError as exc:
+            refusal = exc
+        else:
+            state: dict[str, Any] = scope.setdefault("state", {})
+            state[STATE_KEY] = token
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response = error_response(refusal, self.realm, self.verifier.refetch_cooldown)
+        await response(scope, receive, send)
