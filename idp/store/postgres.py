@@ -488,9 +488,16 @@ class PostgresStore:
         reuse_grace: float,
     ) -> RefreshRotation:
         async with self._connection() as connection, connection.transaction():
-            # The common case in one statement: the UPDATE takes the row lock, and a
-            # concurrent rotation of the same token waits, re-checks the WHERE clause
-            # and finds the token already rotated.
+            # Rotations within one family run one after another under a transaction-level
+            # advisory lock taken before any row lock. Row locks alone can deadlock: an
+            # UPDATE that waited for a concurrent rotation keeps its lock on the row even
+            # when the row no longer matches, and a second transaction may then lock the
+            # family's rows in another order.
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':idp-refresh:' "
+                "|| family_id)) FROM refresh_tokens WHERE token_hash = $1",
+                token_hash,
+            )
             consumed = await connection.fetchrow(
                 "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 "  # noqa: S608
                 "AND client_id = $3 AND rotated_at IS NULL AND revoked_at IS NULL "
@@ -760,11 +767,10 @@ async def _judge_rotated(
     now: float,
     reuse_grace: float,
 ) -> RefreshRotation:
-    """Why a token was not consumed, and the reuse rule for a rotated one, under family locks.
+    """Why a token was not consumed, and the reuse rule for a rotated one.
 
-    Every row of the family is locked in id order, so concurrent judgements in one family
-    queue up without deadlock, and a rotation in flight is committed before the newest
-    generation is read.
+    The caller holds the family's advisory lock, so no other rotation of the family runs;
+    every row of the family is locked as well before the newest generation is read.
     """
     family_id = await connection.fetchval(
         "SELECT family_id FROM refresh_tokens WHERE token_hash = $1", token_hash
