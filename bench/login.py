@@ -494,6 +494,8 @@ def main(argv: list[str]) -> int:
         fixture = prepare(Path(workdir))
         for concurrency in options.concurrency:
             label = f"hash_concurrency_{concurrency or 'default'}"
+            if label in servers:
+                label += f"_run{sum(k.startswith(label) for k in servers) + 1}"
             print(
                 f"idp serve, IDP_PASSWORD_HASH_CONCURRENCY={concurrency or 'unset'}, "
                 f"{options.clients} browsers, JWKS at {options.rate:g}/s "
