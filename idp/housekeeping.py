@@ -24,8 +24,11 @@ BATCH_SIZE = 500
 
 
 def store_collectors(store: Store) -> list[tuple[str, Collector]]:
-    """The collectors of refresh tokens and login failure counters."""
+    """The collectors of every kind of row that expires: sessions, codes, refresh tokens and
+    login failure counters."""
     return [
+        ("sessions", store.delete_expired_sessions),
+        ("authorization_codes", store.delete_expired_authorization_codes),
         ("refresh_tokens", store.delete_expired_refresh_tokens),
         ("login_failures", store.delete_expired_login_failures),
     ]

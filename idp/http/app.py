@@ -129,6 +129,7 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
         finally:
+            await found.notifier.aclose()
             await the_store.close()
 
     routes = [
