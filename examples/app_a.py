@@ -55,7 +55,8 @@ def create_app(config: AppConfig) -> Starlette:
                 headers={"Authorization": f"Bearer {session.access_token}"},
             )
         except httpx.HTTPError as exc:
-            body = f"<p id='api-error'>The API could not be reached ({escape(type(exc).__name__)}).</p>"
+            reason = escape(type(exc).__name__)
+            body = f"<p id='api-error'>The API could not be reached ({reason}).</p>"
             return page(config, "Notes API", body, 502)
         try:
             shown = json.dumps(answer.json(), indent=2, sort_keys=True)

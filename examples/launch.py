@@ -217,27 +217,38 @@ def start(workdir: Path, ports: Ports, database_url: str | None = None) -> Demo:
         )
         demo.processes.append(idp)
         _wait_ready(idp, f"{issuer}/readyz")
-        api_audience = f"http://127.0.0.1:{ports.api}"
-        common = {"EXAMPLE_ISSUER": issuer, "EXAMPLE_API_AUDIENCE": api_audience}
-        parts = (
-            ("api", "examples.api:from_environ", ports.api, {}),
-            ("app-a", "examples.app_a:from_environ", ports.app_a, _app_env(clients["a"], ports.app_a, ports)),
-            ("app-b", "examples.app_b:from_environ", ports.app_b, _app_env(clients["b"], ports.app_b, ports)),
-        )  # fmt: skip
-        for name, factory, port, extra in parts:
-            argv = [PYTHON, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
-                    "--port", str(port), "--log-level", "warning"]  # fmt: skip
-            process = _spawn(name, argv, {**common, **extra}, workdir)
-            demo.processes.append(process)
-        for process, port in zip(demo.processes[1:], (ports.api, ports.app_a, ports.app_b), strict=True):
-            _wait_ready(process, f"http://127.0.0.1:{port}/" if port != ports.api else f"http://127.0.0.1:{port}/healthz")
+        common = {"EXAMPLE_ISSUER": issuer, "EXAMPLE_API_AUDIENCE": f"http://127.0.0.1:{ports.api}"}
+        parts = [
+            ("api", "examples.api:from_environ", ports.api, "/healthz", {}),
+            (
+                "app-a",
+                "examples.app_a:from_environ",
+                ports.app_a,
+                "/",
+                _app_env(clients["a"], ports),
+            ),
+            (
+                "app-b",
+                "examples.app_b:from_environ",
+                ports.app_b,
+                "/",
+                _app_env(clients["b"], ports),
+            ),
+        ]
+        for name, factory, port, _, extra in parts:
+            argv = [PYTHON, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1"]
+            argv += ["--port", str(port), "--log-level", "warning"]
+            demo.processes.append(_spawn(name, argv, {**common, **extra}, workdir))
+        for process, (_, _, port, path, _) in zip(demo.processes[1:], parts, strict=True):
+            _wait_ready(process, f"http://127.0.0.1:{port}{path}")
     except BaseException:
         demo.stop()
         raise
     return demo
 
 
-def _app_env(client: Mapping[str, Any], port: int, ports: Ports) -> dict[str, str]:
+def _app_env(client: Mapping[str, Any], ports: Ports) -> dict[str, str]:
+    port = ports.app_a if client["name"] == "App A" else ports.app_b
     env = {
         "EXAMPLE_BASE_URL": f"http://127.0.0.1:{port}",
         "EXAMPLE_CLIENT_ID": client["client_id"],
@@ -267,8 +278,12 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """``examples/run``: start everything, print the URLs and credentials, stop on Ctrl-C."""
     parser = argparse.ArgumentParser(prog="examples/run", description=__doc__)
-    parser.add_argument("--port", type=int, default=8000, help="IdP port; the apps use the next three")
-    parser.add_argument("--database-url", help="IDP_DATABASE_URL (default: SQLite in a temporary directory)")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="IdP port; the apps use the next three"
+    )
+    parser.add_argument(
+        "--database-url", help="IDP_DATABASE_URL (default: SQLite in a temporary directory)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -297,7 +312,9 @@ Ctrl-C stops everything.""",
             while all(p.popen.poll() is None for p in demo.processes):
                 time.sleep(0.5)
             dead = [p.name for p in demo.processes if p.popen.poll() is not None]
-            print(f"examples: {', '.join(dead)} exited; stopping (logs in {workdir})", file=sys.stderr)
+            print(
+                f"examples: {', '.join(dead)} exited; stopping (logs in {workdir})", file=sys.stderr
+            )
     finally:
         demo.stop()
         if not args.keep:

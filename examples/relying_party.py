@@ -21,10 +21,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
-from authlib.integrations.starlette_client import OAuth, OAuthError
-from joserfc import jwt
+from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]
+    OAuth,
+    OAuthError,
+)
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from starlette.applications import Starlette
@@ -179,7 +183,7 @@ class LogoutTokenVerifier:
         if not token or len(token) > 8192:
             raise LogoutTokenError("missing or oversized logout_token")
         try:
-            header = jwt.extract_compact(token.encode()).headers()
+            header = jws.extract_compact(token.encode()).headers()
         except (JoseError, ValueError) as exc:
             raise LogoutTokenError("malformed logout_token") from exc
         if str(header.get("typ", "")).lower() not in (LOGOUT_TOKEN_TYP, "application/logout+jwt"):
@@ -276,11 +280,15 @@ class RelyingParty:
 
     async def callback(self, request: Request) -> Response:
         try:
-            extra = {"resource": self.config.api_audience} if self.config.api_audience else {}
+            # RFC 8707: the access token is for the API (its aud), if this app calls one.
+            calls_api = self.config.api_url and self.config.api_audience
+            extra = {"resource": self.config.api_audience} if calls_api else {}
             token = await self.idp.authorize_access_token(request, **extra)
         except (OAuthError, httpx.HTTPError) as exc:
-            log.warning("%s: sign-in failed: %s", self.config.name, type(exc).__name__)
-            return page(self.config, "Sign-in failed", "<p>Sign-in failed. <a href='/'>Home</a></p>", 400)
+            log.warning("%s: sign-in failed: %s: %s", self.config.name, type(exc).__name__, exc)
+            return page(
+                self.config, "Sign-in failed", "<p>Sign-in failed. <a href='/'>Home</a></p>", 400
+            )
         claims = dict(token["userinfo"])
         local_id = self.sessions.start(
             LocalSession(
@@ -297,7 +305,7 @@ class RelyingParty:
 
     async def logout(self, request: Request) -> Response:
         """End the local session, then the IdP's (RP-Initiated Logout 1.0 section 2)."""
-        form = await request.form()
+        form = await form_fields(request)
         if not self.csrf_ok(request, form.get("csrf")):
             return page(self.config, "Forbidden", "<p>Bad form token.</p>", 403)
         session = self.current(request)
@@ -317,12 +325,20 @@ class RelyingParty:
         return response
 
     async def signed_out(self, request: Request) -> Response:
-        return page(self.config, "Signed out", "<p>You are signed out.</p><p><a href='/'>Home</a></p>")
+        """Where the IdP sends the browser back; the ``state`` we sent must come back."""
+        try:
+            await self.idp.validate_logout_response(request)
+        except OAuthError:
+            body = "<p>The sign-out answer did not match a sign-out started here.</p>"
+            return page(self.config, "Sign-out answer refused", body, 400)
+        return page(
+            self.config, "Signed out", "<p>You are signed out.</p><p><a href='/'>Home</a></p>"
+        )
 
     async def backchannel_logout(self, request: Request) -> Response:
         """Back-Channel Logout 1.0 section 2.5/2.8: 200 when done, 400 for a bad token."""
         headers = {"Cache-Control": "no-store"}
-        form = await request.form()
+        form = await form_fields(request)
         token = form.get("logout_token")
         try:
             claims = await self.logout_tokens.verify(token if isinstance(token, str) else "")
@@ -369,6 +385,23 @@ class RelyingParty:
             ],
             lifespan=lifespan,
         )
+
+
+async def form_fields(request: Request, limit: int = 65536) -> dict[str, str]:
+    """The fields of a small ``application/x-www-form-urlencoded`` body (first value of each).
+
+    Parsed here with the standard library, so the apps need no multipart parser.
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return {}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return {}
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
 
 
 def page(config: AppConfig, title: str, body: str, status: int = 200) -> HTMLResponse:
