@@ -165,12 +165,16 @@ def _wait_ready(process: Process, url: str, timeout: float = START_TIMEOUT) -> N
             time.sleep(0.1)
 
 
-def register(idp_env: Mapping[str, str], workdir: Path, ports: Ports) -> dict[str, dict[str, Any]]:
-    """Create app A's and app B's confidential clients; app A's tokens are for the API."""
-    api_audience = f"http://127.0.0.1:{ports.api}"
+def register(
+    idp_env: Mapping[str, str], workdir: Path, app_urls: Mapping[str, str], api_audience: str
+) -> dict[str, dict[str, Any]]:
+    """Create app A's and app B's confidential clients; app A's tokens are for the API.
+
+    ``app_urls`` maps ``"a"`` and ``"b"`` to each app's public base URL.
+    """
     clients: dict[str, dict[str, Any]] = {}
-    for key, name, port in (("a", "App A", ports.app_a), ("b", "App B", ports.app_b)):
-        base = f"http://127.0.0.1:{port}"
+    for key, name in (("a", "App A"), ("b", "App B")):
+        base = app_urls[key]
         args = [
             "clients", "create", "--name", name,
             "--redirect-uri", f"{base}/callback",
@@ -182,6 +186,17 @@ def register(idp_env: Mapping[str, str], workdir: Path, ports: Ports) -> dict[st
             args += ["--scope", API_SCOPE, "--audience", api_audience]
         clients[key] = idp_command(args, idp_env, workdir)
     return clients
+
+
+def create_demo_user(idp_env: Mapping[str, str], workdir: Path) -> str:
+    """Create the user ``demo`` with a fresh random password; return the password."""
+    password = secrets.token_urlsafe(12)
+    idp_command(
+        ["users", "create", "--username", DEMO_USERNAME, "--password-stdin",
+         "--name", "Demo User", "--email", "demo@example.org"],
+        idp_env, workdir, stdin=password + "\n",
+    )  # fmt: skip
+    return password
 
 
 def start(workdir: Path, ports: Ports, database_url: str | None = None) -> Demo:
@@ -200,13 +215,9 @@ def start(workdir: Path, ports: Ports, database_url: str | None = None) -> Demo:
         capture_output=True,
         timeout=120,
     )
-    clients = register(idp_env, workdir, ports)
-    password = secrets.token_urlsafe(12)
-    idp_command(
-        ["users", "create", "--username", DEMO_USERNAME, "--password-stdin",
-         "--name", "Demo User", "--email", "demo@example.org"],
-        idp_env, workdir, stdin=password + "\n",
-    )  # fmt: skip
+    app_urls = {"a": f"http://127.0.0.1:{ports.app_a}", "b": f"http://127.0.0.1:{ports.app_b}"}
+    clients = register(idp_env, workdir, app_urls, f"http://127.0.0.1:{ports.api}")
+    password = create_demo_user(idp_env, workdir)
     demo = Demo(workdir, ports, DEMO_USERNAME, password, clients)
     try:
         idp = _spawn(
@@ -271,6 +282,44 @@ def running_demo(workdir: Path, ports: Ports, database_url: str | None = None) -
         demo.stop()
 
 
+def provision(argv: Sequence[str]) -> int:
+    """``python -m examples.launch provision``: clients and demo user for docker-compose.yml.
+
+    Reads the IdP's own ``IDP_*`` environment, and writes ``app-a.env``, ``app-b.env`` (the
+    ``EXAMPLE_*`` settings of each app) and ``demo-user.txt`` into ``--out``. When
+    ``app-a.env`` is already there it does nothing, so a restart creates no second clients.
+    """
+    parser = argparse.ArgumentParser(prog="examples.launch provision")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--app-a-url", required=True)
+    parser.add_argument("--app-b-url", required=True)
+    parser.add_argument("--api-url", required=True, help="also the API's audience")
+    args = parser.parse_args(argv)
+    if (args.out / "app-a.env").exists():
+        print(f"examples: already provisioned ({args.out}/app-a.env exists)")
+        return 0
+    idp_env = {k: v for k, v in os.environ.items() if k.startswith("IDP_")}
+    urls = {"a": args.app_a_url.rstrip("/"), "b": args.app_b_url.rstrip("/")}
+    api = args.api_url.rstrip("/")
+    clients = register(idp_env, args.out, urls, api)
+    password = create_demo_user(idp_env, args.out)
+    for key, client in clients.items():
+        lines = {
+            "EXAMPLE_BASE_URL": urls[key],
+            "EXAMPLE_CLIENT_ID": client["client_id"],
+            "EXAMPLE_CLIENT_SECRET": client["client_secret"],
+            "EXAMPLE_SESSION_SECRET": secrets.token_urlsafe(32),
+        }
+        if key == "a":
+            lines |= {"EXAMPLE_API_URL": api, "EXAMPLE_SCOPE": f"openid profile email {API_SCOPE}"}
+        path = args.out / f"app-{key}.env"
+        path.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        path.chmod(0o600)
+    (args.out / "demo-user.txt").write_text(f"username: {DEMO_USERNAME}\npassword: {password}\n")
+    print(f"examples: demo user {DEMO_USERNAME!r}, password {password!r}")
+    return 0
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -325,4 +374,6 @@ Ctrl-C stops everything.""",
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["provision"]:
+        sys.exit(provision(sys.argv[2:]))
     sys.exit(main())
