@@ -335,15 +335,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Also SIGINT: a shell that starts this in the background has it ignored by default.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     ports = Ports(args.port, args.port + 1, args.port + 2, args.port + 3)
     workdir = Path(tempfile.mkdtemp(prefix="idp-examples-"))
     print(f"examples: working directory {workdir} (store, logs)", flush=True)
     try:
         demo = start(workdir, ports, args.database_url)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"examples: could not start: {exc}", file=sys.stderr)
+        print(f"examples: could not start: {exc} (logs in {workdir})", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
     try:
         print(
             f"""
