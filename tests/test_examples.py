@@ -8,6 +8,8 @@ its access token, signs out at app A and finds app B signed out too (back-channe
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +23,13 @@ from playwright.sync_api import Page, sync_playwright
 
 from examples.launch import Demo, Ports, running_demo
 from examples.relying_party import BACKCHANNEL_LOGOUT_EVENT, LogoutTokenError, check_logout_claims
+from idp.config import new_key_encryption_key
 from tests.conftest import free_port
+from tests.processes import child_env, idp_json, migrate
 from tests.test_browser_login import ARGS, CHROMIUM
 
 BACKCHANNEL_TIMEOUT = 15.0
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -225,3 +230,36 @@ def test_logout_claims_accepted_with_sid_or_sub_alone() -> None:
         claims = {**BASE_CLAIMS, "iat": now, "exp": now + 120, "aud": ["x", "client-b"]}
         del claims[missing]
         assert check_logout_claims(claims, "https://idp.example", "client-b") == claims
+
+
+def test_provision_writes_the_apps_settings_once(tmp_path: Path) -> None:
+    """``examples.launch provision`` (used by docker-compose.yml) registers the clients once."""
+    out = tmp_path / "shared"
+    out.mkdir()
+    env = {
+        "IDP_ISSUER": "https://idp.localhost:8443",
+        "IDP_DATABASE_URL": f"sqlite:///{tmp_path}/idp.db",
+        "IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key(),
+    }
+    migrate(env, tmp_path)
+    args = [
+        sys.executable, "-m", "examples.launch", "provision", f"--out={out}",
+        "--app-a-url=https://app-a.localhost:8443", "--app-b-url=https://app-b.localhost:8443",
+        "--api-url=https://api.localhost:8443",
+    ]  # fmt: skip
+    for _ in range(2):
+        done = subprocess.run(
+            args, env=child_env(env), cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+    assert "already provisioned" in done.stdout
+    clients = idp_json(["clients", "list"], env, tmp_path)
+    assert sorted(c["name"] for c in clients) == ["App A", "App B"]
+    app_a = dict(line.split("=", 1) for line in (out / "app-a.env").read_text().splitlines())
+    client_a = next(c for c in clients if c["name"] == "App A")
+    assert app_a["EXAMPLE_CLIENT_ID"] == client_a["client_id"]
+    assert client_a["audiences"] == ["https://api.localhost:8443"]
+    assert client_a["backchannel_logout_uri"] == "https://app-a.localhost:8443/backchannel-logout"
+    assert app_a["EXAMPLE_API_URL"] == "https://api.localhost:8443"
+    assert (out / "app-a.env").stat().st_mode & 0o077 == 0
+    assert "password: " in (out / "demo-user.txt").read_text()
