@@ -35,7 +35,7 @@ def create_app(issuer: str, audience: str) -> Starlette:
                 "subject": token.subject,
                 "client_id": token.client_id,
                 "scopes": sorted(token.scopes),
-                "audience": audience,
+                "aud": list(token.audience),
             },
             headers={"Cache-Control": "no-store"},
         )

@@ -8,6 +8,7 @@ its access token, signs out at app A and finds app B signed out too (back-channe
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -105,7 +106,10 @@ def test_sign_in_sso_api_and_backchannel_logout(
                 assert page.inner_text("#api-status") == "200"
                 result = page.inner_text("#api-result")
                 assert '"client_id": "{}"'.format(demo.clients["a"]["client_id"]) in result
-                assert "notes:read" in result and demo.api_url in result
+                answer = json.loads(result)
+                assert answer["aud"] == [demo.api_url]  # addressed to the API, nothing else
+                assert "notes:read" in answer["scopes"]
+                assert answer["subject"] and answer["notes"]
 
                 # Sign out at app A (and at the IdP); app B hears of it by back channel.
                 page.goto(demo.app_a_url + "/")
