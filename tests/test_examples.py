@@ -23,7 +23,13 @@ from joserfc.jwk import ECKey, Key
 from playwright.sync_api import Page, sync_playwright
 
 from examples.launch import Demo, Ports, running_demo
-from examples.relying_party import BACKCHANNEL_LOGOUT_EVENT, LogoutTokenError, check_logout_claims
+from examples.relying_party import (
+    BACKCHANNEL_LOGOUT_EVENT,
+    LocalSession,
+    LocalSessions,
+    LogoutTokenError,
+    check_logout_claims,
+)
 from idp.config import new_key_encryption_key
 from tests.conftest import free_port
 from tests.processes import child_env, idp_json, migrate
@@ -267,3 +273,24 @@ def test_provision_writes_the_apps_settings_once(tmp_path: Path) -> None:
     assert app_a["EXAMPLE_API_URL"] == "https://api.localhost:8443"
     assert (out / "app-a.env").stat().st_mode & 0o077 == 0
     assert "password: " in (out / "demo-user.txt").read_text()
+
+
+def _local(sid: str, sub: str) -> LocalSession:
+    return LocalSession(user={}, sid=sid, sub=sub, id_token="i", access_token="a")
+
+
+def test_local_sessions_end_by_sid_or_by_subject() -> None:
+    """A logout token with ``sid`` ends that IdP session's local sessions; with ``sub`` only, all
+    of the user's (Back-Channel Logout 1.0 section 2.7)."""
+    sessions = LocalSessions()
+    first = sessions.start(_local("s1", "u1"))
+    second = sessions.start(_local("s1", "u1"))
+    other_browser = sessions.start(_local("s2", "u1"))
+    other_user = sessions.start(_local("s3", "u2"))
+    assert sessions.end_for(sid="s1", sub="u1") == 2
+    assert sessions.get(first) is None and sessions.get(second) is None
+    assert sessions.get(other_browser) is not None and sessions.get(other_user) is not None
+    assert sessions.end_for(sid="s1", sub="u1") == 0
+    assert sessions.end_for(sid=None, sub="u1") == 1
+    assert sessions.get(other_browser) is None and sessions.get(other_user) is not None
+    assert sessions.by_sid.get("s2") == set()
