@@ -61,7 +61,7 @@ from idp.oauth.registration import (
     admin_client_request,
 )
 from idp.store import make_store
-from idp.store.base import NotFound, SchemaOutdated, Store, StoreError
+from idp.store.base import AuditEntry, NotFound, SchemaOutdated, Store, StoreError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -367,7 +367,10 @@ def cmd_users_unlock(args: argparse.Namespace, settings: Settings) -> None:
         )
         if user is None:
             raise NotFound(f"no user named {args.username!r}")
-        cleared = await clear_account(store, user.username)
+        audit = AuditEntry(
+            time.time(), cli_actor(), "user.unlock", user.id, detail={"username": user.username}
+        )
+        cleared = await clear_account(store, user.username, audit)
         return {"id": user.id, "username": user.username, "unlocked": True, "cleared": cleared}
 
     def text(document: dict[str, Any]) -> str:
