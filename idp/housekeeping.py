@@ -24,10 +24,11 @@ BATCH_SIZE = 500
 
 
 def store_collectors(store: Store) -> list[tuple[str, Collector]]:
-    """The collectors of refresh tokens and login failure counters."""
+    """The collectors of refresh tokens, login failure counters and revoked access tokens."""
     return [
         ("refresh_tokens", store.delete_expired_refresh_tokens),
         ("login_failures", store.delete_expired_login_failures),
+        ("revoked_access_tokens", store.delete_expired_revoked_access_tokens),
     ]
 
 

@@ -1,4 +1,5 @@
-"""Housekeeping on both stores: expired refresh tokens and login counters go, live ones stay."""
+"""Housekeeping on both stores: expired refresh tokens, login counters and revoked access
+tokens go, live ones stay."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ from tests.test_store import a_client
 
 
 async def _seed(store: Store, settings: Settings, clock: FakeClock, n: int) -> list[str]:
-    """``n`` refresh tokens and ``n`` login counters created at ``clock.now``."""
+    """``n`` refresh tokens, ``n`` login counters and ``n`` revoked access tokens at ``clock.now``.
+
+    The revoked access tokens expire when the refresh tokens do.
+    """
     tokens = []
     for i in range(n):
         tokens.append(
@@ -45,6 +49,9 @@ async def _seed(store: Store, settings: Settings, clock: FakeClock, n: int) -> l
             clock,
             username=f"u{clock.now}-{i}",
             ip=f"2001:db8:{int(clock.now) % 65536:x}:{i}::1",
+        )
+        await store.revoke_access_token(
+            f"j{clock.now}-{i}", "c1", clock.now, clock.now + settings.refresh_token_ttl
         )
     return tokens
 
@@ -78,8 +85,11 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
     collectors = [(name, counted(name, c)) for name, c in store_collectors(store)]
     deleted = await collect(collectors, T0 + settings.refresh_token_ttl, batch=4)
     # 11 old tokens and 22 old counters (one per account and one per address).
-    assert deleted == {"refresh_tokens": 11, "login_failures": 22}
+    assert deleted == {"refresh_tokens": 11, "login_failures": 22, "revoked_access_tokens": 11}
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
+    assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
+    assert not await store.is_access_token_revoked(f"j{T0}-0")
+    assert await store.is_access_token_revoked(f"j{clock.now}-2")
     assert [d for n, d in calls if n == "login_failures"] == [4, 4, 4, 4, 4, 2]
     assert await _count(store, old) == 0
     assert await _count(store, new) == 3
@@ -88,6 +98,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
     assert await collect(store_collectors(store), T0 + settings.refresh_token_ttl) == {
         "refresh_tokens": 0,
         "login_failures": 0,
+        "revoked_access_tokens": 0,
     }
 
 
@@ -105,7 +116,12 @@ async def test_a_failing_collector_does_not_stop_the_others(
     collectors = [("broken", broken), *store_collectors(store)]
     with caplog.at_level(logging.ERROR, logger="idp.housekeeping"):
         deleted = await collect(collectors, T0 + settings.refresh_token_ttl)
-    assert deleted == {"broken": 0, "refresh_tokens": 2, "login_failures": 4}
+    assert deleted == {
+        "broken": 0,
+        "refresh_tokens": 2,
+        "login_failures": 4,
+        "revoked_access_tokens": 2,
+    }
     assert await _count(store, tokens) == 0
     assert "collecting broken failed" in caplog.text
 
