@@ -21,6 +21,7 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from prometheus_client.parser import text_string_to_metric_families
 
 from idp.config import Settings
 from idp.keyring.admin import revoke_key
@@ -485,3 +486,35 @@ async def test_store_records_a_revoked_jti_once(store: Store) -> None:
     assert await store.delete_expired_revoked_access_tokens(199.0, 10) == 0
     assert await store.delete_expired_revoked_access_tokens(200.0, 10) == 1
     assert not await store.is_access_token_revoked("j1")
+
+
+def test_deleting_the_tokens_client_or_user_makes_it_inactive(world: World) -> None:
+    client = register_client(world.settings, "short-lived", audiences=[AUDIENCE])
+    token = world.access_token(client)
+    assert world.active(world.api, token)["active"] is True
+    in_store(world.settings, lambda s: s.delete_client(client[0]))
+    assert world.active(world.api, token) == {"active": False}
+
+    user = add_user(world.settings)
+    access = world.refresh(issue(world.settings, world.app[0], user)).json()["access_token"]
+    assert world.active(world.api, access)["active"] is True
+    in_store(world.settings, lambda s: s.delete_user(user))
+    assert world.active(world.api, access) == {"active": False}
+
+
+def test_metrics_count_introspections_and_revocations(world: World) -> None:
+    token = world.access_token()
+    world.active(world.api, token)
+    world.active(world.stranger, token)
+    world.active(world.api, "unknown")
+    world.revoke(world.app, token)
+    world.revoke(world.app, token)
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(world.http.get("/metrics").text)
+        for sample in family.samples
+    }
+    assert samples[("idp_introspections_total", (("active", "true"),))] == 1
+    assert samples[("idp_introspections_total", (("active", "false"),))] == 2
+    assert samples[("idp_revocations_total", (("revoked", "true"),))] == 1
+    assert samples[("idp_revocations_total", (("revoked", "false"),))] == 1
