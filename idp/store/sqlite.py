@@ -645,7 +645,8 @@ class SQLiteStore:
         return await self._run(self._keys)
 
     async def key_ring_version(self) -> int:
-        row = await self._run(
+        # A point read on the calling thread: introspection reads it on every request.
+        row = await self._read(
             lambda c: c.execute("SELECT version FROM key_ring_version WHERE id = 1").fetchone()
         )
         return int(row[0])
