@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
+from idp.backchannel import BackchannelNotifier
+from idp.clock import system_clock
 from idp.config import (
     ConfigError,
     Settings,
@@ -28,6 +31,7 @@ from idp.config import (
 from idp.keyring.admin import ensure_key_rings, import_key, revoke_key, rotate_now
 from idp.keyring.lifecycle import KeyRingError, LifecyclePolicy, settings_warnings
 from idp.keyring.material import KeyImportError, KeyMaterialError
+from idp.keyring.ring import KeyRingService
 from idp.login_throttle import clear_account, normalise_username
 from idp.management import (
     InvalidUser,
@@ -39,6 +43,7 @@ from idp.management import (
     delete_client,
     delete_user,
     disable_user,
+    end_user_access,
     get_user,
     key_document,
     key_documents,
@@ -56,7 +61,7 @@ from idp.oauth.registration import (
     admin_client_request,
 )
 from idp.store import make_store
-from idp.store.base import NotFound, SchemaOutdated, Store, StoreError
+from idp.store.base import AuditEntry, NotFound, SchemaOutdated, Store, StoreError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -253,13 +258,30 @@ def cmd_users_create(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
+@contextlib.asynccontextmanager
+async def _notifier(store: Store, settings: Settings) -> AsyncIterator[BackchannelNotifier]:
+    """A back-channel logout notifier for one command; waits for its deliveries at the end."""
+    keys = KeyRingService(
+        store,
+        settings.key_encryption_key,
+        settings.key_ring_poll_interval,
+        settings.key_prepublish,
+    )
+    await keys.load()
+    notifier = BackchannelNotifier(settings, keys, system_clock)
+    try:
+        yield notifier
+    finally:
+        await notifier.aclose()
+
+
 def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> None:
     if not args.password_stdin:
         raise CommandError("a password is required: pass --password-stdin and pipe it in")
     password = _read_password()
 
     async def work(store: Store) -> dict[str, Any]:
-        return user_document(await set_password(store, args.username, password))
+        return user_document(await set_password(store, args.username, password, actor=cli_actor()))
 
     _print(
         asyncio.run(_with_store(settings, work)),
@@ -270,7 +292,10 @@ def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> None
 
 def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> None:
     async def work(store: Store) -> dict[str, Any]:
-        user, ended = await disable_user(store, settings, args.username)
+        async with _notifier(store, settings) as notifier:
+            user, ended = await disable_user(
+                store, settings, args.username, actor=cli_actor(), notifier=notifier
+            )
         return {**user_document(user), "disabled": True, "sessions_ended": ended}
 
     _print(
@@ -320,7 +345,10 @@ def cmd_users_update(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_users_delete(args: argparse.Namespace, settings: Settings) -> None:
     async def work(store: Store) -> dict[str, Any]:
-        await delete_user(store, args.user_id, actor=cli_actor())
+        user = await get_user(store, args.user_id)
+        async with _notifier(store, settings) as notifier:
+            await end_user_access(store, settings, user.id, notifier=notifier)
+        await delete_user(store, user.id, actor=cli_actor())
         return {"id": args.user_id, "deleted": True}
 
     _print(
@@ -339,7 +367,10 @@ def cmd_users_unlock(args: argparse.Namespace, settings: Settings) -> None:
         )
         if user is None:
             raise NotFound(f"no user named {args.username!r}")
-        cleared = await clear_account(store, user.username)
+        audit = AuditEntry(
+            time.time(), cli_actor(), "user.unlock", user.id, detail={"username": user.username}
+        )
+        cleared = await clear_account(store, user.username, audit)
         return {"id": user.id, "username": user.username, "unlocked": True, "cleared": cleared}
 
     def text(document: dict[str, Any]) -> str:

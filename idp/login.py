@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from idp.passwords import PasswordService, needs_rehash
 from idp.store.base import Store, UserRecord
@@ -12,6 +13,16 @@ log = logging.getLogger("idp.login")
 MAX_USERNAME_LENGTH = 200
 MAX_PASSWORD_LENGTH = 1024
 LOGIN_FAILED = "Incorrect username or password."
+
+
+def throttled_message(wait: float) -> str:
+    """What the login page says while failed attempts pause or lock the account or address."""
+    seconds = max(1, math.ceil(wait))
+    if seconds < 120:
+        when = f"{seconds} second{'s' if seconds != 1 else ''}"
+    else:
+        when = f"{math.ceil(seconds / 60)} minutes"
+    return f"Too many failed sign-ins. Try again in {when}."
 
 
 async def check_password(

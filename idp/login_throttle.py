@@ -16,7 +16,7 @@ import unicodedata
 
 from idp.clock import Clock
 from idp.config import Settings
-from idp.store.base import Store
+from idp.store.base import AuditEntry, Store
 from idp.throttle_policy import (
     ThrottlePolicy,
     ThrottleVerdict,
@@ -111,6 +111,9 @@ async def record_login_success(
     await store.clear_login_failures(account_key(username))
 
 
-async def clear_account(store: Store, username: str) -> bool:
-    """Unlock an account by forgetting its failures; say whether it had any."""
-    return await store.clear_login_failures(account_key(username))
+async def clear_account(store: Store, username: str, audit: AuditEntry | None = None) -> bool:
+    """Unlock an account by forgetting its failures; say whether it had any.
+
+    ``audit`` (the administrator's ``user.unlock``) is recorded only when it had some.
+    """
+    return await store.clear_login_failures(account_key(username), audit)

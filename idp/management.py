@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from idp.backchannel import BackchannelNotifier
 from idp.clock import Clock, system_clock
 from idp.config import Settings
 from idp.keyring.lifecycle import (
@@ -19,6 +20,7 @@ from idp.keyring.lifecycle import (
 )
 from idp.oauth.registration import ClientRequest, ClientUpdate, apply_client_update, build_client
 from idp.passwords import hash_password_async
+from idp.refresh_tokens import revoke_user_refresh_tokens
 from idp.sessions import end_user_sessions
 from idp.store.base import SYSTEM, AuditEntry, ClientRecord, KeyRecord, NotFound, Store, UserRecord
 
@@ -262,15 +264,33 @@ async def disable_user(
     username: str,
     clock: Clock = system_clock,
     actor: str = SYSTEM,
+    notifier: BackchannelNotifier | None = None,
 ) -> tuple[UserRecord, int]:
     """Disable a user and end every session they have; the user and how many sessions ended.
 
-    A disabled user cannot sign in, and their sessions and codes stop working at once.
+    A disabled user cannot sign in, and their sessions, codes and refresh tokens stop
+    working at once.
     """
     user = await _user_named(store, username)
     updated = await update_user(store, user.id, UserUpdate(disabled=True), clock, actor)
-    ended = await end_user_sessions(store, settings, clock, user.id)
-    return updated, len(ended)
+    return updated, await end_user_access(store, settings, user.id, clock, notifier)
+
+
+async def end_user_access(
+    store: Store,
+    settings: Settings,
+    user_id: str,
+    clock: Clock = system_clock,
+    notifier: BackchannelNotifier | None = None,
+) -> int:
+    """End a user's sessions (telling back-channel clients) and revoke all their refresh
+    tokens, offline ones included; how many sessions ended.
+
+    For an account that is disabled or about to be deleted.
+    """
+    ended = await end_user_sessions(store, settings, clock, user_id, notifier)
+    await revoke_user_refresh_tokens(store, user_id, clock=clock)
+    return len(ended)
 
 
 def rotation_document(rotation: Rotation) -> dict[str, Any]:

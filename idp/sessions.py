@@ -12,9 +12,10 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from idp.backchannel import BackchannelNotifier, BackchannelTarget
 from idp.clock import Clock
 from idp.config import Settings
-from idp.keyring.ring import KeyRing
+from idp.refresh_tokens import revoke_session_refresh_tokens
 from idp.store.base import ClientRecord, SessionRecord, Store, UserRecord
 
 log = logging.getLogger("idp.sessions")
@@ -81,25 +82,36 @@ async def resume_session(
 
 
 async def session_ended(
-    store: Store, settings: Settings, session: SessionRecord, ring: KeyRing | None = None
+    store: Store,
+    clock: Clock,
+    session: SessionRecord,
+    notifier: BackchannelNotifier | None = None,
 ) -> None:
     """Everything that follows the end of a session; called once per ended session.
 
-    This is where the clients that used the session are told and the session's tokens
-    revoked. ``ring`` is the server's key ring (None from the admin command, which has no
-    ring loaded). Both are wired here, in one place:
-    - refresh tokens bound to ``session.sid`` (not offline_access ones) are revoked;
-    - clients with a back-channel logout URI receive a logout token for ``session.sid``
-      and ``session.user_id`` (OpenID Connect Back-Channel Logout 1.0 section 2.5).
+    Refresh tokens bound to ``session.sid`` (not offline_access ones) are revoked, and the
+    clients that used the session and registered a back-channel logout URI are sent a
+    logout token for ``session.sid`` and ``session.user_id`` (OpenID Connect Back-Channel
+    Logout 1.0 section 2.5), in the background through ``notifier``.
     """
+    revoked = await revoke_session_refresh_tokens(store, session.sid, clock=clock)
     client_ids = await store.list_session_clients(session.id)
     clients = await backchannel_clients(store, client_ids)
+    if notifier is not None and clients:
+        notifier.notify(
+            sid=session.sid,
+            sub=session.user_id,
+            targets=[
+                BackchannelTarget(c.client_id, c.backchannel_logout_uri or "", c.id_token_alg)
+                for c in clients
+            ],
+        )
     log.info(
-        "session ended: %d client(s), %d with back-channel logout", len(client_ids), len(clients)
+        "session ended: %d client(s), %d with back-channel logout, %d refresh token(s) revoked",
+        len(client_ids),
+        len(clients),
+        revoked,
     )
-    # Wiring point: revoke_session_refresh_tokens(store, sid=session.sid)
-    # Wiring point: notify_backchannel_logout(settings, ring, sid=session.sid,
-    #               sub=session.user_id, clients=clients)
 
 
 async def backchannel_clients(store: Store, client_ids: list[str]) -> list[ClientRecord]:
@@ -117,12 +129,12 @@ async def end_session(
     settings: Settings,
     clock: Clock,
     session_id: bytes,
-    ring: KeyRing | None = None,
+    notifier: BackchannelNotifier | None = None,
 ) -> SessionRecord | None:
     """End one session (RP-initiated logout, a new sign-in); the session if this call ended it."""
     ended = await store.end_session(session_id, clock())
     if ended is not None:
-        await session_ended(store, settings, ended, ring)
+        await session_ended(store, clock, ended, notifier)
     return ended
 
 
@@ -131,10 +143,10 @@ async def end_user_sessions(
     settings: Settings,
     clock: Clock,
     user_id: str,
-    ring: KeyRing | None = None,
+    notifier: BackchannelNotifier | None = None,
 ) -> list[SessionRecord]:
     """End every session of a user (when the account is disabled)."""
     ended = await store.end_user_sessions(user_id, clock())
     for session in ended:
-        await session_ended(store, settings, session, ring)
+        await session_ended(store, clock, session, notifier)
     return ended

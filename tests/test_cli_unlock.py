@@ -47,6 +47,17 @@ def test_unlock_forgets_failures_of_an_existing_user(migrated: Idp, database_url
     again = migrated("users", "unlock", "Ada").ok()
     assert again.stdout == "user Ada had no failed logins to forget\n"
 
+    async def unlocks(store: Store) -> list[tuple[str, str, str]]:
+        return [
+            (e.target, e.actor, e.detail["username"])
+            for e in await store.list_audit()
+            if e.action == "user.unlock"
+        ]
+
+    # One audit row: the second unlock had nothing to forget and changed nothing.
+    [(target, actor, username)] = with_store(database_url, unlocks)
+    assert target == document["id"] and actor.startswith("cli") and username == "Ada"
+
     migrated("users", "unlock", "nobody").fails(1, "no user named 'nobody'")
     migrated("users", "unlock", "-x", "--json").fails(1, "no user named '-x'")
     migrated("users", "unlock").fails(2, "username")

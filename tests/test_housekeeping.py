@@ -20,6 +20,8 @@ from tests.conftest import free_port, start_server
 from tests.test_refresh_grant import in_store
 from tests.test_refresh_store import T0, FakeClock
 from tests.test_store import a_client
+from tests.test_store_sso import a_client as web_client
+from tests.test_store_sso import a_code, a_session, a_user
 
 
 async def _seed(store: Store, settings: Settings, clock: FakeClock, n: int) -> list[str]:
@@ -85,7 +87,13 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
     collectors = [(name, counted(name, c)) for name, c in store_collectors(store)]
     deleted = await collect(collectors, T0 + settings.refresh_token_ttl, batch=4)
     # 11 old tokens and 22 old counters (one per account and one per address).
-    assert deleted == {"refresh_tokens": 11, "login_failures": 22, "revoked_access_tokens": 11}
+    assert deleted == {
+        "sessions": 0,
+        "authorization_codes": 0,
+        "refresh_tokens": 11,
+        "login_failures": 22,
+        "revoked_access_tokens": 11,
+    }
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
     assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
     assert not await store.is_access_token_revoked(f"j{T0}-0")
@@ -96,10 +104,29 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
     live = await store.get_login_counters([account_key(f"u{clock.now}-0")], clock.now)
     assert len(live) == 1
     assert await collect(store_collectors(store), T0 + settings.refresh_token_ttl) == {
+        "sessions": 0,
+        "authorization_codes": 0,
         "refresh_tokens": 0,
         "login_failures": 0,
         "revoked_access_tokens": 0,
     }
+
+
+@pytest.mark.anyio
+async def test_collectors_cover_sessions_and_authorization_codes(store: Store) -> None:
+    """Expired sessions (idle or absolute) and codes go; live ones stay."""
+    await store.create_client(web_client())
+    await store.create_user(a_user())
+    for n in range(3):
+        await store.create_session(a_session(bytes([n]), expires_at=100.0 + n))
+        await store.create_authorization_code(a_code(bytes([n]), expires_at=100.0 + n))
+    await store.create_session(a_session(b"live"))
+    await store.create_authorization_code(a_code(b"live", expires_at=500.0))
+    deleted = await collect(store_collectors(store), 150.0, batch=2)
+    assert (deleted["sessions"], deleted["authorization_codes"]) == (3, 3)
+    assert await store.get_session(a_session(b"live").id) is not None
+    assert await store.get_session(a_session(bytes([0])).id) is None
+    assert await store.consume_authorization_code(a_code(b"live").code_hash, 1.0) is not None
 
 
 @pytest.mark.anyio
@@ -118,6 +145,8 @@ async def test_a_failing_collector_does_not_stop_the_others(
         deleted = await collect(collectors, T0 + settings.refresh_token_ttl)
     assert deleted == {
         "broken": 0,
+        "sessions": 0,
+        "authorization_codes": 0,
         "refresh_tokens": 2,
         "login_failures": 4,
         "revoked_access_tokens": 2,

@@ -130,6 +130,7 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
         finally:
+            await found.notifier.aclose()
             await the_store.close()
 
     routes = [

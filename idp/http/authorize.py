@@ -8,6 +8,7 @@ into the login or consent form and answered when that form comes back.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 
 from starlette.requests import Request
@@ -17,7 +18,8 @@ from idp.http.forms import parse_form, read_form
 from idp.http.html import error_page, redirect, session_cookie, set_session_cookie
 from idp.http.sealed_forms import FORM_LIFETIME, form_page, open_sealed_form
 from idp.http.services import Services, services
-from idp.login import LOGIN_FAILED, check_password
+from idp.login import LOGIN_FAILED, check_password, throttled_message
+from idp.login_throttle import login_allowed, record_login_failure, record_login_success
 from idp.oauth.authorization import (
     AuthorizationError,
     AuthorizationRequest,
@@ -175,10 +177,24 @@ async def login(request: Request) -> Response:
     if client is None:
         return error_page("The application is no longer registered.")
     username, password = form.get("username", ""), form.get("password", "")
-    # Login throttling is checked here: login_allowed(...), before any password hashing.
+    who = {"username": username, "ip": request.client.host if request.client else ""}
+    verdict = await login_allowed(found.store, found.settings, found.clock, **who)
+    if not verdict.allowed:
+        page = _login_page(
+            request,
+            found,
+            client,
+            auth_request,
+            sealed=sealed,
+            username=username,
+            error=throttled_message(verdict.delay),
+        )
+        page.status_code = 429
+        page.headers["Retry-After"] = str(max(1, math.ceil(verdict.delay)))
+        return page
     user = await check_password(found.store, found.passwords, username, password)
     if user is None:
-        # A login attempt FAILED here: record_login_failure(...).
+        await record_login_failure(found.store, found.settings, found.clock, **who)
         return _login_page(
             request,
             found,
@@ -188,7 +204,7 @@ async def login(request: Request) -> Response:
             username=username,
             error=LOGIN_FAILED,
         )
-    # A login attempt SUCCEEDED here: record_login_success(...).
+    await record_login_success(found.store, found.settings, found.clock, **who)
     return await _signed_in(request, found, client, auth_request, user)
 
 
@@ -203,7 +219,7 @@ async def _signed_in(
     previous = session_cookie(request, found.settings)
     if previous:
         await end_session(
-            found.store, found.settings, found.clock, session_id_of(previous), found.keys.ring
+            found.store, found.settings, found.clock, session_id_of(previous), found.notifier
         )
     new = await start_session(found.store, found.settings, found.clock, user.id)
     try:

@@ -69,7 +69,7 @@ async def end_session_endpoint(request: Request) -> Response:
         return _done(found, logout)
     session, _ = resumed
     if logout.hint is not None and logout.hint.get("sub") == session.user_id:
-        await end_session(found.store, found.settings, found.clock, session.id, found.keys.ring)
+        await end_session(found.store, found.settings, found.clock, session.id, found.notifier)
         return _done(found, logout)
     document = {
         "client_id": logout.client_id,
@@ -92,7 +92,7 @@ async def confirm_logout(request: Request) -> Response:
     cookie = session_cookie(request, found.settings)
     if cookie:
         await end_session(
-            found.store, found.settings, found.clock, session_id_of(cookie), found.keys.ring
+            found.store, found.settings, found.clock, session_id_of(cookie), found.notifier
         )
     logout = LogoutRequest(
         document.get("client_id"),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from idp.backchannel import BackchannelNotifier
 from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRingService
@@ -17,7 +18,8 @@ from idp.store.base import Store
 
 @dataclass
 class Services:
-    """What every request can reach: settings, store, keys, clock, metrics, passwords, sealing."""
+    """What every request can reach: settings, store, keys, clock, metrics, passwords, sealing
+    and the back-channel logout notifier."""
 
     settings: Settings
     store: Store
@@ -27,10 +29,12 @@ class Services:
     discovery: bytes = b""
     passwords: PasswordService = field(init=False)
     sealer: FormSealer = field(init=False)
+    notifier: BackchannelNotifier = field(init=False)
 
     def __post_init__(self) -> None:
         self.passwords = PasswordService(self.settings.password_hash_concurrency)
         self.sealer = FormSealer(self.settings.key_encryption_key)
+        self.notifier = BackchannelNotifier(self.settings, self.keys, self.clock)
 
 
 def services(request: Request) -> Services:

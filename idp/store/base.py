@@ -504,8 +504,11 @@ class Store(Protocol):
         """The live (unexpired) counters among ``keys``."""
         ...
 
-    async def clear_login_failures(self, key: str) -> bool:
-        """Forget a key's failures and lock; say whether there was anything to forget."""
+    async def clear_login_failures(self, key: str, audit: AuditEntry | None = None) -> bool:
+        """Forget a key's failures and lock; say whether there was anything to forget.
+
+        ``audit`` is written in the same transaction, and only when something was forgotten.
+        """
         ...
 
     async def delete_expired_login_failures(self, now: float, limit: int) -> int:

@@ -609,10 +609,13 @@ class PostgresStore:
             )
         return [codec.login_counter_from_row(row) for row in rows]
 
-    async def clear_login_failures(self, key: str) -> bool:
-        async with self._connection() as connection:
+    async def clear_login_failures(self, key: str, audit: AuditEntry | None = None) -> bool:
+        async with self._connection() as connection, connection.transaction():
             status = await connection.execute("DELETE FROM login_failures WHERE key = $1", key)
-        return _count(status) > 0
+            cleared = _count(status) > 0
+            if cleared:
+                await _insert_audit(connection, audit)
+        return cleared
 
     async def delete_expired_login_failures(self, now: float, limit: int) -> int:
         return await self._delete_expired("login_failures", "key", now, limit)

@@ -615,11 +615,14 @@ class SQLiteStore:
         rows = await self._run(lambda c: c.execute(sql, (*keys, now)).fetchall())
         return [codec.login_counter_from_row(row) for row in rows]
 
-    async def clear_login_failures(self, key: str) -> bool:
-        count = await self._run(
-            lambda c: c.execute("DELETE FROM login_failures WHERE key = ?", (key,)).rowcount
-        )
-        return bool(count)
+    async def clear_login_failures(self, key: str, audit: AuditEntry | None = None) -> bool:
+        def clear(connection: sqlite3.Connection) -> bool:
+            count = connection.execute("DELETE FROM login_failures WHERE key = ?", (key,)).rowcount
+            if count:
+                _insert_audit(connection, audit)
+            return bool(count)
+
+        return await self._run(lambda c: _in_transaction(c, clear))
 
     async def delete_expired_login_failures(self, now: float, limit: int) -> int:
         return await self._run(

@@ -16,34 +16,50 @@ from idp.oauth.grants.base import GrantContext, TokenRequest, TokenResponse
 from idp.oauth.grants.client_credentials import resolve_audiences
 from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
 from idp.oauth.pkce import verify_code_verifier
-from idp.store.base import AuthorizationCodeRecord, ClientRecord, Store, UserRecord
+from idp.refresh_tokens import issue_refresh_token, revoke_refresh_family
+from idp.store.base import AuthorizationCodeRecord, ClientRecord, UserRecord
 
 log = logging.getLogger("idp.grants")
 
 MAX_CODE_LENGTH = 256
 
 
-async def revoke_code_family(store: Store, family_id: str) -> None:
+async def revoke_code_family(context: GrantContext, family_id: str) -> None:
     """Revoke every token issued from one code's redemption (RFC 6749 section 4.1.2).
 
     Access tokens are short-lived JWTs and expire on their own; the refresh tokens issued
     from the code share ``family_id`` (the code's row id).
-    Wiring point: ``await revoke_refresh_family(store, family_id)``.
     """
-    log.warning("authorization code %s redeemed twice; its token family is revoked", family_id)
+    revoked = await revoke_refresh_family(context.store, family_id, clock=context.clock)
+    log.warning(
+        "authorization code %s redeemed twice; %d refresh token(s) of its family revoked",
+        family_id,
+        revoked,
+    )
 
 
 async def refresh_token_for(
     context: GrantContext, client: ClientRecord, code: AuthorizationCodeRecord
 ) -> str | None:
-    """The refresh token to issue with this code's tokens, if any.
+    """The refresh token to issue with this code's tokens: only to clients with the grant.
 
-    Wiring point: when the client may use the refresh_token grant, this returns
-    ``await issue_refresh_token(context.store, context.settings, context.clock,
-    client_id=client.client_id, user_id=code.user_id, scope=code.scope, sid=code.sid,
-    auth_time=code.auth_time, offline="offline_access" in code.scope, family_id=code.id)``.
+    Without ``offline_access`` the token is bound to the IdP session (``sid``) and dies
+    with it at logout; with it, the token outlives the session (OpenID Connect Core 11).
     """
-    return None
+    if "refresh_token" not in client.grant_types:
+        return None
+    return await issue_refresh_token(
+        context.store,
+        context.settings,
+        context.clock,
+        client_id=client.client_id,
+        user_id=code.user_id,
+        scope=code.scope,
+        sid=code.sid,
+        auth_time=code.auth_time,
+        offline="offline_access" in code.scope,
+        family_id=code.id,
+    )
 
 
 def check_binding(
@@ -79,7 +95,7 @@ class AuthorizationCodeGrant:
         if redemption is None:
             raise InvalidGrant("the authorization code is invalid")
         if redemption.already_consumed:
-            await revoke_code_family(context.store, redemption.code.id)
+            await revoke_code_family(context, redemption.code.id)
             raise InvalidGrant("the authorization code has already been used")
         record = redemption.code
         check_binding(record, client, request, now)

@@ -1,0 +1,184 @@
+"""The sign-on flow together with refresh tokens, login throttling and back-channel logout.
+
+Each piece has its own tests; these check that they are connected: a code redeemed by a
+client with the refresh_token grant yields a refresh token, a replayed code revokes it,
+logout revokes the session's tokens (not offline ones) and tells back-channel clients,
+failed logins pause and lock the account, and disabling a user revokes everything.
+Over a real server on both stores.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from idp.config import Settings
+from tests.conftest import register_client
+from tests.processes import idp_json
+from tests.sso import (
+    BYE,
+    PASSWORD,
+    AuthorizeParams,
+    World,
+    query_of,
+    redeem,
+    running_world,
+    sign_in,
+    submit_login,
+    verify_jwt,
+)
+from tests.test_backchannel import Receiver
+
+RP_CB = "http://127.0.0.1:8765/rp/cb"
+
+
+@pytest.fixture
+def world(settings: Settings, port: int) -> Iterator[World]:
+    yield from running_world(settings, port)
+
+
+@pytest.fixture
+def receiver(world: World) -> Iterator[Receiver]:
+    started = Receiver(world.url, client_id="").start()
+    yield started
+    started.stop()
+
+
+def register_rp(settings: Settings, backchannel_logout_uri: str | None = None) -> str:
+    """A public client with the refresh_token grant (and optionally back-channel logout)."""
+    client_id, _ = register_client(
+        settings,
+        "rp",
+        public=True,
+        redirect_uris=[RP_CB],
+        post_logout_redirect_uris=[BYE],
+        grant_types=["authorization_code", "refresh_token"],
+        backchannel_logout_uri=backchannel_logout_uri,
+    )
+    return client_id
+
+
+def refresh(world: World, client_id: str, token: str) -> httpx.Response:
+    return httpx.post(
+        f"{world.url}/token",
+        data={"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id},
+        timeout=30,
+    )
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    kek = base64.urlsafe_b64encode(settings.key_encryption_key).rstrip(b"=").decode()
+    return {
+        "IDP_ISSUER": settings.issuer,
+        "IDP_DATABASE_URL": settings.database_url,
+        "IDP_KEY_ENCRYPTION_KEY": kek,
+    }
+
+
+def test_code_flow_issues_refresh_tokens_and_a_replayed_code_revokes_them(
+    world: World, settings: Settings
+) -> None:
+    rp = register_rp(settings)
+    with world.browser() as browser:
+        request = AuthorizeParams(rp, RP_CB)
+        code = sign_in(browser, request)["code"]
+        plain = world.request(prompt="login")
+        plain_tokens = redeem(world.url, plain, sign_in(browser, plain)["code"]).json()
+    assert "refresh_token" not in plain_tokens  # that client lacks the grant
+    tokens = redeem(world.url, request, code).json()
+    assert tokens["refresh_token"] and tokens["id_token"]
+    rotated = refresh(world, rp, tokens["refresh_token"])
+    assert rotated.status_code == 200, rotated.text
+    successor = rotated.json()["refresh_token"]
+    assert successor != tokens["refresh_token"]
+
+    replay = redeem(world.url, request, code)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    dead = refresh(world, rp, successor)
+    assert dead.status_code == 400 and dead.json()["error"] == "invalid_grant"
+
+
+def test_logout_revokes_session_tokens_keeps_offline_ones_and_tells_the_client(
+    world: World, settings: Settings, receiver: Receiver
+) -> None:
+    rp = register_rp(settings, receiver.url)
+    receiver.client_id = rp
+    with world.browser() as browser:
+        offline = AuthorizeParams(rp, RP_CB, scope="openid offline_access")
+        offline_tokens = redeem(world.url, offline, sign_in(browser, offline)["code"]).json()
+        online = AuthorizeParams(rp, RP_CB, scope="openid", extra={"prompt": "none"})
+        answer = browser.get(online.url())
+        online_tokens = redeem(world.url, online, query_of(answer.headers["location"])["code"])
+        online_tokens = online_tokens.json()
+        sid = verify_jwt(world.url, online_tokens["id_token"])[1]["sid"]
+        done = browser.get(
+            "/logout",
+            params={"id_token_hint": online_tokens["id_token"], "post_logout_redirect_uri": BYE},
+        )
+        assert done.status_code == 303
+
+    gone = refresh(world, rp, online_tokens["refresh_token"])
+    assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
+    kept = refresh(world, rp, offline_tokens["refresh_token"])
+    assert kept.status_code == 200, kept.text
+
+    deadline = time.monotonic() + 15
+    while not receiver.accepted and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert receiver.rejected == []
+    assert len(receiver.accepted) == 1
+    claims = receiver.accepted[0]
+    assert (claims["sid"], claims["sub"], claims["aud"]) == (sid, world.user_id, rp)
+
+
+def test_failed_logins_pause_then_lock_until_unlocked(
+    world: World, settings: Settings, tmp_path: Path
+) -> None:
+    request = world.request()
+    with world.browser() as browser:
+        page = browser.get(request.url())
+        for failure in range(1, 11):
+            answer = submit_login(browser, page, "alice", "wrong password")
+            assert answer.status_code == 200, (failure, answer.status_code)
+            assert "Incorrect username or password." in answer.text
+            if failure < 5:
+                # Up to N - 1 failures cost nothing (a success now would clear the count).
+                continue
+            paused = submit_login(browser, page, "alice", PASSWORD)
+            assert paused.status_code == 429, (failure, paused.text)
+            assert "Too many failed sign-ins" in paused.text
+            assert int(paused.headers["retry-after"]) >= 1
+            assert "set-cookie" not in paused.headers or "idp_session" not in str(
+                paused.headers.get_list("set-cookie")
+            )
+            world.clock.advance(61)  # past the longest pause, well inside the window
+
+        locked = submit_login(browser, page, "alice", PASSWORD)
+        assert locked.status_code == 429
+        assert "minutes" in locked.text
+        world.clock.advance(61)
+        assert submit_login(browser, page, "alice", PASSWORD).status_code == 429
+
+        unlocked = idp_json(["users", "unlock", "alice"], env_of(settings), tmp_path)
+        assert unlocked["cleared"] is True
+        done = submit_login(browser, page, "alice", PASSWORD)
+        assert done.status_code == 303, done.text
+        assert "code" in query_of(done.headers["location"])
+
+
+def test_disabling_a_user_revokes_even_offline_refresh_tokens(
+    world: World, settings: Settings, tmp_path: Path
+) -> None:
+    rp = register_rp(settings)
+    with world.browser() as browser:
+        offline = AuthorizeParams(rp, RP_CB, scope="openid offline_access")
+        tokens = redeem(world.url, offline, sign_in(browser, offline)["code"]).json()
+    done = idp_json(["users", "disable", "alice"], env_of(settings), tmp_path)
+    assert done["sessions_ended"] == 1
+    refused = refresh(world, rp, tokens["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
