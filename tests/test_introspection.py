@@ -518,3 +518,44 @@ def test_metrics_count_introspections_and_revocations(world: World) -> None:
     assert samples[("idp_introspections_total", (("active", "false"),))] == 2
     assert samples[("idp_revocations_total", (("revoked", "true"),))] == 1
     assert samples[("idp_revocations_total", (("revoked", "false"),))] == 1
+
+
+def test_tokens_of_the_code_flow_introspect_and_revoke(world: World) -> None:
+    from tests.sso import AuthorizeParams, sign_in
+    from tests.sso import add_user as add_person
+
+    callback = "http://127.0.0.1:8765/web/cb"
+    web = register_client(
+        world.settings,
+        "web-app",
+        redirect_uris=[callback],
+        grant_types=["authorization_code", "refresh_token"],
+        audiences=[AUDIENCE],
+    )
+    person = add_person(world.settings, username="carol")
+    request = AuthorizeParams(web[0], callback)
+    with httpx.Client(base_url=world.server.url, timeout=30) as browser:
+        code = sign_in(browser, request, username="carol")["code"]
+    tokens = world.http.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": callback,
+            "code_verifier": request.verifier,
+        },
+        headers=basic(*web),
+    ).json()
+    access, refresh_token = tokens["access_token"], tokens["refresh_token"]
+    described = world.active(world.api, access)
+    assert (described["sub"], described["username"]) == (person, "carol")
+    assert described["scope"] == "openid profile email"
+    assert world.active(web, refresh_token)["username"] == "carol"
+
+    assert world.revoke(web, refresh_token).status_code == 200
+    assert world.active(web, refresh_token) == {"active": False}
+    assert_oauth_error(world.refresh(refresh_token, web), 400, "invalid_grant")
+    # Access tokens are not tracked per family: this one lives until its exp (README).
+    assert world.active(world.api, access)["active"] is True
+    assert world.revoke(web, access).status_code == 200
+    assert world.active(world.api, access) == {"active": False}
