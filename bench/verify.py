@@ -14,6 +14,10 @@ Each run measures every side for ``--duration`` CPU seconds, in an order that ro
 by run; a rate is calls per CPU second of this process (so other load on the machine slows
 a run down without changing its figure much); the figures are medians over ``--runs``
 runs, the ratios medians of per-run ratios.
+
+Then introspection requests per second (bench/introspection.py): wrk on core 0 POSTs
+``/introspect`` to the IdP on core 1, for a fresh RS256 and a fresh ES256 access token,
+``--introspection-seconds`` per run, ``--runs`` runs each; medians are reported.
 Run it as ``bench/verify`` (``--help`` for the options, ``--quick`` for a smoke run).
 """
 
@@ -41,11 +45,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from bench import checks, servers, service
+from bench import checks, introspection, servers, service, wrk
 from bench.token_endpoint import base_env, machine
 from idp.verify import InvalidToken, TokenVerifier, compact
 
 IDP_CORE = 1
+LOAD_CORE = 0
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SIDES = ("ours", "joserfc", "cryptography")
 BATCH = 200
@@ -58,6 +63,7 @@ class Options:
     duration: float
     runs: int
     output: Path | None
+    introspection_seconds: float
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -66,13 +72,25 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--runs", type=int, default=5, help="measured runs per algorithm")
     parser.add_argument("--quick", action="store_true", help="1 s, 3 runs: a smoke test")
     parser.add_argument("--output", type=Path, help="JSON results file")
+    parser.add_argument(
+        "--introspection-seconds",
+        type=float,
+        default=5.0,
+        help="wall seconds per introspection run (0: skip introspection)",
+    )
     parser.add_argument("--no-output", action="store_true", help="write no JSON file")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.runs = 1.0, 3
+        args.introspection_seconds = min(args.introspection_seconds, 2.0)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     output = None if args.no_output else args.output or RESULTS_DIR / f"verify-{stamp}.json"
-    return Options(duration=args.duration, runs=args.runs, output=output)
+    return Options(
+        duration=args.duration,
+        runs=args.runs,
+        output=output,
+        introspection_seconds=args.introspection_seconds,
+    )
 
 
 def _b64decode(segment: str) -> bytes:
@@ -255,7 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     print(f"pinned to cores {sorted(os.sched_getaffinity(0))}; load {os.getloadavg()}")
+    wrk_path = wrk.ensure_wrk() if options.introspection_seconds > 0 else ""
     rows, runs = [], []
+    introspection_runs: list[introspection.IntrospectionRun] = []
     with (
         tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp,
         contextlib.ExitStack() as stack,
@@ -289,18 +309,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             costs = stage_costs(token, verifier, min(options.duration, 1.0))
             rows[-1]["stages_us"] = costs
             print(f"{alg} CPU per call: " + ", ".join(f"{k} {v:.1f} us" for k, v in costs.items()))
+        if options.introspection_seconds > 0:
+            # Fresh tokens: the ones above may be near their expiry by now.
+            tokens = {
+                alg: (
+                    client.basic_credentials,
+                    checks.check_service_token(
+                        idp.base_url + "/token", client.basic_credentials, alg, jwks_bytes
+                    ),
+                )
+                for alg, client in fixture.clients.items()
+            }
+            introspection_runs = introspection.measure(
+                wrk_path,
+                idp,
+                IDP_CORE,
+                LOAD_CORE,
+                tokens,
+                seconds=options.introspection_seconds,
+                runs=options.runs,
+            )
     print()
     print(table(rows))
     print()
     print(stage_table(rows))
+    introspection_rows = introspection.summarize(introspection_runs)
+    if introspection_rows:
+        print()
+        print(introspection.table(introspection_rows))
     print(f"load at end {os.getloadavg()}")
     if options.output:
         options.output.parent.mkdir(parents=True, exist_ok=True)
         document = {
             "machine": machine(),
-            "options": {"duration": options.duration, "runs": options.runs},
+            "options": {
+                "duration": options.duration,
+                "runs": options.runs,
+                "introspection_seconds": options.introspection_seconds,
+            },
             "summary": rows,
             "runs": [r.__dict__ for r in runs],
+            "introspection": {
+                "summary": introspection_rows,
+                "runs": introspection.as_dicts(introspection_runs),
+            },
         }
         options.output.write_text(json.dumps(document, indent=2) + "\n")
         print(f"results: {options.output}")

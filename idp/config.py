@@ -48,7 +48,7 @@ class Settings:
     key_ring_poll_interval: float = 1.0
     session_idle_timeout: int = 8 * 3600
     session_max_age: int = 7 * 86400
-    password_hash_concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
+    password_hash_concurrency: int = field(default_factory=lambda: default_hash_concurrency())
     refresh_token_ttl: int = 30 * 86400
     refresh_reuse_grace: int = 3
     login_max_failures: int = 5
@@ -64,6 +64,15 @@ class Settings:
     @property
     def issuer_is_https(self) -> bool:
         return self.issuer.startswith("https://")
+
+
+def default_hash_concurrency() -> int:
+    """Password checks allowed at once by default: one per four cores, at least one.
+
+    Each argon2id check runs on four threads (RFC 9106 parallelism p=4), so this many checks
+    fill the cores and no more; the thread answering requests still gets a core.
+    """
+    return max(1, (os.cpu_count() or 1) // 4)
 
 
 def parse_duration(name: str, raw: str, *, allow_zero: bool = False) -> int:
@@ -249,7 +258,7 @@ def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Setti
         session_max_age=parse_duration("IDP_SESSION_MAX_AGE", env.get("IDP_SESSION_MAX_AGE", "7d")),
         password_hash_concurrency=_int_in_range(
             "IDP_PASSWORD_HASH_CONCURRENCY",
-            env.get("IDP_PASSWORD_HASH_CONCURRENCY", str(os.cpu_count() or 1)),
+            env.get("IDP_PASSWORD_HASH_CONCURRENCY", str(default_hash_concurrency())),
             1,
             256,
         ),

@@ -24,13 +24,14 @@ BATCH_SIZE = 500
 
 
 def store_collectors(store: Store) -> list[tuple[str, Collector]]:
-    """The collectors of every kind of row that expires: sessions, codes, refresh tokens and
-    login failure counters."""
+    """The collectors of every kind of row that expires: sessions, codes, refresh tokens,
+    login failure counters and revoked access tokens."""
     return [
         ("sessions", store.delete_expired_sessions),
         ("authorization_codes", store.delete_expired_authorization_codes),
         ("refresh_tokens", store.delete_expired_refresh_tokens),
         ("login_failures", store.delete_expired_login_failures),
+        ("revoked_access_tokens", store.delete_expired_revoked_access_tokens),
     ]
 
 

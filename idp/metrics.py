@@ -75,6 +75,24 @@ class Metrics:
             "Requests for /jwks.json answered 304 Not Modified.",
             registry=self.registry,
         )
+        introspections = Counter(
+            "idp_introspections",
+            "Introspection requests answered (RFC 7662), by whether the token was active.",
+            ["active"],
+            registry=self.registry,
+        )
+        self._introspections = {
+            active: introspections.labels(active=str(active).lower()) for active in (True, False)
+        }
+        revocations = Counter(
+            "idp_revocations",
+            "Revocation requests answered (RFC 7009), by whether they revoked anything.",
+            ["revoked"],
+            registry=self.registry,
+        )
+        self._revocations = {
+            revoked: revocations.labels(revoked=str(revoked).lower()) for revoked in (True, False)
+        }
         self.registry.register(KeyRingCollector(keys, settings, clock))
         self._issued: dict[tuple[str, str], Counter] = {}
 
@@ -85,6 +103,14 @@ class Metrics:
             child = self.tokens_issued.labels(grant_type=grant_type, alg=alg)
             self._issued[(grant_type, alg)] = child
         child.inc()
+
+    def introspected(self, active: bool) -> None:
+        """Count one introspection answer."""
+        self._introspections[active].inc()
+
+    def revoked(self, revoked: bool) -> None:
+        """Count one revocation answer (False: nothing changed, or not this client's token)."""
+        self._revocations[revoked].inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of everything in this app's registry."""

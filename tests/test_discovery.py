@@ -55,6 +55,17 @@ def test_metadata_lists_what_is_implemented(
         "client_secret_post",
         "none",
     ]
+    assert document["introspection_endpoint"] == f"{live_server.url}/introspect"
+    assert document["introspection_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+    ]
+    assert document["revocation_endpoint"] == f"{live_server.url}/revoke"
+    assert document["revocation_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
     assert document["authorization_endpoint"] == f"{live_server.url}/authorize"
     assert document["userinfo_endpoint"] == f"{live_server.url}/userinfo"
     assert document["end_session_endpoint"] == f"{live_server.url}/logout"

@@ -1,4 +1,5 @@
-"""Housekeeping on both stores: expired refresh tokens and login counters go, live ones stay."""
+"""Housekeeping on both stores: expired refresh tokens, login counters and revoked access
+tokens go, live ones stay."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ from tests.test_store_sso import a_code, a_session, a_user
 
 
 async def _seed(store: Store, settings: Settings, clock: FakeClock, n: int) -> list[str]:
-    """``n`` refresh tokens and ``n`` login counters created at ``clock.now``."""
+    """``n`` refresh tokens, ``n`` login counters and ``n`` revoked access tokens at ``clock.now``.
+
+    The revoked access tokens expire when the refresh tokens do.
+    """
     tokens = []
     for i in range(n):
         tokens.append(
@@ -47,6 +51,9 @@ async def _seed(store: Store, settings: Settings, clock: FakeClock, n: int) -> l
             clock,
             username=f"u{clock.now}-{i}",
             ip=f"2001:db8:{int(clock.now) % 65536:x}:{i}::1",
+        )
+        await store.revoke_access_token(
+            f"j{clock.now}-{i}", "c1", clock.now, clock.now + settings.refresh_token_ttl
         )
     return tokens
 
@@ -85,8 +92,12 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "authorization_codes": 0,
         "refresh_tokens": 11,
         "login_failures": 22,
+        "revoked_access_tokens": 11,
     }
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
+    assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
+    assert not await store.is_access_token_revoked(f"j{T0}-0")
+    assert await store.is_access_token_revoked(f"j{clock.now}-2")
     assert [d for n, d in calls if n == "login_failures"] == [4, 4, 4, 4, 4, 2]
     assert await _count(store, old) == 0
     assert await _count(store, new) == 3
@@ -97,6 +108,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "authorization_codes": 0,
         "refresh_tokens": 0,
         "login_failures": 0,
+        "revoked_access_tokens": 0,
     }
 
 
@@ -137,6 +149,7 @@ async def test_a_failing_collector_does_not_stop_the_others(
         "authorization_codes": 0,
         "refresh_tokens": 2,
         "login_failures": 4,
+        "revoked_access_tokens": 2,
     }
     assert await _count(store, tokens) == 0
     assert "collecting broken failed" in caplog.text

@@ -166,6 +166,7 @@ class KeyRingService:
         self._prepublish = prepublish
         self._ring: KeyRing | None = None
         self._changed = asyncio.Event()
+        self._reloading = asyncio.Lock()
 
     @property
     def ring(self) -> KeyRing:
@@ -185,8 +186,25 @@ class KeyRingService:
         """Read every key and build a new ring (the version is read first, so never stale)."""
         version = await self._store.key_ring_version()
         records = await self._store.list_keys()
-        self._ring = KeyRing.build(records, version, self._kek, self._prepublish)
+        ring = KeyRing.build(records, version, self._kek, self._prepublish)
+        # Two loads may overlap (the watcher and current()); the older result never wins.
+        if self._ring is None or ring.version >= self._ring.version:
+            self._ring = ring
         return self._ring
+
+    async def current(self) -> KeyRing:
+        """The ring as the store has it at this moment, reloaded first if it moved on.
+
+        For checks that must see a revocation at once (introspection), not within the
+        watcher's delay: costs one read of the ring version; reloads run one at a time.
+        """
+        version = await self._store.key_ring_version()
+        if self._ring is not None and self._ring.version >= version:
+            return self._ring
+        async with self._reloading:
+            if self._ring is None or self._ring.version < version:
+                await self.load()
+        return self.ring
 
     async def refresh_if_changed(self) -> bool:
         """Reload when the store's ring version differs from the one held; say if it did."""

@@ -20,6 +20,7 @@ from idp.oauth.errors import InvalidClient, InvalidRequest
 from idp.store.base import ClientRecord
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 # Compared against when the client does not exist, so an unknown id costs the same.
 _DUMMY_HASH = hashlib.sha256(b"idp-no-such-client").digest()
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from idp.oauth.authorization import STANDARD_SCOPES
 from idp.oauth.claims import CLAIMS_SUPPORTED
+from idp.oauth.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from idp.oauth.grants import GRANTS
 from idp.oauth.pkce import S256
 
@@ -30,11 +31,13 @@ def server_metadata(
         "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(signing_algs),
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "introspection_endpoint": f"{issuer}/introspect",
+        # RFC 7662 section 2.1: callers authenticate; public clients cannot, so "none" is out.
+        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+        "revocation_endpoint": f"{issuer}/revoke",
+        # RFC 7009 section 2.1: a public client identifies itself by client_id alone.
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "code_challenge_methods_supported": [S256],
         "scopes_supported": list(STANDARD_SCOPES),
         "claims_supported": list(CLAIMS_SUPPORTED),

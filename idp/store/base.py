@@ -467,6 +467,25 @@ class Store(Protocol):
         """Delete at most ``limit`` tokens whose expiry has passed; return how many went."""
         ...
 
+    # -- revoked access tokens (RFC 7009 section 2) ------------------------------------------
+
+    async def revoke_access_token(
+        self, jti: str, client_id: str, now: float, expires_at: float
+    ) -> bool:
+        """Record the access token ``jti`` as revoked until ``expires_at`` (idempotent).
+
+        True when this call recorded it, False when it was already recorded.
+        """
+        ...
+
+    async def is_access_token_revoked(self, jti: str) -> bool:
+        """Whether ``jti`` was revoked (rows stay until the token's own expiry)."""
+        ...
+
+    async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int:
+        """Delete at most ``limit`` rows of tokens past their expiry; return how many went."""
+        ...
+
     # -- login throttling -------------------------------------------------------------------
 
     async def add_login_failure(self, key: str, now: float, window: float) -> LoginCounter:

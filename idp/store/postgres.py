@@ -551,6 +551,32 @@ class PostgresStore:
             )
         return _count(status)
 
+    # -- revoked access tokens ------------------------------------------------------------
+
+    async def revoke_access_token(
+        self, jti: str, client_id: str, now: float, expires_at: float
+    ) -> bool:
+        async with self._connection() as connection:
+            status = await connection.execute(
+                "INSERT INTO revoked_access_tokens (jti, client_id, revoked_at, expires_at) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+                jti,
+                client_id,
+                now,
+                expires_at,
+            )
+        return _count(status) > 0
+
+    async def is_access_token_revoked(self, jti: str) -> bool:
+        async with self._connection() as connection:
+            found = await connection.fetchval(
+                "SELECT 1 FROM revoked_access_tokens WHERE jti = $1", jti
+            )
+        return found is not None
+
+    async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int:
+        return await self._delete_expired("revoked_access_tokens", "jti", now, limit)
+
     # -- login throttling -----------------------------------------------------------------
 
     async def add_login_failure(self, key: str, now: float, window: float) -> LoginCounter:

@@ -542,6 +542,41 @@ class SQLiteStore:
             )
         )
 
+    # -- revoked access tokens ------------------------------------------------------------
+
+    async def revoke_access_token(
+        self, jti: str, client_id: str, now: float, expires_at: float
+    ) -> bool:
+        count = await self._run(
+            lambda c: (
+                c.execute(
+                    "INSERT INTO revoked_access_tokens (jti, client_id, revoked_at, expires_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING",
+                    (jti, client_id, now, expires_at),
+                ).rowcount
+            )
+        )
+        return count > 0
+
+    async def is_access_token_revoked(self, jti: str) -> bool:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT 1 FROM revoked_access_tokens WHERE jti = ?", (jti,)
+            ).fetchone()
+        )
+        return row is not None
+
+    async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int:
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM revoked_access_tokens WHERE jti IN (SELECT jti FROM "
+                    "revoked_access_tokens WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
+                    (now, limit),
+                ).rowcount
+            )
+        )
+
     # -- login throttling -----------------------------------------------------------------
 
     async def add_login_failure(self, key: str, now: float, window: float) -> LoginCounter:
@@ -613,7 +648,8 @@ class SQLiteStore:
         return await self._run(self._keys)
 
     async def key_ring_version(self) -> int:
-        row = await self._run(
+        # A point read on the calling thread: introspection reads it on every request.
+        row = await self._read(
             lambda c: c.execute("SELECT version FROM key_ring_version WHERE id = 1").fetchone()
         )
         return int(row[0])

@@ -1,0 +1,31 @@
+"""Client authentication for the endpoints a client calls directly: token, introspection,
+revocation (RFC 6749 section 2.3.1; RFC 7662 section 2.1; RFC 7009 section 2.1)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from idp.oauth.client_auth import authenticate, presented_credentials
+from idp.oauth.errors import InvalidClient, InvalidRequest
+from idp.oauth.grants.base import TokenRequest
+from idp.store.base import ClientRecord, Store
+
+MAX_CLIENT_ID_LENGTH = 256
+
+
+def one_authorization(request: Request) -> str | None:
+    """The request's Authorization header; several are refused (RFC 6749 section 3.2)."""
+    authorizations = request.headers.getlist("authorization")
+    if len(authorizations) > 1:
+        raise InvalidRequest("more than one Authorization header")
+    return authorizations[0] if authorizations else None
+
+
+async def authenticated_client(
+    authorization: str | None, form: TokenRequest, store: Store
+) -> ClientRecord:
+    """The registered client the request's credentials prove, or 401 invalid_client."""
+    presented = presented_credentials(authorization, form.params)
+    if len(presented.client_id) > MAX_CLIENT_ID_LENGTH or "\x00" in presented.client_id:
+        raise InvalidClient()
+    return authenticate(await store.get_client(presented.client_id), presented)

@@ -1,0 +1,65 @@
+"""Token revocation (RFC 7009): a client says it no longer needs a token.
+
+- A refresh token revokes its whole family, every token of the grant, the live successor
+  included (section 2.1: the server should also invalidate the grant).
+- An access token is revoked by its ``jti``: the row lives until the token's own ``exp``,
+  and introspection reports the token inactive from then on. A resource server that
+  verifies JWTs itself does not ask, so it keeps accepting the token until it expires:
+  that is why access tokens are short-lived, and why introspection exists.
+- Only the client a token was issued to may revoke it (section 2.1); a token this server
+  knows as issued to another client is refused with invalid_request and left alone.
+- Unknown, malformed, expired or already revoked tokens change nothing and are answered
+  like a success (section 2.2: the client could do nothing with such an error).
+
+Access tokens issued from a refresh token family are not tracked, so revoking the family
+does not revoke them (section 2.1 says it SHOULD); they expire within the access-token
+lifetime.
+"""
+
+from __future__ import annotations
+
+from idp.oauth.errors import InvalidRequest
+from idp.oauth.presented_tokens import (
+    TokenCheck,
+    is_access_token_shaped,
+    known_refresh_token,
+    signed_access_token,
+)
+from idp.store.base import ClientRecord
+
+
+class ForeignToken(InvalidRequest):
+    """The token was issued to another client than the one asking (RFC 7009 section 2.1)."""
+
+    def __init__(self) -> None:
+        super().__init__("the token was not issued to this client")
+
+
+async def revoke(token: str, caller: ClientRecord, check: TokenCheck) -> bool:
+    """Revoke ``token`` on behalf of ``caller``; say whether anything changed.
+
+    Raises ForeignToken for a token issued to another client.
+    """
+    if is_access_token_shaped(token):
+        return await _revoke_access_token(token, caller, check)
+    return await _revoke_refresh_token(token, caller, check)
+
+
+async def _revoke_access_token(token: str, caller: ClientRecord, check: TokenCheck) -> bool:
+    verified = signed_access_token(token, check)
+    if verified is None or verified.jti is None:
+        return False
+    if verified.client_id != caller.client_id:
+        raise ForeignToken()
+    return await check.store.revoke_access_token(
+        verified.jti, verified.client_id, check.clock(), float(verified.expires_at)
+    )
+
+
+async def _revoke_refresh_token(token: str, caller: ClientRecord, check: TokenCheck) -> bool:
+    record = await known_refresh_token(token, check)
+    if record is None:
+        return False
+    if record.client_id != caller.client_id:
+        raise ForeignToken()
+    return await check.store.revoke_refresh_family(record.family_id, check.clock()) > 0
