@@ -250,7 +250,7 @@ def code_from_row(row: Row) -> AuthorizationCodeRecord:
 
 def merged_scope(earlier: str | None, added: tuple[str, ...]) -> str:
     """The JSON scope list of a consent after adding scopes, earlier ones first."""
-    return _json(tuple(dict.fromkeys([*(_list(earlier) if earlier else ()), *added])))
+    return _json(tuple(dict.fromkeys([*scope_list(earlier), *added])))
 
 
 def scope_list(text: str | None) -> tuple[str, ...]:

@@ -493,11 +493,13 @@ class PostgresStore:
             # UPDATE that waited for a concurrent rotation keeps its lock on the row even
             # when the row no longer matches, and a second transaction may then lock the
             # family's rows in another order.
-            await connection.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':idp-refresh:' "
-                "|| family_id)) FROM refresh_tokens WHERE token_hash = $1",
+            family_id = await connection.fetchval(
+                "SELECT family_id FROM refresh_tokens, pg_advisory_xact_lock(hashtext("
+                "current_schema() || ':idp-refresh:' || family_id)) WHERE token_hash = $1",
                 token_hash,
             )
+            if family_id is None:
+                return RefreshRotation(RotationOutcome.UNKNOWN)
             consumed = await connection.fetchrow(
                 "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 "  # noqa: S608
                 "AND client_id = $3 AND rotated_at IS NULL AND revoked_at IS NULL "
@@ -515,7 +517,7 @@ class PostgresStore:
                 await _insert_refresh(connection, successor_row)
                 return RefreshRotation(RotationOutcome.ROTATED, successor_row)
             return await _judge_rotated(
-                connection, token_hash, client_id, successor, now, reuse_grace
+                connection, family_id, token_hash, client_id, successor, now, reuse_grace
             )
 
     async def revoke_refresh_family(self, family_id: str, now: float) -> int:
@@ -787,6 +789,7 @@ async def _insert_refresh(connection: Connection, token: RefreshTokenRecord) -> 
 
 async def _judge_rotated(
     connection: Connection,
+    family_id: str,
     token_hash: bytes,
     client_id: str,
     new: NewRefreshToken,
@@ -798,11 +801,6 @@ async def _judge_rotated(
     The caller holds the family's advisory lock, so no other rotation of the family runs;
     every row of the family is locked as well before the newest generation is read.
     """
-    family_id = await connection.fetchval(
-        "SELECT family_id FROM refresh_tokens WHERE token_hash = $1", token_hash
-    )
-    if family_id is None:
-        return RefreshRotation(RotationOutcome.UNKNOWN)
     rows = await connection.fetch(
         f"SELECT {codec.REFRESH_COLUMNS} FROM refresh_tokens "  # noqa: S608
         "WHERE family_id = $1 ORDER BY id FOR UPDATE",
@@ -817,11 +815,9 @@ async def _judge_rotated(
     why = rotation.refusal(row, client_id=client_id, now=now, user_disabled=disabled)
     if why is not None or row is None:
         return RefreshRotation(why or RotationOutcome.UNKNOWN)
-    newest = await connection.fetchval(
-        "SELECT max(generation) FROM refresh_tokens WHERE family_id = $1", family_id
-    )
+    newest = max(int(r["generation"]) for r in rows)
     outcome = rotation.reuse_outcome(
-        row, now=now, reuse_grace=reuse_grace, newest_generation=int(newest)
+        row, now=now, reuse_grace=reuse_grace, newest_generation=newest
     )
     if outcome is RotationOutcome.GRACE_SIBLING:
         successor = rotation.successor_of(row, new, now)

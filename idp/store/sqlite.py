@@ -467,24 +467,18 @@ class SQLiteStore:
         self, user_id: str, client_id: str, scope: tuple[str, ...], now: float
     ) -> None:
         def save(connection: sqlite3.Connection) -> None:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                row = connection.execute(
-                    "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?",
-                    (user_id, client_id),
-                ).fetchone()
-                connection.execute(
-                    "INSERT INTO consents (user_id, client_id, scope, granted_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (user_id, client_id) "
-                    "DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
-                    (user_id, client_id, codec.merged_scope(row[0] if row else None, scope), now),
-                )
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+            row = connection.execute(
+                "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?",
+                (user_id, client_id),
+            ).fetchone()
+            connection.execute(
+                "INSERT INTO consents (user_id, client_id, scope, granted_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (user_id, client_id) "
+                "DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+                (user_id, client_id, codec.merged_scope(row[0] if row else None, scope), now),
+            )
 
-        await self._run(save)
+        await self._run(lambda c: _in_transaction(c, save))
 
     # -- refresh tokens -------------------------------------------------------------------
 
@@ -505,18 +499,11 @@ class SQLiteStore:
         reuse_grace: float,
     ) -> RefreshRotation:
         def rotate(connection: sqlite3.Connection) -> RefreshRotation:
-            # BEGIN IMMEDIATE takes the write lock first, so concurrent rotations (from
-            # any process on this file) run one after another.
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                result = _rotate(connection, token_hash, client_id, successor, now, reuse_grace)
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            return result
+            return _rotate(connection, token_hash, client_id, successor, now, reuse_grace)
 
-        return await self._run(rotate)
+        # BEGIN IMMEDIATE takes the write lock first, so concurrent rotations (from any
+        # process on this file) run one after another.
+        return await self._run(lambda c: _in_transaction(c, rotate))
 
     async def revoke_refresh_family(self, family_id: str, now: float) -> int:
         return await self._revoke_refresh("family_id = ?", family_id, now)
