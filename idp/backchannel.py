@@ -75,7 +75,7 @@ def build_logout_token(
     claims = logout_token_claims(
         issuer=issuer, client_id=target.client_id, sid=sid, sub=sub, issued_at=int(now)
     )
-    return ring.sign(target.alg, claims, LOGOUT_TOKEN_TYP)
+    return ring.sign(target.alg, claims, LOGOUT_TOKEN_TYP, now)
 
 
 class BackchannelNotifier:

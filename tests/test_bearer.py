@@ -61,7 +61,7 @@ def verify(ring: KeyRing, token: str, now: float = NOW) -> Any:
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256"])
 def test_a_token_signed_by_the_ring_verifies(ring: KeyRing, alg: str) -> None:
-    verified = verify(ring, ring.sign(alg, claims(), "at+jwt"))
+    verified = verify(ring, ring.sign(alg, claims(), "at+jwt", NOW))
     assert (verified.client_id, verified.scope, verified.jti) == ("c1", ("idp:admin", "read"), "j1")
     require_scope(verified, "idp:admin")
     with pytest.raises(InsufficientScope) as refused:
@@ -102,7 +102,7 @@ def test_claims_that_break_a_rule_are_invalid_token(
     ring: KeyRing, changes: dict[str, Any], known_client: bool
 ) -> None:
     with pytest.raises(InvalidToken) as refused:
-        verify(ring, ring.sign("ES256", claims(**changes), "at+jwt"))
+        verify(ring, ring.sign("ES256", claims(**changes), "at+jwt", NOW))
     assert refused.value.status == 401
     assert refused.value.headers["WWW-Authenticate"].startswith(
         'Bearer realm="idp", error="invalid_token"'
@@ -111,19 +111,19 @@ def test_claims_that_break_a_rule_are_invalid_token(
 
 
 def test_leeway_accepts_small_clock_skew(ring: KeyRing) -> None:
-    assert verify(ring, ring.sign("ES256", claims(exp=NOW - 29), "at+jwt"))
-    assert verify(ring, ring.sign("ES256", claims(iat=NOW + 29), "at+jwt"))
+    assert verify(ring, ring.sign("ES256", claims(exp=NOW - 29), "at+jwt", NOW))
+    assert verify(ring, ring.sign("ES256", claims(iat=NOW + 29), "at+jwt", NOW))
 
 
 def test_wrong_typ_and_foreign_keys_are_refused_without_a_client(ring: KeyRing) -> None:
     for typ in ("JWT", "at+JWT+x"):
         with pytest.raises(InvalidToken) as refused:
-            verify(ring, ring.sign("ES256", claims(), typ))
+            verify(ring, ring.sign("ES256", claims(), typ, NOW))
         assert refused.value.client_id is None
     other = KeyRing.build([new_key_record("ES256", 2048, KEK, "active", NOW)], 1, KEK)
     with pytest.raises(InvalidToken, match="published key"):
-        verify(ring, other.sign("ES256", claims(), "at+jwt"))
-    token = ring.sign("ES256", claims(), "at+jwt")
+        verify(ring, other.sign("ES256", claims(), "at+jwt", NOW))
+    token = ring.sign("ES256", claims(), "at+jwt", NOW)
     header, payload, signature = token.split(".")
     with pytest.raises(InvalidToken, match="signature"):
         verify(ring, f"{header}.{payload}.{signature[::-1]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import replace
 
 import pytest
@@ -66,12 +67,12 @@ def test_ring_publishes_next_active_retired_not_revoked() -> None:
 def test_ring_signs_with_active_key_and_verifies_by_jwks() -> None:
     active = make("RS256", "active")
     ring = KeyRing.build([active, make("RS256", "next")], 1, KEK)
-    token = ring.sign("RS256", {"sub": "x"}, "at+jwt")
+    token = ring.sign("RS256", {"sub": "x"}, "at+jwt", time.time())
     decoded = jwt.decode(token, KeySet.import_key_set(json.loads(ring.jwks)))
     assert decoded.header["kid"] == active.kid
     assert decoded.header["typ"] == "at+jwt"
     with pytest.raises(NoSigningKey):
-        ring.sign("ES256", {"sub": "x"}, "at+jwt")
+        ring.sign("ES256", {"sub": "x"}, "at+jwt", time.time())
 
 
 def _factory() -> lifecycle.NewKey:

@@ -197,7 +197,7 @@ def test_policy_from_settings_keeps_retired_keys_for_the_longest_token() -> None
 @pytest.mark.parametrize("alg", ["RS256", "ES256"])
 def test_ring_refuses_tokens_of_a_revoked_key(alg: str) -> None:
     ring = Ring((alg,))
-    signed = KeyRing.build(ring.keys, 1, KEK).sign(alg, {"sub": "x"}, "at+jwt")
+    signed = KeyRing.build(ring.keys, 1, KEK).sign(alg, {"sub": "x"}, "at+jwt", ring.now)
     assert KeyRing.build(ring.keys, 1, KEK).verify(signed)[1]["sub"] == "x"
     change, _ = lifecycle.revoke(ring.keys, ring.one("active", alg).kid, ring.new_key, ring.now)
     ring.apply(change)

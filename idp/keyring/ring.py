@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,15 +94,15 @@ class KeyRing:
         }
         return cls(version, signing, verification, jwks, etag, activated_at, interim)
 
-    def sign(self, alg: str, claims: dict[str, Any], typ: str, now: float | None = None) -> str:
+    def sign(self, alg: str, claims: dict[str, Any], typ: str, now: float) -> str:
         """A compact JWS (RFC 7515) over the claims, by the active key of ``alg``.
 
         Right after a hasty manual rotation the key it replaced signs instead, until the new
-        key has been published for the pre-publication window (``now`` defaults to the wall
-        clock).
+        key has been published for the pre-publication window (``now``, from the caller's
+        clock, decides which).
         """
         interim = self.interim.get(alg)
-        if interim is not None and (time.time() if now is None else now) < interim[2]:
+        if interim is not None and now < interim[2]:
             kid, key = interim[0], interim[1]
         else:
             try:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 
-from idp.oauth.access_token import ACCESS_TOKEN_TYP, access_token_claims
 from idp.oauth.codes import code_hash
 from idp.oauth.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
-from idp.oauth.grants.base import GrantContext, TokenRequest, TokenResponse
-from idp.oauth.grants.client_credentials import resolve_audiences
+from idp.oauth.grants.base import (
+    GrantContext,
+    TokenRequest,
+    TokenResponse,
+    issue_access_token,
+    resolve_audiences,
+)
 from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
 from idp.oauth.pkce import verify_code_verifier
 from idp.refresh_tokens import issue_refresh_token, revoke_refresh_family
@@ -112,20 +116,16 @@ class AuthorizationCodeGrant:
         record: AuthorizationCodeRecord,
         user: UserRecord,
     ) -> TokenResponse:
-        settings, issued_at = context.settings, int(context.clock())
-        access_token = context.ring.sign(
-            client.access_token_alg,
-            access_token_claims(
-                issuer=settings.issuer,
-                subject=user.id,
-                audiences=resolve_audiences(request.resources, client, settings.issuer),
-                client_id=client.client_id,
-                scope=record.scope,
-                issued_at=issued_at,
-                lifetime=settings.access_token_ttl,
-            ),
-            ACCESS_TOKEN_TYP,
+        settings = context.settings
+        access_token = issue_access_token(
+            context,
+            client,
+            subject=user.id,
+            audiences=resolve_audiences(request.resources, client, settings.issuer),
+            scope=record.scope,
         )
+        now = context.clock()
+        issued_at = int(now)
         extra: dict[str, str] = {}
         if "openid" in record.scope:
             extra["id_token"] = context.ring.sign(
@@ -144,6 +144,7 @@ class AuthorizationCodeGrant:
                     alg=client.id_token_alg,
                 ),
                 ID_TOKEN_TYP,
+                now,
             )
         refresh_token = await refresh_token_for(context, client, record)
         if refresh_token is not None:

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRing
+from idp.oauth.access_token import ACCESS_TOKEN_TYP, access_token_claims
+from idp.oauth.errors import InvalidTarget
 from idp.store.base import ClientRecord, Store
 
 
@@ -62,3 +64,44 @@ class GrantHandler(Protocol):
     async def handle(
         self, request: TokenRequest, client: ClientRecord, context: GrantContext
     ) -> TokenResponse: ...
+
+
+def resolve_audiences(requested: Sequence[str], client: ClientRecord, issuer: str) -> list[str]:
+    """The token's audiences (RFC 8707 section 2): those asked for, all registered to the client.
+
+    With no ``resource`` the audience is the client's first registered one, or the issuer.
+    """
+    if not requested:
+        return [client.audiences[0] if client.audiences else issuer]
+    unknown = [r for r in requested if r not in client.audiences]
+    if unknown:
+        raise InvalidTarget(f"resource not allowed for this client: {unknown[0]}")
+    return list(dict.fromkeys(requested))
+
+
+def issue_access_token(
+    context: GrantContext,
+    client: ClientRecord,
+    *,
+    subject: str,
+    audiences: Sequence[str],
+    scope: Sequence[str],
+    auth_time: float | None = None,
+) -> str:
+    """An RFC 9068 access token for ``client``, signed by the active key of its algorithm.
+
+    ``auth_time`` is added when the user's sign-in time is known (RFC 9068 section 2.2.1).
+    """
+    now = context.clock()
+    claims = access_token_claims(
+        issuer=context.settings.issuer,
+        subject=subject,
+        audiences=audiences,
+        client_id=client.client_id,
+        scope=scope,
+        issued_at=int(now),
+        lifetime=context.settings.access_token_ttl,
+    )
+    if auth_time is not None:
+        claims["auth_time"] = int(auth_time)
+    return context.ring.sign(client.access_token_alg, claims, ACCESS_TOKEN_TYP, now)

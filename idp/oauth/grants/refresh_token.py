@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from idp.oauth.access_token import ACCESS_TOKEN_TYP, access_token_claims
 from idp.oauth.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
-from idp.oauth.grants.base import GrantContext, TokenRequest, TokenResponse
-from idp.oauth.grants.client_credentials import resolve_audiences
+from idp.oauth.grants.base import (
+    GrantContext,
+    TokenRequest,
+    TokenResponse,
+    issue_access_token,
+    resolve_audiences,
+)
 from idp.oauth.scopes import parse_scope
 from idp.refresh_tokens import RefreshTokenRefused, find_refresh_token, redeem_refresh_token
 from idp.store.base import ClientRecord, RotationOutcome
@@ -76,22 +80,17 @@ class RefreshTokenGrant:
             raise InvalidGrant("the refresh token is invalid, expired or revoked") from None
         record = redeemed.record
         scope = narrowed_scope(requested_scope, record.scope)
-        ttl = context.settings.access_token_ttl
-        claims = access_token_claims(
-            issuer=context.settings.issuer,
+        token = issue_access_token(
+            context,
+            client,
             subject=record.user_id,
             audiences=audiences,
-            client_id=client.client_id,
             scope=scope,
-            issued_at=int(context.clock()),
-            lifetime=ttl,
+            auth_time=record.auth_time,
         )
-        # RFC 9068 section 2.2.1: the time the user authenticated, when known.
-        claims["auth_time"] = int(record.auth_time)
-        token = context.ring.sign(client.access_token_alg, claims, ACCESS_TOKEN_TYP)
         return TokenResponse(
             access_token=token,
-            expires_in=ttl,
+            expires_in=context.settings.access_token_ttl,
             scope=scope,
             extra={"refresh_token": redeemed.token},
         )
