@@ -49,8 +49,9 @@ async def rotate_keys(
 
     Each Rotation carries a warning when its promoted key had been published for less than
     IDP_KEY_PREPUBLISH; the rotation happens all the same (the administrator asked).
+    The new keys are generated before the transaction, off the event loop.
     """
-    new_key = key_factory(settings, clock)
+    new_key = await _ready_factory(settings, clock, algs)
     rotations: list[Rotation] = []
 
     def mutate(keys: Sequence[KeyRecord]) -> KeyRingChange:
@@ -98,8 +99,14 @@ async def rotate_now(
 async def revoke_key(
     store: Store, settings: Settings, kid: str, clock: Clock = system_clock, actor: str = SYSTEM
 ) -> KeyRecord:
-    """Revoke one key by kid; raises NotFound or KeyRingError."""
-    new_key = key_factory(settings, clock)
+    """Revoke one key by kid; raises NotFound or KeyRingError.
+
+    Revoking a signing or waiting key needs a replacement, generated before the
+    transaction, off the event loop.
+    """
+    found = next((k for k in await store.list_keys() if k.kid == kid), None)
+    needs_key = found is not None and found.state in ("active", "next")
+    new_key = await _ready_factory(settings, clock, [found.alg] if found and needs_key else [])
     revoked: list[KeyRecord] = []
 
     def mutate(keys: Sequence[KeyRecord]) -> KeyRingChange:
@@ -151,6 +158,12 @@ def _prepared_factory(prepared: Sequence[KeyRecord], fallback: NewKey, clock: Cl
         return fallback(alg, state)
 
     return make
+
+
+async def _ready_factory(settings: Settings, clock: Clock, algs: Sequence[str]) -> NewKey:
+    """A key factory that first hands out keys for ``algs`` generated in a worker thread."""
+    prepared = await prepare_keys(settings, algs, clock) if algs else []
+    return _prepared_factory(prepared, key_factory(settings, clock), clock)
 
 
 async def prepare_keys(settings: Settings, algs: Sequence[str], clock: Clock) -> list[KeyRecord]:
