@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from idp.backchannel import BackchannelNotifier
@@ -15,6 +14,8 @@ from idp.keyring.lifecycle import (
     LifecyclePolicy,
     Rotation,
     Transition,
+    expires_at,
+    iso,
     next_transitions,
     ring_status,
 )
@@ -30,9 +31,7 @@ MAX_PASSWORD_LENGTH = 1024
 
 def iso_time(timestamp: float | None) -> str | None:
     """An RFC 3339 UTC timestamp, to the second."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if timestamp is None else iso(timestamp)
 
 
 class InvalidUser(ValueError):
@@ -351,7 +350,7 @@ def ring_status_documents(
         retired = [k for k in keys if k.alg == alg and k.state == "retired"]
         summary = status.summary
         if retired:
-            last = max((k.retired_at or k.created_at) + policy.retention for k in retired)
+            last = max(expires_at(keys, k, policy) for k in retired)
             summary += (
                 f" {len(retired)} retired key(s) stay published for tokens they signed; "
                 f"the last leaves JWKS at {iso_time(last)}."
