@@ -294,7 +294,7 @@ def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> None:
     async def work(store: Store) -> dict[str, Any]:
         async with _notifier(store, settings) as notifier:
             user, ended = await disable_user(
-                store, settings, args.username, actor=cli_actor(), notifier=notifier
+                store, args.username, actor=cli_actor(), notifier=notifier
             )
         return {**user_document(user), "disabled": True, "sessions_ended": ended}
 
@@ -347,7 +347,7 @@ def cmd_users_delete(args: argparse.Namespace, settings: Settings) -> None:
     async def work(store: Store) -> dict[str, Any]:
         user = await get_user(store, args.user_id)
         async with _notifier(store, settings) as notifier:
-            await end_user_access(store, settings, user.id, notifier=notifier)
+            await end_user_access(store, user.id, notifier=notifier)
         await delete_user(store, user.id, actor=cli_actor())
         return {"id": args.user_id, "deleted": True}
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from idp.backchannel import BackchannelNotifier
 from idp.clock import Clock, system_clock
-from idp.config import Settings
 from idp.keyring.lifecycle import (
     LifecyclePolicy,
     Rotation,
@@ -259,7 +258,6 @@ async def set_password(
 
 async def disable_user(
     store: Store,
-    settings: Settings,
     username: str,
     clock: Clock = system_clock,
     actor: str = SYSTEM,
@@ -272,12 +270,11 @@ async def disable_user(
     """
     user = await _user_named(store, username)
     updated = await update_user(store, user.id, UserUpdate(disabled=True), clock, actor)
-    return updated, await end_user_access(store, settings, user.id, clock, notifier)
+    return updated, await end_user_access(store, user.id, clock, notifier)
 
 
 async def end_user_access(
     store: Store,
-    settings: Settings,
     user_id: str,
     clock: Clock = system_clock,
     notifier: BackchannelNotifier | None = None,
@@ -287,7 +284,7 @@ async def end_user_access(
 
     For an account that is disabled or about to be deleted.
     """
-    ended = await end_user_sessions(store, settings, clock, user_id, notifier)
+    ended = await end_user_sessions(store, clock, user_id, notifier)
     await revoke_user_refresh_tokens(store, user_id, clock=clock)
     return len(ended)
 

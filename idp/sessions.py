@@ -126,7 +126,6 @@ async def backchannel_clients(store: Store, client_ids: list[str]) -> list[Clien
 
 async def end_session(
     store: Store,
-    settings: Settings,
     clock: Clock,
     session_id: bytes,
     notifier: BackchannelNotifier | None = None,
@@ -140,7 +139,6 @@ async def end_session(
 
 async def end_user_sessions(
     store: Store,
-    settings: Settings,
     clock: Clock,
     user_id: str,
     notifier: BackchannelNotifier | None = None,

@@ -169,14 +169,14 @@ async def update_user_endpoint(call: AdminCall) -> Response:
     update = UserUpdate(**body)
     user = await update_user(found.store, call.param("user_id"), update, found.clock, call.actor)
     if update.disabled is True:
-        await end_user_access(found.store, found.settings, user.id, found.clock, found.notifier)
+        await end_user_access(found.store, user.id, found.clock, found.notifier)
     return answer(user_document(user))
 
 
 async def delete_user_endpoint(call: AdminCall) -> Response:
     found = call.services
     user = await get_user(found.store, call.param("user_id"))
-    await end_user_access(found.store, found.settings, user.id, found.clock, found.notifier)
+    await end_user_access(found.store, user.id, found.clock, found.notifier)
     await delete_user(found.store, user.id, found.clock, call.actor)
     return Response(status_code=204, headers=dict(NO_STORE))
 

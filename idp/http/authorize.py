@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.http.forms import parse_form, read_form
+from idp.http.forms import request_params
 from idp.http.html import error_page, redirect, session_cookie, set_session_cookie
 from idp.http.sealed_forms import FORM_LIFETIME, form_page, open_sealed_form
 from idp.http.services import Services, services
@@ -45,17 +44,11 @@ SCOPE_DESCRIPTIONS = {
 }
 
 
-async def _params(request: Request) -> Mapping[str, str]:
-    if request.method == "POST":
-        return (await read_form(request)).params
-    return parse_form(request.url.query.encode("latin-1")).params
-
-
 async def authorize(request: Request) -> Response:
     """GET and POST /authorize: check the client first, then answer or ask the user."""
     found = services(request)
     try:
-        params = await _params(request)
+        params = await request_params(request)
         client_id = check_client_id(params)
         client, redirect_uri = identify(params, await found.store.get_client(client_id))
     except OAuthError as exc:
@@ -218,9 +211,7 @@ async def _signed_in(
     """Replace any earlier session with a new one (no fixation) and answer the request."""
     previous = session_cookie(request, found.settings)
     if previous:
-        await end_session(
-            found.store, found.settings, found.clock, session_id_of(previous), found.notifier
-        )
+        await end_session(found.store, found.clock, session_id_of(previous), found.notifier)
     new = await start_session(found.store, found.settings, found.clock, user.id)
     try:
         response = await _finish(request, found, client, auth_request, new.record, user)

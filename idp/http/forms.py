@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -55,3 +56,14 @@ async def read_form(request: Request) -> TokenRequest:
     if media_type != FORM_TYPE:
         raise InvalidRequest(f"the content type must be {FORM_TYPE}")
     return parse_form(await request.body())
+
+
+async def request_params(request: Request) -> Mapping[str, str]:
+    """The parameters of a GET (query string) or POST (form body) request, parsed strictly.
+
+    The authorization endpoint (OpenID Connect Core 1.0 section 3.1.2.1) and the
+    end-session endpoint take both.
+    """
+    if request.method == "POST":
+        return (await read_form(request)).params
+    return parse_form(request.url.query.encode("latin-1")).params

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.http.forms import parse_form, read_form
+from idp.http.forms import request_params
 from idp.http.html import clear_session_cookie, error_page, page, redirect, session_cookie
 from idp.http.sealed_forms import FORM_LIFETIME, form_page, open_sealed_form
 from idp.http.services import Services, services
@@ -28,12 +28,6 @@ from idp.sessions import end_session, resume_session, session_id_of
 from idp.store.base import ClientRecord
 
 MAX_VALUE_LENGTH = 8192
-
-
-async def _params(request: Request) -> Mapping[str, str]:
-    if request.method == "POST":
-        return (await read_form(request)).params
-    return parse_form(request.url.query.encode("latin-1")).params
 
 
 async def _check(
@@ -57,7 +51,7 @@ async def end_session_endpoint(request: Request) -> Response:
     """GET and POST /logout: end the session, or ask the user to confirm first."""
     found = services(request)
     try:
-        logout, client = await _check(found, await _params(request))
+        logout, client = await _check(found, await request_params(request))
     except OAuthError as exc:
         return error_page(exc.description)
     except InvalidLogoutRequest as exc:
@@ -69,7 +63,7 @@ async def end_session_endpoint(request: Request) -> Response:
         return _done(found, logout)
     session, _ = resumed
     if logout.hint is not None and logout.hint.get("sub") == session.user_id:
-        await end_session(found.store, found.settings, found.clock, session.id, found.notifier)
+        await end_session(found.store, found.clock, session.id, found.notifier)
         return _done(found, logout)
     document = {
         "client_id": logout.client_id,
@@ -91,9 +85,7 @@ async def confirm_logout(request: Request) -> Response:
     _, _, document = opened
     cookie = session_cookie(request, found.settings)
     if cookie:
-        await end_session(
-            found.store, found.settings, found.clock, session_id_of(cookie), found.notifier
-        )
+        await end_session(found.store, found.clock, session_id_of(cookie), found.notifier)
     logout = LogoutRequest(
         document.get("client_id"),
         document.get("post_logout_redirect_uri"),
