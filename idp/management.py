@@ -19,7 +19,7 @@ from idp.keyring.lifecycle import (
     ring_status,
 )
 from idp.oauth.registration import ClientRequest, ClientUpdate, apply_client_update, build_client
-from idp.passwords import hash_password_async
+from idp.passwords import HashPassword, hash_password_async
 from idp.refresh_tokens import revoke_user_refresh_tokens
 from idp.sessions import end_user_sessions
 from idp.store.base import SYSTEM, AuditEntry, ClientRecord, KeyRecord, NotFound, Store, UserRecord
@@ -129,8 +129,12 @@ async def create_user(
     name: str | None = None,
     clock: Clock = system_clock,
     actor: str = SYSTEM,
+    hasher: HashPassword = hash_password_async,
 ) -> UserRecord:
-    """Create a person's account with an argon2id password hash."""
+    """Create a person's account with an argon2id password hash.
+
+    A server passes its PasswordService's ``hash``, so hashing shares the logins' bound.
+    """
     username = username.strip()
     if not username or len(username) > MAX_USERNAME_LENGTH or any(c.isspace() for c in username):
         raise InvalidUser("username must be 1 to 200 characters with no spaces")
@@ -140,7 +144,7 @@ async def create_user(
     user = UserRecord(
         id=secrets.token_urlsafe(12),
         username=username,
-        password_hash=await hash_password_async(password),
+        password_hash=await hasher(password),
         email=email,
         name=name,
         created_at=clock(),
@@ -203,6 +207,7 @@ async def update_user(
     update: UserUpdate,
     clock: Clock = system_clock,
     actor: str = SYSTEM,
+    hasher: HashPassword = hash_password_async,
 ) -> UserRecord:
     """Change an account (a new password is hashed with argon2id); raises NotFound.
 
@@ -224,7 +229,7 @@ async def update_user(
     ]
     if update.password is not UNCHANGED:
         _check_password(update.password)
-        updated = replace(updated, password_hash=await hash_password_async(update.password))
+        updated = replace(updated, password_hash=await hasher(update.password))
         changed.append("password")
     audit = AuditEntry(clock(), actor, "user.update", user_id, detail={"fields": changed})
     if not await store.update_user(updated, audit):

@@ -22,7 +22,7 @@ import secrets
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -98,6 +98,10 @@ def _default_pool() -> ThreadPoolExecutor:
 
 async def _in_pool(pool: ThreadPoolExecutor, work: Callable[..., _T], *args: str) -> _T:
     return await asyncio.get_running_loop().run_in_executor(pool, work, *args)
+
+
+HashPassword = Callable[[str], Awaitable[str]]
+"""Turns a password into its argon2id hash, off the event loop."""
 
 
 async def hash_password_async(password: str) -> str:

@@ -155,6 +155,7 @@ async def create_user_endpoint(call: AdminCall) -> Response:
         name=body.get("name"),
         clock=found.clock,
         actor=call.actor,
+        hasher=found.passwords.hash,
     )
     return answer(user_document(user), 201)
 
@@ -167,7 +168,14 @@ async def update_user_endpoint(call: AdminCall) -> Response:
     found = call.services
     body = await read_json(call.request, USER_UPDATE_FIELDS, optional=False)
     update = UserUpdate(**body)
-    user = await update_user(found.store, call.param("user_id"), update, found.clock, call.actor)
+    user = await update_user(
+        found.store,
+        call.param("user_id"),
+        update,
+        found.clock,
+        call.actor,
+        hasher=found.passwords.hash,
+    )
     if update.disabled is True:
         await end_user_access(found.store, user.id, found.clock, found.notifier)
     return answer(user_document(user))
