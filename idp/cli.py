@@ -338,7 +338,11 @@ def cmd_users_update(args: argparse.Namespace, settings: Settings) -> None:
     update = UserUpdate(**fields)
 
     async def work(store: Store) -> dict[str, Any]:
-        return user_document(await update_user(store, args.user_id, update, actor=cli_actor()))
+        async with _notifier(store, settings) as notifier:
+            user = await update_user(
+                store, args.user_id, update, actor=cli_actor(), notifier=notifier
+            )
+        return user_document(user)
 
     _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
 

@@ -208,12 +208,31 @@ async def update_user(
     clock: Clock = system_clock,
     actor: str = SYSTEM,
     hasher: HashPassword = hash_password_async,
+    notifier: BackchannelNotifier | None = None,
 ) -> UserRecord:
     """Change an account (a new password is hashed with argon2id); raises NotFound.
 
     The audit row (action ``user.update``) names the changed fields, never their values.
+    Disabling the account also ends the user's access (``end_user_access``).
     """
-    current = await get_user(store, user_id)
+    updated = await _apply_user_update(
+        store, await get_user(store, user_id), update, clock, actor, hasher
+    )
+    if update.disabled is True:
+        await end_user_access(store, user_id, clock, notifier)
+    return updated
+
+
+async def _apply_user_update(
+    store: Store,
+    current: UserRecord,
+    update: UserUpdate,
+    clock: Clock,
+    actor: str,
+    hasher: HashPassword = hash_password_async,
+) -> UserRecord:
+    """Validate and store an update of ``current``, audited in the same transaction."""
+    user_id = current.id
     updated = current
     changed: list[str] = []
     if update.email is not UNCHANGED:
@@ -258,7 +277,7 @@ async def set_password(
 ) -> UserRecord:
     """Replace a user's password with a new argon2id hash (audited as ``user.update``)."""
     user = await _user_named(store, username)
-    return await update_user(store, user.id, UserUpdate(password=password), clock, actor)
+    return await _apply_user_update(store, user, UserUpdate(password=password), clock, actor)
 
 
 async def disable_user(
@@ -274,7 +293,7 @@ async def disable_user(
     working at once.
     """
     user = await _user_named(store, username)
-    updated = await update_user(store, user.id, UserUpdate(disabled=True), clock, actor)
+    updated = await _apply_user_update(store, user, UserUpdate(disabled=True), clock, actor)
     return updated, await end_user_access(store, user.id, clock, notifier)
 
 

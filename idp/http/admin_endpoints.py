@@ -175,9 +175,8 @@ async def update_user_endpoint(call: AdminCall) -> Response:
         found.clock,
         call.actor,
         hasher=found.passwords.hash,
+        notifier=found.notifier,
     )
-    if update.disabled is True:
-        await end_user_access(found.store, user.id, found.clock, found.notifier)
     return answer(user_document(user))
 
 
