@@ -197,20 +197,21 @@ class KeyRingService:
         For checks that must see a revocation at once (introspection), not within the
         watcher's delay: costs one read of the ring version; reloads run one at a time.
         """
-        version = await self._store.key_ring_version()
-        if self._ring is not None and self._ring.version >= version:
-            return self._ring
-        async with self._reloading:
-            if self._ring is None or self._ring.version < version:
-                await self.load()
+        await self.refresh_if_changed()
         return self.ring
 
     async def refresh_if_changed(self) -> bool:
-        """Reload when the store's ring version differs from the one held; say if it did."""
+        """Reload when the store's ring version is newer than the one held; say if it did.
+
+        Costs one read of the ring version; reloads run one at a time.
+        """
         version = await self._store.key_ring_version()
-        if self._ring is not None and version == self._ring.version:
+        if self._ring is not None and self._ring.version >= version:
             return False
-        ring = await self.load()
+        async with self._reloading:
+            if self._ring is not None and self._ring.version >= version:
+                return False
+            ring = await self.load()
         log.info(
             "key ring reloaded: version %d, %d published keys", ring.version, len(ring.verification)
         )
