@@ -34,7 +34,6 @@ import re
 import secrets
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ import httpx
 from argon2 import PasswordHasher, extract_parameters
 
 from bench import service, token_endpoint
-from bench.servers import Server, core_jiffies, free_port, tail, wait_ready
+from bench.servers import Server, core_jiffies, free_port, start, stop, tail, wait_ready
 from idp.passwords import hash_password
 
 BASE_NICE = os.getpriority(os.PRIO_PROCESS, 0)
@@ -167,32 +166,22 @@ def serving(workdir: Path, fixture: LoginFixture, concurrency: int | None) -> It
     if concurrency is not None:
         env["IDP_PASSWORD_HASH_CONCURRENCY"] = str(concurrency)
     log = workdir / f"server-{concurrency or 'default'}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(service.IDP), "serve", "--port", str(port)],
-            env=env,
-            cwd=service.ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            # The server runs at this process's own priority, not the prober's raised one.
-            preexec_fn=functools.partial(os.setpriority, os.PRIO_PROCESS, 0, BASE_NICE),
-        )
-    server = Server("granian", process, port, log)
+    server = start(
+        "granian",
+        [str(service.IDP), "serve", "--port", str(port)],
+        port,
+        env,
+        log,
+        None,
+        # The server runs at this process's own priority, not the prober's raised one.
+        preexec_fn=functools.partial(os.setpriority, os.PRIO_PROCESS, 0, BASE_NICE),
+    )
     try:
         wait_ready(server)
         yield server
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        if process.returncode not in (0, -signal.SIGTERM):
+        stop(server)
+        if server.process.returncode not in (0, -signal.SIGTERM):
             print(tail(log), file=sys.stderr)
 
 
