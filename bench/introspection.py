@@ -3,7 +3,7 @@
 The IdP (``idp serve``, granian, one worker) runs pinned to one core; wrk runs pinned to
 the other and POSTs ``/introspect`` for one live access token over 16 keep-alive
 connections, authenticated with client_secret_basic as the client the token was issued
-to. Each answer must be a 200 with ``"active":true`` (bench/introspect.lua counts any
+to. Each answer must be a 200 with ``"active":true`` (bench/requests.lua counts any
 other). A request does all the endpoint's work: form parsing, client lookup and secret
 check, the key-ring version read, signature and claims, the jti revocation lookup, and
 the JSON answer.
@@ -12,20 +12,17 @@ the JSON answer.
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
 import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from bench import servers, wrk
 
-SCRIPT = Path(__file__).resolve().parent / "introspect.lua"
+ACTIVE = '"active":true'
 CONNECTIONS = 16
 TIMEOUT = 10
 
@@ -74,26 +71,17 @@ def load(
     wrk_path: str, url: str, basic: str, token: str, *, seconds: float, core: int
 ) -> wrk.WrkResult:
     """One wrk run of ``seconds`` from ``core`` against the introspection endpoint."""
-    argv = [
-        "taskset",
-        "-c",
-        str(core),
+    return wrk.run(
         wrk_path,
-        "--threads=1",
-        f"--connections={CONNECTIONS}",
-        f"--duration={max(1, round(seconds))}s",
-        "--timeout=5s",
-        "--latency",
-        f"--script={SCRIPT}",
         url,
-    ]
-    env = {**os.environ, "BENCH_BASIC": basic, "BENCH_BODY": form(token)}
-    result = subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False
+        duration=seconds,
+        connections=CONNECTIONS,
+        threads=1,
+        core=core,
+        basic=basic,
+        body=form(token),
+        expect=ACTIVE,
     )
-    if result.returncode != 0:
-        raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr.strip()}")
-    return wrk.parse(result.stdout)
 
 
 def measure(

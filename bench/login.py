@@ -28,15 +28,12 @@ import datetime
 import functools
 import hashlib
 import html
-import json
 import multiprocessing
 import os
-import platform
 import re
 import secrets
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,12 +47,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 from argon2 import PasswordHasher, extract_parameters
 
-from bench import service
-from bench.servers import Server, core_jiffies, free_port, tail, wait_ready
+from bench import service, token_endpoint
+from bench.servers import Server, core_jiffies, free_port, start, stop, tail, wait_ready
 from idp.passwords import hash_password
 
 BASE_NICE = os.getpriority(os.PRIO_PROCESS, 0)
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET_P99_MS = 50.0
 USERNAME = "bench-user"
 PASSWORD = "correct horse battery staple"
@@ -142,27 +138,11 @@ class LoginFixture:
     client_id: str
 
 
-def _idp(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
-    result = subprocess.run(
-        [str(service.IDP), *args, "--json"],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=service.COMMAND_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"idp {' '.join(args)} failed: {result.stderr.strip()}")
-    return json.loads(result.stdout)
-
-
 def prepare(workdir: Path) -> LoginFixture:
     """The throwaway service plus a public client and a user, made with the ``idp`` command."""
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    fixture = service.prepare(workdir, base_env)
+    fixture = service.prepare(workdir, token_endpoint.base_env())
     env = fixture.with_issuer("http://127.0.0.1:8000")
-    client = _idp(
+    client = service._idp_json(
         env,
         "clients",
         "create",
@@ -172,7 +152,9 @@ def prepare(workdir: Path) -> LoginFixture:
         "--redirect-uri",
         REDIRECT_URI,
     )
-    _idp(env, "users", "create", "--username", USERNAME, "--password-stdin", stdin=PASSWORD)
+    service._idp_json(
+        env, "users", "create", "--username", USERNAME, "--password-stdin", stdin=PASSWORD
+    )
     return LoginFixture(fixture.env, client["client_id"])
 
 
@@ -184,32 +166,22 @@ def serving(workdir: Path, fixture: LoginFixture, concurrency: int | None) -> It
     if concurrency is not None:
         env["IDP_PASSWORD_HASH_CONCURRENCY"] = str(concurrency)
     log = workdir / f"server-{concurrency or 'default'}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(service.IDP), "serve", "--port", str(port)],
-            env=env,
-            cwd=service.ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            # The server runs at this process's own priority, not the prober's raised one.
-            preexec_fn=functools.partial(os.setpriority, os.PRIO_PROCESS, 0, BASE_NICE),
-        )
-    server = Server("granian", process, port, log)
+    server = start(
+        "granian",
+        [str(service.IDP), "serve", "--port", str(port)],
+        port,
+        env,
+        log,
+        None,
+        # The server runs at this process's own priority, not the prober's raised one.
+        preexec_fn=functools.partial(os.setpriority, os.PRIO_PROCESS, 0, BASE_NICE),
+    )
     try:
         wait_ready(server)
         yield server
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        if process.returncode not in (0, -signal.SIGTERM):
+        stop(server)
+        if server.process.returncode not in (0, -signal.SIGTERM):
             print(tail(log), file=sys.stderr)
 
 
@@ -427,8 +399,7 @@ def parse_options(argv: list[str]) -> Options:
     args = parser.parse_args(argv)
     if args.quick:
         args.samples, args.duration, args.warmup, args.runs = 5, 3.0, 1.0, 2
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = None if args.no_output else args.output or RESULTS_DIR / f"login-{stamp}.json"
+    output = None if args.no_output else args.output or token_endpoint.default_output("login")
     return Options(
         args.samples,
         args.duration,
@@ -439,14 +410,6 @@ def parse_options(argv: list[str]) -> Options:
         tuple(args.hash_concurrency or (None,)),
         output,
     )
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def _print_cost(cost: dict[str, Any]) -> None:
@@ -510,12 +473,7 @@ def main(argv: list[str]) -> int:
     document = {
         "bench": "login",
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "cpu": _cpu_model(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": token_endpoint.machine(),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in options.__dict__.items()},
         "load_average_at_start": load_at_start,
         "load_average_at_end": load_at_end,
@@ -524,8 +482,7 @@ def main(argv: list[str]) -> int:
         "servers": servers,
     }
     if options.output is not None:
-        options.output.parent.mkdir(parents=True, exist_ok=True)
-        options.output.write_text(json.dumps(document, indent=2) + "\n")
+        token_endpoint.write_results(options.output, document)
         print(f"results: {options.output}")
     return 0
 

@@ -1,13 +1,25 @@
--- wrk script: GET by default; with BENCH_BASIC set, POST a client_credentials token
--- request authenticated by client_secret_basic. Counts every response that is not 200
--- and prints the count when the run ends ("bench-non-200: N").
+-- wrk script: GET by default; with BENCH_BASIC set, POST a form authenticated by
+-- client_secret_basic: BENCH_BODY when set (e.g. an introspection request, RFC 7662),
+-- else a client_credentials token request. Counts every response that is not 200, or,
+-- with BENCH_EXPECT set, whose body lacks that text, and prints the count when the run
+-- ends ("bench-non-200: N").
 
 local basic = os.getenv("BENCH_BASIC")
 if basic and basic ~= "" then
     wrk.method = "POST"
     wrk.headers["Authorization"] = "Basic " .. basic
     wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-    wrk.body = "grant_type=client_credentials"
+    local body = os.getenv("BENCH_BODY")
+    if body and body ~= "" then
+        wrk.body = body
+    else
+        wrk.body = "grant_type=client_credentials"
+    end
+end
+
+local expect = os.getenv("BENCH_EXPECT")
+if expect == "" then
+    expect = nil
 end
 
 local threads = {}
@@ -19,7 +31,7 @@ end
 non_200 = 0
 
 function response(status, headers, body)
-    if status ~= 200 then
+    if status ~= 200 or (expect and not string.find(body, expect, 1, true)) then
         non_200 = non_200 + 1
     end
 end

@@ -10,7 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,18 +168,31 @@ def tail(log: Path, lines: int = 20) -> str:
 
 
 def start(
-    name: str, argv: Sequence[str], port: int, env: dict[str, str], log: Path, core: int
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    core: int | None,
+    *,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> Server:
-    """Start ``argv`` pinned to ``core`` in a new process group, output to ``log``."""
+    """Start ``argv`` in a new process group, output to ``log``.
+
+    Pinned to ``core`` with taskset unless it is None (then free to use every core);
+    ``preexec_fn`` runs in the child before ``argv`` starts (e.g. to set its priority).
+    """
+    pin = ["taskset", "-c", str(core)] if core is not None else []
     with log.open("wb") as out:
         process = subprocess.Popen(
-            ["taskset", "-c", str(core), *argv],
+            [*pin, *argv],
             env=env,
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=preexec_fn,
         )
     return Server(name, process, port, log)
 

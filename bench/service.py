@@ -48,10 +48,11 @@ class Fixture:
         return {**self.env, "IDP_ISSUER": issuer}
 
 
-def _idp(env: dict[str, str], *args: str) -> str:
+def _idp(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     result = subprocess.run(
         [str(IDP), *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT,
@@ -62,8 +63,8 @@ def _idp(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def _idp_json(env: dict[str, str], *args: str) -> Any:
-    return json.loads(_idp(env, *args, "--json"))
+def _idp_json(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
+    return json.loads(_idp(env, *args, "--json", stdin=stdin))
 
 
 def prepare(workdir: Path, base_env: dict[str, str]) -> Fixture:

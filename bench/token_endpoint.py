@@ -155,16 +155,17 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         threads=args.threads,
         servers=tuple(dict.fromkeys(args.server or servers.SERVERS)),
         scenarios=tuple(s for s in SCENARIOS if not args.endpoint or s.key in args.endpoint),
-        output=None if args.no_output else (args.output or _default_output()),
+        output=None if args.no_output else (args.output or default_output("token_endpoint")),
     )
     if min(options.duration, options.runs, options.connections, options.threads) < 1:
         parser.error("--duration, --runs, --connections and --threads must be at least 1")
     return options
 
 
-def _default_output() -> Path:
+def default_output(name: str) -> Path:
+    """bench/results/<name>-<UTC time>.json: where a bench writes its results by default."""
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return RESULTS_DIR / f"token_endpoint-{stamp}.json"
+    return RESULTS_DIR / f"{name}-{stamp}.json"
 
 
 # -- environment --------------------------------------------------------------------------
@@ -422,6 +423,7 @@ def winners(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def write_results(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` as indented JSON to ``path``, creating its directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
 

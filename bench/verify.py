@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import datetime
 import json
 import os
 import signal
@@ -46,12 +45,11 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from bench import checks, introspection, servers, service, wrk
-from bench.token_endpoint import base_env, machine
+from bench.token_endpoint import base_env, default_output, machine, write_results
 from idp.verify import InvalidToken, TokenVerifier, compact
 
 IDP_CORE = 1
 LOAD_CORE = 0
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SIDES = ("ours", "joserfc", "cryptography")
 BATCH = 200
 
@@ -83,8 +81,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     if args.quick:
         args.duration, args.runs = 1.0, 3
         args.introspection_seconds = min(args.introspection_seconds, 2.0)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    output = None if args.no_output else args.output or RESULTS_DIR / f"verify-{stamp}.json"
+    output = None if args.no_output else args.output or default_output("verify")
     return Options(
         duration=args.duration,
         runs=args.runs,
@@ -339,7 +336,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(introspection.table(introspection_rows))
     print(f"load at end {os.getloadavg()}")
     if options.output:
-        options.output.parent.mkdir(parents=True, exist_ok=True)
         document = {
             "machine": machine(),
             "options": {
@@ -354,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "runs": introspection.as_dicts(introspection_runs),
             },
         }
-        options.output.write_text(json.dumps(document, indent=2) + "\n")
+        write_results(options.output, document)
         print(f"results: {options.output}")
     return 0
 

@@ -107,8 +107,15 @@ def run(
     threads: int,
     core: int,
     basic: str | None = None,
+    body: str | None = None,
+    expect: str | None = None,
 ) -> WrkResult:
-    """Load ``url`` for ``duration`` seconds from ``core``; POST /token when ``basic`` is set."""
+    """Load ``url`` for ``duration`` seconds from ``core``.
+
+    With ``basic`` set, each request is a POST authenticated by client_secret_basic whose
+    form is ``body`` (default: a client_credentials token request); with ``expect`` set,
+    a 200 whose body lacks that text counts as a failure too.
+    """
     argv = [
         "taskset",
         "-c",
@@ -122,7 +129,12 @@ def run(
         f"--script={SCRIPT}",
         url,
     ]
-    env = {**os.environ, "BENCH_BASIC": basic or ""}
+    env = {
+        **os.environ,
+        "BENCH_BASIC": basic or "",
+        "BENCH_BODY": body or "",
+        "BENCH_EXPECT": expect or "",
+    }
     cpu_before, started = _children_cpu(), time.monotonic()
     result = subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=duration + 60, check=False

@@ -236,14 +236,14 @@ def start(workdir: Path, ports: Ports, database_url: str | None = None) -> Demo:
                 "examples.app_a:from_environ",
                 ports.app_a,
                 "/",
-                _app_env(clients["a"], ports),
+                app_env(clients["a"], app_urls["a"], f"http://127.0.0.1:{ports.api}"),
             ),
             (
                 "app-b",
                 "examples.app_b:from_environ",
                 ports.app_b,
                 "/",
-                _app_env(clients["b"], ports),
+                app_env(clients["b"], app_urls["b"]),
             ),
         ]
         for name, factory, port, _, extra in parts:
@@ -258,16 +258,19 @@ def start(workdir: Path, ports: Ports, database_url: str | None = None) -> Demo:
     return demo
 
 
-def _app_env(client: Mapping[str, Any], ports: Ports) -> dict[str, str]:
-    port = ports.app_a if client["name"] == "App A" else ports.app_b
+def app_env(client: Mapping[str, Any], base_url: str, api_url: str | None = None) -> dict[str, str]:
+    """One app's ``EXAMPLE_*`` settings for its registered ``client``.
+
+    With ``api_url`` the app also calls the API there, asking for the API's scope.
+    """
     env = {
-        "EXAMPLE_BASE_URL": f"http://127.0.0.1:{port}",
+        "EXAMPLE_BASE_URL": base_url,
         "EXAMPLE_CLIENT_ID": client["client_id"],
         "EXAMPLE_CLIENT_SECRET": client["client_secret"],
         "EXAMPLE_SESSION_SECRET": secrets.token_urlsafe(32),
     }
-    if client.get("audiences"):
-        env["EXAMPLE_API_URL"] = f"http://127.0.0.1:{ports.api}"
+    if api_url is not None:
+        env["EXAMPLE_API_URL"] = api_url
         env["EXAMPLE_SCOPE"] = f"openid profile email {API_SCOPE}"
     return env
 
@@ -304,14 +307,7 @@ def provision(argv: Sequence[str]) -> int:
     clients = register(idp_env, args.out, urls, api)
     password = create_demo_user(idp_env, args.out)
     for key, client in clients.items():
-        lines = {
-            "EXAMPLE_BASE_URL": urls[key],
-            "EXAMPLE_CLIENT_ID": client["client_id"],
-            "EXAMPLE_CLIENT_SECRET": client["client_secret"],
-            "EXAMPLE_SESSION_SECRET": secrets.token_urlsafe(32),
-        }
-        if key == "a":
-            lines |= {"EXAMPLE_API_URL": api, "EXAMPLE_SCOPE": f"openid profile email {API_SCOPE}"}
+        lines = app_env(client, urls[key], api if key == "a" else None)
         path = args.out / f"app-{key}.env"
         path.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
         path.chmod(0o600)
