@@ -7,19 +7,18 @@ in a single assignment, so a request always sees one consistent ring.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
+from joserfc.jws import extract_compact
 
 from idp.keyring.lifecycle import PUBLISHED_STATES, interim_until
 from idp.keyring.material import SigningKey, unseal
@@ -118,26 +117,42 @@ class KeyRing:
         revoked or expired key is refused from the moment the ring no longer holds it. Only
         the signature is checked (RFC 7515 section 5.2); claims are the caller's.
         """
-        try:
-            if len(token) > MAX_TOKEN_LENGTH:
-                raise InvalidSignature("token too long")
-            encoded = token.split(".", 1)[0]
-            header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-            found = self.verification.get(header.get("kid"))
-            if found is None:
-                raise InvalidSignature("the token's key is not published by this issuer")
-            alg, key = found
-            if header.get("alg") != alg:
-                raise InvalidSignature("the token's alg does not match its key")
-            decoded = jwt.decode(token, key, algorithms=[alg])
-        except (JoseError, KeyError, TypeError, ValueError, binascii.Error) as exc:
-            raise InvalidSignature(str(exc)) from None
-        if not isinstance(decoded.claims, dict):
-            raise InvalidSignature("the token's payload is not a JSON object")
-        return dict(decoded.header), decoded.claims
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidSignature("token too long")
+        return verify_signature(token, self.verification)
 
     def has_signing_keys(self, algs: Sequence[str]) -> bool:
         return all(alg in self.signing for alg in algs)
+
+
+def verify_signature(
+    token: str, verification: Mapping[str, tuple[str, SigningKey]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of a compact JWS whose kid names one of ``verification``'s keys,
+    whose alg is that key's own, and whose signature holds (RFC 7515 section 5.2).
+    """
+    try:
+        header = extract_compact(token.encode("ascii")).headers()
+    except (JoseError, ValueError, TypeError, UnicodeError):
+        raise InvalidSignature("the token is not a compact JWS") from None
+    if not isinstance(header, dict):
+        raise InvalidSignature("the token is not a compact JWS")
+    kid = header.get("kid")
+    found = verification.get(kid) if isinstance(kid, str) else None
+    if found is None:
+        raise InvalidSignature(
+            "the token's key is not published: no published key of this server has its kid"
+        )
+    alg, key = found
+    if header.get("alg") != alg:
+        raise InvalidSignature("the token's alg does not match its key")
+    try:
+        claims = json.loads(jws.deserialize_compact(token, key, algorithms=[alg]).payload)
+    except (JoseError, ValueError, TypeError):
+        raise InvalidSignature("the token's signature does not verify") from None
+    if not isinstance(claims, dict):
+        raise InvalidSignature("the token's payload is not a JSON object")
+    return dict(header), claims
 
 
 def _import_public(document: dict[str, Any]) -> SigningKey:
