@@ -371,18 +371,10 @@ class PostgresStore:
 
     async def delete_expired_sessions(self, now: float, limit: int) -> int:
         count = 0
-        async with self._connection() as connection:
-            for column in ("expires_at", "idle_expires_at"):
-                if count >= limit:
-                    break
-                # SKIP LOCKED: replicas collecting at once take different rows, never wait.
-                status = await connection.execute(
-                    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "  # noqa: S608
-                    f"WHERE {column} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                    now,
-                    limit - count,
-                )
-                count += int(status.split()[-1])
+        for column in ("expires_at", "idle_expires_at"):
+            if count >= limit:
+                break
+            count += await self._delete_expired("sessions", "id", now, limit - count, column)
         return count
 
     # -- authorization codes --------------------------------------------------------------
@@ -418,14 +410,7 @@ class PostgresStore:
         return CodeRedemption(codec.code_from_row(row), True) if row else None
 
     async def delete_expired_authorization_codes(self, now: float, limit: int) -> int:
-        async with self._connection() as connection:
-            status = await connection.execute(
-                "DELETE FROM authorization_codes WHERE id IN (SELECT id FROM "
-                "authorization_codes WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                now,
-                limit,
-            )
-        return int(status.split()[-1])
+        return await self._delete_expired("authorization_codes", "id", now, limit)
 
     # -- consents -------------------------------------------------------------------------
 
@@ -542,12 +527,15 @@ class PostgresStore:
     async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
         return await self._delete_expired("refresh_tokens", "id", now, limit)
 
-    async def _delete_expired(self, table: str, key: str, now: float, limit: int) -> int:
+    async def _delete_expired(
+        self, table: str, key: str, now: float, limit: int, column: str = "expires_at"
+    ) -> int:
+        """Delete at most ``limit`` rows whose ``column`` time has passed, oldest first."""
         # SKIP LOCKED: replicas collecting at the same moment take different rows.
         async with self._connection() as connection:
             status = await connection.execute(
                 f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} "  # noqa: S608
-                "WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                f"WHERE {column} <= $1 ORDER BY {column} LIMIT $2 FOR UPDATE SKIP LOCKED)",
                 now,
                 limit,
             )

@@ -397,11 +397,7 @@ class SQLiteStore:
             for column in ("expires_at", "idle_expires_at"):
                 if count >= limit:
                     break
-                count += connection.execute(
-                    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions "  # noqa: S608
-                    f"WHERE {column} <= ? LIMIT ?)",
-                    (now, limit - count),
-                ).rowcount
+                count += _delete_expired(connection, "sessions", "id", now, limit - count, column)
             return count
 
         return await self._run(delete)
@@ -441,16 +437,9 @@ class SQLiteStore:
         return await self._run(consume)
 
     async def delete_expired_authorization_codes(self, now: float, limit: int) -> int:
-        count = await self._run(
-            lambda c: (
-                c.execute(
-                    "DELETE FROM authorization_codes WHERE id IN (SELECT id FROM "
-                    "authorization_codes WHERE expires_at <= ? LIMIT ?)",
-                    (now, limit),
-                ).rowcount
-            )
+        return await self._run(
+            lambda c: _delete_expired(c, "authorization_codes", "id", now, limit)
         )
-        return int(count)
 
     # -- consents -------------------------------------------------------------------------
 
@@ -519,15 +508,7 @@ class SQLiteStore:
         return await self._run(lambda c: c.execute(sql, (now, value)).rowcount)
 
     async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
-        return await self._run(
-            lambda c: (
-                c.execute(
-                    "DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens "
-                    "WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
-                    (now, limit),
-                ).rowcount
-            )
-        )
+        return await self._run(lambda c: _delete_expired(c, "refresh_tokens", "id", now, limit))
 
     # -- revoked access tokens ------------------------------------------------------------
 
@@ -555,13 +536,7 @@ class SQLiteStore:
 
     async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int:
         return await self._run(
-            lambda c: (
-                c.execute(
-                    "DELETE FROM revoked_access_tokens WHERE jti IN (SELECT jti FROM "
-                    "revoked_access_tokens WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
-                    (now, limit),
-                ).rowcount
-            )
+            lambda c: _delete_expired(c, "revoked_access_tokens", "jti", now, limit)
         )
 
     # -- login throttling -----------------------------------------------------------------
@@ -612,15 +587,7 @@ class SQLiteStore:
         return await self._run(lambda c: _in_transaction(c, clear))
 
     async def delete_expired_login_failures(self, now: float, limit: int) -> int:
-        return await self._run(
-            lambda c: (
-                c.execute(
-                    "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures "
-                    "WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
-                    (now, limit),
-                ).rowcount
-            )
-        )
+        return await self._run(lambda c: _delete_expired(c, "login_failures", "key", now, limit))
 
     # -- keys -----------------------------------------------------------------------------
 
@@ -675,6 +642,22 @@ class SQLiteStore:
             ).fetchall()
         )
         return [codec.audit_from_row(row) for row in reversed(rows)]
+
+
+def _delete_expired(
+    connection: sqlite3.Connection,
+    table: str,
+    key: str,
+    now: float,
+    limit: int,
+    column: str = "expires_at",
+) -> int:
+    """Delete at most ``limit`` rows of ``table`` whose ``column`` time has passed, oldest first."""
+    return connection.execute(
+        f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} "  # noqa: S608
+        f"WHERE {column} <= ? ORDER BY {column} LIMIT ?)",
+        (now, limit),
+    ).rowcount
 
 
 def _in_transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
