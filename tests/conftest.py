@@ -12,10 +12,10 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -30,6 +30,8 @@ from idp.store import make_store
 from idp.store.base import Store
 
 STORES = ("sqlite", "postgresql")
+
+T = TypeVar("T")
 
 
 def pg_base_url() -> str:
@@ -48,6 +50,20 @@ async def _pg_execute(sql: str) -> None:
         await connection.execute(sql)
     finally:
         await connection.close()
+
+
+def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store in this process, run ``work`` on it, close it."""
+
+    async def run() -> T:
+        store = make_store(database_url)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 @pytest.fixture(scope="session")

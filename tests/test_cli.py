@@ -8,7 +8,6 @@ stderr, nothing on stdout and never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -17,11 +16,11 @@ import re
 import stat
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -29,11 +28,8 @@ from argon2.exceptions import VerifyMismatchError
 
 from idp.config import decode_key_encryption_key
 from idp.keyring.material import unseal
-from idp.store import make_store
 from idp.store.base import Store
-from tests.conftest import free_port, make_env, pg_base_url
-
-T = TypeVar("T")
+from tests.conftest import free_port, make_env, pg_base_url, with_store
 
 ALGS = ("RS256", "ES256")
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
@@ -135,20 +131,6 @@ class Idp:
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             return list(pool.map(one, commands))
-
-
-def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store in this process, run ``work`` on it, close it."""
-
-    async def run() -> T:
-        store = make_store(database_url)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
 
 
 def assert_no_private_material(outputs: Sequence[str], secrets: Iterable[str] = ()) -> None:

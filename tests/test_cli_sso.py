@@ -10,8 +10,8 @@ import pytest
 from idp.config import load_settings
 from idp.sessions import start_session
 from idp.store.base import Store
-from tests.conftest import make_env
-from tests.test_cli import Idp, with_store
+from tests.conftest import make_env, with_store
+from tests.test_cli import Idp
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 from idp.config import load_settings
 from idp.login_throttle import login_allowed, record_login_failure
 from idp.store.base import Store
-from tests.conftest import make_env
-from tests.test_cli import Idp, with_store
+from tests.conftest import make_env, with_store
+from tests.test_cli import Idp
 from tests.test_refresh_store import FakeClock
 
 WHO = {"username": "ada", "ip": "192.0.2.1"}

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from idp.config import decode_key_encryption_key, load_settings
 from idp.keyring.admin import ensure_key_rings
 from idp.keyring.material import unseal
-from tests.conftest import make_env
-from tests.test_cli import Idp, by_alg, with_store
+from tests.conftest import make_env, with_store
+from tests.test_cli import Idp, by_alg
 
 ALGS = ("RS256", "ES256")
 HOUR = 3600
