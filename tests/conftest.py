@@ -28,6 +28,7 @@ from idp.management import create_client
 from idp.oauth.registration import ClientRequest
 from idp.store import make_store
 from idp.store.base import Store
+from tests.cli import Idp
 
 STORES = ("sqlite", "postgresql")
 
@@ -197,3 +198,24 @@ def register_client(settings: Settings, name: str = "service", **fields: Any) ->
     """Register a client in the service's store; return (client_id, secret or "")."""
     client_id, secret = asyncio.run(_register(settings, ClientRequest(name=name, **fields)))
     return client_id, secret or ""
+
+
+@pytest.fixture
+def cwd(tmp_path: Path) -> Path:
+    """An empty working directory for the command."""
+    path = tmp_path / "cwd"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def idp(database_url: str, port: int, cwd: Path) -> Idp:
+    """The command over a fresh, empty store of each kind (no schema yet)."""
+    return Idp(make_env(database_url, port), cwd)
+
+
+@pytest.fixture
+def migrated(idp: Idp, database_url: str) -> Idp:
+    """The command over a migrated store of each kind (migrated in-process, to save a run)."""
+    with_store(database_url, lambda store: store.migrate())
+    return idp

@@ -21,9 +21,9 @@ from idp.keyring.material import unseal
 from idp.management import create_client
 from idp.oauth.registration import ClientRequest, admin_client_request
 from idp.store.base import AuditEntry, KeyRecord, UserRecord
+from tests.cli import clean_environ
 from tests.conftest import LiveServer, register_client, with_store
 from tests.test_audit import run_idp
-from tests.test_cli import clean_environ
 
 
 def run_idp_failing(env: dict[str, str], cwd: Path, *args: str) -> str:
