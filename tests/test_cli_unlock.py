@@ -6,8 +6,8 @@ from idp.config import load_settings
 from idp.login_throttle import login_allowed, record_login_failure
 from idp.store.base import Store
 from tests.cli import Idp
+from tests.clocks import FakeClock
 from tests.conftest import with_store
-from tests.test_refresh_store import FakeClock
 
 WHO = {"username": "ada", "ip": "192.0.2.1"}
 

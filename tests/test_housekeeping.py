@@ -16,8 +16,8 @@ from idp.login_throttle import account_key, record_login_failure
 from idp.refresh_tokens import find_refresh_token, issue_refresh_token
 from idp.store import make_store
 from idp.store.base import Store, UserRecord
+from tests.clocks import T0, FakeClock
 from tests.conftest import free_port, start_server, with_store
-from tests.test_refresh_store import T0, FakeClock
 from tests.test_store import a_client
 from tests.test_store_sso import a_client as web_client
 from tests.test_store_sso import a_code, a_session, a_user
