@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -201,13 +200,8 @@ def test_userinfo_errors_follow_rfc_6750(world: World) -> None:
 
 
 def test_disabled_user_loses_sessions_codes_and_login(
-    world: World, settings: Settings, tmp_path: Path
+    world: World, env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        "IDP_ISSUER": settings.issuer,
-        "IDP_DATABASE_URL": settings.database_url,
-        "IDP_KEY_ENCRYPTION_KEY": _kek(settings),
-    }
     with world.browser() as browser:
         request = world.request()
         code = sign_in(browser, request)["code"]
@@ -224,13 +218,8 @@ def test_disabled_user_loses_sessions_codes_and_login(
 
 
 def test_set_password_replaces_the_password(
-    world: World, settings: Settings, tmp_path: Path
+    world: World, env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        "IDP_ISSUER": settings.issuer,
-        "IDP_DATABASE_URL": settings.database_url,
-        "IDP_KEY_ENCRYPTION_KEY": _kek(settings),
-    }
     done = subprocess.run(
         [sys.executable, "-m", "idp", "users", "set-password", "alice", "--password-stdin"],
         input="a new passphrase\n",
@@ -246,10 +235,6 @@ def test_set_password_replaces_the_password(
         page = browser.get(world.request().url())
         assert submit_login(browser, page, "alice", PASSWORD).status_code == 200
         assert submit_login(browser, page, "alice", "a new passphrase").status_code == 303
-
-
-def _kek(settings: Settings) -> str:
-    return base64.urlsafe_b64encode(settings.key_encryption_key).rstrip(b"=").decode()
 
 
 def test_https_issuer_uses_host_prefixed_secure_cookies(database_url: str, tmp_path: Path) -> None:
