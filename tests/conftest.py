@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import pytest
@@ -29,6 +29,9 @@ from idp.oauth.registration import ClientRequest
 from idp.store import make_store
 from idp.store.base import Store
 from tests.cli import Idp
+
+if TYPE_CHECKING:
+    from tests.sso import World
 
 STORES = ("sqlite", "postgresql")
 
@@ -219,3 +222,11 @@ def migrated(idp: Idp, database_url: str) -> Idp:
     """The command over a migrated store of each kind (migrated in-process, to save a run)."""
     with_store(database_url, lambda store: store.migrate())
     return idp
+
+
+@pytest.fixture
+def world(settings: Settings, port: int) -> Iterator[World]:
+    """A provider on a movable clock with a user and its test clients (see tests/sso.py)."""
+    from tests.sso import running_world  # tests.sso imports this module: import it late
+
+    yield from running_world(settings, port)

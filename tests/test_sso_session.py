@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from idp.config import Settings, load_settings
+from idp.config import load_settings
 from tests.conftest import free_port, make_env, register_client, start_server
 from tests.processes import child_env, idp_json, run_idp
 from tests.sso import (
@@ -22,16 +21,10 @@ from tests.sso import (
     hidden_inputs,
     query_of,
     redeem,
-    running_world,
     sign_in,
     submit_login,
     verify_jwt,
 )
-
-
-@pytest.fixture
-def world(settings: Settings, port: int) -> Iterator[World]:
-    yield from running_world(settings, port)
 
 
 def _redeem_confidential(world: World, request_redirect: str, code: str, verifier: str) -> dict:

@@ -26,7 +26,6 @@ from tests.sso import (
     World,
     query_of,
     redeem,
-    running_world,
     sign_in,
     submit_login,
     verify_jwt,
@@ -34,11 +33,6 @@ from tests.sso import (
 from tests.test_backchannel import Receiver
 
 RP_CB = "http://127.0.0.1:8765/rp/cb"
-
-
-@pytest.fixture
-def world(settings: Settings, port: int) -> Iterator[World]:
-    yield from running_world(settings, port)
 
 
 @pytest.fixture
