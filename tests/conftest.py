@@ -7,6 +7,7 @@ schema of their own (dropped afterwards), so two runs on one server never collid
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import secrets
 import socket
@@ -16,8 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 import asyncpg
+import httpx
 import pytest
 import uvicorn
 
@@ -185,6 +188,19 @@ def live_server(settings: Settings, port: int) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client for the live server."""
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+        yield client
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    """HTTP Basic credentials, form-urlencoded first (RFC 6749 section 2.3.1)."""
+    raw = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
 async def _register(settings: Settings, request: ClientRequest) -> tuple[str, str | None]:

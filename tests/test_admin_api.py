@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from idp.management import create_client
 from idp.oauth.registration import ClientRequest, admin_client_request
 from idp.store.base import AuditEntry, KeyRecord, UserRecord
 from tests.cli import clean_environ
-from tests.conftest import LiveServer, register_client, with_store
+from tests.conftest import LiveServer, basic, register_client, with_store
 from tests.test_audit import run_idp
 
 
@@ -38,16 +37,6 @@ def run_idp_failing(env: dict[str, str], cwd: Path, *args: str) -> str:
     )
     assert completed.returncode == 1, completed.stderr.decode()
     return completed.stderr.decode()
-
-
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=30) as client:
-        yield client
-
-
-def basic(client_id: str, secret: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
 def bearer(token: str) -> dict[str, str]:

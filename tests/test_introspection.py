@@ -27,10 +27,10 @@ from idp.config import Settings
 from idp.keyring.admin import revoke_key
 from idp.keyring.ring import KeyRing
 from idp.store.base import Store
-from tests.conftest import LiveServer, register_client, start_server, with_store
+from tests.conftest import LiveServer, basic, register_client, start_server, with_store
 from tests.sso import MovableClock
 from tests.test_refresh_grant import add_user, issue
-from tests.test_token_endpoint import AUDIENCE, assert_oauth_error, basic
+from tests.test_token_endpoint import AUDIENCE, assert_oauth_error
 
 OTHER_AUDIENCE = "https://other.example.com"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -25,8 +24,8 @@ from idp.refresh_tokens import (
     revoke_user_refresh_tokens,
 )
 from idp.store.base import UserRecord
-from tests.conftest import LiveServer, free_port, register_client, start_server, with_store
-from tests.test_token_endpoint import AUDIENCE, assert_oauth_error, basic, verify_with_joserfc
+from tests.conftest import LiveServer, basic, free_port, register_client, start_server, with_store
+from tests.test_token_endpoint import AUDIENCE, assert_oauth_error, verify_with_joserfc
 
 SCOPE = ("openid", "read", "write")
 
@@ -63,12 +62,6 @@ def issue(
             family_id=family or secrets.token_urlsafe(8),
         ),
     )
-
-
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture
