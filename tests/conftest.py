@@ -7,17 +7,20 @@ schema of their own (dropped afterwards), so two runs on one server never collid
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import secrets
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 import asyncpg
+import httpx
 import pytest
 import uvicorn
 
@@ -28,8 +31,14 @@ from idp.management import create_client
 from idp.oauth.registration import ClientRequest
 from idp.store import make_store
 from idp.store.base import Store
+from tests.cli import Idp
+
+if TYPE_CHECKING:
+    from tests.sso import World
 
 STORES = ("sqlite", "postgresql")
+
+T = TypeVar("T")
 
 
 def pg_base_url() -> str:
@@ -48,6 +57,20 @@ async def _pg_execute(sql: str) -> None:
         await connection.execute(sql)
     finally:
         await connection.close()
+
+
+def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store in this process, run ``work`` on it, close it."""
+
+    async def run() -> T:
+        store = make_store(database_url)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 @pytest.fixture(scope="session")
@@ -167,6 +190,19 @@ def live_server(settings: Settings, port: int) -> Iterator[LiveServer]:
         server.stop()
 
 
+@pytest.fixture
+def http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client for the live server."""
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+        yield client
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    """HTTP Basic credentials, form-urlencoded first (RFC 6749 section 2.3.1)."""
+    raw = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
 async def _register(settings: Settings, request: ClientRequest) -> tuple[str, str | None]:
     the_store = make_store(settings.database_url)
     await the_store.open()
@@ -181,3 +217,32 @@ def register_client(settings: Settings, name: str = "service", **fields: Any) ->
     """Register a client in the service's store; return (client_id, secret or "")."""
     client_id, secret = asyncio.run(_register(settings, ClientRequest(name=name, **fields)))
     return client_id, secret or ""
+
+
+@pytest.fixture
+def cwd(tmp_path: Path) -> Path:
+    """An empty working directory for the command."""
+    path = tmp_path / "cwd"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def idp(database_url: str, port: int, cwd: Path) -> Idp:
+    """The command over a fresh, empty store of each kind (no schema yet)."""
+    return Idp(make_env(database_url, port), cwd)
+
+
+@pytest.fixture
+def migrated(idp: Idp, database_url: str) -> Idp:
+    """The command over a migrated store of each kind (migrated in-process, to save a run)."""
+    with_store(database_url, lambda store: store.migrate())
+    return idp
+
+
+@pytest.fixture
+def world(settings: Settings, port: int) -> Iterator[World]:
+    """A provider on a movable clock with a user and its test clients (see tests/sso.py)."""
+    from tests.sso import running_world  # tests.sso imports this module: import it late
+
+    yield from running_world(settings, port)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import re
@@ -19,8 +18,8 @@ from joserfc.jwk import KeySet
 
 from idp.config import Settings
 from idp.management import create_user
-from idp.store import make_store
-from tests.conftest import LiveServer, register_client, start_server
+from idp.store.base import Store
+from tests.conftest import LiveServer, register_client, start_server, with_store
 
 PASSWORD = "correct horse battery staple"
 _INPUT = re.compile(r'<input[^>]*name="(?P<name>[^"]+)"[^>]*value="(?P<value>[^"]*)"')
@@ -50,16 +49,11 @@ def add_user(
 ) -> str:
     """Create a user in the service's store; return the user id."""
 
-    async def work() -> str:
-        store = make_store(settings.database_url)
-        await store.open()
-        try:
-            user = await create_user(store, username, password, email=email, name=name)
-            return user.id
-        finally:
-            await store.close()
+    async def work(store: Store) -> str:
+        user = await create_user(store, username, password, email=email, name=name)
+        return user.id
 
-    return asyncio.run(work())
+    return with_store(settings.database_url, work)
 
 
 def pkce_pair() -> tuple[str, str]:

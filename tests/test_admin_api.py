@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +19,10 @@ from joserfc.jwk import ECKey
 from idp.keyring.material import unseal
 from idp.management import create_client
 from idp.oauth.registration import ClientRequest, admin_client_request
-from idp.store import make_store
 from idp.store.base import AuditEntry, KeyRecord, UserRecord
-from tests.conftest import LiveServer, register_client
+from tests.cli import clean_environ
+from tests.conftest import LiveServer, basic, register_client, with_store
 from tests.test_audit import run_idp
-from tests.test_cli import clean_environ
 
 
 def run_idp_failing(env: dict[str, str], cwd: Path, *args: str) -> str:
@@ -42,36 +39,19 @@ def run_idp_failing(env: dict[str, str], cwd: Path, *args: str) -> str:
     return completed.stderr.decode()
 
 
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=30) as client:
-        yield client
-
-
-def basic(client_id: str, secret: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
-
-
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def _with_store(live_server: LiveServer, work: Any) -> Any:
-    store = make_store(live_server.settings.database_url)
-    await store.open()
-    try:
-        return await work(store)
-    finally:
-        await store.close()
-
-
 def audit(live_server: LiveServer) -> list[AuditEntry]:
-    result: list[AuditEntry] = asyncio.run(_with_store(live_server, lambda s: s.list_audit()))
+    result: list[AuditEntry] = with_store(
+        live_server.settings.database_url, lambda s: s.list_audit()
+    )
     return result
 
 
 def keys_in_store(live_server: LiveServer) -> list[KeyRecord]:
-    result: list[KeyRecord] = asyncio.run(_with_store(live_server, lambda s: s.list_keys()))
+    result: list[KeyRecord] = with_store(live_server.settings.database_url, lambda s: s.list_keys())
     return result
 
 
@@ -82,7 +62,7 @@ def register_admin(live_server: LiveServer, name: str = "ops") -> tuple[str, str
         record, secret = await create_client(store, request)
         return record.client_id, secret or ""
 
-    result: tuple[str, str] = asyncio.run(_with_store(live_server, work))
+    result: tuple[str, str] = with_store(live_server.settings.database_url, work)
     return result
 
 
@@ -498,7 +478,9 @@ def test_malformed_bodies_are_400_invalid_request(
 
 
 def user_row(live_server: LiveServer, user_id: str) -> UserRecord | None:
-    result: UserRecord | None = asyncio.run(_with_store(live_server, lambda s: s.get_user(user_id)))
+    result: UserRecord | None = with_store(
+        live_server.settings.database_url, lambda s: s.get_user(user_id)
+    )
     return result
 
 

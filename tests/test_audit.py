@@ -16,7 +16,7 @@ from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_keys
 from idp.management import create_client, create_user, delete_client
 from idp.oauth.registration import ClientRequest
 from idp.store.base import AuditEntry, Conflict, KeyRingChange, NotFound, Store
-from tests.test_cli import clean_environ
+from tests.cli import clean_environ
 
 pytestmark = pytest.mark.anyio
 

@@ -24,7 +24,6 @@ from tests.sso import (
     World,
     query_of,
     redeem,
-    running_world,
     verify_jwt,
 )
 
@@ -36,11 +35,6 @@ ARGS = [
     "--disable-background-networking",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
-
-
-@pytest.fixture
-def world(settings: Settings, port: int) -> Iterator[World]:
-    yield from running_world(settings, port)
 
 
 class ClientApp(BaseHTTPRequestHandler):

@@ -8,20 +8,14 @@ stderr, nothing on stdout and never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
-import os
 import re
 import stat
-import subprocess
-import sys
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -29,126 +23,14 @@ from argon2.exceptions import VerifyMismatchError
 
 from idp.config import decode_key_encryption_key
 from idp.keyring.material import unseal
-from idp.store import make_store
 from idp.store.base import Store
-from tests.conftest import free_port, make_env, pg_base_url
-
-T = TypeVar("T")
+from tests.cli import Idp, Result
+from tests.conftest import free_port, make_env, pg_base_url, with_store
 
 ALGS = ("RS256", "ES256")
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
 PRIVATE_MEMBER_AS_KEY = re.compile(r"""["'](?:d|p|q|dp|dq|qi)["']\s*:""")
 BASE64URL_256_BITS = re.compile(r"[A-Za-z0-9_-]{43}")
-
-
-# -- running the command ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Result:
-    """What one run of the command produced."""
-
-    args: tuple[str | bytes, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def ok(self) -> Result:
-        """Assert success (exit 0, no traceback) and return self."""
-        assert self.returncode == 0, f"{self.args}: exit {self.returncode}\n{self.stderr}"
-        assert "Traceback" not in self.stderr, self.stderr
-        return self
-
-    def json(self) -> Any:
-        """The single JSON document on stdout (json.loads rejects anything after it)."""
-        self.ok()
-        return json.loads(self.stdout)
-
-    def fails(self, code: int, *fragments: str) -> str:
-        """Assert a clean failure: exit ``code``, one stderr line, empty stdout; return it."""
-        assert self.returncode == code, (
-            f"{self.args}: expected exit {code}, got {self.returncode}\n{self.output}"
-        )
-        assert "Traceback" not in self.stderr, self.stderr
-        assert self.stdout == "", self.stdout
-        lines = self.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].strip(), f"{self.args}: stderr {self.stderr!r}"
-        for fragment in fragments:
-            assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
-        return lines[0]
-
-
-def clean_environ() -> dict[str, str]:
-    """This process's environment without any IDP_* setting inherited from outside."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-
-
-@dataclass
-class Idp:
-    """Runs ``python -m idp`` with a fixed environment and working directory."""
-
-    env: dict[str, str]
-    cwd: Path
-
-    def __call__(
-        self,
-        *args: str | bytes,
-        stdin: str | bytes | None = None,
-        unset: Iterable[str] = (),
-        **overrides: str,
-    ) -> Result:
-        env = {**clean_environ(), **self.env, **overrides}
-        for name in unset:
-            env.pop(name, None)
-        data = stdin.encode() if isinstance(stdin, str) else stdin
-        completed = subprocess.run(
-            [sys.executable, "-m", "idp", *args],
-            cwd=self.cwd,
-            env=env,
-            input=data,
-            stdin=subprocess.DEVNULL if data is None else None,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        return Result(
-            tuple(args),
-            completed.returncode,
-            completed.stdout.decode("utf-8", "replace"),
-            completed.stderr.decode("utf-8", "replace"),
-        )
-
-    def concurrently(
-        self, *commands: Sequence[str | bytes], stdin: str | bytes | None = None
-    ) -> list[Result]:
-        """Run independent commands side by side (start-up dominates); results in order.
-
-        ``stdin`` goes only to commands given ``--password-stdin``; the rest read /dev/null.
-        """
-
-        def one(args: Sequence[str | bytes]) -> Result:
-            return self(*args, stdin=stdin if "--password-stdin" in args else None)
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            return list(pool.map(one, commands))
-
-
-def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store in this process, run ``work`` on it, close it."""
-
-    async def run() -> T:
-        store = make_store(database_url)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
 
 
 def assert_no_private_material(outputs: Sequence[str], secrets: Iterable[str] = ()) -> None:
@@ -182,27 +64,6 @@ def sha256(text: str) -> bytes:
 
 
 # -- fixtures -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cwd(tmp_path: Path) -> Path:
-    """An empty working directory for the command."""
-    path = tmp_path / "cwd"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def idp(database_url: str, port: int, cwd: Path) -> Idp:
-    """The command over a fresh, empty store of each kind (no schema yet)."""
-    return Idp(make_env(database_url, port), cwd)
-
-
-@pytest.fixture
-def migrated(idp: Idp, database_url: str) -> Idp:
-    """The command over a migrated store of each kind (migrated in-process, to save a run)."""
-    with_store(database_url, lambda store: store.migrate())
-    return idp
 
 
 @pytest.fixture

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from idp.config import load_settings
 from idp.sessions import start_session
 from idp.store.base import Store
-from tests.conftest import make_env
-from tests.test_cli import Idp, with_store
-
-
-@pytest.fixture
-def migrated(database_url: str, port: int, tmp_path: Path) -> Idp:
-    with_store(database_url, lambda store: store.migrate())
-    return Idp(make_env(database_url, port), tmp_path)
+from tests.cli import Idp
+from tests.conftest import with_store
 
 
 def test_clients_create_with_consent_backchannel_and_refresh_grant(migrated: Idp) -> None:

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from idp.config import load_settings
 from idp.login_throttle import login_allowed, record_login_failure
 from idp.store.base import Store
-from tests.conftest import make_env
-from tests.test_cli import Idp, with_store
-from tests.test_refresh_store import FakeClock
+from tests.cli import Idp
+from tests.clocks import FakeClock
+from tests.conftest import with_store
 
 WHO = {"username": "ada", "ip": "192.0.2.1"}
-
-
-@pytest.fixture
-def migrated(database_url: str, port: int, tmp_path: Path) -> Idp:
-    """The command over a migrated store of each kind, in an empty working directory."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    with_store(database_url, lambda store: store.migrate())
-    return Idp(make_env(database_url, port), cwd)
 
 
 def test_unlock_forgets_failures_of_an_existing_user(migrated: Idp, database_url: str) -> None:

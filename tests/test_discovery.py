@@ -6,7 +6,6 @@ import asyncio
 import ipaddress
 import logging
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -23,12 +22,6 @@ from idp.store import make_store
 from tests.conftest import LiveServer
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
-
-
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=10) as client:
-        yield client
 
 
 @pytest.mark.parametrize(

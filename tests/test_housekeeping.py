@@ -16,9 +16,8 @@ from idp.login_throttle import account_key, record_login_failure
 from idp.refresh_tokens import find_refresh_token, issue_refresh_token
 from idp.store import make_store
 from idp.store.base import Store, UserRecord
-from tests.conftest import free_port, start_server
-from tests.test_refresh_grant import in_store
-from tests.test_refresh_store import T0, FakeClock
+from tests.clocks import T0, FakeClock
+from tests.conftest import free_port, start_server, with_store
 from tests.test_store import a_client
 from tests.test_store_sso import a_client as web_client
 from tests.test_store_sso import a_code, a_session, a_user
@@ -196,11 +195,11 @@ def test_the_running_service_collects(settings: Settings) -> None:
                 await _seed(store, settings, FakeClock(time.time()), 2),
             )
 
-        expired, live = in_store(settings, seed)
+        expired, live = with_store(settings.database_url, seed)
         deadline = time.monotonic() + 30
-        while in_store(settings, lambda s: _count(s, expired)):
+        while with_store(settings.database_url, lambda s: _count(s, expired)):
             assert time.monotonic() < deadline, "the service never collected expired tokens"
             time.sleep(0.2)
-        assert in_store(settings, lambda s: _count(s, live)) == 2
+        assert with_store(settings.database_url, lambda s: _count(s, live)) == 2
     finally:
         server.stop()

@@ -27,10 +27,10 @@ from idp.config import Settings
 from idp.keyring.admin import revoke_key
 from idp.keyring.ring import KeyRing
 from idp.store.base import Store
-from tests.conftest import LiveServer, register_client, start_server
+from tests.conftest import LiveServer, basic, register_client, start_server, with_store
 from tests.sso import MovableClock
-from tests.test_refresh_grant import add_user, in_store, issue
-from tests.test_token_endpoint import AUDIENCE, assert_oauth_error, basic
+from tests.test_refresh_grant import add_user, issue
+from tests.test_token_endpoint import AUDIENCE, assert_oauth_error
 
 OTHER_AUDIENCE = "https://other.example.com"
 
@@ -130,7 +130,7 @@ def server_ring(settings: Settings) -> KeyRing:
             await store.list_keys(), await store.key_ring_version(), settings.key_encryption_key
         )
 
-    return in_store(settings, build)
+    return with_store(settings.database_url, build)
 
 
 def forged_with_our_key(world: World, template: str, **changes: Any) -> str:
@@ -218,7 +218,7 @@ def test_user_access_token_and_refresh_token(world: World) -> None:
     assert world.active(world.app, second)["active"] is True
 
     # A disabled user's tokens are no longer active, access and refresh alike.
-    in_store(world.settings, lambda s: s.set_user_disabled(user, True))
+    with_store(world.settings.database_url, lambda s: s.set_user_disabled(user, True))
     assert world.active(world.api, access) == {"active": False}
     assert world.active(world.app, second) == {"active": False}
 
@@ -277,7 +277,7 @@ def test_a_revoked_key_makes_its_tokens_inactive_at_once(world: World) -> None:
     token = world.access_token()
     kid = _segments(token)[0]["kid"]
     assert world.active(world.api, token)["active"] is True
-    in_store(world.settings, lambda s: revoke_key(s, world.settings, kid))
+    with_store(world.settings.database_url, lambda s: revoke_key(s, world.settings, kid))
     # No waiting for the key-ring watcher: introspection re-reads a changed ring.
     assert world.active(world.api, token) == {"active": False}
     fresh = world.access_token()
@@ -300,7 +300,7 @@ def test_revoked_access_token_is_inactive_for_everyone(world: World) -> None:
     assert world.active(world.api, other)["active"] is True  # only that jti
     assert world.revoke(world.app, token).status_code == 200  # again: still 200
     jti = _segments(token)[1]["jti"]
-    assert in_store(world.settings, lambda s: s.is_access_token_revoked(jti))
+    assert with_store(world.settings.database_url, lambda s: s.is_access_token_revoked(jti))
 
 
 def test_only_the_tokens_client_may_revoke_it(world: World) -> None:
@@ -344,7 +344,7 @@ def test_a_public_client_revokes_its_own_refresh_token(world: World) -> None:
     response = world.http.post("/revoke", data={"token": token, "client_id": public_id})
     assert response.status_code == 200
     assert world.active(world.app, token) == {"active": False}
-    record = in_store(world.settings, lambda s: _row(s, token))
+    record = with_store(world.settings.database_url, lambda s: _row(s, token))
     assert record is not None and record.revoked_at is not None
     # But it may not introspect: it cannot authenticate (RFC 7662 section 2.1).
     refused = world.http.post("/introspect", data={"token": token, "client_id": public_id})
@@ -376,7 +376,7 @@ def test_inactive_refresh_tokens(world: World) -> None:
     user = add_user(world.settings)
     expiring = issue(world.settings, world.app[0], user, clock=world.clock)
     revoked = issue(world.settings, world.app[0], user, family="fam-x", clock=world.clock)
-    in_store(world.settings, lambda s: s.revoke_refresh_family("fam-x", time.time()))
+    with_store(world.settings.database_url, lambda s: s.revoke_refresh_family("fam-x", time.time()))
     assert world.active(world.app, revoked) == {"active": False}
     assert world.active(world.app, secrets.token_urlsafe(32)) == {"active": False}
     assert world.active(world.app, expiring)["active"] is True
@@ -492,13 +492,13 @@ def test_deleting_the_tokens_client_or_user_makes_it_inactive(world: World) -> N
     client = register_client(world.settings, "short-lived", audiences=[AUDIENCE])
     token = world.access_token(client)
     assert world.active(world.api, token)["active"] is True
-    in_store(world.settings, lambda s: s.delete_client(client[0]))
+    with_store(world.settings.database_url, lambda s: s.delete_client(client[0]))
     assert world.active(world.api, token) == {"active": False}
 
     user = add_user(world.settings)
     access = world.refresh(issue(world.settings, world.app[0], user)).json()["access_token"]
     assert world.active(world.api, access)["active"] is True
-    in_store(world.settings, lambda s: s.delete_user(user))
+    with_store(world.settings.database_url, lambda s: s.delete_user(user))
     assert world.active(world.api, access) == {"active": False}
 
 

@@ -29,9 +29,8 @@ from joserfc.jwk import KeySet
 
 from idp.config import load_settings
 from idp.keyring.admin import ensure_key_rings, rotate_keys
-from tests.conftest import free_port, make_env, pg_base_url
+from tests.conftest import free_port, make_env, pg_base_url, with_store
 from tests.processes import ServeProcess, idp_json, migrate, start_serve, wait_for
-from tests.test_cli import with_store
 from tests.test_serve import basic, create_client, header_of
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from idp.config import decode_key_encryption_key, load_settings
 from idp.keyring.admin import ensure_key_rings
 from idp.keyring.material import unseal
-from tests.conftest import make_env
-from tests.test_cli import Idp, by_alg, with_store
+from tests.cli import Idp
+from tests.conftest import with_store
+from tests.test_cli import by_alg
 
 ALGS = ("RS256", "ES256")
 HOUR = 3600
@@ -27,24 +28,10 @@ def seconds(iso: str) -> float:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    path = tmp_path / "cwd"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def migrated_cli(database_url: str, port: int, workdir: Path) -> Idp:
-    """The command over a migrated store of each kind."""
-    with_store(database_url, lambda store: store.migrate())
-    return Idp(make_env(database_url, port), workdir)
-
-
-@pytest.fixture
-def lifecycle_idp(migrated_cli: Idp) -> Idp:
+def lifecycle_idp(migrated: Idp) -> Idp:
     """Rotate hourly, JWKS cached 60 s, so keys are pre-published for 120 s."""
-    migrated_cli.env.update({"IDP_KEY_ROTATION_INTERVAL": "1h", "IDP_JWKS_MAX_AGE": "60"})
-    return migrated_cli
+    migrated.env.update({"IDP_KEY_ROTATION_INTERVAL": "1h", "IDP_JWKS_MAX_AGE": "60"})
+    return migrated
 
 
 def rings_made_ago(cli: Idp, database_url: str, age: float) -> None:
@@ -131,10 +118,9 @@ def _pem(key: Any, fmt: serialization.PrivateFormat, password: bytes | None = No
 
 
 def test_import_joins_as_next_sealed_and_audited(
-    lifecycle_idp: Idp, database_url: str, workdir: Path
+    lifecycle_idp: Idp, database_url: str, cwd: Path
 ) -> None:
     cli = lifecycle_idp
-    cwd = workdir
     rings_made_ago(cli, database_url, 10)
     rsa_key = rsa.generate_private_key(65537, 2048)
     ec_key = ec.generate_private_key(ec.SECP256R1())
@@ -182,8 +168,7 @@ def _b64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def test_import_refuses_unusable_pems_with_one_line(migrated_cli: Idp, workdir: Path) -> None:
-    migrated, cwd = migrated_cli, workdir
+def test_import_refuses_unusable_pems_with_one_line(migrated: Idp, cwd: Path) -> None:
     small = rsa.generate_private_key(65537, 1024)  # noqa: S505 - refused, that is the point
     p384 = ec.generate_private_key(ec.SECP384R1())
     p256 = ec.generate_private_key(ec.SECP256R1())

@@ -19,7 +19,7 @@ from idp.login_throttle import (
 from idp.store import make_store
 from idp.store.base import LoginCounter, Store
 from idp.throttle_policy import ThrottlePolicy, ThrottleVerdict, delay_after, verdict
-from tests.test_refresh_store import T0, FakeClock
+from tests.clocks import T0, FakeClock
 
 POLICY = ThrottlePolicy(max_failures=5, window=900, lock_duration=900)
 

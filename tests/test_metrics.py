@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from dataclasses import replace
 
 import httpx
@@ -17,12 +16,6 @@ from idp.keyring.ring import KeyRingService
 from idp.metrics import Metrics
 from idp.store.base import Store
 from tests.conftest import LiveServer, register_client
-
-
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=30) as client:
-        yield client
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -6,13 +6,11 @@ authorization code grant does; everything after goes through ``POST /token``.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -25,31 +23,17 @@ from idp.refresh_tokens import (
     revoke_session_refresh_tokens,
     revoke_user_refresh_tokens,
 )
-from idp.store import make_store
-from idp.store.base import Store, UserRecord
-from tests.conftest import LiveServer, free_port, register_client, start_server
-from tests.test_token_endpoint import AUDIENCE, assert_oauth_error, basic, verify_with_joserfc
+from idp.store.base import UserRecord
+from tests.conftest import LiveServer, basic, free_port, register_client, start_server, with_store
+from tests.test_token_endpoint import AUDIENCE, assert_oauth_error, verify_with_joserfc
 
-T = TypeVar("T")
 SCOPE = ("openid", "read", "write")
-
-
-def in_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = make_store(settings.database_url)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
 
 
 def add_user(settings: Settings, *, disabled: bool = False) -> str:
     user_id = secrets.token_urlsafe(8)
     record = UserRecord(user_id, f"user-{user_id}", "$argon2id$x", None, None, 1.0, disabled)
-    in_store(settings, lambda s: s.create_user(record))
+    with_store(settings.database_url, lambda s: s.create_user(record))
     return user_id
 
 
@@ -63,8 +47,8 @@ def issue(
     offline: bool = False,
     clock: Clock = system_clock,
 ) -> str:
-    return in_store(
-        settings,
+    return with_store(
+        settings.database_url,
         lambda s: issue_refresh_token(
             s,
             settings,
@@ -78,12 +62,6 @@ def issue(
             family_id=family or secrets.token_urlsafe(8),
         ),
     )
-
-
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture
@@ -272,10 +250,12 @@ def test_revocation_by_family_session_and_user(
     by_family = issue(settings, client[0], user, family="fam-x")
     by_session = issue(settings, client[0], user, sid="sid-9")
     offline = issue(settings, client[0], user, sid="sid-9", offline=True)
-    assert in_store(settings, lambda s: revoke_refresh_family(s, "fam-x")) == 1
-    assert in_store(settings, lambda s: revoke_session_refresh_tokens(s, "sid-9")) == 1
+    assert with_store(settings.database_url, lambda s: revoke_refresh_family(s, "fam-x")) == 1
+    assert (
+        with_store(settings.database_url, lambda s: revoke_session_refresh_tokens(s, "sid-9")) == 1
+    )
     assert_oauth_error(refresh(http, client, by_family), 400, "invalid_grant")
     assert_oauth_error(refresh(http, client, by_session), 400, "invalid_grant")
     survivor = ok(refresh(http, client, offline))["refresh_token"]
-    assert in_store(settings, lambda s: revoke_user_refresh_tokens(s, user)) == 2
+    assert with_store(settings.database_url, lambda s: revoke_user_refresh_tokens(s, user)) == 2
     assert_oauth_error(refresh(http, client, survivor), 400, "invalid_grant")

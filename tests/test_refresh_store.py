@@ -20,21 +20,10 @@ from idp.refresh_tokens import (
 )
 from idp.store import make_store
 from idp.store.base import RotationOutcome, Store, UserRecord
+from tests.clocks import T0, FakeClock
 from tests.test_store import a_client
 
 pytestmark = pytest.mark.anyio
-
-T0 = 1_800_000_000.0
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def _setup(store: Store, *, disabled: bool = False) -> None:

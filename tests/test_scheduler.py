@@ -18,19 +18,12 @@ from idp.keyring.ring import KeyRingService
 from idp.keyring.scheduler import KeyRingScheduler
 from idp.store import make_store
 from idp.store.base import KeyRecord, Store
+from tests.clocks import FakeClock
 from tests.conftest import pg_base_url
 
 pytestmark = pytest.mark.anyio
 
 T0 = 1_900_000_000.0
-
-
-class MovedClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def short(settings: Settings) -> Settings:
@@ -67,7 +60,7 @@ async def second_store(settings: Settings) -> AsyncIterator[Store]:
 async def test_scheduler_runs_a_whole_timeline_and_audits_it(
     store: Store, settings: Settings
 ) -> None:
-    clock = MovedClock()
+    clock = FakeClock(T0)
     tuned = short(settings)
     await ensure_key_rings(store, tuned, clock)
     first = {k.alg: k.kid for k in await store.list_keys() if k.state == "active"}
@@ -109,7 +102,7 @@ async def test_scheduler_runs_a_whole_timeline_and_audits_it(
 
 
 async def test_racing_schedulers_rotate_exactly_once(store: Store, settings: Settings) -> None:
-    clock = MovedClock()
+    clock = FakeClock(T0)
     tuned = short(settings)
     await ensure_key_rings(store, tuned, clock)
     clock.now = T0 + 100
@@ -128,7 +121,7 @@ async def test_racing_schedulers_rotate_exactly_once(store: Store, settings: Set
 async def test_due_rotation_waits_for_a_fresh_next_key(
     store: Store, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = MovedClock()
+    clock = FakeClock(T0)
     tuned = short(settings)
     await ensure_key_rings(store, tuned, clock)
     clock.now = T0 + 95

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,18 +21,12 @@ from tests.sso import (
     hidden_inputs,
     query_of,
     redeem,
-    running_world,
     sign_in,
     submit_login,
     verify_jwt,
 )
 
 FORM = "application/x-www-form-urlencoded"
-
-
-@pytest.fixture
-def world(settings: Settings, port: int) -> Iterator[World]:
-    yield from running_world(settings, port)
 
 
 def test_authlib_client_signs_in_and_reads_userinfo(world: World) -> None:

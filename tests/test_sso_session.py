@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from idp.config import Settings, load_settings
+from idp.config import load_settings
 from tests.conftest import free_port, make_env, register_client, start_server
 from tests.processes import child_env, idp_json, run_idp
 from tests.sso import (
@@ -23,16 +21,10 @@ from tests.sso import (
     hidden_inputs,
     query_of,
     redeem,
-    running_world,
     sign_in,
     submit_login,
     verify_jwt,
 )
-
-
-@pytest.fixture
-def world(settings: Settings, port: int) -> Iterator[World]:
-    yield from running_world(settings, port)
 
 
 def _redeem_confidential(world: World, request_redirect: str, code: str, verifier: str) -> dict:
@@ -201,13 +193,8 @@ def test_userinfo_errors_follow_rfc_6750(world: World) -> None:
 
 
 def test_disabled_user_loses_sessions_codes_and_login(
-    world: World, settings: Settings, tmp_path: Path
+    world: World, env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        "IDP_ISSUER": settings.issuer,
-        "IDP_DATABASE_URL": settings.database_url,
-        "IDP_KEY_ENCRYPTION_KEY": _kek(settings),
-    }
     with world.browser() as browser:
         request = world.request()
         code = sign_in(browser, request)["code"]
@@ -224,13 +211,8 @@ def test_disabled_user_loses_sessions_codes_and_login(
 
 
 def test_set_password_replaces_the_password(
-    world: World, settings: Settings, tmp_path: Path
+    world: World, env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        "IDP_ISSUER": settings.issuer,
-        "IDP_DATABASE_URL": settings.database_url,
-        "IDP_KEY_ENCRYPTION_KEY": _kek(settings),
-    }
     done = subprocess.run(
         [sys.executable, "-m", "idp", "users", "set-password", "alice", "--password-stdin"],
         input="a new passphrase\n",
@@ -246,10 +228,6 @@ def test_set_password_replaces_the_password(
         page = browser.get(world.request().url())
         assert submit_login(browser, page, "alice", PASSWORD).status_code == 200
         assert submit_login(browser, page, "alice", "a new passphrase").status_code == 303
-
-
-def _kek(settings: Settings) -> str:
-    return base64.urlsafe_b64encode(settings.key_encryption_key).rstrip(b"=").decode()
 
 
 def test_https_issuer_uses_host_prefixed_secure_cookies(database_url: str, tmp_path: Path) -> None:

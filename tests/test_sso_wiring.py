@@ -9,7 +9,6 @@ Over a real server on both stores.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,6 @@ from tests.sso import (
     World,
     query_of,
     redeem,
-    running_world,
     sign_in,
     submit_login,
     verify_jwt,
@@ -35,11 +33,6 @@ from tests.sso import (
 from tests.test_backchannel import Receiver
 
 RP_CB = "http://127.0.0.1:8765/rp/cb"
-
-
-@pytest.fixture
-def world(settings: Settings, port: int) -> Iterator[World]:
-    yield from running_world(settings, port)
 
 
 @pytest.fixture
@@ -69,15 +62,6 @@ def refresh(world: World, client_id: str, token: str) -> httpx.Response:
         data={"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id},
         timeout=30,
     )
-
-
-def env_of(settings: Settings) -> dict[str, str]:
-    kek = base64.urlsafe_b64encode(settings.key_encryption_key).rstrip(b"=").decode()
-    return {
-        "IDP_ISSUER": settings.issuer,
-        "IDP_DATABASE_URL": settings.database_url,
-        "IDP_KEY_ENCRYPTION_KEY": kek,
-    }
 
 
 def test_code_flow_issues_refresh_tokens_and_a_replayed_code_revokes_them(
@@ -137,7 +121,7 @@ def test_logout_revokes_session_tokens_keeps_offline_ones_and_tells_the_client(
 
 
 def test_failed_logins_pause_then_lock_until_unlocked(
-    world: World, settings: Settings, tmp_path: Path
+    world: World, env: dict[str, str], tmp_path: Path
 ) -> None:
     request = world.request()
     with world.browser() as browser:
@@ -164,7 +148,7 @@ def test_failed_logins_pause_then_lock_until_unlocked(
         world.clock.advance(61)
         assert submit_login(browser, page, "alice", PASSWORD).status_code == 429
 
-        unlocked = idp_json(["users", "unlock", "alice"], env_of(settings), tmp_path)
+        unlocked = idp_json(["users", "unlock", "alice"], env, tmp_path)
         assert unlocked["cleared"] is True
         done = submit_login(browser, page, "alice", PASSWORD)
         assert done.status_code == 303, done.text
@@ -172,13 +156,13 @@ def test_failed_logins_pause_then_lock_until_unlocked(
 
 
 def test_disabling_a_user_revokes_even_offline_refresh_tokens(
-    world: World, settings: Settings, tmp_path: Path
+    world: World, settings: Settings, env: dict[str, str], tmp_path: Path
 ) -> None:
     rp = register_rp(settings)
     with world.browser() as browser:
         offline = AuthorizeParams(rp, RP_CB, scope="openid offline_access")
         tokens = redeem(world.url, offline, sign_in(browser, offline)["code"]).json()
-    done = idp_json(["users", "disable", "alice"], env_of(settings), tmp_path)
+    done = idp_json(["users", "disable", "alice"], env, tmp_path)
     assert done["sessions_ended"] == 1
     refused = refresh(world, rp, tokens["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -13,20 +12,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.conftest import LiveServer, register_client
+from tests.conftest import LiveServer, basic, register_client
 
 AUDIENCE = "https://api.example.com"
-
-
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=10) as client:
-        yield client
-
-
-def basic(client_id: str, secret: str) -> dict[str, str]:
-    raw = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
 def verify_with_joserfc(http: httpx.Client, token: str) -> jwt.Token:

@@ -41,13 +41,13 @@ from idp.verify import (
     VerifiedToken,
 )
 from idp.verify.fetch import FetchError, jwks_uri_from
+from tests.clocks import FakeClock
 from tests.conftest import LiveServer, free_port, register_client
 from tests.processes import idp_json
 from tests.verify_support import (
     AUDIENCE,
     ISSUER,
     START,
-    Clock,
     JwksServer,
     Signer,
     b64,
@@ -83,16 +83,16 @@ def server(rsa: Signer, ec: Signer) -> Iterator[JwksServer]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
-def verifier_for(server: JwksServer, clock: Clock, **options: Any) -> TokenVerifier:
+def verifier_for(server: JwksServer, clock: FakeClock, **options: Any) -> TokenVerifier:
     return TokenVerifier(ISSUER, AUDIENCE, jwks_uri=server.jwks_uri, clock=clock, **options)
 
 
 @pytest.fixture
-def verifier(server: JwksServer, clock: Clock) -> TokenVerifier:
+def verifier(server: JwksServer, clock: FakeClock) -> TokenVerifier:
     return verifier_for(server, clock)
 
 
@@ -183,7 +183,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15) ->
 def test_rotation_needs_no_fetch_and_revocation_ends_at_the_next_one(
     live_server: LiveServer, env: dict[str, str], tmp_path: Path
 ) -> None:
-    clock = Clock(time.time())  # frozen: an unknown kid could not trigger a fetch
+    clock = FakeClock(time.time())  # frozen: an unknown kid could not trigger a fetch
     verifier = TokenVerifier(live_server.url, AUDIENCE, clock=clock)
     before = verifier.verify(idp_token(live_server, "ES256"))
 
@@ -213,7 +213,7 @@ def test_rotation_needs_no_fetch_and_revocation_ends_at_the_next_one(
 
 def test_a_discovery_document_naming_another_issuer_gives_no_keys(rsa: Signer) -> None:
     with jwks_server([rsa.jwk()], issuer="https://evil.example.com") as server:
-        verifier = TokenVerifier(server.url, AUDIENCE, clock=Clock())
+        verifier = TokenVerifier(server.url, AUDIENCE, clock=FakeClock())
         with pytest.raises(KeysUnavailable):
             verifier.verify(rsa.token())
         assert server.hits["discovery"] == 1
@@ -236,9 +236,9 @@ def test_a_discovery_document_without_a_usable_jwks_uri_gives_no_keys(
     with jwks_server([rsa.jwk()]) as keys, serving(Starlette(routes=routes)) as url:
         document.update(issuer=url, jwks_uri=keys.jwks_uri)
         token = rsa.token(good_claims(iss=url))
-        assert TokenVerifier(url, AUDIENCE, clock=Clock()).verify(token).kid == "rsa-1"
+        assert TokenVerifier(url, AUDIENCE, clock=FakeClock()).verify(token).kid == "rsa-1"
         document["jwks_uri"] = jwks_uri
-        verifier = TokenVerifier(url, AUDIENCE, clock=Clock())
+        verifier = TokenVerifier(url, AUDIENCE, clock=FakeClock())
         with pytest.raises(KeysUnavailable):
             verifier.verify(token)
         assert verifier.jwks_uri is None
@@ -281,7 +281,7 @@ def test_both_algorithms_and_the_token_shapes_rfc9068_allows(
 
 
 def test_times_are_checked_with_the_leeway(
-    verifier: TokenVerifier, clock: Clock, rsa: Signer
+    verifier: TokenVerifier, clock: FakeClock, rsa: Signer
 ) -> None:
     token = rsa.token()  # iat START, exp START + 600, leeway 30
     clock.now = START + 629
@@ -358,7 +358,7 @@ def test_hs256_signed_with_the_rsa_public_key_is_refused(
 
 
 def test_keys_of_another_issuer_are_refused(
-    verifier: TokenVerifier, server: JwksServer, clock: Clock, stranger: Signer
+    verifier: TokenVerifier, server: JwksServer, clock: FakeClock, stranger: Signer
 ) -> None:
     # Signed by a stranger, claiming our kid: the signature fails under our key.
     impostor = Signer(stranger.key, "rsa-1", "RS256")
@@ -376,7 +376,7 @@ def test_the_keys_alg_decides_not_the_header(
     refused(verifier, Signer(rsa.key, "ec-1", "RS256").token(), "not its key's algorithm")
     refused(verifier, Signer(ec.key, "rsa-1", "ES256").token(), "not its key's algorithm")
     only_es256 = TokenVerifier(
-        ISSUER, AUDIENCE, algorithms=["ES256"], jwks_uri=verifier.jwks_uri, clock=Clock()
+        ISSUER, AUDIENCE, algorithms=["ES256"], jwks_uri=verifier.jwks_uri, clock=FakeClock()
     )
     refused(only_es256, rsa.token(), "algorithm is not accepted")
     assert only_es256.verify(ec.token()).alg == "ES256"
@@ -424,7 +424,7 @@ def test_a_huge_token_is_refused_before_it_is_read(
     big_but_signed = rsa.token(good_claims(padding="x" * 9000))
     refused(verifier, big_but_signed, "too large")
     assert server.hits["/jwks.json"] == 0
-    roomy = verifier_for(server, Clock(), max_token_bytes=16 * 1024)
+    roomy = verifier_for(server, FakeClock(), max_token_bytes=16 * 1024)
     assert roomy.verify(big_but_signed).claims["padding"] == "x" * 9000
 
 
@@ -480,7 +480,7 @@ def test_unusable_keys_in_the_jwks_are_skipped(rsa: Signer, ec: Signer) -> None:
         rsa.jwk(),
     ]
     with jwks_server(jwks) as server:
-        verifier = verifier_for(server, Clock())
+        verifier = verifier_for(server, FakeClock())
         assert verifier.verify(rsa.token()).kid == "rsa-1"
         refused(verifier, weak.token(), "unknown key")
         refused(verifier, no_alg.token(), "unknown key")
@@ -500,7 +500,7 @@ def test_error_descriptions_never_repeat_the_token(verifier: TokenVerifier, rsa:
 # --- The key cache --------------------------------------------------------------------------
 
 
-def test_max_age_is_honoured(server: JwksServer, clock: Clock, rsa: Signer) -> None:
+def test_max_age_is_honoured(server: JwksServer, clock: FakeClock, rsa: Signer) -> None:
     server.max_age = 120
     verifier = verifier_for(server, clock)
     token = rsa.token(good_claims(exp=int(START) + 10_000))
@@ -524,7 +524,7 @@ def test_max_age_is_honoured(server: JwksServer, clock: Clock, rsa: Signer) -> N
     ],
 )
 def test_max_age_is_clamped_to_the_bounds(
-    server: JwksServer, clock: Clock, rsa: Signer, cache_control: str | None, fresh_for: int
+    server: JwksServer, clock: FakeClock, rsa: Signer, cache_control: str | None, fresh_for: int
 ) -> None:
     server.cache_control = cache_control or ""
     verifier = verifier_for(server, clock, min_cache_ttl=60, max_cache_ttl=3600)
@@ -539,7 +539,7 @@ def test_max_age_is_clamped_to_the_bounds(
 
 
 def test_unknown_kid_refetches_at_most_once_per_cooldown(
-    server: JwksServer, clock: Clock, rsa: Signer
+    server: JwksServer, clock: FakeClock, rsa: Signer
 ) -> None:
     verifier = verifier_for(server, clock)
     newcomer = Signer.ec("ec-2")
@@ -561,7 +561,7 @@ def test_unknown_kid_refetches_at_most_once_per_cooldown(
 
 
 def test_a_key_gone_from_the_jwks_stops_verifying_at_the_next_fetch(
-    server: JwksServer, clock: Clock, rsa: Signer, ec: Signer
+    server: JwksServer, clock: FakeClock, rsa: Signer, ec: Signer
 ) -> None:
     verifier = verifier_for(server, clock)
     token = rsa.token(good_claims(exp=int(START) + 10_000))
@@ -572,7 +572,7 @@ def test_a_key_gone_from_the_jwks_stops_verifying_at_the_next_fetch(
 
 
 def test_unknown_kid_under_200_concurrent_verifications_fetches_once(
-    server: JwksServer, clock: Clock, rsa: Signer
+    server: JwksServer, clock: FakeClock, rsa: Signer
 ) -> None:
     verifier = verifier_for(server, clock)
     newcomer = Signer.ec("ec-2")
@@ -591,7 +591,7 @@ def test_unknown_kid_under_200_concurrent_verifications_fetches_once(
 
 
 def test_blocking_verifications_share_one_fetch_too(
-    server: JwksServer, clock: Clock, rsa: Signer
+    server: JwksServer, clock: FakeClock, rsa: Signer
 ) -> None:
     verifier = verifier_for(server, clock)
     server.delay = 0.3
@@ -613,7 +613,7 @@ def test_blocking_verifications_share_one_fetch_too(
 
 
 def test_stale_keys_serve_while_the_idp_is_down_then_stop(
-    server: JwksServer, clock: Clock, rsa: Signer, caplog: pytest.LogCaptureFixture
+    server: JwksServer, clock: FakeClock, rsa: Signer, caplog: pytest.LogCaptureFixture
 ) -> None:
     verifier = verifier_for(server, clock, stale_if_error=3600)  # max-age 300
     token = rsa.token(good_claims(exp=int(START) + 100_000))
@@ -649,7 +649,7 @@ def test_stale_keys_serve_while_the_idp_is_down_then_stop(
 
 
 def test_stale_keys_serve_when_the_idp_stops_answering_at_all(
-    rsa: Signer, clock: Clock, caplog: pytest.LogCaptureFixture
+    rsa: Signer, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     with jwks_server([rsa.jwk()], max_age=60) as server:
         verifier = verifier_for(server, clock, stale_if_error=600, http_timeout=2)
@@ -675,7 +675,7 @@ def test_no_keys_at_all_when_the_idp_never_answered(rsa: Signer) -> None:
         verifier.prefetch()
 
 
-def test_prefetch_loads_the_keys(server: JwksServer, clock: Clock, rsa: Signer) -> None:
+def test_prefetch_loads_the_keys(server: JwksServer, clock: FakeClock, rsa: Signer) -> None:
     verifier = verifier_for(server, clock)
     asyncio.run(verifier.aprefetch())
     verifier.verify(rsa.token())
@@ -747,7 +747,7 @@ def test_other_asymmetric_algorithms_verify_when_accepted(rsa: Signer) -> None:
     ps256 = Signer(rsa.key, "ps-1", "PS256")
     es384 = Signer(ECKey.generate_key("P-384", private=True), "es384-1", "ES384")
     with jwks_server([ps256.jwk(), es384.jwk()]) as server:
-        verifier = verifier_for(server, Clock(), algorithms=["PS256", "ES384"])
+        verifier = verifier_for(server, FakeClock(), algorithms=["PS256", "ES384"])
         assert verifier.verify(ps256.token()).alg == "PS256"
         assert verifier.verify(es384.token()).alg == "ES384"
         refused(verifier, Signer(rsa.key, "ps-1", "RS256").token(), "not accepted")

@@ -26,24 +26,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from tests.clocks import T0
 from tests.conftest import free_port
 
 ISSUER = "https://idp.example.com"
 AUDIENCE = "https://api.example.com"
-START = 1_800_000_000.0
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+START = T0
 
 
 def b64(data: bytes) -> str:
