@@ -14,7 +14,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -218,7 +218,7 @@ def test_user_access_token_and_refresh_token(world: World) -> None:
     assert world.active(world.app, second)["active"] is True
 
     # A disabled user's tokens are no longer active, access and refresh alike.
-    with_store(world.settings.database_url, lambda s: s.set_user_disabled(user, True))
+    with_store(world.settings.database_url, lambda s: disable_user_row(s, user))
     assert world.active(world.api, access) == {"active": False}
     assert world.active(world.app, second) == {"active": False}
 
@@ -559,3 +559,10 @@ def test_tokens_of_the_code_flow_introspect_and_revoke(world: World) -> None:
     assert world.active(world.api, access)["active"] is True
     assert world.revoke(web, access).status_code == 200
     assert world.active(world.api, access) == {"active": False}
+
+
+async def disable_user_row(store: Store, user_id: str) -> None:
+    """Set a user's disabled flag straight in the store."""
+    user = await store.get_user(user_id)
+    assert user is not None
+    assert await store.update_user(replace(user, disabled=True))

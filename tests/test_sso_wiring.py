@@ -166,3 +166,21 @@ def test_disabling_a_user_revokes_even_offline_refresh_tokens(
     assert done["sessions_ended"] == 1
     refused = refresh(world, rp, tokens["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_users_update_disable_ends_access_like_users_disable(
+    world: World, settings: Settings, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Sessions and refresh tokens end for good: enabling the user again revives neither."""
+    rp = register_rp(settings)
+    with world.browser() as browser:
+        offline = AuthorizeParams(rp, RP_CB, scope="openid offline_access")
+        tokens = redeem(world.url, offline, sign_in(browser, offline)["code"]).json()
+        done = idp_json(["users", "update", world.user_id, "--disable"], env, tmp_path)
+        assert done["disabled"] is True
+        again = idp_json(["users", "update", world.user_id, "--enable"], env, tmp_path)
+        assert again["disabled"] is False
+        silent = browser.get(AuthorizeParams(rp, RP_CB, extra={"prompt": "none"}).url())
+        assert query_of(silent.headers["location"])["error"] == "login_required"
+    refused = refresh(world, rp, tokens["refresh_token"])
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"

@@ -112,11 +112,13 @@ async def test_user_lookup_password_and_disable(seeded: Store) -> None:
     assert await seeded.set_user_password_hash("u1", "$argon2id$new")
     assert (await seeded.get_user("u1")).password_hash == "$argon2id$new"  # type: ignore[union-attr]
     assert not await seeded.set_user_password_hash("nobody", "x")
-    assert await seeded.set_user_disabled("u1", True)
+    current = await seeded.get_user("u1")
+    assert current is not None
+    assert await seeded.update_user(replace(current, disabled=True))
     assert (await seeded.get_user("u1")).disabled  # type: ignore[union-attr]
-    assert await seeded.set_user_disabled("u1", False)
+    assert await seeded.update_user(replace(current, disabled=False))
     assert not (await seeded.get_user("u1")).disabled  # type: ignore[union-attr]
-    assert not await seeded.set_user_disabled("nobody", True)
+    assert not await seeded.update_user(replace(current, id="nobody", disabled=True))
 
 
 async def test_session_round_trip_touch_and_end(seeded: Store) -> None:

@@ -359,10 +359,6 @@ class Store(Protocol):
         """Replace the user's password hash; False when no such user."""
         ...
 
-    async def set_user_disabled(self, user_id: str, disabled: bool) -> bool:
-        """Disable or enable the user; False when no such user."""
-        ...
-
     # -- browser sessions ---------------------------------------------------------------
 
     async def create_session(self, session: SessionRecord) -> None: ...

@@ -294,13 +294,6 @@ class PostgresStore:
             )
         return status != "UPDATE 0"
 
-    async def set_user_disabled(self, user_id: str, disabled: bool) -> bool:
-        async with self._connection() as connection:
-            status = await connection.execute(
-                "UPDATE users SET disabled = $1 WHERE id = $2", disabled, user_id
-            )
-        return status != "UPDATE 0"
-
     # -- browser sessions -----------------------------------------------------------------
 
     async def create_session(self, session: SessionRecord) -> None:

@@ -313,16 +313,6 @@ class SQLiteStore:
         )
         return bool(count)
 
-    async def set_user_disabled(self, user_id: str, disabled: bool) -> bool:
-        count = await self._run(
-            lambda c: (
-                c.execute(
-                    "UPDATE users SET disabled = ? WHERE id = ?", (disabled, user_id)
-                ).rowcount
-            )
-        )
-        return bool(count)
-
     # -- browser sessions -----------------------------------------------------------------
 
     async def create_session(self, session: SessionRecord) -> None:
