@@ -102,6 +102,13 @@ def test_raw_ip_in_hex_octal_or_integer_is_refused_even_when_private_is_allowed(
     assert migrated("clients", "list", "--json").json() == []
 
 
+@pytest.mark.parametrize(
+    "uri", ["https://\u24dbocalhost/bc", "https://a..b/bc", "https://a%2eb/bc"]
+)
+def test_backchannel_host_names_must_be_plain_ascii(migrated: Idp, uri: str) -> None:
+    create_with_backchannel(migrated, uri, IDP_ALLOW_PRIVATE_BACKCHANNEL="1").fails(1, "ASCII")
+
+
 def test_https_issuer_needs_https_backchannel_even_when_private_is_allowed(migrated: Idp) -> None:
     https = {"IDP_ISSUER": "https://id.example", "IDP_ALLOW_PRIVATE_BACKCHANNEL": "1"}
     create_with_backchannel(migrated, "http://127.0.0.1:9/bc", **https).fails(1, "must use https")

@@ -91,6 +91,12 @@ def check_backchannel_host(host: str, allow_private: bool) -> None:
         raise InvalidURI(
             f"back-channel logout URI names a raw IP address in a non-standard form: {host!r}"
         )
+    if address is None and not _HOST_NAME.match(name):
+        # Resolvers map some non-ASCII names onto others (U+24DB to "l"): only A-labels.
+        raise InvalidURI(
+            "back-channel logout URI host must be ASCII letters, digits, '-', '_' and '.' "
+            f"(xn-- form for international names): {host!r}"
+        )
     if allow_private:
         return
     if (address is not None and not is_public_address(address)) or is_loopback_host(name):
@@ -130,6 +136,7 @@ def is_public_address(address: IPAddress) -> bool:
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NUMBER = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+_HOST_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 
 
 def _ends_in_number(host: str) -> bool:
