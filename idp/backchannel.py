@@ -10,7 +10,7 @@ times with a doubling pause, and what finally fails is logged without the token 
 Before each attempt the URI is checked again by the registration rules, its host is
 resolved, and every address it resolves to must be globally reachable unless private
 receivers are allowed (IDP_ALLOW_PRIVATE_BACKCHANNEL): the IdP is not a way into the
-network it runs in (section 4, server-side request forgery). The request then goes to the
+network it runs in (server-side request forgery). The request then goes to the
 address that was checked, with the URI's host in ``Host`` and as the TLS server name, so a
 second DNS answer cannot redirect it (DNS rebinding).
 """

@@ -39,7 +39,7 @@ def check_redirect_uri(uri: str) -> str:
 
 @dataclass(frozen=True)
 class BackchannelRules:
-    """Where back-channel logout tokens may be sent (Back-Channel Logout 1.0 sections 2.2, 4).
+    """Where back-channel logout tokens may be sent (Back-Channel Logout 1.0 section 2.2).
 
     ``https_only`` follows the issuer: an https issuer sends its logout tokens over https
     only. ``allow_private`` lets a development setup name loopback, private and link-local
