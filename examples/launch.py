@@ -206,6 +206,9 @@ def start(workdir: Path, ports: Ports, database_url: str | None = None) -> Demo:
         "IDP_ISSUER": issuer,
         "IDP_DATABASE_URL": database_url or f"sqlite:///{workdir}/idp.db",
         "IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key(),
+        # The apps' back-channel logout URIs are on 127.0.0.1, which the IdP calls only in
+        # development, when this is set.
+        "IDP_ALLOW_PRIVATE_BACKCHANNEL": "1",
     }
     subprocess.run(
         [PYTHON, "-m", "idp", "migrate"],

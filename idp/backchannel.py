@@ -6,14 +6,24 @@ logout event and never a ``nonce``. It is POSTed form-encoded to each client's
 ``backchannel_logout_uri`` (section 2.5). Delivery runs in the background so the user's
 logout never waits for a relying party; network errors and 5xx answers are retried a few
 times with a doubling pause, and what finally fails is logged without the token (2.7).
+
+Before each attempt the URI is checked again by the registration rules, its host is
+resolved, and every address it resolves to must be globally reachable unless private
+receivers are allowed (IDP_ALLOW_PRIVATE_BACKCHANNEL): the IdP is not a way into the
+network it runs in (server-side request forgery). The request then goes to the
+address that was checked, with the URI's host in ``Host`` and as the TLS server name, so a
+second DNS answer cannot redirect it (DNS rebinding).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
-from collections.abc import Sequence
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +33,13 @@ import httpx
 from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRing, KeyRingService
+from idp.oauth.uris import (
+    BackchannelRules,
+    InvalidURI,
+    backchannel_rules,
+    check_backchannel_logout_uri,
+    is_public_address,
+)
 
 log = logging.getLogger("idp.backchannel")
 
@@ -32,6 +49,60 @@ LOGOUT_TOKEN_LIFETIME = 120
 DEFAULT_ATTEMPTS = 4
 DEFAULT_BACKOFF = 0.5
 DEFAULT_TIMEOUT = 5.0
+
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""Host and port in, the IP addresses it resolves to out."""
+
+
+class RefusedReceiver(Exception):
+    """A logout URI or the addresses its host resolves to may not be called."""
+
+
+async def resolve_host(host: str, port: int) -> Sequence[str]:
+    """Every address the system resolver gives for ``host`` (TCP), in its order."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class PinnedRequest:
+    """A request to a checked address: URL with the IP, the URI's host as Host and TLS name."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, Any]
+
+
+async def pin_receiver(uri: str, rules: BackchannelRules, resolve: Resolver) -> PinnedRequest:
+    """Check ``uri`` and the addresses its host resolves to; address the request to one of them.
+
+    Raises :class:`RefusedReceiver` when the URI breaks the registration rules or any
+    resolved address is not globally reachable (unless ``rules.allow_private``), and
+    ``OSError`` when the host does not resolve.
+    """
+    try:
+        check_backchannel_logout_uri(uri, rules)
+    except InvalidURI as exc:
+        raise RefusedReceiver(str(exc)) from None
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in await resolve(host, port)]
+    if not addresses:
+        raise OSError(f"{host} resolves to no address")
+    if not rules.allow_private:
+        refused = [a for a in addresses if not is_public_address(a)]
+        if refused:
+            raise RefusedReceiver(f"{host} resolves to a non-public address {refused[0]}")
+    address = addresses[0]
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{literal}:{port}"
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return PinnedRequest(
+        url=parts._replace(netloc=netloc).geturl(),
+        headers={"Host": parts.netloc.rsplit("@", 1)[-1]},
+        extensions=extensions,
+    )
 
 
 @dataclass(frozen=True)
@@ -90,8 +161,13 @@ class BackchannelNotifier:
         attempts: int = DEFAULT_ATTEMPTS,
         backoff: float = DEFAULT_BACKOFF,
         timeout: float = DEFAULT_TIMEOUT,
+        resolve: Resolver = resolve_host,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._settings = settings
+        self._rules = backchannel_rules(settings)
+        self._resolve = resolve
+        self._tls = tls
         self._keys = keys
         self._clock = clock
         self._attempts = attempts
@@ -137,7 +213,14 @@ class BackchannelNotifier:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+            # No kept-alive connections: one verified for one host name must not carry a
+            # request for another name that resolved to the same address.
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
+                verify=self._tls or True,
+            )
         return self._client
 
     async def _deliver(self, target: BackchannelTarget, sid: str, sub: str) -> bool:
@@ -162,8 +245,17 @@ class BackchannelNotifier:
         problem = ""
         for attempt in range(1, self._attempts + 1):
             try:
-                response = await self._http().post(target.uri, data={"logout_token": token})
-            except httpx.HTTPError as exc:
+                pinned = await pin_receiver(target.uri, self._rules, self._resolve)
+                response = await self._http().post(
+                    pinned.url,
+                    data={"logout_token": token},
+                    headers=pinned.headers,
+                    extensions=pinned.extensions,
+                )
+            except RefusedReceiver as exc:
+                problem = f"refused: {exc}"
+                break
+            except (httpx.HTTPError, OSError) as exc:
                 problem = type(exc).__name__
             else:
                 if response.is_success:

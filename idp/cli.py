@@ -60,6 +60,7 @@ from idp.oauth.registration import (
     InvalidClientMetadata,
     admin_client_request,
 )
+from idp.oauth.uris import backchannel_rules
 from idp.store import make_store
 from idp.store.base import AuditEntry, NotFound, SchemaOutdated, Store, StoreError
 
@@ -158,7 +159,9 @@ def cmd_clients_create(args: argparse.Namespace, settings: Settings) -> None:
         request = admin_client_request(request, settings.issuer)
 
     async def work(store: Store) -> dict[str, Any]:
-        record, secret = await create_client(store, request, actor=cli_actor())
+        record, secret = await create_client(
+            store, request, actor=cli_actor(), backchannel=backchannel_rules(settings)
+        )
         return client_document(record, secret)
 
     _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
@@ -195,10 +198,16 @@ def cmd_clients_update(args: argparse.Namespace, settings: Settings) -> None:
         grant_types=args.grant_type or None,
         scope=args.scope,
         audiences=_replacement(args.audience, args.no_audiences),
+        backchannel_logout_uri=(
+            "" if args.no_backchannel_logout_uri else args.backchannel_logout_uri
+        ),
     )
 
     async def work(store: Store) -> dict[str, Any]:
-        record = await update_client(store, args.client_id, update, actor=cli_actor())
+        rules = backchannel_rules(settings)
+        record = await update_client(
+            store, args.client_id, update, actor=cli_actor(), backchannel=rules
+        )
         return client_document(record)
 
     _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
@@ -639,7 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--backchannel-logout-uri",
         metavar="URI",
-        help="where logout tokens are posted when a session ends (https, or http on loopback)",
+        help="where logout tokens are posted when a session ends (https; public hosts only "
+        "unless IDP_ALLOW_PRIVATE_BACKCHANNEL=1)",
     )
     create.add_argument("--json", action="store_true")
     create.set_defaults(run=cmd_clients_create)
@@ -663,6 +673,8 @@ def build_parser() -> argparse.ArgumentParser:
     client_update.add_argument("--scope")
     client_update.add_argument("--audience", action="append", default=[])
     client_update.add_argument("--no-audiences", action="store_true")
+    client_update.add_argument("--backchannel-logout-uri", metavar="URI")
+    client_update.add_argument("--no-backchannel-logout-uri", action="store_true")
     client_update.add_argument("--json", action="store_true")
     client_update.set_defaults(run=cmd_clients_update)
 

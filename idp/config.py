@@ -56,6 +56,9 @@ class Settings:
     login_failure_window: int = 900
     login_lock_duration: int = 900
     housekeeping_interval: int = 60
+    hsts_max_age: int = 365 * 86400
+    body_read_timeout: int = 10
+    allow_private_backchannel: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,6 +67,11 @@ class Settings:
     @property
     def issuer_is_https(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @property
+    def hsts(self) -> bool:
+        """Whether answers carry Strict-Transport-Security (RFC 6797): https issuers only."""
+        return self.issuer_is_https and self.hsts_max_age > 0
 
 
 def default_hash_concurrency() -> int:
@@ -200,6 +208,16 @@ def parse_trusted_proxies(
     return tuple(networks)
 
 
+def parse_flag(name: str, raw: str) -> bool:
+    """``1``, ``true``, ``yes``, ``on`` mean on; ``0``, ``false``, ``no``, ``off``, empty off."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: expected 1 or 0 (true or false), got {raw!r}")
+
+
 def _int_in_range(name: str, raw: str, low: int, high: int) -> int:
     try:
         value = int(raw)
@@ -285,5 +303,14 @@ def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Setti
         ),
         housekeeping_interval=parse_duration(
             "IDP_HOUSEKEEPING_INTERVAL", env.get("IDP_HOUSEKEEPING_INTERVAL", "60s")
+        ),
+        hsts_max_age=parse_duration(
+            "IDP_HSTS_MAX_AGE", env.get("IDP_HSTS_MAX_AGE", "365d"), allow_zero=True
+        ),
+        body_read_timeout=parse_duration(
+            "IDP_BODY_READ_TIMEOUT", env.get("IDP_BODY_READ_TIMEOUT", "10s")
+        ),
+        allow_private_backchannel=parse_flag(
+            "IDP_ALLOW_PRIVATE_BACKCHANNEL", env.get("IDP_ALLOW_PRIVATE_BACKCHANNEL", "")
         ),
     )

@@ -19,6 +19,7 @@ from idp.keyring.lifecycle import (
     ring_status,
 )
 from idp.oauth.registration import ClientRequest, ClientUpdate, apply_client_update, build_client
+from idp.oauth.uris import STRICT_BACKCHANNEL, BackchannelRules
 from idp.passwords import HashPassword, hash_password_async
 from idp.refresh_tokens import revoke_user_refresh_tokens
 from idp.sessions import end_user_sessions
@@ -38,10 +39,17 @@ class InvalidUser(ValueError):
 
 
 async def create_client(
-    store: Store, request: ClientRequest, clock: Clock = system_clock, actor: str = SYSTEM
+    store: Store,
+    request: ClientRequest,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+    backchannel: BackchannelRules = STRICT_BACKCHANNEL,
 ) -> tuple[ClientRecord, str | None]:
-    """Register a client; the secret (confidential clients only) is returned once, never stored."""
-    record, secret = build_client(request, clock())
+    """Register a client; the secret (confidential clients only) is returned once, never stored.
+
+    ``backchannel`` (from :func:`idp.oauth.uris.backchannel_rules`) bounds its logout URI.
+    """
+    record, secret = build_client(request, clock(), backchannel)
     audit = AuditEntry(
         record.created_at, actor, "client.create", record.client_id, detail={"name": record.name}
     )
@@ -64,6 +72,7 @@ _CLIENT_UPDATE_FIELDS = (
     "grant_types",
     "scope",
     "audiences",
+    "backchannel_logout_uri",
 )
 
 
@@ -73,13 +82,14 @@ async def update_client(
     update: ClientUpdate,
     clock: Clock = system_clock,
     actor: str = SYSTEM,
+    backchannel: BackchannelRules = STRICT_BACKCHANNEL,
 ) -> ClientRecord:
     """Change a client's metadata with the registration rules; raises NotFound or Conflict.
 
     The audit row (action ``client.update``) names the fields whose value changed.
     """
     current = await get_client(store, client_id)
-    updated = apply_client_update(current, update)
+    updated = apply_client_update(current, update, backchannel)
     changed = [f for f in _CLIENT_UPDATE_FIELDS if getattr(current, f) != getattr(updated, f)]
     audit = AuditEntry(clock(), actor, "client.update", client_id, detail={"fields": changed})
     if not await store.update_client(updated, audit):

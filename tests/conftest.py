@@ -29,6 +29,7 @@ from idp.config import Settings, load_settings, new_key_encryption_key
 from idp.http.app import create_app
 from idp.management import create_client
 from idp.oauth.registration import ClientRequest
+from idp.oauth.uris import backchannel_rules
 from idp.store import make_store
 from idp.store.base import Store
 from tests.cli import Idp
@@ -207,7 +208,9 @@ async def _register(settings: Settings, request: ClientRequest) -> tuple[str, st
     the_store = make_store(settings.database_url)
     await the_store.open()
     try:
-        record, secret = await create_client(the_store, request)
+        record, secret = await create_client(
+            the_store, request, backchannel=backchannel_rules(settings)
+        )
         return record.client_id, secret
     finally:
         await the_store.close()

@@ -7,7 +7,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -193,7 +193,11 @@ class World:
 
 
 def running_world(settings: Settings, port: int) -> Iterator[World]:
-    """Start a provider with a user and two public clients; stop it afterwards."""
+    """Start a provider with a user and two public clients; stop it afterwards.
+
+    Its back-channel receivers listen on 127.0.0.1, which only a development setup allows.
+    """
+    settings = replace(settings, allow_private_backchannel=True)
     clock = MovableClock()
     server = start_server(settings, port, clock)
     try:

@@ -401,6 +401,31 @@ def test_admin_client_made_through_the_api_opens_it(
     assert http.get("/admin/users", headers=bearer(token)).status_code == 200
 
 
+def test_backchannel_logout_uri_is_set_changed_and_removed(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    _, headers = admin
+    created = http.post(
+        "/admin/clients",
+        json={"name": "rp", "backchannel_logout_uri": "https://rp.example/bc"},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["backchannel_logout_uri"] == "https://rp.example/bc"
+    path = f"/admin/clients/{created.json()['client_id']}"
+    moved = http.patch(
+        path, json={"backchannel_logout_uri": "https://rp2.example/bc"}, headers=headers
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["backchannel_logout_uri"] == "https://rp2.example/bc"
+    removed = http.patch(path, json={"backchannel_logout_uri": ""}, headers=headers)
+    assert removed.json()["backchannel_logout_uri"] is None
+    updates = [
+        r for r in audit(live_server) if r.action == "client.update" and r.outcome == "success"
+    ]
+    assert [r.detail for r in updates] == [{"fields": ["backchannel_logout_uri"]}] * 2
+
+
 def test_client_validation_failures(
     live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
 ) -> None:
@@ -426,6 +451,34 @@ def test_client_validation_failures(
             "POST",
             "/admin/clients",
             {"name": "a", "public": True, "grant_types": ["client_credentials"]},
+            400,
+            "invalid_client_metadata",
+        ),
+        (
+            "POST",
+            "/admin/clients",
+            {"name": "a", "backchannel_logout_uri": "https://169.254.169.254/x"},
+            400,
+            "invalid_client_metadata",
+        ),
+        (
+            "POST",
+            "/admin/clients",
+            {"name": "a", "backchannel_logout_uri": "http://127.0.0.1:9/bc"},
+            400,
+            "invalid_client_metadata",
+        ),
+        (
+            "PATCH",
+            path,
+            {"backchannel_logout_uri": "https://0x7f.1/"},
+            400,
+            "invalid_client_metadata",
+        ),
+        (
+            "PATCH",
+            path,
+            {"backchannel_logout_uri": "https://10.0.0.1/"},
             400,
             "invalid_client_metadata",
         ),
@@ -651,6 +704,7 @@ def test_openapi_document_is_valid_and_matches_the_routes(
         "scope",
         "audiences",
         "grant_types",
+        "backchannel_logout_uri",
     }
     assert body["additionalProperties"] is False
     user_patch = document["paths"]["/admin/users/{user_id}"]["patch"]

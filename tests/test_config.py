@@ -58,6 +58,9 @@ def test_durations(raw: str, seconds: int) -> None:
         ("IDP_RSA_KEY_BITS", "1024"),
         ("IDP_SIGNING_ALGS", "HS256"),
         ("IDP_TRUSTED_PROXIES", "not-an-ip"),
+        ("IDP_HSTS_MAX_AGE", "a year"),
+        ("IDP_BODY_READ_TIMEOUT", "0"),
+        ("IDP_ALLOW_PRIVATE_BACKCHANNEL", "maybe"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
@@ -103,3 +106,15 @@ def test_key_lifecycle_durations_may_be_one_second_and_prepublish_follows_max_ag
     explicit = load_settings({**base, "IDP_KEY_PREPUBLISH": "15m", "IDP_ID_TOKEN_TTL": "5m"})
     assert explicit.key_prepublish == 900
     assert explicit.id_token_ttl == 300
+
+
+def test_transport_defaults_and_how_to_turn_hsts_off() -> None:
+    base = {"IDP_KEY_ENCRYPTION_KEY": KEK, "IDP_ISSUER": "https://id.example"}
+    settings = load_settings(base)
+    assert settings.hsts and settings.hsts_max_age == 31536000
+    assert settings.body_read_timeout == 10
+    assert settings.allow_private_backchannel is False
+    assert not load_settings({**base, "IDP_HSTS_MAX_AGE": "0"}).hsts
+    assert not load_settings({**base, "IDP_ISSUER": "http://127.0.0.1:8000"}).hsts
+    assert load_settings({**base, "IDP_HSTS_MAX_AGE": "1d"}).hsts_max_age == 86400
+    assert load_settings({**base, "IDP_ALLOW_PRIVATE_BACKCHANNEL": "1"}).allow_private_backchannel

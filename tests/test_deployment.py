@@ -199,6 +199,33 @@ def test_compose_file_has_the_topology() -> None:
     assert "deploy/idp.env" in (ROOT / ".gitignore").read_text().splitlines()
 
 
+def site_block(caddyfile: str, address: str) -> list[str]:
+    """The directive lines of one site block of a Caddyfile, comments left out."""
+    lines = caddyfile.split(f"\n{address} {{\n", 1)[1].split("\n}\n", 1)[0].splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def test_proxy_does_not_expose_metrics_publicly() -> None:
+    """The public site answers /metrics itself (404) before anything reaches a replica."""
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    idp_site = site_block(caddyfile, "idp.localhost:8443")
+    proxied = next(i for i, line in enumerate(idp_site) if line.startswith("reverse_proxy"))
+    assert "respond /metrics* 404" in idp_site[:proxied]
+    for address in ("app-a.localhost:8443", "app-b.localhost:8443", "api.localhost:8443"):
+        assert "idp-" not in " ".join(site_block(caddyfile, address))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for service in compose["services"].values():
+        assert not any("8000" in str(port) for port in service.get("ports", []))
+
+
+def test_compose_allows_the_example_apps_private_backchannel_receivers() -> None:
+    """The example apps sit on the compose network's private addresses (development only)."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["x-idp"]["environment"]["IDP_ALLOW_PRIVATE_BACKCHANNEL"] == "1"
+    env_example = (ROOT / "deploy" / "idp.env.example").read_text()
+    assert "IDP_ALLOW_PRIVATE_BACKCHANNEL" not in env_example, "production settings stay strict"
+
+
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
 def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     """``docker compose config`` validates the file when the compose plugin is installed."""

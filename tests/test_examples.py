@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from joserfc import jwt
 from joserfc.jwk import ECKey, Key
 from playwright.sync_api import Page, sync_playwright
@@ -246,10 +247,15 @@ def test_provision_writes_the_apps_settings_once(tmp_path: Path) -> None:
     """``examples.launch provision`` (used by docker-compose.yml) registers the clients once."""
     out = tmp_path / "shared"
     out.mkdir()
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     env = {
         "IDP_ISSUER": "https://idp.localhost:8443",
         "IDP_DATABASE_URL": f"sqlite:///{tmp_path}/idp.db",
         "IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key(),
+        # As docker-compose.yml sets it: the apps' names resolve to the proxy's private address.
+        "IDP_ALLOW_PRIVATE_BACKCHANNEL": compose["x-idp"]["environment"][
+            "IDP_ALLOW_PRIVATE_BACKCHANNEL"
+        ],
     }
     migrate(env, tmp_path)
     args = [

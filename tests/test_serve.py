@@ -358,13 +358,14 @@ class ClosureWatch:
         self.started = time.monotonic()
         self.closed = threading.Event()
         self.closed_after: float | None = None
+        self.received = b""
         self._thread = threading.Thread(target=self._wait, daemon=True)
         self._thread.start()
 
     def _wait(self) -> None:
         with contextlib.suppress(OSError):
-            while self.sock.recv(65536):
-                pass
+            while chunk := self.sock.recv(65536):
+                self.received += chunk
         self.closed_after = time.monotonic() - self.started
         self.closed.set()
 
@@ -500,6 +501,77 @@ def test_wrong_method_and_unknown_path_get_json(hardened: Hardened) -> None:
         assert "POST" in not_allowed.headers["allow"]
         assert_json_error(http.get("/no/such/endpoint"), 404, "not_found")
         assert_json_error(http.post("/jwks.json"), 405, "method_not_allowed")
+
+
+# -- behind a TLS-terminating proxy: an https issuer -----------------------------------------
+
+BODY_READ_TIMEOUT = 2.0  # IDP_BODY_READ_TIMEOUT below, short for the test
+HSTS = "max-age=31536000"
+
+
+@pytest.fixture(scope="module")
+def https_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """``idp serve`` with an https issuer, as behind the TLS proxy in deploy/, on SQLite."""
+    cwd = tmp_path_factory.mktemp("https-issuer")
+    port = free_port()
+    env = make_env(
+        f"sqlite:///{cwd}/idp.db",
+        port,
+        IDP_ISSUER=f"https://127.0.0.1:{port}",
+        IDP_BODY_READ_TIMEOUT=f"{BODY_READ_TIMEOUT:.0f}s",
+    )
+    with serving(env, cwd, port) as server:
+        yield server
+
+
+def test_every_answer_carries_hsts_when_the_issuer_is_https(https_issuer: ServeProcess) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with httpx.Client(base_url=https_issuer.url, timeout=10) as http:
+        answers = [
+            http.get("/healthz"),
+            http.get("/jwks.json"),
+            http.get("/.well-known/openid-configuration"),
+            http.get("/no/such/endpoint"),
+            http.get("/token"),
+            http.post("/token", content=b"grant_type=client_credentials", headers=form),
+            http.post("/token", content=b"x" * (MAX_BODY_BYTES + 1), headers=form),
+            http.get("/authorize"),
+            http.get("/admin/clients"),
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 404, 405, 401, 413, 400, 401]
+    for answer in answers:
+        assert answer.headers.get("strict-transport-security") == HSTS, answer.request.url
+
+
+def test_no_hsts_for_an_http_issuer(hardened: Hardened) -> None:
+    with httpx.Client(base_url=hardened.url, timeout=10) as http:
+        assert "strict-transport-security" not in http.get("/healthz").headers
+        assert "strict-transport-security" not in http.get("/nowhere").headers
+
+
+def test_stalled_request_body_is_answered_408_and_closed(https_issuer: ServeProcess) -> None:
+    """A client that sends its head and part of the body, then nothing, is cut off."""
+    port = int(https_issuer.url.rsplit(":", 1)[1])
+    stalled = ClosureWatch(
+        port,
+        b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\n"
+        b"grant_type=client_cre",
+    )
+    try:
+        # Meanwhile the server answers others.
+        with httpx.Client(base_url=https_issuer.url, timeout=5) as http:
+            assert http.get("/healthz").status_code == 200
+        closed_after = stalled.wait_closed(BODY_READ_TIMEOUT + 15)
+    finally:
+        stalled.close()
+    assert closed_after is not None, "a stalled body still holds its connection"
+    assert closed_after >= BODY_READ_TIMEOUT - 0.5
+    head, _, body = stalled.received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), stalled.received
+    assert b"strict-transport-security: max-age=31536000" in head.lower()
+    assert json.loads(body)["error"] == "invalid_request"
+    assert https_issuer.alive()
 
 
 # -- start-up errors ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from idp.config import Settings
-from tests.conftest import register_client
+from tests.conftest import make_env, register_client
 from tests.processes import idp_json
 from tests.sso import (
     BYE,
@@ -33,6 +33,12 @@ from tests.sso import (
 from tests.test_backchannel import Receiver
 
 RP_CB = "http://127.0.0.1:8765/rp/cb"
+
+
+@pytest.fixture
+def env(database_url: str, port: int) -> dict[str, str]:
+    """Back-channel receivers here listen on 127.0.0.1: allowed for development only."""
+    return make_env(database_url, port, IDP_ALLOW_PRIVATE_BACKCHANNEL="1")
 
 
 @pytest.fixture

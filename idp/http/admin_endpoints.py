@@ -33,6 +33,7 @@ from idp.management import (
 )
 from idp.oauth.errors import InvalidRequest
 from idp.oauth.registration import ClientRequest, ClientUpdate, admin_client_request
+from idp.oauth.uris import backchannel_rules
 
 # -- keys ---------------------------------------------------------------------------------
 
@@ -73,6 +74,11 @@ _CLIENT_METADATA = (
     Field("grant_types", STRING_LIST, "client_credentials, authorization_code, refresh_token."),
     Field("scope", STRING, "Space-separated scopes the client may ask for."),
     Field("audiences", STRING_LIST, "Absolute URIs the client may address tokens to."),
+    Field(
+        "backchannel_logout_uri",
+        STRING,
+        'Where logout tokens are posted (https, public host; "" removes it on update).',
+    ),
 )
 CLIENT_CREATE_FIELDS = (
     Field("name", STRING, "Unique name.", required=True),
@@ -101,7 +107,9 @@ async def create_client_endpoint(call: AdminCall) -> Response:
     request = ClientRequest(**body)
     if admin:
         request = admin_client_request(request, found.settings.issuer)
-    record, secret = await create_client(found.store, request, found.clock, call.actor)
+    record, secret = await create_client(
+        found.store, request, found.clock, call.actor, backchannel_rules(found.settings)
+    )
     return answer(client_document(record, secret), 201)
 
 
@@ -113,7 +121,12 @@ async def update_client_endpoint(call: AdminCall) -> Response:
     found = call.services
     body = await read_json(call.request, CLIENT_UPDATE_FIELDS, optional=False)
     record = await update_client(
-        found.store, call.param("client_id"), ClientUpdate(**body), found.clock, call.actor
+        found.store,
+        call.param("client_id"),
+        ClientUpdate(**body),
+        found.clock,
+        call.actor,
+        backchannel_rules(found.settings),
     )
     return answer(client_document(record))
 

@@ -29,7 +29,7 @@ from idp.http import (
     userinfo,
 )
 from idp.http.html import stylesheet
-from idp.http.middleware import RequestGuard, TrustedProxies
+from idp.http.middleware import RequestGuard, StrictTransportSecurity, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
 from idp.http.services import Services
 from idp.keyring.admin import ensure_key_rings
@@ -152,10 +152,12 @@ def create_app(
         Route("/metrics", metrics.metrics, methods=["GET"]),
         *admin_endpoints.routes(),
     ]
+    hsts = [Middleware(StrictTransportSecurity, max_age=settings.hsts_max_age)]
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestGuard),
+            *(hsts if settings.hsts else []),
+            Middleware(RequestGuard, read_timeout=settings.body_read_timeout),
             Middleware(TrustedProxies, trusted=settings.trusted_proxies),
         ],
         exception_handlers={OAuthError: _oauth_error, HTTPException: _http_error},

@@ -1,7 +1,8 @@
-"""Plain ASGI middleware: request ids, body size limit, last-resort errors, trusted proxies."""
+"""Plain ASGI middleware: request ids, body limits, last-resort errors, proxies, HSTS."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import secrets
@@ -15,11 +16,16 @@ from idp.store.base import StoreUnavailable
 log = logging.getLogger("idp.http")
 
 MAX_BODY_BYTES = 64 * 1024
+BODY_READ_TIMEOUT = 10.0
 RETRY_AFTER_SECONDS = "5"
 
 
 class BodyTooLarge(Exception):
     """The request body passed MAX_BODY_BYTES."""
+
+
+class BodyTimedOut(Exception):
+    """The client stopped sending its request body (no part of it within the read timeout)."""
 
 
 async def _send_json(
@@ -36,16 +42,27 @@ async def _send_json(
 
 
 class RequestGuard:
-    """Give each request an id, cap its body, and answer any unexpected failure in JSON.
+    """Give each request an id, cap its body and its pace, and answer any failure in JSON.
+
+    A body larger than ``max_body`` is answered 413; a body of which no part arrives for
+    ``read_timeout`` seconds is answered 408 (RFC 9110 section 15.5.9) and the connection
+    closed, so a client that stalls mid-body cannot hold a worker (granian times out request
+    heads, not bodies).
 
     A store outage becomes 503 with Retry-After (``temporarily_unavailable``, RFC 6749
     section 4.1.2.1); any other unexpected error is logged with the request id and answered
     with a generic body carrying that id, never a stack trace.
     """
 
-    def __init__(self, app: ASGIApp, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int = MAX_BODY_BYTES,
+        read_timeout: float = BODY_READ_TIMEOUT,
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,14 +79,24 @@ class RequestGuard:
             return
 
         received = 0
+        body_done = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:
+                # Past the body, receive() waits for the disconnect: that may take long.
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+            except TimeoutError:
+                raise BodyTimedOut from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
                     raise BodyTooLarge
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
         async def tracked_send(message: Message) -> None:
@@ -84,6 +111,11 @@ class RequestGuard:
         except BodyTooLarge:
             if not started:
                 await _send_json(send, 413, _too_large(self.max_body), {"Connection": "close"})
+        except BodyTimedOut:
+            log.info("request %s: body not received within %s s", request_id, self.read_timeout)
+            if not started:
+                body = error_body("invalid_request", "request body not received in time")
+                await _send_json(send, 408, body, {"Connection": "close"})
         except StoreUnavailable as exc:
             log.warning("request %s: store unavailable: %s", request_id, exc)
             if not started:
@@ -157,3 +189,27 @@ class TrustedProxies:
                 if proto in ("http", "https"):
                     scope["scheme"] = proto
         await self.app(scope, receive, send)
+
+
+class StrictTransportSecurity:
+    """Add ``Strict-Transport-Security: max-age=N`` to every answer (RFC 6797 section 6.1).
+
+    Installed only for an https issuer: browsers then refuse plain http to this host for
+    ``max_age`` seconds, so a network attacker cannot strip TLS from a later visit.
+    """
+
+    def __init__(self, app: ASGIApp, max_age: int) -> None:
+        self.app = app
+        self.header = (b"strict-transport-security", f"max-age={max_age}".encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), self.header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)

@@ -15,6 +15,8 @@ from idp.oauth.client_auth import (
 from idp.oauth.errors import OAuthError
 from idp.oauth.scopes import parse_scope
 from idp.oauth.uris import (
+    STRICT_BACKCHANNEL,
+    BackchannelRules,
     InvalidURI,
     check_backchannel_logout_uri,
     check_redirect_uri,
@@ -107,8 +109,20 @@ def _check_redirect_needed(grants: Sequence[str], redirect_uris: Sequence[str]) 
         raise InvalidClientMetadata("the authorization_code grant needs at least one redirect URI")
 
 
-def build_client(request: ClientRequest, now: float) -> tuple[ClientRecord, str | None]:
-    """Validate a registration request; return the record and, if confidential, the secret."""
+def _backchannel_uri(uri: str | None, rules: BackchannelRules) -> str | None:
+    try:
+        return check_backchannel_logout_uri(uri, rules) if uri is not None else None
+    except InvalidURI as exc:
+        raise InvalidClientMetadata(str(exc)) from None
+
+
+def build_client(
+    request: ClientRequest, now: float, backchannel: BackchannelRules = STRICT_BACKCHANNEL
+) -> tuple[ClientRecord, str | None]:
+    """Validate a registration request; return the record and, if confidential, the secret.
+
+    ``backchannel`` says where a back-channel logout URI may point (see ``uris``).
+    """
     name = _name(request.name)
     method = _auth_method(request)
     public = method == "none"
@@ -118,14 +132,7 @@ def build_client(request: ClientRequest, now: float) -> tuple[ClientRecord, str 
     redirect_uris, logout_uris, audiences, scope = _uris_and_scope(
         request.redirect_uris, request.post_logout_redirect_uris, request.audiences, request.scope
     )
-    try:
-        backchannel = (
-            check_backchannel_logout_uri(request.backchannel_logout_uri)
-            if request.backchannel_logout_uri is not None
-            else None
-        )
-    except InvalidURI as exc:
-        raise InvalidClientMetadata(str(exc)) from None
+    backchannel_uri = _backchannel_uri(request.backchannel_logout_uri, backchannel)
     grants = _grant_types(request, public)
     _check_redirect_needed(grants, redirect_uris)
     secret = None if public else new_client_secret()
@@ -143,7 +150,7 @@ def build_client(request: ClientRequest, now: float) -> tuple[ClientRecord, str 
         id_token_alg=request.id_token_alg,
         created_at=now,
         require_consent=request.require_consent,
-        backchannel_logout_uri=backchannel,
+        backchannel_logout_uri=backchannel_uri,
     )
     return record, secret
 
@@ -158,9 +165,12 @@ class ClientUpdate:
     grant_types: Sequence[str] | None = None
     scope: str | None = None
     audiences: Sequence[str] | None = None
+    backchannel_logout_uri: str | None = None  # "" removes it
 
 
-def apply_client_update(client: ClientRecord, update: ClientUpdate) -> ClientRecord:
+def apply_client_update(
+    client: ClientRecord, update: ClientUpdate, backchannel: BackchannelRules = STRICT_BACKCHANNEL
+) -> ClientRecord:
     """The client with ``update`` applied, validated by the same rules as registration.
 
     The client_id, secret, authentication method and algorithms never change here.
@@ -183,6 +193,9 @@ def apply_client_update(client: ClientRecord, update: ClientUpdate) -> ClientRec
         request = ClientRequest(name=name, grant_types=update.grant_types)
         grants = _grant_types(request, client.is_public)
     _check_redirect_needed(grants, redirect_uris)
+    backchannel_uri = client.backchannel_logout_uri
+    if update.backchannel_logout_uri is not None:
+        backchannel_uri = _backchannel_uri(update.backchannel_logout_uri or None, backchannel)
     return replace(
         client,
         name=name,
@@ -191,6 +204,7 @@ def apply_client_update(client: ClientRecord, update: ClientUpdate) -> ClientRec
         grant_types=grants,
         scope=scope,
         audiences=audiences,
+        backchannel_logout_uri=backchannel_uri,
     )
 
 
