@@ -19,6 +19,7 @@ from idp.config import Settings
 from idp.keyring import lifecycle
 from idp.keyring.admin import prepare_keys, run_scheduled_transitions
 from idp.keyring.lifecycle import LifecyclePolicy
+from idp.keyring.material import KeyMaterialError
 from idp.store.base import KeyRecord, Store, StoreUnavailable
 
 log = logging.getLogger("idp.keyring.scheduler")
@@ -85,12 +86,19 @@ class KeyRingScheduler:
     async def run(self) -> None:
         """Run passes forever; a store outage is logged once and retried."""
         failing = False
+        refused: str | None = None
         while True:
             try:
                 delay = await self.run_once()
                 if failing:
                     log.info("key ring scheduler: store reachable again")
-                failing = False
+                failing, refused = False, None
+            except KeyMaterialError as exc:
+                # Another key-encryption key sealed the ring (a rewrap): change nothing.
+                if str(exc) != refused:
+                    log.error("key ring scheduler: not changing the ring: %s", exc)
+                refused = str(exc)
+                delay = RETRY_SLEEP
             except StoreUnavailable as exc:
                 if not failing:
                     log.warning("key ring scheduler: store unavailable, will retry: %s", exc)
