@@ -6,6 +6,7 @@ runs on both stores, except those about the SQLite key file, which only SQLite h
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import os
 import shutil
@@ -20,14 +21,20 @@ import httpx
 import pytest
 
 from idp.config import Settings, decode_key_encryption_key, load_settings, new_key_encryption_key
-from idp.keyring.admin import ensure_key_rings, rotate_keys, run_scheduled_transitions
+from idp.http.app import create_app
+from idp.keyring.admin import (
+    ensure_key_rings,
+    rewrap_keys,
+    rotate_keys,
+    run_scheduled_transitions,
+)
 from idp.keyring.kek import KeyEncryptionKeyMismatch
 from idp.keyring.material import new_key_record, opens, unseal
 from idp.management import create_client
 from idp.oauth.registration import ClientRequest, admin_client_request
 from idp.store.base import KeyRecord, KeyRingChange, Store
 from tests.cli import Idp, clean_environ
-from tests.conftest import LiveServer, basic, with_store
+from tests.conftest import LiveServer, basic, start_server, with_store
 from tests.processes import wait_for
 
 READ_ONLY_COMMANDS = (
@@ -144,13 +151,7 @@ def test_readyz_is_not_ready_while_the_stores_keys_cannot_be_opened(
     """A key sealed under another key joins the ring (as a forked writer would have added
     it): /readyz answers 503 naming the reason, and JWKS keeps serving the held ring."""
     assert http.get("/readyz").status_code == 200
-    foreign = new_key_record("ES256", 2048, key_of(new_key_encryption_key()), "next", 1.0)
-
-    def add_foreign(keys: Sequence[KeyRecord]) -> KeyRingChange:
-        retire = next(k for k in keys if k.alg == "ES256" and k.state == "next")
-        return KeyRingChange(inserts=(foreign,), updates=(_revoked(retire),))
-
-    with_store(database_url, lambda store: store.change_key_ring(add_foreign))
+    foreign = add_foreign_next_key(database_url)
 
     def not_ready() -> dict[str, str] | None:
         answer = http.get("/readyz")
@@ -173,6 +174,48 @@ def test_readyz_is_not_ready_while_the_stores_keys_cannot_be_opened(
     assert snapshot(database_url)[:2] == before
 
 
+def test_readyz_after_a_rewrap_names_the_active_key_until_restart(
+    live_server: LiveServer, http: httpx.Client, database_url: str, port: int
+) -> None:
+    """After ``keys rewrap`` a server still holding the old key goes not ready (naming the
+    active key it cannot open) but keeps signing; started with the new key, it is ready."""
+    new_text = new_key_encryption_key()
+    old = live_server.settings
+    with_store(database_url, lambda store: rewrap_keys(store, old, key_of(new_text)))
+
+    def not_ready() -> dict[str, str] | None:
+        answer = http.get("/readyz")
+        return answer.json() if answer.status_code == 503 else None
+
+    document = wait_for(not_ready, RELOAD_DEADLINE, 0.1, "/readyz not ready")
+    assert document is not None and document["keys"] == "unreadable"
+    assert document["reason"].startswith("active key ")
+    assert http.get("/jwks.json").status_code == 200
+    live_server.stop()
+    restarted = start_server(replace(old, key_encryption_key=key_of(new_text)), port)
+    try:
+        assert httpx.get(f"{restarted.url}/readyz", timeout=30).status_code == 200
+    finally:
+        restarted.stop()
+
+
+def test_the_app_refuses_to_start_with_a_key_that_does_not_open_the_ring(
+    settings: Settings, port: int
+) -> None:
+    """Every server process checks the key at start-up (the ASGI app, not only ``idp serve``):
+    a waiting key it cannot open stops it now, not at that key's promotion hours later."""
+    start_server(settings, port).stop()
+    foreign = add_foreign_next_key(settings.database_url)
+    app = create_app(settings)
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(KeyEncryptionKeyMismatch, match=f"does not open 1 of the 4 .*{foreign.kid}"):
+        asyncio.run(start())
+
+
 def admin_token(live_server: LiveServer, http: httpx.Client) -> str:
     """An access token for the admin API, from a client registered in the store."""
     request = admin_client_request(ClientRequest(name="ops"), live_server.settings.issuer)
@@ -188,6 +231,19 @@ def admin_token(live_server: LiveServer, http: httpx.Client) -> str:
     assert answer.status_code == 200, answer.text
     token: str = answer.json()["access_token"]
     return token
+
+
+def add_foreign_next_key(database_url: str) -> KeyRecord:
+    """Replace the ES256 ``next`` key by one sealed under another key-encryption key, as a
+    command run with another key (or from another directory) used to."""
+    foreign = new_key_record("ES256", 2048, key_of(new_key_encryption_key()), "next", 1.0)
+
+    def add(keys: Sequence[KeyRecord]) -> KeyRingChange:
+        waiting = next(k for k in keys if k.alg == "ES256" and k.state == "next")
+        return KeyRingChange(inserts=(foreign,), updates=(_revoked(waiting),))
+
+    with_store(database_url, lambda store: store.change_key_ring(add))
+    return foreign
 
 
 def _revoked(key: KeyRecord) -> KeyRecord:
