@@ -30,6 +30,7 @@ from idp.keyring.admin import (
 )
 from idp.keyring.kek import KeyEncryptionKeyMismatch
 from idp.keyring.material import new_key_record, opens, unseal
+from idp.keyring.scheduler import KeyRingScheduler
 from idp.management import create_client
 from idp.oauth.registration import ClientRequest, admin_client_request
 from idp.store.base import KeyRecord, KeyRingChange, Store
@@ -129,6 +130,8 @@ async def test_a_key_ring_change_under_another_key_is_refused_inside_the_transac
     due = Settings(**{**other.__dict__, "key_rotation_interval": 1, "key_prepublish": 1})
     with pytest.raises(KeyEncryptionKeyMismatch):
         await run_scheduled_transitions(store, due, clock=lambda: 10**10)
+    with pytest.raises(KeyEncryptionKeyMismatch):
+        await KeyRingScheduler(store, due, lambda: 10**10).run_once()
     assert await store.list_keys() == keys
     assert await store.key_ring_version() == version
 

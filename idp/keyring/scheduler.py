@@ -18,6 +18,7 @@ from idp.clock import Clock, system_clock
 from idp.config import Settings
 from idp.keyring import lifecycle
 from idp.keyring.admin import prepare_keys, run_scheduled_transitions
+from idp.keyring.kek import check_opens
 from idp.keyring.lifecycle import LifecyclePolicy
 from idp.keyring.material import KeyMaterialError
 from idp.store.base import KeyRecord, Store, StoreUnavailable
@@ -59,6 +60,12 @@ class KeyRingScheduler:
         dry = lifecycle.scheduled_pass(keys, algs, self._policy, _placeholder, self._clock())
         self._log_waiting(dry.waiting)
         if not dry.change.is_empty:
+            # Refuse before generating keys that the transaction would refuse anyway.
+            check_opens(
+                keys,
+                self._settings.key_encryption_key,
+                self._settings.key_encryption_key_source,
+            )
             needed = [key.alg for key in dry.change.inserts]
             prepared = await prepare_keys(self._settings, needed, self._clock)
             done = await run_scheduled_transitions(
