@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 from idp.backchannel import BackchannelNotifier
@@ -27,8 +28,11 @@ from idp.config import (
     load_settings,
     new_key_encryption_key,
     parse_duration,
+    read_key_file,
+    replace_key_file,
 )
-from idp.keyring.admin import ensure_key_rings, import_key, revoke_key, rotate_now
+from idp.keyring.admin import ensure_key_rings, import_key, revoke_key, rewrap_keys, rotate_now
+from idp.keyring.kek import check_store, provide_key_file
 from idp.keyring.lifecycle import KeyRingError, LifecyclePolicy, settings_warnings
 from idp.keyring.material import KeyImportError, KeyMaterialError
 from idp.keyring.ring import KeyRingService
@@ -62,7 +66,15 @@ from idp.oauth.registration import (
 )
 from idp.oauth.uris import backchannel_rules
 from idp.store import make_store
-from idp.store.base import AuditEntry, NotFound, SchemaOutdated, Store, StoreError
+from idp.store.base import (
+    AuditEntry,
+    KeyRecord,
+    NotFound,
+    SchemaOutdated,
+    SchemaStatus,
+    Store,
+    StoreError,
+)
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -97,20 +109,57 @@ def _print(document: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 
 
 async def _with_store(
-    settings: Settings, work: Callable[[Store], Awaitable[Any]], *, schema: bool = True
+    settings: Settings,
+    work: Callable[[Store], Awaitable[Any]],
+    *,
+    schema: bool = True,
+    writes: bool = True,
 ) -> Any:
-    store = make_store(settings.database_url)
+    """Run ``work`` on the store, after checking its schema (``schema``) and, for a command
+    that ``writes``, that the key-encryption key opens every key in the ring. Only a command
+    that makes the schema (no ``schema`` check) may create the SQLite file."""
+    store = make_store(settings.database_url, create=not schema)
     await store.open()
     try:
         if schema:
-            status = await store.schema_status()
-            if not status.up_to_date:
-                raise SchemaOutdated(
-                    "the database schema is missing or out of date; run `idp migrate` first"
-                )
+            _require_schema(await store.schema_status(), store.description)
+        if writes:
+            await check_store(store, settings)
         return await work(store)
     finally:
         await store.close()
+
+
+def _read(settings: Settings, work: Callable[[Store], Awaitable[Any]]) -> Any:
+    """Run a read-only command's ``work``: no file created, no key needed."""
+    return asyncio.run(_with_store(settings, work, writes=False))
+
+
+def _require_schema(status: SchemaStatus, database: str) -> None:
+    """Raise SchemaOutdated, naming the database looked at, unless the schema is current."""
+    if not status.applied:
+        raise SchemaOutdated(
+            f"the database schema is missing in {database}; run `idp migrate` first"
+        )
+    if not status.up_to_date:
+        missing = ", ".join(f"{v:04d}" for v in status.pending)
+        raise SchemaOutdated(
+            f"the database schema is out of date in {database} (missing migrations {missing}); "
+            "run `idp migrate` first"
+        )
+
+
+def _provide_key_file(settings: Settings, needs_schema: bool) -> Settings:
+    """For a writing command on a SQLite store without its key file: create the file when the
+    store holds no sealed keys (ConfigError, nothing created, when it does)."""
+
+    async def provide(store: Store) -> Settings:
+        return await provide_key_file(store, settings)
+
+    provided: Settings = asyncio.run(
+        _with_store(settings, provide, schema=needs_schema, writes=False)
+    )
+    return provided
 
 
 # -- migrate ------------------------------------------------------------------------------
@@ -175,7 +224,7 @@ def cmd_clients_list(args: argparse.Namespace, settings: Settings) -> None:
         rows = [f"{d['client_id']}  {d['name']}  {','.join(d['grant_types'])}" for d in documents]
         return "\n".join(rows) if rows else "no clients"
 
-    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+    _print(_read(settings, work), args.json, text)
 
 
 def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> None:
@@ -185,7 +234,7 @@ def cmd_clients_show(args: argparse.Namespace, settings: Settings) -> None:
             raise NotFound(f"no client with client_id {args.client_id!r}")
         return client_document(client)
 
-    _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
+    _print(_read(settings, work), args.json, _client_text)
 
 
 def cmd_clients_update(args: argparse.Namespace, settings: Settings) -> None:
@@ -322,14 +371,14 @@ def cmd_users_list(args: argparse.Namespace, settings: Settings) -> None:
         rows = [f"{d['id']}  {d['username']}  {d['email'] or '-'}" for d in documents]
         return "\n".join(rows) if rows else "no users"
 
-    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+    _print(_read(settings, work), args.json, text)
 
 
 def cmd_users_show(args: argparse.Namespace, settings: Settings) -> None:
     async def work(store: Store) -> dict[str, Any]:
         return user_document(await get_user(store, args.user_id))
 
-    _print(asyncio.run(_with_store(settings, work)), args.json, _client_text)
+    _print(_read(settings, work), args.json, _client_text)
 
 
 def cmd_users_update(args: argparse.Namespace, settings: Settings) -> None:
@@ -417,7 +466,7 @@ def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
         ]
         return "\n".join(rows) if rows else "no keys"
 
-    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+    _print(_read(settings, work), args.json, text)
 
 
 def cmd_keys_status(args: argparse.Namespace, settings: Settings) -> None:
@@ -430,7 +479,7 @@ def cmd_keys_status(args: argparse.Namespace, settings: Settings) -> None:
     def text(documents: list[dict[str, Any]]) -> str:
         return "\n".join(d["summary"] for d in documents)
 
-    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+    _print(_read(settings, work), args.json, text)
 
 
 def cmd_keys_import(args: argparse.Namespace, settings: Settings) -> None:
@@ -494,6 +543,43 @@ def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
+def cmd_keys_rewrap(args: argparse.Namespace, settings: Settings) -> None:
+    new_file = Path(args.new_key_file)
+    try:
+        new_key = read_key_file("--new-key-file", new_file)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+    async def work(store: Store) -> list[KeyRecord]:
+        return await rewrap_keys(store, settings, new_key, actor=cli_actor())
+
+    rewrapped: list[KeyRecord] = asyncio.run(_with_store(settings, work))
+    key_file = settings.key_encryption_key_file
+    if key_file is not None:
+        try:
+            replace_key_file(key_file, new_file.read_text())
+        except OSError as exc:
+            raise CommandError(
+                f"the keys are sealed under the new key, but {key_file} could not be replaced "
+                f"({exc.strerror or exc}): copy {new_file} there now"
+            ) from None
+        where = f"{key_file} now holds it"
+    else:
+        where = "set IDP_KEY_ENCRYPTION_KEY to it for every server and command"
+    document = {
+        "rewrapped_kids": [k.kid for k in rewrapped],
+        "key_file": str(key_file) if key_file is not None else None,
+    }
+    _print(
+        document,
+        args.json,
+        lambda d: (
+            f"re-sealed {len(d['rewrapped_kids'])} signing key(s) under the new key-encryption "
+            f"key; {where}; restart every server"
+        ),
+    )
+
+
 # -- audit --------------------------------------------------------------------------------
 
 
@@ -527,7 +613,7 @@ def cmd_audit_list(args: argparse.Namespace, settings: Settings) -> None:
         ]
         return "\n".join(rows) if rows else "no audit entries"
 
-    _print(asyncio.run(_with_store(settings, work)), args.json, text)
+    _print(_read(settings, work), args.json, text)
 
 
 # -- serve --------------------------------------------------------------------------------
@@ -544,7 +630,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         if not status.up_to_date:
             if not settings.is_sqlite:
                 raise SchemaOutdated(
-                    "the database schema is out of date; run `idp migrate` before `idp serve`"
+                    f"the database schema is out of date in {store.description}; "
+                    "run `idp migrate` before `idp serve`"
                 )
             await store.migrate()
         keys = await ensure_key_rings(store, settings)
@@ -602,9 +689,13 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="idp", description="OpenID Connect / OAuth 2.0 token service")
+    # Every command writes and needs the current schema unless it says otherwise.
+    parser.set_defaults(writes=True, needs_schema=True)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(
+        run=cmd_migrate, needs_schema=False
+    )
 
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", default="127.0.0.1")
@@ -612,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=_positive, default=1)
     serve.add_argument("--tls-cert", metavar="FILE")
     serve.add_argument("--tls-key", metavar="FILE")
-    serve.set_defaults(run=cmd_serve)
+    serve.set_defaults(run=cmd_serve, needs_schema=False)
 
     commands.add_parser(
         "generate-kek", help="print a new key-encryption key for IDP_KEY_ENCRYPTION_KEY"
@@ -656,12 +747,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, run in (("list", cmd_clients_list),):
         sub = clients.add_parser(name, help=f"{name} clients")
         sub.add_argument("--json", action="store_true")
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, writes=False)
     for name, run in (("show", cmd_clients_show), ("delete", cmd_clients_delete)):
         sub = clients.add_parser(name, help=f"{name} one client")
         sub.add_argument("client_id")
         sub.add_argument("--json", action="store_true")
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, writes=name == "delete")
     client_update = clients.add_parser("update", help="change a client's metadata")
     client_update.add_argument("client_id")
     client_update.add_argument("--name")
@@ -699,12 +790,12 @@ def build_parser() -> argparse.ArgumentParser:
     user_disable.set_defaults(run=cmd_users_disable)
     user_list = users.add_parser("list", help="list users")
     user_list.add_argument("--json", action="store_true")
-    user_list.set_defaults(run=cmd_users_list)
+    user_list.set_defaults(run=cmd_users_list, writes=False)
     for name, run in (("show", cmd_users_show), ("delete", cmd_users_delete)):
         sub = users.add_parser(name, help=f"{name} one user")
         sub.add_argument("user_id")
         sub.add_argument("--json", action="store_true")
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, writes=name == "delete")
     user_update = users.add_parser("update", help="change a user")
     user_update.add_argument("user_id")
     user_update.add_argument("--email")
@@ -725,12 +816,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     key_list = keys.add_parser("list", help="list keys")
     key_list.add_argument("--json", action="store_true")
-    key_list.set_defaults(run=cmd_keys_list)
+    key_list.set_defaults(run=cmd_keys_list, writes=False)
     key_status = keys.add_parser(
         "status", help="say when each ring rotates next and whether verifiers are safe"
     )
     key_status.add_argument("--json", action="store_true")
-    key_status.set_defaults(run=cmd_keys_status)
+    key_status.set_defaults(run=cmd_keys_status, writes=False)
     key_import = keys.add_parser("import", help="import a PEM private key as the next key")
     key_import.add_argument("--alg", choices=["RS256", "ES256"], required=True)
     key_import.add_argument("--pem", required=True, metavar="FILE")
@@ -744,6 +835,17 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("kid")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(run=cmd_keys_revoke)
+    rewrap = keys.add_parser(
+        "rewrap", help="seal every signing key anew under a new key-encryption key"
+    )
+    rewrap.add_argument(
+        "--new-key-file",
+        required=True,
+        metavar="FILE",
+        help="a file holding the new key (from idp generate-kek), never the key itself",
+    )
+    rewrap.add_argument("--json", action="store_true")
+    rewrap.set_defaults(run=cmd_keys_rewrap)
 
     audit = commands.add_parser("audit", help="read the audit trail").add_subparsers(
         dest="audit_command", required=True, parser_class=_Parser
@@ -752,7 +854,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_list.add_argument("--since", type=_since, metavar="WHEN")
     audit_list.add_argument("--limit", type=_positive, default=1000)
     audit_list.add_argument("--json", action="store_true")
-    audit_list.set_defaults(run=cmd_audit_list)
+    audit_list.set_defaults(run=cmd_audit_list, writes=False)
     return parser
 
 
@@ -794,7 +896,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
     args = build_parser().parse_args(_identifiers_as_positionals(argv))
     try:
-        settings = load_settings(os.environ) if getattr(args, "needs_settings", True) else None
+        settings = (
+            load_settings(os.environ, key_file_may_be_missing=True)
+            if getattr(args, "needs_settings", True)
+            else None
+        )
     except ConfigError as exc:
         sys.stderr.write(f"idp: configuration error: {exc}\n")
         return EXIT_USAGE
@@ -805,7 +911,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_USAGE
     try:
+        if settings is not None and settings.key_encryption_key_missing and args.writes:
+            settings = _provide_key_file(settings, args.needs_schema)
         args.run(args, settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"idp: configuration error: {_one_line(exc)}\n")
+        return EXIT_USAGE
     except (
         CommandError,
         StoreError,

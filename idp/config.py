@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 SUPPORTED_ALGS: tuple[str, ...] = ("RS256", "ES256")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 DEFAULT_DATABASE_URL = "sqlite:///var/idp.db"
-KEY_ENCRYPTION_KEY_FILE = Path("keys") / "key-encryption-key"
+KEY_FILE_SUFFIX = ".kek"
+LEGACY_KEY_FILE = Path("keys") / "key-encryption-key"
+"""Where earlier versions kept the SQLite store's key, relative to the working directory."""
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -37,6 +39,9 @@ class Settings:
     database_url: str
     key_encryption_key: bytes = field(repr=False)
     key_encryption_key_source: str
+    key_encryption_key_file: Path | None = None
+    """The SQLite store's key file when IDP_KEY_ENCRYPTION_KEY is not set (None otherwise).
+    While the file does not exist yet, ``key_encryption_key`` is empty."""
     access_token_ttl: int = 600
     id_token_ttl: int = 3600
     jwks_max_age: int = 300
@@ -72,6 +77,11 @@ class Settings:
     def hsts(self) -> bool:
         """Whether answers carry Strict-Transport-Security (RFC 6797): https issuers only."""
         return self.issuer_is_https and self.hsts_max_age > 0
+
+    @property
+    def key_encryption_key_missing(self) -> bool:
+        """The key file is configured but does not exist yet (see ``idp.keyring.kek``)."""
+        return not self.key_encryption_key
 
 
 def default_hash_concurrency() -> int:
@@ -137,6 +147,16 @@ def sqlite_path(database_url: str) -> Path:
     return Path(database_url[len("sqlite:///") :])
 
 
+def default_key_file(database_url: str) -> Path:
+    """The key file of a SQLite store: beside the database file, named after it.
+
+    Tied to the store it protects, never to the directory a command runs from, so every
+    command and server that opens one database finds the one key sealing its signing keys.
+    """
+    database = sqlite_path(database_url).resolve()
+    return database.with_name(database.name + KEY_FILE_SUFFIX)
+
+
 def decode_key_encryption_key(name: str, raw: str) -> bytes:
     """Decode a base64url key-encryption key and insist on exactly 32 bytes (AES-256)."""
     text = raw.strip()
@@ -154,11 +174,17 @@ def new_key_encryption_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
 
-def _create_key_file(path: Path) -> None:
-    """Write a new key file atomically; if another process got there first, keep theirs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def create_key_file(path: Path) -> None:
+    """Write a new key file (mode 0600) atomically; if another process got there first, keep
+    theirs. Only for a store that holds no sealed keys yet (see ``idp.keyring.kek``)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"IDP_KEY_ENCRYPTION_KEY: not set and {path} cannot be created: {exc.strerror or exc}"
+        ) from None
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(new_key_encryption_key() + "\n")
@@ -172,19 +198,38 @@ def _create_key_file(path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _file_key_encryption_key(path: Path, create: bool) -> bytes:
+def replace_key_file(path: Path, encoded_key: str) -> None:
+    """Put a new key into the key file atomically (mode 0600): a reader sees old or new."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        if not path.exists():
-            if not create:
-                raise ConfigError(f"IDP_KEY_ENCRYPTION_KEY: not set and {path} does not exist")
-            _create_key_file(path)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(encoded_key.strip() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def read_key_file(name: str, path: Path) -> bytes:
+    """The key held in a key file; ConfigError (naming ``name`` and the file) if unreadable."""
+    try:
         text = path.read_text()
     except OSError as exc:
+        raise ConfigError(f"{name}: {path} cannot be read: {exc.strerror or exc}") from None
+    return decode_key_encryption_key(f"{name} (read from {path})", text)
+
+
+def _file_key_encryption_key(path: Path, may_be_missing: bool) -> bytes:
+    if not path.exists() and not path.is_symlink():
+        if may_be_missing:
+            return b""
         raise ConfigError(
-            f"IDP_KEY_ENCRYPTION_KEY: not set and {path} cannot be created or read: "
-            f"{exc.strerror or exc}"
-        ) from None
-    return decode_key_encryption_key(f"IDP_KEY_ENCRYPTION_KEY (read from {path})", text)
+            f"IDP_KEY_ENCRYPTION_KEY: not set and {path} does not exist; "
+            "run `idp migrate` (or any command that writes) to create it"
+        )
+    return read_key_file("IDP_KEY_ENCRYPTION_KEY", path)
 
 
 def parse_algs(raw: str) -> tuple[str, ...]:
@@ -228,11 +273,13 @@ def _int_in_range(name: str, raw: str, low: int, high: int) -> int:
     return value
 
 
-def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Settings:
-    """Build and validate the settings from an environment mapping.
+def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = False) -> Settings:
+    """Build and validate the settings from an environment mapping; never creates a file.
 
-    With ``create_files`` the embedded SQLite default may generate its key-encryption key
-    file under ``keys/`` (mode 0600) when none exists yet.
+    Without IDP_KEY_ENCRYPTION_KEY a SQLite store's key is read from its key file beside the
+    database (:func:`default_key_file`). With ``key_file_may_be_missing`` a file that does not
+    exist yet leaves the key empty, for a command to create it once it has seen that the
+    store holds no sealed keys (``idp.keyring.kek.provide_key_file``) or not need it at all.
     """
     issuer = parse_issuer(env.get("IDP_ISSUER", "http://127.0.0.1:8000"))
     database_url = parse_database_url(env.get("IDP_DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -240,9 +287,11 @@ def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Setti
     if raw_kek:
         kek = decode_key_encryption_key("IDP_KEY_ENCRYPTION_KEY", raw_kek)
         kek_source = "IDP_KEY_ENCRYPTION_KEY"
+        kek_file = None
     elif database_url.startswith("sqlite:"):
-        kek = _file_key_encryption_key(KEY_ENCRYPTION_KEY_FILE, create_files)
-        kek_source = str(KEY_ENCRYPTION_KEY_FILE.resolve())
+        kek_file = default_key_file(database_url)
+        kek = _file_key_encryption_key(kek_file, key_file_may_be_missing)
+        kek_source = str(kek_file)
     else:
         raise ConfigError(
             "IDP_KEY_ENCRYPTION_KEY: required with PostgreSQL; expected 32 random bytes as "
@@ -254,6 +303,7 @@ def load_settings(env: Mapping[str, str], *, create_files: bool = True) -> Setti
         database_url=database_url,
         key_encryption_key=kek,
         key_encryption_key_source=kek_source,
+        key_encryption_key_file=kek_file,
         access_token_ttl=parse_duration(
             "IDP_ACCESS_TOKEN_TTL", env.get("IDP_ACCESS_TOKEN_TTL", "600")
         ),

@@ -398,12 +398,12 @@ def test_generate_kek_needs_no_configuration(bare: Idp) -> None:
 
 
 def test_sqlite_default_creates_database_and_key_file(cwd: Path) -> None:
-    """With no database URL and no key, migrate makes var/idp.db and a 0600 key file that
-    later commands reuse, so keys sealed by one run unseal in the next (SQLite only)."""
+    """With no database URL and no key, migrate makes var/idp.db and a 0600 key file beside it
+    that later commands reuse, so keys sealed by one run unseal in the next (SQLite only)."""
     idp = Idp({}, cwd)
     idp("migrate").ok()
     database = cwd / "var" / "idp.db"
-    key_file = cwd / "keys" / "key-encryption-key"
+    key_file = cwd / "var" / "idp.db.kek"
     assert database.is_file()
     assert key_file.is_file()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -434,9 +434,9 @@ def test_unusable_sqlite_path_is_one_line(bare: Idp, cwd: Path) -> None:
 
 
 def test_unusable_key_file_location_is_a_configuration_error(cwd: Path) -> None:
-    """The default key file cannot be created (``keys`` is a file): one line, exit 2."""
-    (cwd / "keys").write_text("not a directory\n")
-    Idp({}, cwd)("migrate").fails(2, "IDP_KEY_ENCRYPTION_KEY")
+    """The default key file cannot be read (it is a directory): one line, exit 2."""
+    (cwd / "var" / "idp.db.kek").mkdir(parents=True)
+    Idp({}, cwd)("migrate").fails(2, "IDP_KEY_ENCRYPTION_KEY", "idp.db.kek")
 
 
 def test_password_not_utf8_is_one_line(migrated: Idp) -> None:

@@ -8,14 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from idp.config import ConfigError, load_settings, new_key_encryption_key, parse_duration
+from idp.config import (
+    ConfigError,
+    create_key_file,
+    load_settings,
+    new_key_encryption_key,
+    parse_duration,
+)
 
 KEK = new_key_encryption_key()
 
 
 def test_defaults_for_the_embedded_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    settings = load_settings({})
+    settings = load_settings({}, key_file_may_be_missing=True)
     assert settings.issuer == "http://127.0.0.1:8000"
     assert settings.database_url == "sqlite:///var/idp.db"
     assert settings.access_token_ttl == 600
@@ -25,11 +31,36 @@ def test_defaults_for_the_embedded_store(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.id_token_ttl == 3600
     assert settings.key_rotation_interval == 30 * 86400
     assert settings.key_prepublish == 2 * 300
-    kek_file = tmp_path / "keys" / "key-encryption-key"
+    kek_file = tmp_path / "var" / "idp.db.kek"
+    assert settings.key_encryption_key_file == kek_file
+    assert settings.key_encryption_key_missing
+    assert list(tmp_path.iterdir()) == [], "loading settings never creates a file"
+    create_key_file(kek_file)
     assert stat.S_IMODE(os.stat(kek_file).st_mode) == 0o600
-    assert load_settings({}).key_encryption_key == settings.key_encryption_key
-    assert len(settings.key_encryption_key) == 32
-    assert KEK not in repr(settings)
+    loaded = load_settings({})
+    assert load_settings({}).key_encryption_key == loaded.key_encryption_key
+    assert len(loaded.key_encryption_key) == 32
+    assert loaded.key_encryption_key_source == str(kek_file)
+    assert KEK not in repr(loaded)
+    assert kek_file.read_text().strip() not in repr(loaded)
+
+
+def test_the_key_file_belongs_to_the_database_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An absolute database URL names one key file from whatever directory a command runs."""
+    env = {"IDP_DATABASE_URL": f"sqlite:///{tmp_path}/data/idp.db"}
+    found = set()
+    for directory in ("a", "b"):
+        (tmp_path / directory).mkdir()
+        monkeypatch.chdir(tmp_path / directory)
+        found.add(load_settings(env, key_file_may_be_missing=True).key_encryption_key_file)
+    assert found == {tmp_path / "data" / "idp.db.kek"}
+    missing = r"^IDP_KEY_ENCRYPTION_KEY: .*idp\.db\.kek does not exist"
+    with pytest.raises(ConfigError, match=missing):
+        load_settings(env)
+    assert not (tmp_path / "data").exists()
+    assert load_settings({**env, "IDP_KEY_ENCRYPTION_KEY": KEK}).key_encryption_key_file is None
 
 
 @pytest.mark.parametrize(
@@ -66,7 +97,7 @@ def test_durations(raw: str, seconds: int) -> None:
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
     env = {"IDP_KEY_ENCRYPTION_KEY": KEK, name: value}
     with pytest.raises(ConfigError) as caught:
-        load_settings(env, create_files=False)
+        load_settings(env)
     message = str(caught.value)
     assert message.startswith(name)
     assert "\n" not in message
@@ -74,7 +105,7 @@ def test_bad_value_names_the_variable(name: str, value: str) -> None:
 
 def test_postgresql_requires_a_key_encryption_key() -> None:
     with pytest.raises(ConfigError, match="IDP_KEY_ENCRYPTION_KEY"):
-        load_settings({"IDP_DATABASE_URL": "postgresql://u@h/db"}, create_files=False)
+        load_settings({"IDP_DATABASE_URL": "postgresql://u@h/db"})
 
 
 @pytest.mark.parametrize(

@@ -215,10 +215,10 @@ def test_banner_names_store_keys_and_discovery_and_restart_keeps_keys(
     env = server_env(database_url, port, tmp_path, sqlite_too=False)
     sqlite = database_url.startswith("sqlite:")
     if sqlite:
-        # The embedded store keeps its key-encryption key in a file it makes itself.
+        # The embedded store keeps its key-encryption key in a file it makes beside itself.
         del env["IDP_KEY_ENCRYPTION_KEY"]
     url = f"http://127.0.0.1:{port}"
-    kek_file = tmp_path / "keys" / "key-encryption-key"
+    kek_file = tmp_path / "idp.db.kek"
 
     with serving(env, tmp_path, port) as server, httpx.Client(base_url=url, timeout=10) as http:
         lines = server.stdout().splitlines()

@@ -21,6 +21,7 @@ from idp.http.json_body import Field
 from idp.http.responses import NO_STORE, json_response, oauth_error_response
 from idp.http.services import Services, services
 from idp.keyring.lifecycle import KeyRingError
+from idp.keyring.material import KeyMaterialError
 from idp.management import InvalidUser
 from idp.oauth.bearer import (
     BearerError,
@@ -128,6 +129,9 @@ def _as_protocol_error(exc: Exception) -> OAuthError | None:
         return AdminError("conflict", 409, str(exc))
     if isinstance(exc, KeyRingError):
         return AdminError("conflict", 409, str(exc))
+    if isinstance(exc, KeyMaterialError):
+        # The ring holds keys this server's key-encryption key cannot open (a rewrap).
+        return AdminError("temporarily_unavailable", 503, str(exc))
     if isinstance(exc, InvalidClientMetadata):
         return AdminError("invalid_client_metadata", 400, str(exc))
     if isinstance(exc, InvalidUser):

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from idp.clock import Clock, system_clock
-from idp.config import Settings
+from idp.config import ConfigError, Settings
 from idp.housekeeping import housekeeping_loop, store_collectors
 from idp.http import (
     admin_endpoints,
@@ -33,6 +33,7 @@ from idp.http.middleware import RequestGuard, StrictTransportSecurity, TrustedPr
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
 from idp.http.services import Services
 from idp.keyring.admin import ensure_key_rings
+from idp.keyring.kek import check_store
 from idp.keyring.ring import KeyRingService
 from idp.keyring.scheduler import KeyRingScheduler
 from idp.metrics import Metrics
@@ -64,13 +65,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def prepare_store(store: Store, settings: Settings) -> None:
-    """Refuse an out-of-date schema, and create key rings where none exist yet."""
+    """Refuse an out-of-date schema or a key-encryption key that does not open the ring,
+    and create key rings where none exist yet."""
     status = await store.schema_status()
     if not status.up_to_date:
         raise SchemaOutdated(
-            f"the database schema is out of date (missing migrations {list(status.pending)}); "
-            "run `idp migrate`"
+            f"the database schema is out of date in {store.description} (missing migrations "
+            f"{list(status.pending)}); run `idp migrate`"
         )
+    if settings.key_encryption_key_missing:
+        raise ConfigError(
+            f"IDP_KEY_ENCRYPTION_KEY: not set and {settings.key_encryption_key_file} does not exist"
+        )
+    await check_store(store, settings)
     keys = await store.list_keys()
     active = {k.alg for k in keys if k.state == "active"}
     if any(alg not in active for alg in settings.signing_algs):

@@ -14,4 +14,4 @@ from idp.logs import configure_logging
 def app_from_environment() -> Starlette:
     """The app for ``IDP_*`` variables of this process (used by each server worker)."""
     configure_logging()
-    return create_app(load_settings(os.environ, create_files=False))
+    return create_app(load_settings(os.environ))

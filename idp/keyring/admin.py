@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Sequence
 from dataclasses import replace
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
 from idp.keyring import lifecycle
+from idp.keyring.kek import check_opens
 from idp.keyring.lifecycle import KeyRingError, LifecyclePolicy, NewKey, Rotation, ScheduledPass
-from idp.keyring.material import imported_key_record, new_key_record
-from idp.store.base import SYSTEM, Actor, KeyRecord, KeyRingChange, Store
+from idp.keyring.material import imported_key_record, new_key_record, reseal
+from idp.store.base import SYSTEM, Actor, KeyRecord, KeyRingChange, KeyRingMutation, Store
 
 SCHEDULER = "scheduler"
 
@@ -27,13 +29,30 @@ def key_factory(settings: Settings, clock: Clock) -> NewKey:
     return make
 
 
+def checked(settings: Settings, mutation: KeyRingMutation) -> KeyRingMutation:
+    """``mutation``, run only when the configured key opens every sealed key in the ring.
+
+    The check runs inside the serialised key-ring transaction, on the rows as they are
+    under the lock, so no process with another key-encryption key ever adds or changes a key
+    (raises KeyEncryptionKeyMismatch; nothing is written).
+    """
+
+    def run(keys: Sequence[KeyRecord]) -> KeyRingChange:
+        check_opens(keys, settings.key_encryption_key, settings.key_encryption_key_source)
+        return mutation(keys)
+
+    return run
+
+
 async def ensure_key_rings(
     store: Store, settings: Settings, clock: Clock = system_clock, actor: str = SYSTEM
 ) -> list[KeyRecord]:
     """Create an active and a next key for every configured algorithm that lacks them."""
     new_key = key_factory(settings, clock)
     return await store.change_key_ring(
-        lambda keys: lifecycle.ensure_rings(keys, settings.signing_algs, new_key),
+        checked(
+            settings, lambda keys: lifecycle.ensure_rings(keys, settings.signing_algs, new_key)
+        ),
         Actor(actor, clock()),
     )
 
@@ -67,7 +86,7 @@ async def rotate_keys(
             rotations.append(rotation)
         return KeyRingChange(tuple(inserts), tuple(updates))
 
-    await store.change_key_ring(mutate, Actor(actor, clock()))
+    await store.change_key_ring(checked(settings, mutate), Actor(actor, clock()))
     return rotations
 
 
@@ -114,7 +133,7 @@ async def revoke_key(
         revoked[:] = [record]
         return change
 
-    await store.change_key_ring(mutate, Actor(actor, clock()))
+    await store.change_key_ring(checked(settings, mutate), Actor(actor, clock()))
     return revoked[0]
 
 
@@ -140,7 +159,7 @@ async def run_scheduled_transitions(
         outcome[:] = [found]
         return found.change
 
-    await store.change_key_ring(mutate, Actor(SCHEDULER, clock()))
+    await store.change_key_ring(checked(settings, mutate), Actor(SCHEDULER, clock()))
     return outcome[0]
 
 
@@ -193,8 +212,38 @@ async def import_key(
             raise KeyRingError(f"key {record.kid} is already in the ring ({existing.state})")
         return KeyRingChange(inserts=(record,), imported=frozenset({record.kid}))
 
-    await store.change_key_ring(mutate, Actor(actor, clock()))
+    await store.change_key_ring(checked(settings, mutate), Actor(actor, clock()))
     return record
+
+
+async def rewrap_keys(
+    store: Store,
+    settings: Settings,
+    new_key_encryption_key: bytes,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+) -> list[KeyRecord]:
+    """Seal every key's private part anew under ``new_key_encryption_key``, in one transaction.
+
+    Each re-sealed key is audited as ``key.rewrap``; states and kids stay as they are. The
+    configured key must open every sealed key first (KeyEncryptionKeyMismatch otherwise,
+    nothing written). Returns the re-sealed rows. Afterwards only the new key opens the ring:
+    every process must be given it (see README, "Keys").
+    """
+    old_key = settings.key_encryption_key
+    if hmac.compare_digest(new_key_encryption_key, old_key):
+        raise KeyRingError("the new key-encryption key is the one already in use")
+    rewrapped: list[KeyRecord] = []
+
+    def mutate(keys: Sequence[KeyRecord]) -> KeyRingChange:
+        updates = tuple(
+            reseal(k, old_key, new_key_encryption_key) for k in keys if k.private_key_sealed
+        )
+        rewrapped[:] = updates
+        return KeyRingChange(updates=updates, rewrapped=frozenset(k.kid for k in updates))
+
+    await store.change_key_ring(checked(settings, mutate), Actor(actor, clock()))
+    return rewrapped
 
 
 __all__ = [
@@ -204,6 +253,7 @@ __all__ = [
     "import_key",
     "key_factory",
     "revoke_key",
+    "rewrap_keys",
     "rotate_keys",
     "rotate_now",
     "run_scheduled_transitions",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -65,18 +66,41 @@ def seal(key: SigningKey, kid: str, alg: str, key_encryption_key: bytes) -> byte
     return _SEAL_VERSION + nonce + AESGCM(key_encryption_key).encrypt(nonce, pem, _aad(kid, alg))
 
 
-def unseal(record: KeyRecord, key_encryption_key: bytes) -> SigningKey:
-    """Open a sealed private key; raise KeyMaterialError if it cannot be authenticated."""
+def _open_pem(record: KeyRecord, key_encryption_key: bytes) -> bytes:
+    """The private key's PEM; KeyMaterialError if the seal does not authenticate."""
     sealed = record.private_key_sealed
     if not sealed or sealed[:1] != _SEAL_VERSION:
         raise KeyMaterialError(f"key {record.kid} has no private part")
     nonce, ciphertext = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
     try:
-        pem = AESGCM(key_encryption_key).decrypt(nonce, ciphertext, _aad(record.kid, record.alg))
-    except InvalidTag:
+        return AESGCM(key_encryption_key).decrypt(nonce, ciphertext, _aad(record.kid, record.alg))
+    except (InvalidTag, ValueError):
+        # ValueError: an empty or malformed key-encryption key opens nothing either.
         raise KeyMaterialError(
             f"key {record.kid} cannot be decrypted: the key-encryption key does not match"
         ) from None
+
+
+def opens(record: KeyRecord, key_encryption_key: bytes) -> bool:
+    """Whether the key-encryption key authenticates this key's seal (no key is parsed)."""
+    try:
+        _open_pem(record, key_encryption_key)
+    except KeyMaterialError:
+        return False
+    return True
+
+
+def reseal(record: KeyRecord, old_key: bytes, new_key: bytes) -> KeyRecord:
+    """The same key row with its private part sealed under ``new_key`` instead of ``old_key``."""
+    pem = _open_pem(record, old_key)
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = AESGCM(new_key).encrypt(nonce, pem, _aad(record.kid, record.alg))
+    return replace(record, private_key_sealed=_SEAL_VERSION + nonce + sealed)
+
+
+def unseal(record: KeyRecord, key_encryption_key: bytes) -> SigningKey:
+    """Open a sealed private key; raise KeyMaterialError if it cannot be authenticated."""
+    pem = _open_pem(record, key_encryption_key)
     if record.alg == "RS256":
         return RSAKey.import_key(pem)
     return ECKey.import_key(pem)

@@ -21,7 +21,7 @@ from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import extract_compact
 
 from idp.keyring.lifecycle import PUBLISHED_STATES, interim_until
-from idp.keyring.material import SigningKey, unseal
+from idp.keyring.material import KeyMaterialError, SigningKey, opens, unseal
 from idp.store.base import KeyRecord, Store, StoreUnavailable
 
 log = logging.getLogger("idp.keyring")
@@ -70,6 +70,13 @@ class KeyRing:
             (r for r in records if r.state in PUBLISHED_STATES),
             key=lambda r: (_STATE_ORDER[r.state], -(r.activated_at or r.created_at), r.kid),
         )
+        # A waiting key that cannot be opened would fail only at its promotion: refuse now.
+        for record in published:
+            if record.private_key_sealed and not opens(record, kek):
+                raise KeyMaterialError(
+                    f"{record.state} key {record.kid} cannot be decrypted: "
+                    "the key-encryption key does not match"
+                )
         signing = {r.alg: (r.kid, unseal(r, kek)) for r in published if r.state == "active"}
         interim: dict[str, tuple[str, SigningKey, float]] = {}
         for record in published:
@@ -179,6 +186,7 @@ class KeyRingService:
         self._poll_interval = poll_interval
         self._prepublish = prepublish
         self._ring: KeyRing | None = None
+        self._load_error: str | None = None
         self._changed = asyncio.Event()
         self._reloading = asyncio.Lock()
 
@@ -192,6 +200,14 @@ class KeyRingService:
     def loaded(self) -> bool:
         return self._ring is not None
 
+    @property
+    def load_error(self) -> str | None:
+        """Why the keys in the store could not be opened at the last load (None: they could).
+
+        The ring held from before keeps serving meanwhile; readiness reports this reason.
+        """
+        return self._load_error
+
     def changed(self) -> None:
         """Note that the ring may have changed: the watcher reloads it without waiting."""
         self._changed.set()
@@ -200,7 +216,12 @@ class KeyRingService:
         """Read every key and build a new ring (the version is read first, so never stale)."""
         version = await self._store.key_ring_version()
         records = await self._store.list_keys()
-        ring = KeyRing.build(records, version, self._kek, self._prepublish)
+        try:
+            ring = KeyRing.build(records, version, self._kek, self._prepublish)
+        except KeyMaterialError as exc:
+            self._load_error = str(exc)
+            raise
+        self._load_error = None
         # Two loads may overlap (the watcher and current()); the older result never wins.
         if self._ring is None or ring.version >= self._ring.version:
             self._ring = ring
@@ -246,6 +267,7 @@ class KeyRingService:
 
     async def _poll(self) -> None:
         failing = False
+        unreadable: str | None = None
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), self._poll_interval)
@@ -254,7 +276,13 @@ class KeyRingService:
                 await self.refresh_if_changed()
                 if failing:
                     log.info("key ring watcher: store reachable again")
-                failing = False
+                failing, unreadable = False, None
+            except KeyMaterialError as exc:
+                if str(exc) != unreadable:
+                    log.error(
+                        "key ring watcher: serving held keys, cannot open the store's: %s", exc
+                    )
+                unreadable = str(exc)
             except StoreUnavailable as exc:
                 if not failing:
                     log.warning("key ring watcher: store unavailable, serving held keys: %s", exc)

@@ -18,7 +18,9 @@ from idp.clock import Clock, system_clock
 from idp.config import Settings
 from idp.keyring import lifecycle
 from idp.keyring.admin import prepare_keys, run_scheduled_transitions
+from idp.keyring.kek import check_opens
 from idp.keyring.lifecycle import LifecyclePolicy
+from idp.keyring.material import KeyMaterialError
 from idp.store.base import KeyRecord, Store, StoreUnavailable
 
 log = logging.getLogger("idp.keyring.scheduler")
@@ -58,6 +60,12 @@ class KeyRingScheduler:
         dry = lifecycle.scheduled_pass(keys, algs, self._policy, _placeholder, self._clock())
         self._log_waiting(dry.waiting)
         if not dry.change.is_empty:
+            # Refuse before generating keys that the transaction would refuse anyway.
+            check_opens(
+                keys,
+                self._settings.key_encryption_key,
+                self._settings.key_encryption_key_source,
+            )
             needed = [key.alg for key in dry.change.inserts]
             prepared = await prepare_keys(self._settings, needed, self._clock)
             done = await run_scheduled_transitions(
@@ -85,12 +93,19 @@ class KeyRingScheduler:
     async def run(self) -> None:
         """Run passes forever; a store outage is logged once and retried."""
         failing = False
+        refused: str | None = None
         while True:
             try:
                 delay = await self.run_once()
                 if failing:
                     log.info("key ring scheduler: store reachable again")
-                failing = False
+                failing, refused = False, None
+            except KeyMaterialError as exc:
+                # Another key-encryption key sealed the ring (a rewrap): change nothing.
+                if str(exc) != refused:
+                    log.error("key ring scheduler: not changing the ring: %s", exc)
+                refused = str(exc)
+                delay = RETRY_SLEEP
             except StoreUnavailable as exc:
                 if not failing:
                     log.warning("key ring scheduler: store unavailable, will retry: %s", exc)

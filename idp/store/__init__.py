@@ -49,12 +49,15 @@ __all__ = [
 ]
 
 
-def make_store(database_url: str) -> Store:
-    """The store a database URL names; call ``open()`` before use."""
+def make_store(database_url: str, *, create: bool = True) -> Store:
+    """The store a database URL names; call ``open()`` before use.
+
+    Without ``create`` opening a SQLite store never creates its file (for read-only commands).
+    """
     if database_url.startswith("sqlite:"):
         from idp.store.sqlite import SQLiteStore
 
-        return SQLiteStore(sqlite_path(database_url))
+        return SQLiteStore(sqlite_path(database_url), create=create)
     from idp.store.postgres import PostgresStore
 
     return PostgresStore(database_url)

@@ -146,6 +146,9 @@ class KeyRingChange:
     updates: tuple[KeyRecord, ...] = ()
     imported: frozenset[str] = frozenset()
     """Kids among ``inserts`` that an operator imported (audited as key.import)."""
+    rewrapped: frozenset[str] = frozenset()
+    """Kids among ``updates`` whose private part was sealed anew under another
+    key-encryption key (audited as key.rewrap)."""
 
     @property
     def is_empty(self) -> bool:
@@ -204,6 +207,10 @@ def key_audit_entries(
     ]
     for key in change.updates:
         previous = states.get(key.kid)
+        if key.kid in change.rewrapped:
+            entries.append(
+                AuditEntry(actor.at, actor.name, "key.rewrap", key.kid, detail={"alg": key.alg})
+            )
         if previous == key.state:
             continue
         entries.append(

@@ -8,6 +8,8 @@ the file: WAL mode lets readers proceed while a writer holds ``BEGIN IMMEDIATE``
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +33,7 @@ from idp.store.base import (
     RefreshRotation,
     RefreshTokenRecord,
     RotationOutcome,
+    SchemaOutdated,
     SchemaStatus,
     SessionRecord,
     StoreUnavailable,
@@ -45,8 +48,10 @@ T = TypeVar("T")
 class SQLiteStore:
     """Store backed by a SQLite database file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
+        self.create = create
+        """Whether ``open`` may create the file (mode 0600) and its directory."""
         self.description = f"SQLite file {path.resolve()}"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idp-sqlite")
         self._connection: sqlite3.Connection | None = None
@@ -76,10 +81,22 @@ class SQLiteStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def open(self) -> None:
+        """Connect; without ``create`` a missing file is SchemaOutdated naming the file."""
+        if not self.create and not self.path.exists():
+            raise SchemaOutdated(
+                f"the database schema is missing: {self.description} does not exist; "
+                "run `idp migrate` first"
+            )
+
         def connect() -> None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.create:
+                _create_private_file(self.path)
             connection = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+                f"{self.path.resolve().as_uri()}?mode={'rwc' if self.create else 'rw'}",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=10.0,
             )
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode=WAL")
@@ -632,6 +649,14 @@ class SQLiteStore:
             ).fetchall()
         )
         return [codec.audit_from_row(row) for row in reversed(rows)]
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives its -wal and -shm
+    files the same mode); an existing file is left as it is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _delete_expired(
