@@ -51,7 +51,9 @@ async def rotate(call: AdminCall) -> Response:
         if body["alg"] not in algs:
             raise InvalidRequest(f"alg must be one of {', '.join(algs)}")
         algs = [body["alg"]]
-    rotations = await rotate_now(found.store, found.settings, algs, found.clock, call.actor)
+    rotations = await rotate_now(
+        found.store, found.settings, algs, found.clock, call.actor, call.subject
+    )
     await found.keys.refresh_if_changed()
     return answer([rotation_document(r) for r in rotations])
 
@@ -59,7 +61,7 @@ async def rotate(call: AdminCall) -> Response:
 async def revoke(call: AdminCall) -> Response:
     found = call.services
     record = await revoke_key(
-        found.store, found.settings, call.param("kid"), found.clock, call.actor
+        found.store, found.settings, call.param("kid"), found.clock, call.actor, call.subject
     )
     await found.keys.refresh_if_changed()
     return answer(key_document(record))
@@ -101,7 +103,9 @@ async def create_client_endpoint(call: AdminCall) -> Response:
     request = ClientRequest(**body)
     if admin:
         request = admin_client_request(request, found.settings.issuer)
-    record, secret = await create_client(found.store, request, found.clock, call.actor)
+    record, secret = await create_client(
+        found.store, request, found.clock, call.actor, call.subject
+    )
     return answer(client_document(record, secret), 201)
 
 
@@ -113,14 +117,19 @@ async def update_client_endpoint(call: AdminCall) -> Response:
     found = call.services
     body = await read_json(call.request, CLIENT_UPDATE_FIELDS, optional=False)
     record = await update_client(
-        found.store, call.param("client_id"), ClientUpdate(**body), found.clock, call.actor
+        found.store,
+        call.param("client_id"),
+        ClientUpdate(**body),
+        found.clock,
+        call.actor,
+        call.subject,
     )
     return answer(client_document(record))
 
 
 async def delete_client_endpoint(call: AdminCall) -> Response:
     found = call.services
-    await delete_client(found.store, call.param("client_id"), found.clock, call.actor)
+    await delete_client(found.store, call.param("client_id"), found.clock, call.actor, call.subject)
     return Response(status_code=204, headers=dict(NO_STORE))
 
 
@@ -156,6 +165,7 @@ async def create_user_endpoint(call: AdminCall) -> Response:
         clock=found.clock,
         actor=call.actor,
         hasher=found.passwords.hash,
+        subject=call.subject,
     )
     return answer(user_document(user), 201)
 
@@ -176,6 +186,7 @@ async def update_user_endpoint(call: AdminCall) -> Response:
         call.actor,
         hasher=found.passwords.hash,
         notifier=found.notifier,
+        subject=call.subject,
     )
     return answer(user_document(user))
 
@@ -184,7 +195,7 @@ async def delete_user_endpoint(call: AdminCall) -> Response:
     found = call.services
     user = await get_user(found.store, call.param("user_id"))
     await end_user_access(found.store, user.id, found.clock, found.notifier)
-    await delete_user(found.store, user.id, found.clock, call.actor)
+    await delete_user(found.store, user.id, found.clock, call.actor, call.subject)
     return Response(status_code=204, headers=dict(NO_STORE))
 
 

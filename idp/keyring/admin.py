@@ -28,13 +28,20 @@ def key_factory(settings: Settings, clock: Clock) -> NewKey:
 
 
 async def ensure_key_rings(
-    store: Store, settings: Settings, clock: Clock = system_clock, actor: str = SYSTEM
+    store: Store,
+    settings: Settings,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+    subject: str | None = None,
 ) -> list[KeyRecord]:
-    """Create an active and a next key for every configured algorithm that lacks them."""
+    """Create an active and a next key for every configured algorithm that lacks them.
+
+    ``subject`` (here and below) is the admin token's ``sub``, recorded in the audit rows.
+    """
     new_key = key_factory(settings, clock)
     return await store.change_key_ring(
         lambda keys: lifecycle.ensure_rings(keys, settings.signing_algs, new_key),
-        Actor(actor, clock()),
+        Actor(actor, clock(), subject),
     )
 
 
@@ -44,6 +51,7 @@ async def rotate_keys(
     algs: Sequence[str],
     clock: Clock = system_clock,
     actor: str = SYSTEM,
+    subject: str | None = None,
 ) -> list[Rotation]:
     """Rotate each named algorithm's ring at once, in one transaction.
 
@@ -67,7 +75,7 @@ async def rotate_keys(
             rotations.append(rotation)
         return KeyRingChange(tuple(inserts), tuple(updates))
 
-    await store.change_key_ring(mutate, Actor(actor, clock()))
+    await store.change_key_ring(mutate, Actor(actor, clock(), subject))
     return rotations
 
 
@@ -77,6 +85,7 @@ async def rotate_now(
     algs: Sequence[str],
     clock: Clock = system_clock,
     actor: str = SYSTEM,
+    subject: str | None = None,
 ) -> list[Rotation]:
     """Rotate the named algorithms now; an algorithm with no ring yet gets one instead.
 
@@ -86,9 +95,9 @@ async def rotate_now(
     keys = await store.list_keys()
     empty = [a for a in algs if not any(k.alg == a and k.state == "active" for k in keys)]
     if empty:
-        keys = await ensure_key_rings(store, settings, clock, actor)
+        keys = await ensure_key_rings(store, settings, clock, actor, subject)
     rotated = [a for a in algs if a not in empty]
-    results = await rotate_keys(store, settings, rotated, clock, actor) if rotated else []
+    results = await rotate_keys(store, settings, rotated, clock, actor, subject) if rotated else []
     for alg in empty:
         active = next(k for k in keys if k.alg == alg and k.state == "active")
         waiting = next(k.kid for k in keys if k.alg == alg and k.state == "next")
@@ -97,7 +106,12 @@ async def rotate_now(
 
 
 async def revoke_key(
-    store: Store, settings: Settings, kid: str, clock: Clock = system_clock, actor: str = SYSTEM
+    store: Store,
+    settings: Settings,
+    kid: str,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+    subject: str | None = None,
 ) -> KeyRecord:
     """Revoke one key by kid; raises NotFound or KeyRingError.
 
@@ -114,7 +128,7 @@ async def revoke_key(
         revoked[:] = [record]
         return change
 
-    await store.change_key_ring(mutate, Actor(actor, clock()))
+    await store.change_key_ring(mutate, Actor(actor, clock(), subject))
     return revoked[0]
 
 
