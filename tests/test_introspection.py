@@ -406,14 +406,21 @@ def test_client_authentication_is_that_of_the_token_endpoint(world: World, path:
     client_id, secret = world.app
     post = world.http.post
 
-    def refused(response: httpx.Response) -> None:
+    def refused(response: httpx.Response, header_sent: bool = True) -> None:
+        """RFC 6749 section 5.2: the error is in the challenge when the header was tried."""
         assert_oauth_error(response, 401, "invalid_client")
-        assert response.headers["www-authenticate"] == 'Basic realm="idp"'
+        realm = f'Basic realm="{world.settings.issuer}"'
+        description = response.json()["error_description"]
+        assert response.headers["www-authenticate"] == (
+            f'{realm}, error="invalid_client", error_description="{description}"'
+            if header_sent
+            else realm
+        )
 
-    refused(post(path, data={"token": token}))
+    refused(post(path, data={"token": token}), header_sent=False)
     refused(post(path, data={"token": token}, headers=basic(client_id, "wrong")))
     refused(post(path, data={"token": token}, headers=basic("nobody", secret)))
-    refused(post(path, data={"token": token, "client_id": client_id}))  # method none
+    refused(post(path, data={"token": token, "client_id": client_id}), header_sent=False)
     refused(post(path, data={"token": token}, headers={"Authorization": f"Bearer {token}"}))
     refused(post(path, data={"token": token}, headers=basic("x" * 300, secret)))
     both = {"token": token, "client_id": client_id, "client_secret": secret}
