@@ -87,7 +87,12 @@ CLIENT_CREATE_FIELDS = (
     ),
     Field("access_token_alg", STRING, "RS256 (default) or ES256."),
     Field("id_token_alg", STRING, "RS256 (default) or ES256."),
-    Field("admin", BOOLEAN, "An admin API client: adds scope idp:admin and <issuer>/admin."),
+    Field(
+        "admin",
+        BOOLEAN,
+        "An admin API client: adds scope idp:admin and <issuer>/admin. Machine clients only: "
+        "refused with the authorization_code or refresh_token grant.",
+    ),
 )
 CLIENT_UPDATE_FIELDS = (Field("name", STRING, "Unique name."), *_CLIENT_METADATA)
 
