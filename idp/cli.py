@@ -608,6 +608,8 @@ def cmd_audit_list(args: argparse.Namespace, settings: Settings) -> None:
     def text(documents: list[dict[str, Any]]) -> str:
         rows = [
             f"{d['at']}  {d['actor']}  {d['action']}  {d['target']}  {d['outcome']}"
+            + (f"  subject={d['subject']}" if d["subject"] else "")
+            + (f"  count={d['count']}" if d["count"] > 1 else "")
             + (f"  {json.dumps(d['detail'], sort_keys=True)}" if d["detail"] else "")
             for d in documents
         ]

@@ -44,14 +44,21 @@ async def create_client(
     clock: Clock = system_clock,
     actor: str = SYSTEM,
     backchannel: BackchannelRules = STRICT_BACKCHANNEL,
+    subject: str | None = None,
 ) -> tuple[ClientRecord, str | None]:
     """Register a client; the secret (confidential clients only) is returned once, never stored.
 
-    ``backchannel`` (from :func:`idp.oauth.uris.backchannel_rules`) bounds its logout URI.
+    ``backchannel`` (from :func:`idp.oauth.uris.backchannel_rules`) bounds its logout URI;
+    ``subject`` (here and below) is the admin token's ``sub``, recorded in the audit row.
     """
     record, secret = build_client(request, clock(), backchannel)
     audit = AuditEntry(
-        record.created_at, actor, "client.create", record.client_id, detail={"name": record.name}
+        record.created_at,
+        actor,
+        "client.create",
+        record.client_id,
+        detail={"name": record.name},
+        subject=subject,
     )
     await store.create_client(record, audit)
     return record, secret
@@ -83,6 +90,7 @@ async def update_client(
     clock: Clock = system_clock,
     actor: str = SYSTEM,
     backchannel: BackchannelRules = STRICT_BACKCHANNEL,
+    subject: str | None = None,
 ) -> ClientRecord:
     """Change a client's metadata with the registration rules; raises NotFound or Conflict.
 
@@ -91,17 +99,23 @@ async def update_client(
     current = await get_client(store, client_id)
     updated = apply_client_update(current, update, backchannel)
     changed = [f for f in _CLIENT_UPDATE_FIELDS if getattr(current, f) != getattr(updated, f)]
-    audit = AuditEntry(clock(), actor, "client.update", client_id, detail={"fields": changed})
+    audit = AuditEntry(
+        clock(), actor, "client.update", client_id, detail={"fields": changed}, subject=subject
+    )
     if not await store.update_client(updated, audit):
         raise NotFound(f"no client with client_id {client_id!r}")
     return updated
 
 
 async def delete_client(
-    store: Store, client_id: str, clock: Clock = system_clock, actor: str = SYSTEM
+    store: Store,
+    client_id: str,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+    subject: str | None = None,
 ) -> None:
     """Delete a client by id; raises NotFound when there is none."""
-    audit = AuditEntry(clock(), actor, "client.delete", client_id)
+    audit = AuditEntry(clock(), actor, "client.delete", client_id, subject=subject)
     if not await store.delete_client(client_id, audit):
         raise NotFound(f"no client with client_id {client_id!r}")
 
@@ -140,6 +154,7 @@ async def create_user(
     clock: Clock = system_clock,
     actor: str = SYSTEM,
     hasher: HashPassword = hash_password_async,
+    subject: str | None = None,
 ) -> UserRecord:
     """Create a person's account with an argon2id password hash.
 
@@ -160,7 +175,12 @@ async def create_user(
         created_at=clock(),
     )
     audit = AuditEntry(
-        user.created_at, actor, "user.create", user.id, detail={"username": user.username}
+        user.created_at,
+        actor,
+        "user.create",
+        user.id,
+        detail={"username": user.username},
+        subject=subject,
     )
     await store.create_user(user, audit)
     return user
@@ -219,6 +239,7 @@ async def update_user(
     actor: str = SYSTEM,
     hasher: HashPassword = hash_password_async,
     notifier: BackchannelNotifier | None = None,
+    subject: str | None = None,
 ) -> UserRecord:
     """Change an account (a new password is hashed with argon2id); raises NotFound.
 
@@ -226,7 +247,7 @@ async def update_user(
     Disabling the account also ends the user's access (``end_user_access``).
     """
     updated = await _apply_user_update(
-        store, await get_user(store, user_id), update, clock, actor, hasher
+        store, await get_user(store, user_id), update, clock, actor, hasher, subject
     )
     if update.disabled is True:
         await end_user_access(store, user_id, clock, notifier)
@@ -240,6 +261,7 @@ async def _apply_user_update(
     clock: Clock,
     actor: str,
     hasher: HashPassword = hash_password_async,
+    subject: str | None = None,
 ) -> UserRecord:
     """Validate and store an update of ``current``, audited in the same transaction."""
     user_id = current.id
@@ -260,17 +282,23 @@ async def _apply_user_update(
         _check_password(update.password)
         updated = replace(updated, password_hash=await hasher(update.password))
         changed.append("password")
-    audit = AuditEntry(clock(), actor, "user.update", user_id, detail={"fields": changed})
+    audit = AuditEntry(
+        clock(), actor, "user.update", user_id, detail={"fields": changed}, subject=subject
+    )
     if not await store.update_user(updated, audit):
         raise NotFound(f"no user with id {user_id!r}")
     return updated
 
 
 async def delete_user(
-    store: Store, user_id: str, clock: Clock = system_clock, actor: str = SYSTEM
+    store: Store,
+    user_id: str,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+    subject: str | None = None,
 ) -> None:
     """Delete a user by id; raises NotFound when there is none."""
-    audit = AuditEntry(clock(), actor, "user.delete", user_id)
+    audit = AuditEntry(clock(), actor, "user.delete", user_id, subject=subject)
     if not await store.delete_user(user_id, audit):
         raise NotFound(f"no user with id {user_id!r}")
 
@@ -413,4 +441,6 @@ def audit_document(entry: AuditEntry) -> dict[str, Any]:
         "target": entry.target,
         "outcome": entry.outcome,
         "detail": dict(entry.detail),
+        "subject": entry.subject,
+        "count": entry.count,
     }

@@ -17,6 +17,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.config import Settings
+from idp.keyring.material import unseal
 from idp.management import create_user
 from idp.store.base import Store
 from tests.conftest import LiveServer, register_client, start_server, with_store
@@ -224,3 +225,17 @@ def running_world(settings: Settings, port: int) -> Iterator[World]:
         yield World(server, clock, user_id, web, two, consenting, secret)
     finally:
         server.stop()
+
+
+def sign_as_provider(world: World, claims: dict[str, Any], typ: str | None = "JWT") -> str:
+    """A JWT signed by the provider's own active ES256 key, with the header ``typ`` given.
+
+    For tokens the provider would never issue in that shape: the key is unsealed from the
+    store, so the signature is as good as the provider's own.
+    """
+    settings = world.server.settings
+    records = with_store(settings.database_url, lambda store: store.list_keys())
+    record = next(k for k in records if k.alg == "ES256" and k.state == "active")
+    header = {"alg": "ES256", "kid": record.kid, **({"typ": typ} if typ else {})}
+    key = unseal(record, settings.key_encryption_key)
+    return jwt.encode(header, claims, key, algorithms=["ES256"])

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ from joserfc.jwk import ECKey
 
 from idp.keyring.material import unseal
 from idp.management import create_client
-from idp.oauth.registration import ClientRequest, admin_client_request
-from idp.store.base import AuditEntry, KeyRecord, UserRecord
+from idp.oauth.registration import ClientRequest, admin_client_request, build_client
+from idp.store.base import AuditEntry, KeyRecord, Store, UserRecord
 from tests.cli import clean_environ
 from tests.conftest import LiveServer, basic, register_client, with_store
+from tests.sso import AuthorizeParams, World, redeem, sign_in
 from tests.test_audit import run_idp
 
 
@@ -197,15 +199,18 @@ def test_refused_tokens_are_401_and_audited(
             assert_challenge(response, "invalid_token")
 
     rows = audit(live_server)[before:]
-    assert len(rows) == len(refused)
     assert {(r.action, r.outcome, r.target) for r in rows} == {
         ("client.list", "failure", "clients")
     }
     assert all(r.detail["status"] == 401 and r.detail["error"] == "invalid_token" for r in rows)
-    # Signed by one of our keys: the client is known even though the token is refused.
-    by_actor = [r.actor for r in rows]
-    assert by_actor[:5] == ["anonymous"] * 5
-    assert by_actor[5:8] == [f"admin:{admin_id}"] * 3
+    assert {r.detail["source"] for r in rows} == {"127.0.0.1"}
+    # Counted, one row per actor and minute. Signed by one of our keys: the client is known
+    # even though the token is refused (expired, other issuer or audience, from the future).
+    counted: dict[str, int] = {}
+    for row in rows:
+        counted[row.actor] = counted.get(row.actor, 0) + row.count
+    assert counted == {"anonymous": 7, f"admin:{admin_id}": 4}
+    assert len(rows) <= 4  # two actors, and the test may straddle a minute
     tokens = [h.get("Authorization", "").removeprefix("Bearer ") for h in refused.values()]
     stored = json.dumps([dict(r.detail) for r in rows]) + "".join(r.actor for r in rows)
     assert not any(t and len(t) > 20 and t in stored for t in tokens)
@@ -255,6 +260,139 @@ def test_token_signed_by_a_revoked_key_is_refused(
     assert_error(http.get("/admin/keys", headers=headers), 401, "invalid_token")
     fresh = bearer(get_token(http, spare_id, spare_secret))
     assert http.get("/admin/keys", headers=fresh).status_code == 200
+
+
+def test_admin_scope_is_refused_to_a_client_with_a_user_facing_grant(
+    live_server: LiveServer,
+    http: httpx.Client,
+    admin: tuple[str, dict[str, str]],
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    _, headers = admin
+    redirect = {"redirect_uris": ["https://app.example/cb"]}
+    for body in (
+        {"name": "a", "admin": True, "grant_types": ["authorization_code"], **redirect},
+        {"name": "b", "admin": True, "grant_types": ["refresh_token"]},
+        {"name": "c", "scope": "idp:admin", "grant_types": ["authorization_code"], **redirect},
+    ):
+        refused = assert_error(
+            http.post("/admin/clients", json=body, headers=headers), 400, "invalid_client_metadata"
+        )
+        assert "idp:admin" in refused["error_description"]
+    web = http.post(
+        "/admin/clients",
+        json={"name": "web", "grant_types": ["authorization_code"], **redirect},
+        headers=headers,
+    ).json()
+    ops = http.post("/admin/clients", json={"name": "ops2", "admin": True}, headers=headers).json()
+    for client_id, change in (
+        (web["client_id"], {"scope": "idp:admin"}),
+        (ops["client_id"], {"grant_types": ["client_credentials", "authorization_code"]}),
+    ):
+        patched = http.patch(f"/admin/clients/{client_id}", json=change, headers=headers)
+        assert_error(patched, 400, "invalid_client_metadata")
+
+    line = run_idp_failing(
+        env,
+        tmp_path,
+        "clients",
+        "create",
+        "--admin",
+        "--name",
+        "cli-web",
+        "--grant-type",
+        "authorization_code",
+        "--redirect-uri",
+        "https://app.example/cb",
+    )
+    assert line.count("\n") == 1 and "idp:admin" in line and "authorization_code" in line
+    line = run_idp_failing(
+        env, tmp_path, "clients", "update", web["client_id"], "--scope", "idp:admin"
+    )
+    assert line.count("\n") == 1 and "idp:admin" in line
+
+
+def test_a_users_token_never_opens_the_admin_api(world: World) -> None:
+    """Even through a client stored with idp:admin and the code grant (registered before the
+    rule above existed), a person's token is refused, and the refusal names the person."""
+    settings = world.server.settings
+    redirect_uri = "http://127.0.0.1:8765/legacy/cb"
+
+    async def legacy(store: Store) -> str:
+        request = ClientRequest(
+            name="legacy",
+            public=True,
+            redirect_uris=[redirect_uri],
+            grant_types=["authorization_code"],
+        )
+        record, _ = build_client(request, time.time())
+        audience = f"{settings.issuer}/admin"
+        await store.create_client(replace(record, scope=("idp:admin",), audiences=(audience,)))
+        return record.client_id
+
+    client_id: str = with_store(settings.database_url, legacy)
+    request = AuthorizeParams(client_id, redirect_uri, scope="openid idp:admin")
+    with world.browser() as browser:
+        code = sign_in(browser, request)["code"]
+    issued = redeem(world.url, request, code)
+    assert issued.status_code == 200, issued.text
+    token = issued.json()["access_token"]
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert payload["scope"] == "openid idp:admin" and payload["sub"] == world.user_id
+
+    refused = httpx.get(f"{world.url}/admin/keys", headers=bearer(token), timeout=30)
+    assert_error(refused, 401, "invalid_token")
+    assert_challenge(refused, "invalid_token")
+    last = with_store(settings.database_url, lambda s: s.list_audit())[-1]
+    assert (last.actor, last.subject, last.action, last.outcome) == (
+        f"admin:{client_id}",
+        world.user_id,
+        "key.list",
+        "failure",
+    )
+
+
+def test_admin_rows_record_the_tokens_subject(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    admin_id, headers = admin
+    before = len(audit(live_server))
+    made = http.post("/admin/users", json={"username": "sam", "password": "pw"}, headers=headers)
+    assert made.status_code == 201, made.text
+    assert http.post("/admin/keys/rotate", json={"alg": "ES256"}, headers=headers).is_success
+    assert_error(http.get("/admin/users/nobody", headers=headers), 404, "not_found")
+    rows = audit(live_server)[before:]
+    assert {r.action for r in rows} >= {"user.create", "key.activate", "user.show"}
+    assert {(r.actor, r.subject, r.count) for r in rows} == {(f"admin:{admin_id}", admin_id, 1)}
+
+
+def test_refused_anonymous_calls_are_counted_per_source_and_minute(world: World) -> None:
+    """Nobody without a token can grow the audit trail by more than a row a minute."""
+    url = world.server.settings.database_url
+
+    def rows() -> list[AuditEntry]:
+        found: list[AuditEntry] = with_store(url, lambda s: s.list_audit())
+        return found
+
+    before = len(rows())
+    calls = [("GET", "/admin/keys"), ("DELETE", "/admin/users/x"), ("POST", "/admin/clients")]
+    with httpx.Client(base_url=world.url, timeout=30) as http:
+        for n in range(60):
+            method, path = calls[n % 3]
+            assert_error(http.request(method, path), 401, "invalid_token")
+        added = rows()[before:]
+        assert 1 <= len(added) <= 2  # the calls may straddle a minute
+        assert sum(r.count for r in added) == 60
+        assert {(r.actor, r.outcome, r.detail["source"]) for r in added} == {
+            ("anonymous", "failure", "127.0.0.1")
+        }
+        world.clock.advance(120)
+        for _ in range(10):
+            assert_error(http.get("/admin/users"), 401, "invalid_token")
+    later = rows()[before + len(added) :]
+    assert 1 <= len(later) <= 2
+    assert sum(r.count for r in later) == 10
 
 
 # -- keys ---------------------------------------------------------------------------------

@@ -114,6 +114,31 @@ async def test_list_since_and_limit(store: Store) -> None:
     assert (entry.outcome, entry.detail, entry.at) == ("failure", {"n": 1}, 300.0)
 
 
+async def test_counted_rows_grow_by_one_per_bucket(store: Store) -> None:
+    """count_audit is an upsert: repeats in one bucket add to its count, not to the table."""
+    first = AuditEntry(100.0, "anonymous", "key.list", "keys", "failure", {"status": 401})
+    for _ in range(5):
+        await store.count_audit(first, "b1")
+    await store.count_audit(AuditEntry(170.0, "anonymous", "user.list", "users", "failure"), "b2")
+    rows = await store.list_audit()
+    assert [(e.action, e.at, e.count, e.detail) for e in rows] == [
+        ("key.list", 100.0, 5, {"status": 401}),
+        ("user.list", 170.0, 1, {}),
+    ]
+    await store.record_audit(AuditEntry(200.0, "admin:x", "user.list", "u", "failure"))
+    await store.record_audit(AuditEntry(200.0, "admin:x", "user.list", "u", "failure"))
+    assert [e.count for e in await store.list_audit()] == [5, 1, 1, 1]
+
+
+async def test_the_admin_tokens_subject_is_recorded(store: Store, settings: Settings) -> None:
+    await create_client(store, request(), actor="admin:ops", subject="ops")
+    await ensure_key_rings(store, settings, actor="admin:ops", subject="ops")
+    await create_user(store, "bob", "pw")
+    entries = await store.list_audit()
+    assert [e.subject for e in entries[:-1]] == ["ops"] * (len(entries) - 1)
+    assert entries[-1].subject is None
+
+
 def run_idp(env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None) -> Any:
     completed = subprocess.run(
         [sys.executable, "-m", "idp", *args],

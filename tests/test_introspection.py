@@ -351,6 +351,31 @@ def test_a_public_client_revokes_its_own_refresh_token(world: World) -> None:
     assert_oauth_error(refused, 401, "invalid_client")
 
 
+def test_a_public_client_cannot_tell_a_live_token_from_garbage(world: World) -> None:
+    """RFC 7009 2.1 with an unauthenticated caller: another client's live token and a random
+    string get the same answer, and the token is left alone."""
+    public_id, _ = register_client(
+        world.settings,
+        "spa",
+        public=True,
+        grant_types=["authorization_code", "refresh_token"],
+        redirect_uris=["http://127.0.0.1:9/cb"],
+    )
+    access = world.access_token()
+    refresh = issue(world.settings, world.app[0], add_user(world.settings), clock=world.clock)
+    answers = [
+        world.http.post("/revoke", data={"token": token, "client_id": public_id})
+        for token in (access, refresh, "a.b.c", secrets.token_urlsafe(32))
+    ]
+    assert {(a.status_code, a.content, a.headers["cache-control"]) for a in answers} == {
+        (200, b"", "no-store")
+    }
+    assert world.active(world.app, access)["active"] is True
+    assert world.active(world.app, refresh)["active"] is True
+    # An authenticated confidential client is still told (RFC 7009 section 2.1).
+    assert_oauth_error(world.revoke(world.stranger, access), 400, "invalid_request")
+
+
 async def _row(store: Store, token: str) -> Any:
     from idp.refresh_tokens import find_refresh_token
 
@@ -406,14 +431,21 @@ def test_client_authentication_is_that_of_the_token_endpoint(world: World, path:
     client_id, secret = world.app
     post = world.http.post
 
-    def refused(response: httpx.Response) -> None:
+    def refused(response: httpx.Response, header_sent: bool = True) -> None:
+        """RFC 6749 section 5.2: the error is in the challenge when the header was tried."""
         assert_oauth_error(response, 401, "invalid_client")
-        assert response.headers["www-authenticate"] == 'Basic realm="idp"'
+        realm = f'Basic realm="{world.settings.issuer}"'
+        description = response.json()["error_description"]
+        assert response.headers["www-authenticate"] == (
+            f'{realm}, error="invalid_client", error_description="{description}"'
+            if header_sent
+            else realm
+        )
 
-    refused(post(path, data={"token": token}))
+    refused(post(path, data={"token": token}), header_sent=False)
     refused(post(path, data={"token": token}, headers=basic(client_id, "wrong")))
     refused(post(path, data={"token": token}, headers=basic("nobody", secret)))
-    refused(post(path, data={"token": token, "client_id": client_id}))  # method none
+    refused(post(path, data={"token": token, "client_id": client_id}), header_sent=False)
     refused(post(path, data={"token": token}, headers={"Authorization": f"Bearer {token}"}))
     refused(post(path, data={"token": token}, headers=basic("x" * 300, secret)))
     both = {"token": token, "client_id": client_id, "client_secret": secret}

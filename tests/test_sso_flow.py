@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import time
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from tests.sso import (
     hidden_inputs,
     query_of,
     redeem,
+    sign_as_provider,
     sign_in,
     submit_login,
     verify_jwt,
@@ -119,6 +121,46 @@ def test_prompt_none_without_and_with_a_session(world: World) -> None:
         again = world.request(world.two, prompt="none")
         query = query_of(browser.get(again.url()).headers["location"])
         assert "code" in query and query["state"] == again.state
+
+
+def test_id_token_hint_is_checked_and_names_the_expected_user(world: World) -> None:
+    """OIDC Core 3.1.2.1: a bad hint is invalid_request; another user's session is no match."""
+    with world.browser() as browser:
+        first = world.request()
+        tokens = redeem(world.url, first, sign_in(browser, first)["code"]).json()
+        _, claims = verify_jwt(world.url, tokens["id_token"])
+        now = int(time.time())
+        expired = sign_as_provider(world, {**claims, "iat": now - 7200, "exp": now - 3600})
+        for hint in (tokens["id_token"], expired):
+            silent = world.request(world.two, prompt="none", id_token_hint=hint)
+            query = query_of(browser.get(silent.url()).headers["location"])
+            assert "code" in query and query["state"] == silent.state
+
+        stranger = sign_as_provider(world, {**claims, "sub": "someone-else"})
+        silent = world.request(prompt="none", id_token_hint=stranger)
+        query = query_of(browser.get(silent.url()).headers["location"])
+        assert query["error"] == "login_required" and "code" not in query
+        asked = browser.get(world.request(id_token_hint=stranger).url())
+        assert asked.status_code == 200 and 'name="password"' in asked.text
+
+        logout_claims = {
+            **claims,
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        bad_hints = {
+            "garbage": "not-a-token",
+            "access token": tokens["access_token"],
+            "logout token": sign_as_provider(world, logout_claims, "logout+jwt"),
+            "other issuer": sign_as_provider(world, {**claims, "iss": "https://evil.example"}),
+        }
+        for name, hint in bad_hints.items():
+            request = world.request(id_token_hint=hint)
+            answer = browser.get(request.url())
+            assert answer.status_code == 302, name
+            query = query_of(answer.headers["location"])
+            assert query["error"] == "invalid_request", name
+            assert query["state"] == request.state and query["iss"] == world.url
+            assert "id_token_hint" in query["error_description"]
 
 
 def test_prompt_login_and_max_age_ask_for_the_password_again(world: World) -> None:

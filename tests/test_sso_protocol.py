@@ -13,7 +13,7 @@ from idp.oauth.authorization import (
     identify,
 )
 from idp.oauth.errors import InvalidGrant, InvalidRequest
-from idp.oauth.id_token import at_hash
+from idp.oauth.id_token import InvalidIdToken, at_hash, check_id_token
 from idp.oauth.pkce import check_challenge, s256_challenge, verify_code_verifier
 from idp.sealing import FormSealer
 from tests.test_store_sso import a_client
@@ -116,3 +116,27 @@ def test_code_redirect_keeps_the_registered_query() -> None:
     assert code_redirect(request, "abc", "https://id.example") == (
         "https://app.example/cb?tenant=a&code=abc&state=s%26t&iss=https%3A%2F%2Fid.example"
     )
+
+
+def test_only_id_tokens_issued_to_a_client_pass_as_hints() -> None:
+    """Access tokens (at+jwt) and logout tokens (logout+jwt, events) are not ID tokens."""
+    issuer = "https://idp.example"
+    claims = {"iss": issuer, "sub": "u1", "aud": "c1", "azp": "c1", "exp": 1, "iat": 0}
+    check_id_token({"typ": "JWT"}, claims, issuer)
+    check_id_token({}, claims, issuer)
+    check_id_token({"typ": "jwt"}, {**claims, "aud": ["c1"], "exp": 0}, issuer)
+    events = {"http://schemas.openid.net/event/backchannel-logout": {}}
+    refused = [
+        ({"typ": "at+jwt"}, claims),
+        ({"typ": "application/at+jwt"}, claims),
+        ({"typ": "logout+jwt"}, claims),
+        ({"typ": 1}, claims),
+        ({"typ": "JWT"}, {**claims, "events": events}),
+        ({"typ": "JWT"}, {**claims, "iss": "https://other.example"}),
+        ({"typ": "JWT"}, {**claims, "sub": ""}),
+        ({"typ": "JWT"}, {k: v for k, v in claims.items() if k not in ("aud", "azp")}),
+        ({"typ": "JWT"}, {**claims, "aud": ["c1", "c2"], "azp": None}),
+    ]
+    for header, bad in refused:
+        with pytest.raises(InvalidIdToken):
+            check_id_token(header, bad, issuer)

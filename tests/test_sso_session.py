@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from tests.sso import (
     hidden_inputs,
     query_of,
     redeem,
+    sign_as_provider,
     sign_in,
     submit_login,
     verify_jwt,
@@ -135,6 +137,48 @@ def test_logout_without_hint_asks_for_confirmation(world: World) -> None:
         after.cookies.set("idp_session", cookie)
         silent = after.get(world.request(prompt="none").url())
         assert query_of(silent.headers["location"])["error"] == "login_required"
+
+
+def test_logout_hint_must_be_an_id_token_issued_to_a_client(world: World) -> None:
+    """Other tokens we sign (access and logout tokens) never sign a user out unasked."""
+    with world.browser() as browser:
+        request = world.request()
+        tokens = redeem(world.url, request, sign_in(browser, request)["code"]).json()
+        _, id_claims = verify_jwt(world.url, tokens["id_token"])
+        now = int(time.time())
+        logout_claims = {
+            "iss": world.url,
+            "aud": world.web,
+            "iat": now,
+            "exp": now + 120,
+            "jti": "logout-1",
+            "sid": id_claims["sid"],
+            "sub": world.user_id,
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        no_client = {k: v for k, v in id_claims.items() if k not in ("aud", "azp")}
+        not_id_tokens = {
+            "access token": tokens["access_token"],
+            "logout token": sign_as_provider(world, logout_claims, "logout+jwt"),
+            "logout claims typed JWT": sign_as_provider(world, logout_claims),
+            "typed at+jwt": sign_as_provider(world, id_claims, "at+jwt"),
+            "other issuer": sign_as_provider(world, {**id_claims, "iss": "https://evil.example"}),
+            "no client": sign_as_provider(world, no_client),
+            "unknown client": sign_as_provider(world, {**id_claims, "aud": "x", "azp": "x"}),
+        }
+        for name, hint in not_id_tokens.items():
+            answer = browser.get("/logout", params={"id_token_hint": hint})
+            assert answer.status_code == 400 and "location" not in answer.headers, name
+        alive = browser.get(world.request(prompt="none").url())
+        assert "code" in query_of(alive.headers["location"])
+
+        expired = {**id_claims, "iat": now - 7200, "exp": now - 3600}
+        untyped = browser.get(
+            "/logout", params={"id_token_hint": sign_as_provider(world, expired, None)}
+        )
+        assert untyped.status_code == 200 and "signed out" in untyped.text.lower()
+        gone = browser.get(world.request(prompt="none").url())
+        assert query_of(gone.headers["location"])["error"] == "login_required"
 
 
 @pytest.mark.parametrize(

@@ -172,6 +172,41 @@ def test_every_failed_client_authentication_is_invalid_client(
         assert response.headers["www-authenticate"].startswith("Basic")
 
 
+def test_invalid_client_challenge_carries_the_error_when_basic_was_tried(
+    live_server: LiveServer, http: httpx.Client
+) -> None:
+    """RFC 6749 section 5.2 at /token, /introspect and /revoke: realm is the issuer; a
+    client that tried HTTP Basic finds error and error_description in the challenge."""
+    client_id, secret = register_client(live_server.settings)
+    public_id, _ = register_client(
+        live_server.settings,
+        name="spa",
+        public=True,
+        redirect_uris=["https://spa.example/cb"],
+        grant_types=["authorization_code"],
+    )
+    realm = f'Basic realm="{live_server.settings.issuer}"'
+    forms = {
+        "/token": {"grant_type": "client_credentials"},
+        "/introspect": {"token": "t"},
+        "/revoke": {"token": "t"},
+    }
+    for path, form in forms.items():
+        for headers in (basic(client_id, secret + "x"), basic("nobody", secret)):
+            wrong = http.post(path, data=form, headers=headers)
+            assert_oauth_error(wrong, 401, "invalid_client")
+            assert wrong.headers["www-authenticate"] == (
+                f'{realm}, error="invalid_client", '
+                f'error_description="{wrong.json()["error_description"]}"'
+            ), path
+        bare = http.post(path, data=form)
+        assert_oauth_error(bare, 401, "invalid_client")
+        assert bare.headers["www-authenticate"] == realm, path
+    public = http.post("/introspect", data={"token": "t", "client_id": public_id})
+    assert_oauth_error(public, 401, "invalid_client")
+    assert public.headers["www-authenticate"] == realm
+
+
 def test_two_authentication_methods_at_once_is_invalid_request(
     live_server: LiveServer, http: httpx.Client
 ) -> None:

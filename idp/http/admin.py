@@ -3,7 +3,9 @@
 An admin endpoint is described by an :class:`Operation` (method, path, body fields,
 answers); idp/http/admin_endpoints.py holds the table, from which both the routes and the
 OpenAPI document are made. Every refused call (401, 403, 4xx) is written to the audit trail
-with outcome ``failure``; the token itself is never recorded or logged.
+with outcome ``failure``; the token itself is never recorded or logged. Calls refused before
+the caller is authenticated are counted, one row per source address, actor and minute, so
+that nobody without an admin token can grow the table at will.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from idp.http.responses import NO_STORE, json_response, oauth_error_response
 from idp.http.services import Services, services
 from idp.keyring.lifecycle import KeyRingError
 from idp.keyring.material import KeyMaterialError
+from idp.login_throttle import ip_key
 from idp.management import InvalidUser
 from idp.oauth.bearer import (
     BearerError,
@@ -58,6 +61,7 @@ class AdminCall:
     request: Request
     services: Services
     actor: str
+    subject: str | None = None
 
     def param(self, name: str) -> str:
         value: str = self.request.path_params[name]
@@ -108,6 +112,7 @@ async def authenticate(request: Request, found: Services) -> VerifiedToken:
         now=found.clock(),
     )
     require_scope(verified, ADMIN_SCOPE)
+    require_client_subject(verified)
     client = await found.store.get_client(verified.client_id)
     if client is None:
         raise InvalidToken("the token's client no longer exists", client_id=verified.client_id)
@@ -117,6 +122,28 @@ async def authenticate(request: Request, found: Services) -> VerifiedToken:
             client_id=verified.client_id,
         )
     return verified
+
+
+class UserTokenRefused(InvalidToken):
+    """A token issued for a person (authorization_code, refresh_token) at the admin API."""
+
+    def __init__(self, verified: VerifiedToken) -> None:
+        super().__init__(
+            "the admin API takes only a client's own token (client_credentials), "
+            "not one issued for a user",
+            client_id=verified.client_id,
+        )
+        self.subject = verified.subject
+
+
+def require_client_subject(verified: VerifiedToken) -> None:
+    """Refuse a token whose subject is a user rather than the client itself.
+
+    Admin rights belong to machine clients: a client_credentials token has ``sub`` equal
+    to its ``client_id`` and no ``auth_time`` (RFC 9068 section 2.2); a user's has both.
+    """
+    if verified.subject != verified.client_id or "auth_time" in verified.claims:
+        raise UserTokenRefused(verified)
 
 
 def _as_protocol_error(exc: Exception) -> OAuthError | None:
@@ -139,27 +166,61 @@ def _as_protocol_error(exc: Exception) -> OAuthError | None:
     return None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A refused admin call as the audit trail records it."""
+
+    actor: str
+    subject: str | None
+    action: str
+    target: str
+    authenticated: bool
+
+
+def source_address(request: Request) -> str:
+    """The caller's address as the login throttle counts it: IPv4, or the IPv6 /64."""
+    return ip_key(request.client.host if request.client else "").removeprefix("ip:")
+
+
+def failure_bucket(actor: str, source: str, now: float) -> str:
+    """The counting bucket of a refused unauthenticated call: one per actor, source, minute."""
+    return f"admin.refused:{actor}:{source}:{int(now // 60)}"
+
+
 async def _record_failure(
-    found: Services, request: Request, actor: str, action: str, target: str, error: OAuthError
+    found: Services, request: Request, refusal: Refusal, error: OAuthError
 ) -> None:
-    """Write the refused call to the audit trail (never the token); a store outage is logged."""
+    """Write the refused call to the audit trail (never the token); a store outage is logged.
+
+    A caller that authenticated gets a row per call; any other refusal is counted in the
+    row of its bucket (``failure_bucket``), so unauthenticated callers cannot flood the table.
+    """
+    now = found.clock()
+    source = source_address(request)
     entry = AuditEntry(
-        found.clock(),
-        actor,
-        action,
-        target,
+        now,
+        refusal.actor,
+        refusal.action,
+        refusal.target,
         "failure",
         detail={
             "method": request.method,
             "path": request.url.path[:MAX_AUDITED_PATH],
             "status": error.status,
             "error": error.error,
+            "source": source,
         },
+        subject=refusal.subject,
     )
     try:
-        await found.store.record_audit(entry)
+        if refusal.authenticated:
+            await found.store.record_audit(entry)
+        else:
+            await found.store.count_audit(entry, failure_bucket(refusal.actor, source, now))
     except StoreUnavailable as exc:
-        log.warning("could not audit a refused admin call (%s %s): %s", action, target, exc)
+        log.warning(
+            "could not audit a refused admin call (%s %s): %s", refusal.action, refusal.target, exc
+        )
 
 
 def _target(operation_path: str, request: Request) -> str:
@@ -174,20 +235,27 @@ def endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
 
     async def run(request: Request) -> Response:
         found = services(request)
-        actor = ANONYMOUS
+        actor, subject, authenticated = ANONYMOUS, None, False
         try:
             if operation.authenticated:
                 verified = await authenticate(request, found)
-                actor = f"admin:{verified.client_id}"
-            return await operation.handler(AdminCall(request, found, actor))
+                actor, subject, authenticated = (
+                    f"admin:{verified.client_id}",
+                    verified.subject,
+                    True,
+                )
+            return await operation.handler(AdminCall(request, found, actor, subject))
         except Exception as exc:
             error = _as_protocol_error(exc)
             if error is None:
                 raise
             if isinstance(error, BearerError) and error.client_id:
                 actor = f"admin:{error.client_id}"
+            if isinstance(error, UserTokenRefused):
+                subject = error.subject
             target = _target(operation.path, request)
-            await _record_failure(found, request, actor, operation.action, target, error)
+            refusal = Refusal(actor, subject, operation.action, target, authenticated)
+            await _record_failure(found, request, refusal, error)
             return oauth_error_response(error)
 
     run.__name__ = operation.action.replace(".", "_")

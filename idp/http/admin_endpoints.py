@@ -52,7 +52,9 @@ async def rotate(call: AdminCall) -> Response:
         if body["alg"] not in algs:
             raise InvalidRequest(f"alg must be one of {', '.join(algs)}")
         algs = [body["alg"]]
-    rotations = await rotate_now(found.store, found.settings, algs, found.clock, call.actor)
+    rotations = await rotate_now(
+        found.store, found.settings, algs, found.clock, call.actor, call.subject
+    )
     await found.keys.refresh_if_changed()
     return answer([rotation_document(r) for r in rotations])
 
@@ -60,7 +62,7 @@ async def rotate(call: AdminCall) -> Response:
 async def revoke(call: AdminCall) -> Response:
     found = call.services
     record = await revoke_key(
-        found.store, found.settings, call.param("kid"), found.clock, call.actor
+        found.store, found.settings, call.param("kid"), found.clock, call.actor, call.subject
     )
     await found.keys.refresh_if_changed()
     return answer(key_document(record))
@@ -91,7 +93,12 @@ CLIENT_CREATE_FIELDS = (
     ),
     Field("access_token_alg", STRING, "RS256 (default) or ES256."),
     Field("id_token_alg", STRING, "RS256 (default) or ES256."),
-    Field("admin", BOOLEAN, "An admin API client: adds scope idp:admin and <issuer>/admin."),
+    Field(
+        "admin",
+        BOOLEAN,
+        "An admin API client: adds scope idp:admin and <issuer>/admin. Machine clients only: "
+        "refused with the authorization_code or refresh_token grant.",
+    ),
 )
 CLIENT_UPDATE_FIELDS = (Field("name", STRING, "Unique name."), *_CLIENT_METADATA)
 
@@ -108,7 +115,12 @@ async def create_client_endpoint(call: AdminCall) -> Response:
     if admin:
         request = admin_client_request(request, found.settings.issuer)
     record, secret = await create_client(
-        found.store, request, found.clock, call.actor, backchannel_rules(found.settings)
+        found.store,
+        request,
+        found.clock,
+        call.actor,
+        backchannel_rules(found.settings),
+        call.subject,
     )
     return answer(client_document(record, secret), 201)
 
@@ -127,13 +139,14 @@ async def update_client_endpoint(call: AdminCall) -> Response:
         found.clock,
         call.actor,
         backchannel_rules(found.settings),
+        call.subject,
     )
     return answer(client_document(record))
 
 
 async def delete_client_endpoint(call: AdminCall) -> Response:
     found = call.services
-    await delete_client(found.store, call.param("client_id"), found.clock, call.actor)
+    await delete_client(found.store, call.param("client_id"), found.clock, call.actor, call.subject)
     return Response(status_code=204, headers=dict(NO_STORE))
 
 
@@ -169,6 +182,7 @@ async def create_user_endpoint(call: AdminCall) -> Response:
         clock=found.clock,
         actor=call.actor,
         hasher=found.passwords.hash,
+        subject=call.subject,
     )
     return answer(user_document(user), 201)
 
@@ -189,6 +203,7 @@ async def update_user_endpoint(call: AdminCall) -> Response:
         call.actor,
         hasher=found.passwords.hash,
         notifier=found.notifier,
+        subject=call.subject,
     )
     return answer(user_document(user))
 
@@ -197,7 +212,7 @@ async def delete_user_endpoint(call: AdminCall) -> Response:
     found = call.services
     user = await get_user(found.store, call.param("user_id"))
     await end_user_access(found.store, user.id, found.clock, found.notifier)
-    await delete_user(found.store, user.id, found.clock, call.actor)
+    await delete_user(found.store, user.id, found.clock, call.actor, call.subject)
     return Response(status_code=204, headers=dict(NO_STORE))
 
 

@@ -18,7 +18,8 @@ _PATH_PARAMETER = re.compile(r"{([a-z_]+)}")
 
 _ERROR_DESCRIPTIONS = {
     400: "Bad JSON, a wrong type, an unknown member, or metadata that breaks a rule.",
-    401: "No bearer token, or one that is malformed, expired, wrongly signed or not ours.",
+    401: "No bearer token, or one that is malformed, expired, wrongly signed, not ours, "
+    "or issued for a user rather than the client itself.",
     403: "A valid token without the idp:admin scope.",
     404: "No such key, client or user.",
     405: "Method not allowed on this path.",
@@ -194,7 +195,8 @@ def openapi_document(operations: Sequence[Operation], issuer: str) -> dict[str, 
                 "Keys, clients and users of this identity provider. Call it with an access "
                 "token of this server (client_credentials, from a client made with "
                 "`idp clients create --admin`) carrying the scope idp:admin and the audience "
-                f"{issuer}/admin. Every change and every refused call is in the audit trail."
+                f"{issuer}/admin. Every change and every refused call is in the audit trail "
+                "(refusals before authentication counted per source address and minute)."
             ),
         },
         "servers": [{"url": issuer}],
@@ -208,7 +210,8 @@ def openapi_document(operations: Sequence[Operation], issuer: str) -> dict[str, 
                     "bearerFormat": "JWT",
                     "description": (
                         "An RFC 9068 access token of this server with scope idp:admin and "
-                        "audience <issuer>/admin."
+                        "audience <issuer>/admin, issued to the client itself "
+                        "(client_credentials): a user's token is refused."
                     ),
                 }
             },

@@ -56,7 +56,9 @@ async def authorize(request: Request) -> Response:
     except ClientNotIdentified as exc:
         return error_page(str(exc))
     try:
-        auth_request = validate_authorization_request(params, client, redirect_uri)
+        auth_request = validate_authorization_request(
+            params, client, redirect_uri, found.keys.ring, found.settings.issuer
+        )
         return await _answer(request, found, client, auth_request)
     except AuthorizationError as exc:
         return redirect(error_redirect(exc, found.settings.issuer), 302)
@@ -65,7 +67,8 @@ async def authorize(request: Request) -> Response:
 async def _answer(
     request: Request, found: Services, client: ClientRecord, auth_request: AuthorizationRequest
 ) -> Response:
-    """Use the live session if it satisfies prompt and max_age (OIDC Core 3.1.2.3), else log in."""
+    """Use the live session if it satisfies prompt, max_age and id_token_hint (OIDC Core
+    3.1.2.1 and 3.1.2.3), else log in; prompt=none then gets login_required."""
     resumed = await resume_session(
         found.store, found.settings, found.clock, session_cookie(request, found.settings)
     )
@@ -81,6 +84,8 @@ async def _answer(
 def _needs_login(auth_request: AuthorizationRequest, session: SessionRecord, now: float) -> bool:
     if "login" in auth_request.prompt:
         return True
+    if auth_request.hint_subject is not None and auth_request.hint_subject != session.user_id:
+        return True  # the session is another user's than the one the client expects
     return auth_request.max_age is not None and now - session.auth_time > auth_request.max_age
 
 

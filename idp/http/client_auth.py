@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from idp.oauth.client_auth import authenticate, presented_credentials
+from idp.oauth.client_auth import authenticate, basic_challenge, presented_credentials
 from idp.oauth.errors import InvalidClient, InvalidRequest
 from idp.oauth.grants.base import TokenRequest
 from idp.store.base import ClientRecord, Store
@@ -21,11 +21,22 @@ def one_authorization(request: Request) -> str | None:
     return authorizations[0] if authorizations else None
 
 
+def challenged(error: InvalidClient, issuer: str, authorization: str | None) -> InvalidClient:
+    """``error`` with its Basic challenge: realm the issuer, and the error code and
+    description when the request carried an Authorization header (RFC 6749 section 5.2)."""
+    shown = error if authorization is not None else None
+    error.headers["WWW-Authenticate"] = basic_challenge(issuer, shown)
+    return error
+
+
 async def authenticated_client(
-    authorization: str | None, form: TokenRequest, store: Store
+    authorization: str | None, form: TokenRequest, store: Store, issuer: str
 ) -> ClientRecord:
     """The registered client the request's credentials prove, or 401 invalid_client."""
-    presented = presented_credentials(authorization, form.params)
-    if len(presented.client_id) > MAX_CLIENT_ID_LENGTH or "\x00" in presented.client_id:
-        raise InvalidClient()
-    return authenticate(await store.get_client(presented.client_id), presented)
+    try:
+        presented = presented_credentials(authorization, form.params)
+        if len(presented.client_id) > MAX_CLIENT_ID_LENGTH or "\x00" in presented.client_id:
+            raise InvalidClient()
+        return authenticate(await store.get_client(presented.client_id), presented)
+    except InvalidClient as exc:
+        raise challenged(exc, issuer, authorization) from None

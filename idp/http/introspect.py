@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.http.client_auth import authenticated_client, one_authorization
+from idp.http.client_auth import authenticated_client, challenged, one_authorization
 from idp.http.forms import read_form
 from idp.http.responses import NO_STORE, json_response
 from idp.http.services import Services, services
@@ -27,7 +27,7 @@ async def _client_and_token(request: Request, found: Services) -> tuple[ClientRe
     """
     form: TokenRequest = await read_form(request)
     authorization = one_authorization(request)
-    client = await authenticated_client(authorization, form, found.store)
+    client = await authenticated_client(authorization, form, found.store, found.settings.issuer)
     token = form.get("token")
     if token is None:
         raise InvalidRequest("token is required")
@@ -48,7 +48,11 @@ async def introspect(request: Request) -> Response:
     found = services(request)
     client, token = await _client_and_token(request, found)
     if client.is_public:
-        raise InvalidClient("introspection requires a confidential client")
+        raise challenged(
+            InvalidClient("introspection requires a confidential client"),
+            found.settings.issuer,
+            one_authorization(request),
+        )
     ring = await found.keys.current()
     answer = await introspect_token(token, client, _check(found, ring))
     found.metrics.introspected(bool(answer["active"]))

@@ -37,7 +37,7 @@ async def _token(request: Request, found: Services) -> Response:
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
-    client = await authenticated_client(authorization, form, found.store)
+    client = await authenticated_client(authorization, form, found.store, found.settings.issuer)
     handler = GRANTS.get(grant_type)
     if handler is None:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")

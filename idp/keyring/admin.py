@@ -45,15 +45,22 @@ def checked(settings: Settings, mutation: KeyRingMutation) -> KeyRingMutation:
 
 
 async def ensure_key_rings(
-    store: Store, settings: Settings, clock: Clock = system_clock, actor: str = SYSTEM
+    store: Store,
+    settings: Settings,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+    subject: str | None = None,
 ) -> list[KeyRecord]:
-    """Create an active and a next key for every configured algorithm that lacks them."""
+    """Create an active and a next key for every configured algorithm that lacks them.
+
+    ``subject`` (here and below) is the admin token's ``sub``, recorded in the audit rows.
+    """
     new_key = key_factory(settings, clock)
     return await store.change_key_ring(
         checked(
             settings, lambda keys: lifecycle.ensure_rings(keys, settings.signing_algs, new_key)
         ),
-        Actor(actor, clock()),
+        Actor(actor, clock(), subject),
     )
 
 
@@ -63,6 +70,7 @@ async def rotate_keys(
     algs: Sequence[str],
     clock: Clock = system_clock,
     actor: str = SYSTEM,
+    subject: str | None = None,
 ) -> list[Rotation]:
     """Rotate each named algorithm's ring at once, in one transaction.
 
@@ -86,7 +94,7 @@ async def rotate_keys(
             rotations.append(rotation)
         return KeyRingChange(tuple(inserts), tuple(updates))
 
-    await store.change_key_ring(checked(settings, mutate), Actor(actor, clock()))
+    await store.change_key_ring(checked(settings, mutate), Actor(actor, clock(), subject))
     return rotations
 
 
@@ -96,6 +104,7 @@ async def rotate_now(
     algs: Sequence[str],
     clock: Clock = system_clock,
     actor: str = SYSTEM,
+    subject: str | None = None,
 ) -> list[Rotation]:
     """Rotate the named algorithms now; an algorithm with no ring yet gets one instead.
 
@@ -105,9 +114,9 @@ async def rotate_now(
     keys = await store.list_keys()
     empty = [a for a in algs if not any(k.alg == a and k.state == "active" for k in keys)]
     if empty:
-        keys = await ensure_key_rings(store, settings, clock, actor)
+        keys = await ensure_key_rings(store, settings, clock, actor, subject)
     rotated = [a for a in algs if a not in empty]
-    results = await rotate_keys(store, settings, rotated, clock, actor) if rotated else []
+    results = await rotate_keys(store, settings, rotated, clock, actor, subject) if rotated else []
     for alg in empty:
         active = next(k for k in keys if k.alg == alg and k.state == "active")
         waiting = next(k.kid for k in keys if k.alg == alg and k.state == "next")
@@ -116,7 +125,12 @@ async def rotate_now(
 
 
 async def revoke_key(
-    store: Store, settings: Settings, kid: str, clock: Clock = system_clock, actor: str = SYSTEM
+    store: Store,
+    settings: Settings,
+    kid: str,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+    subject: str | None = None,
 ) -> KeyRecord:
     """Revoke one key by kid; raises NotFound or KeyRingError.
 
@@ -133,7 +147,7 @@ async def revoke_key(
         revoked[:] = [record]
         return change
 
-    await store.change_key_ring(checked(settings, mutate), Actor(actor, clock()))
+    await store.change_key_ring(checked(settings, mutate), Actor(actor, clock(), subject))
     return revoked[0]
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from idp.keyring.ring import KeyRing
 from idp.oauth.errors import (
     InvalidRequest,
     InvalidScope,
@@ -20,6 +21,7 @@ from idp.oauth.errors import (
     RequestUriNotSupported,
     UnsupportedResponseType,
 )
+from idp.oauth.id_token import InvalidIdToken, verify_id_token_hint
 from idp.oauth.pkce import check_challenge
 from idp.oauth.scopes import parse_scope
 from idp.store.base import ClientRecord
@@ -27,6 +29,7 @@ from idp.store.base import ClientRecord
 STANDARD_SCOPES = ("openid", "profile", "email", "offline_access")
 PROMPT_VALUES = frozenset({"none", "login", "consent"})
 MAX_VALUE_LENGTH = 2048
+MAX_HINT_LENGTH = 8192
 MAX_CLIENT_ID_LENGTH = 256
 
 
@@ -58,6 +61,8 @@ class AuthorizationRequest:
     prompt: tuple[str, ...]
     max_age: int | None
     login_hint: str | None
+    hint_subject: str | None = None
+    """The ``sub`` of a valid ``id_token_hint``: the user the client expects."""
 
     def to_document(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,9 +113,10 @@ def check_redirect_uri(params: Mapping[str, str], client: ClientRecord) -> str:
 
 
 def check_lengths(params: Mapping[str, str]) -> None:
-    """No parameter value is absurdly long."""
+    """No parameter value is absurdly long (an ID token hint may be as long as a token)."""
     for name, value in params.items():
-        if len(value) > MAX_VALUE_LENGTH:
+        limit = MAX_HINT_LENGTH if name == "id_token_hint" else MAX_VALUE_LENGTH
+        if len(value) > limit:
             raise InvalidRequest(f"parameter {name!r} is too long")
 
 
@@ -187,6 +193,23 @@ def check_max_age(params: Mapping[str, str]) -> int | None:
     return int(raw)
 
 
+def check_id_token_hint(params: Mapping[str, str], ring: KeyRing, issuer: str) -> str | None:
+    """id_token_hint, if given, is an ID token we issued; its subject (OIDC Core 3.1.2.1).
+
+    Its signature must verify under a key we publish; it may have expired. A hint that is
+    not such an ID token is invalid_request.
+    """
+    hint = params.get("id_token_hint")
+    if hint is None:
+        return None
+    try:
+        claims = verify_id_token_hint(ring, issuer, hint)
+    except InvalidIdToken as exc:
+        raise InvalidRequest(f"id_token_hint: {exc}") from None
+    subject: str = claims["sub"]
+    return subject
+
+
 def identify(params: Mapping[str, str], client: ClientRecord | None) -> tuple[ClientRecord, str]:
     """The checks that must pass before anything may be redirected: client, then redirect_uri."""
     registered = check_client(client)
@@ -194,9 +217,12 @@ def identify(params: Mapping[str, str], client: ClientRecord | None) -> tuple[Cl
 
 
 def validate_authorization_request(
-    params: Mapping[str, str], client: ClientRecord, redirect_uri: str
+    params: Mapping[str, str], client: ClientRecord, redirect_uri: str, ring: KeyRing, issuer: str
 ) -> AuthorizationRequest:
-    """Run the redirectable checks in order; the first failure becomes an AuthorizationError."""
+    """Run the redirectable checks in order; the first failure becomes an AuthorizationError.
+
+    ``ring`` and ``issuer`` check an ``id_token_hint``.
+    """
     state = params.get("state")
     try:
         check_lengths(params)
@@ -207,6 +233,7 @@ def validate_authorization_request(
         challenge, method = check_pkce(params, client)
         prompt = check_prompt(params)
         max_age = check_max_age(params)
+        hint_subject = check_id_token_hint(params, ring, issuer)
     except OAuthError as exc:
         raise AuthorizationError(
             exc, redirect_uri, state if state and len(state) <= MAX_VALUE_LENGTH else None
@@ -222,6 +249,7 @@ def validate_authorization_request(
         prompt=prompt,
         max_age=max_age,
         login_hint=params.get("login_hint"),
+        hint_subject=hint_subject,
     )
 
 

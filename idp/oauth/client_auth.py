@@ -84,6 +84,24 @@ def _decode_basic(value: str) -> tuple[str, str]:
     return unquote_plus(user), unquote_plus(password)
 
 
+def basic_challenge(realm: str, error: InvalidClient | None = None) -> str:
+    """The ``WWW-Authenticate`` value of a 401 invalid_client (RFC 6749 section 5.2).
+
+    A Basic challenge (RFC 7617) for ``realm``; with ``error``, it also carries ``error`` and
+    ``error_description``, so a client that tried HTTP Basic learns why from the header
+    alone, as certified client libraries expect.
+    """
+    attributes = {"realm": realm}
+    if error is not None:
+        attributes |= {"error": error.error, "error_description": error.description}
+    return "Basic " + ", ".join(f'{name}="{_quoted(v)}"' for name, v in attributes.items())
+
+
+def _quoted(value: str) -> str:
+    """A quoted-string's content (RFC 9110 section 5.6.4)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def authenticate(client: ClientRecord | None, presented: PresentedCredentials) -> ClientRecord:
     """Check the presented credentials against the registered client, in constant time.
 

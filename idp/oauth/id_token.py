@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from idp.keyring.ring import InvalidSignature, KeyRing
 from idp.oauth.claims import user_claims
 from idp.store.base import UserRecord
 
@@ -53,4 +54,52 @@ def id_token_claims(
     }
     if nonce is not None:
         claims["nonce"] = nonce
+    return claims
+
+
+class InvalidIdToken(ValueError):
+    """A token offered as an ID token that is not one this provider issued."""
+
+
+def id_token_client(claims: Mapping[str, Any]) -> str | None:
+    """The client an ID token was issued to: azp, or its single audience (OIDC Core 2)."""
+    audience = claims.get("aud")
+    if isinstance(audience, list):
+        audience = audience[0] if len(audience) == 1 else None
+    azp = claims.get("azp", audience)
+    return azp if isinstance(azp, str) and azp else None
+
+
+def check_id_token(header: Mapping[str, Any], claims: Mapping[str, Any], issuer: str) -> None:
+    """Refuse anything but an ID token this provider issued to a client; expiry is not checked.
+
+    Other tokens we sign carry another ``typ`` (RFC 9068 access tokens ``at+jwt``,
+    Back-Channel Logout 1.0 logout tokens ``logout+jwt`` and an ``events`` claim), so an
+    ``id_token_hint`` (OIDC Core 3.1.2.1, RP-Initiated Logout 1.0 section 2) must be typed
+    ``JWT`` (as ours are) or untyped, carry no ``events``, our ``iss``, a ``sub``, and name
+    the client it was issued to in ``aud`` / ``azp``.
+    """
+    typ = header.get("typ", ID_TOKEN_TYP)
+    if not isinstance(typ, str) or typ.lower() != ID_TOKEN_TYP.lower() or "events" in claims:
+        raise InvalidIdToken("the token is not an ID token")
+    if claims.get("iss") != issuer:
+        raise InvalidIdToken("the ID token was not issued by this provider")
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise InvalidIdToken("the ID token has no subject")
+    if id_token_client(claims) is None:
+        raise InvalidIdToken("the ID token names no client it was issued to")
+
+
+def verify_id_token_hint(ring: KeyRing, issuer: str, hint: str) -> dict[str, Any]:
+    """The claims of an ID token signed by a key we publish, whatever its expiry.
+
+    For ``id_token_hint`` at /authorize (OIDC Core 3.1.2.1) and /logout (RP-Initiated
+    Logout 1.0 section 2): both accept an expired ID token.
+    """
+    try:
+        header, claims = ring.verify(hint)
+    except InvalidSignature:
+        raise InvalidIdToken("the ID token is not signed by this provider") from None
+    check_id_token(header, claims, issuer)
     return claims

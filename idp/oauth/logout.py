@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from idp.keyring.ring import InvalidSignature, KeyRing
+from idp.keyring.ring import KeyRing
+from idp.oauth import id_token
 from idp.store.base import ClientRecord
 
 
@@ -25,23 +26,19 @@ class LogoutRequest:
 
 
 def verify_id_token_hint(ring: KeyRing, issuer: str, hint: str) -> dict[str, Any]:
-    """The claims of an ID token we issued; expiry does not matter here (section 2)."""
+    """The claims of an ID token we issued to a client; expiry does not matter (section 2).
+
+    An access token or a logout token, though signed by us, is not an ID token.
+    """
     try:
-        _, claims = ring.verify(hint)
-    except InvalidSignature:
+        return id_token.verify_id_token_hint(ring, issuer, hint)
+    except id_token.InvalidIdToken:
         raise InvalidLogoutRequest("The id_token_hint is not a valid ID token.") from None
-    if claims.get("iss") != issuer or not isinstance(claims.get("sub"), str):
-        raise InvalidLogoutRequest("The id_token_hint was not issued by this provider.")
-    return claims
 
 
 def hint_client_id(claims: Mapping[str, Any]) -> str | None:
     """The client an ID token was issued to: azp, or its single audience."""
-    audience = claims.get("aud")
-    if isinstance(audience, list):
-        audience = audience[0] if len(audience) == 1 else None
-    azp = claims.get("azp", audience)
-    return azp if isinstance(azp, str) else None
+    return id_token.id_token_client(claims)
 
 
 def check_logout_client(client_id: str | None, hint: Mapping[str, Any] | None) -> str | None:

@@ -135,6 +135,7 @@ def build_client(
     backchannel_uri = _backchannel_uri(request.backchannel_logout_uri, backchannel)
     grants = _grant_types(request, public)
     _check_redirect_needed(grants, redirect_uris)
+    check_admin_scope_grants(scope, grants)
     secret = None if public else new_client_secret()
     record = ClientRecord(
         client_id=new_client_id(),
@@ -196,6 +197,7 @@ def apply_client_update(
     backchannel_uri = client.backchannel_logout_uri
     if update.backchannel_logout_uri is not None:
         backchannel_uri = _backchannel_uri(update.backchannel_logout_uri or None, backchannel)
+    check_admin_scope_grants(scope, grants)
     return replace(
         client,
         name=name,
@@ -210,6 +212,25 @@ def apply_client_update(
 
 ADMIN_SCOPE = "idp:admin"
 """The scope that opens the admin API."""
+
+
+USER_FACING_GRANTS = ("authorization_code", "refresh_token")
+"""Grants that give a token for a person signed in through the client."""
+
+
+def check_admin_scope_grants(scope: Sequence[str], grants: Sequence[str]) -> None:
+    """Refuse ``idp:admin`` to a client with a grant a person can use.
+
+    Admin rights belong to machine clients (``client_credentials``): through a client with
+    the authorization_code or refresh_token grant, anyone who signs in could obtain a token
+    carrying the admin scope.
+    """
+    user_grants = [g for g in grants if g in USER_FACING_GRANTS]
+    if ADMIN_SCOPE in scope and user_grants:
+        raise InvalidClientMetadata(
+            f"the {ADMIN_SCOPE} scope is for machine clients only: "
+            f"not with the {user_grants[0]} grant"
+        )
 
 
 def admin_audience(issuer: str) -> str:

@@ -6,8 +6,10 @@
   and introspection reports the token inactive from then on. A resource server that
   verifies JWTs itself does not ask, so it keeps accepting the token until it expires:
   that is why access tokens are short-lived, and why introspection exists.
-- Only the client a token was issued to may revoke it (section 2.1); a token this server
-  knows as issued to another client is refused with invalid_request and left alone.
+- Only the client a token was issued to may revoke it (section 2.1). A token this server
+  knows as issued to another client is left alone; a confidential client (authenticated)
+  is told so with invalid_request, but a public client, which anyone can pose as, gets
+  the same empty 200 as for garbage, so that nobody can test whether a token is live.
 - Unknown, malformed, expired or already revoked tokens change nothing and are answered
   like a success (section 2.2: the client could do nothing with such an error).
 
@@ -38,11 +40,17 @@ class ForeignToken(InvalidRequest):
 async def revoke(token: str, caller: ClientRecord, check: TokenCheck) -> bool:
     """Revoke ``token`` on behalf of ``caller``; say whether anything changed.
 
-    Raises ForeignToken for a token issued to another client.
+    Raises ForeignToken for a token issued to another client, unless the caller is a
+    public client: it proved nothing, so it learns nothing (the answer is as for garbage).
     """
-    if is_access_token_shaped(token):
-        return await _revoke_access_token(token, caller, check)
-    return await _revoke_refresh_token(token, caller, check)
+    try:
+        if is_access_token_shaped(token):
+            return await _revoke_access_token(token, caller, check)
+        return await _revoke_refresh_token(token, caller, check)
+    except ForeignToken:
+        if caller.is_public:
+            return False
+        raise
 
 
 async def _revoke_access_token(token: str, caller: ClientRecord, check: TokenCheck) -> bool:

@@ -169,6 +169,10 @@ class AuditEntry:
     outcome: str = "success"
     detail: Mapping[str, Any] = field(default_factory=dict)
     id: int | None = None
+    subject: str | None = None
+    """The ``sub`` of the admin API token behind the row; None for the CLI and the server."""
+    count: int = 1
+    """How many refused calls a counted row stands for (``Store.count_audit``); else 1."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ class Actor:
 
     name: str
     at: float
+    subject: str | None = None
 
 
 SYSTEM = "system"
@@ -202,6 +207,7 @@ def key_audit_entries(
             "key.import" if key.kid in change.imported else "key.create",
             key.kid,
             detail={"alg": key.alg, "state": key.state},
+            subject=actor.subject,
         )
         for key in change.inserts
     ]
@@ -220,6 +226,7 @@ def key_audit_entries(
                 _KEY_ACTIONS.get(key.state, "key.update"),
                 key.kid,
                 detail={"alg": key.alg, "from": previous, "to": key.state},
+                subject=actor.subject,
             )
         )
     return entries
@@ -540,6 +547,14 @@ class Store(Protocol):
 
     async def record_audit(self, entry: AuditEntry) -> None:
         """Write one audit row on its own (for refused calls that change nothing)."""
+        ...
+
+    async def count_audit(self, entry: AuditEntry, bucket: str) -> None:
+        """Write ``entry`` as the one row of ``bucket``, or add one to that row's count.
+
+        An upsert on the unique ``bucket``: however many calls share a bucket, the table
+        grows by one row (for refused unauthenticated admin calls).
+        """
         ...
 
     async def list_audit(self, since: float | None = None, limit: int = 1000) -> list[AuditEntry]:

@@ -151,8 +151,8 @@ def ordered_updates(updates: tuple[KeyRecord, ...]) -> list[KeyRecord]:
     return sorted(updates, key=lambda key: key.state == "active")
 
 
-AUDIT_COLUMNS = "id, at, actor, action, target, outcome, detail"
-AUDIT_INSERT_COLUMNS = "at, actor, action, target, outcome, detail"
+AUDIT_COLUMNS = "id, at, actor, action, target, outcome, detail, subject, count"
+AUDIT_INSERT_COLUMNS = "at, actor, action, target, outcome, detail, subject"
 
 
 def audit_values(entry: AuditEntry) -> tuple[Any, ...]:
@@ -163,6 +163,7 @@ def audit_values(entry: AuditEntry) -> tuple[Any, ...]:
         entry.target,
         entry.outcome,
         json.dumps(dict(entry.detail), sort_keys=True),
+        entry.subject,
     )
 
 
@@ -175,6 +176,8 @@ def audit_from_row(row: Row) -> AuditEntry:
         target=row["target"],
         outcome=row["outcome"],
         detail=json.loads(row["detail"]),
+        subject=row["subject"],
+        count=int(row["count"]),
     )
 
 

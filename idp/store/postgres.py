@@ -730,6 +730,16 @@ class PostgresStore:
         async with self._connection() as connection:
             await _insert_audit(connection, entry)
 
+    async def count_audit(self, entry: AuditEntry, bucket: str) -> None:
+        async with self._connection() as connection:
+            await connection.execute(
+                f"INSERT INTO audit_log ({codec.AUDIT_INSERT_COLUMNS}, bucket) "  # noqa: S608
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                "ON CONFLICT (bucket) DO UPDATE SET count = audit_log.count + 1",
+                *codec.audit_values(entry),
+                bucket,
+            )
+
     async def list_audit(self, since: float | None = None, limit: int = 1000) -> list[AuditEntry]:
         async with self._connection() as connection:
             rows = await connection.fetch(
@@ -746,7 +756,7 @@ async def _insert_audit(connection: Connection, entry: AuditEntry | None) -> Non
         return
     await connection.execute(
         f"INSERT INTO audit_log ({codec.AUDIT_INSERT_COLUMNS}) "  # noqa: S608
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
         *codec.audit_values(entry),
     )
 

@@ -640,6 +640,16 @@ class SQLiteStore:
     async def record_audit(self, entry: AuditEntry) -> None:
         await self._run(lambda c: _insert_audit(c, entry))
 
+    async def count_audit(self, entry: AuditEntry, bucket: str) -> None:
+        await self._run(
+            lambda c: c.execute(
+                f"INSERT INTO audit_log ({codec.AUDIT_INSERT_COLUMNS}, bucket) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (bucket) DO UPDATE SET count = audit_log.count + 1",
+                (*codec.audit_values(entry), bucket),
+            )
+        )
+
     async def list_audit(self, since: float | None = None, limit: int = 1000) -> list[AuditEntry]:
         rows = await self._run(
             lambda c: c.execute(
@@ -692,7 +702,7 @@ def _insert_audit(connection: sqlite3.Connection, entry: AuditEntry | None) -> N
         return
     connection.execute(
         f"INSERT INTO audit_log ({codec.AUDIT_INSERT_COLUMNS}) "  # noqa: S608
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
         codec.audit_values(entry),
     )
 
