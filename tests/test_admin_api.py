@@ -546,20 +546,26 @@ def test_user_validation_failures(
 ) -> None:
     _, headers = admin
     user = http.post(
-        "/admin/users", json={"username": "bob", "password": "pw"}, headers=headers
+        "/admin/users", json={"username": "bob", "password": "password b"}, headers=headers
     ).json()
     path = f"/admin/users/{user['id']}"
     before = len(audit(live_server))
     cases: list[tuple[str, str, Any, int, str]] = [
-        ("POST", "/admin/users", {"username": "bob", "password": "pw"}, 409, "conflict"),
+        ("POST", "/admin/users", {"username": "bob", "password": "password b"}, 409, "conflict"),
         ("POST", "/admin/users", {"username": "carol"}, 400, "invalid_request"),
-        ("POST", "/admin/users", {"username": "a b", "password": "pw"}, 400, "invalid_request"),
+        (
+            "POST",
+            "/admin/users",
+            {"username": "a b", "password": "password b"},
+            400,
+            "invalid_request",
+        ),
         ("POST", "/admin/users", {"username": "c", "password": ""}, 400, "invalid_request"),
         ("POST", "/admin/users", {"username": "c", "password": 1}, 400, "invalid_request"),
         (
             "POST",
             "/admin/users",
-            {"username": "c", "password": "p", "x": 1},
+            {"username": "c", "password": "password c", "x": 1},
             400,
             "invalid_request",
         ),
@@ -668,7 +674,9 @@ def test_cli_admin_client_opens_the_api(
     assert created["audiences"] == [f"{live_server.url}/admin"]
     assert created["grant_types"] == ["client_credentials"]
     headers = bearer(get_token(http, created["client_id"], created["client_secret"]))
-    made = http.post("/admin/users", json={"username": "eve", "password": "pw"}, headers=headers)
+    made = http.post(
+        "/admin/users", json={"username": "eve", "password": "password e"}, headers=headers
+    )
     assert made.status_code == 201, made.text
     rows = audit(live_server)
     assert rows[-2].actor.startswith("cli") and rows[-2].action == "client.create"
@@ -725,7 +733,7 @@ def test_cli_updates_and_deletes_through_the_same_functions(
             "dan@example.com",
             "--password-stdin",
             "--json",
-            stdin="pw1\n",
+            stdin="password 1\n",
         )
     )
     changed = json.loads(
@@ -740,7 +748,7 @@ def test_cli_updates_and_deletes_through_the_same_functions(
             "--json",
             "--",
             user["id"],
-            stdin="pw2\n",
+            stdin="password 2\n",
         )
     )
     assert (changed["email"], changed["disabled"]) == (None, True)

@@ -83,7 +83,7 @@ def test_commands_need_the_schema_and_migrate_is_idempotent(idp: Idp) -> None:
         ("users", "create", "--username", "ada", "--password-stdin", "--json"),
         ("keys", "rotate", "--json"),
         ("keys", "revoke", "some-kid"),
-        stdin="pw\n",
+        stdin="password one\n",
     )
     for attempt in attempts:
         attempt.fails(1, "idp migrate")
@@ -244,9 +244,9 @@ def test_users_create_and_list(migrated: Idp, database_url: str) -> None:
     assert created["email"] == "ada@example.com" and created["name"] == "Ada Lovelace"
     assert not {k for k in created if "password" in k or "hash" in k}
 
-    migrated("users", "create", "--username", "ada", "--password-stdin", stdin="other\n").fails(
-        1, "ada"
-    )
+    migrated(
+        "users", "create", "--username", "ada", "--password-stdin", stdin="other password\n"
+    ).fails(1, "ada")
     migrated("users", "create", "--username", "bob", "--password-stdin").fails(1)
 
     listed = migrated("users", "list", "--json").json()

@@ -182,7 +182,7 @@ async def test_one_address_trying_many_accounts_is_throttled(
 async def test_parallel_attempts_on_two_replicas_reserve_at_most_the_allowance(
     settings: Settings,
 ) -> None:
-    """Twenty attempts at once, through two store connections: five are counted, the rest refused."""
+    """Twenty attempts at once through two connections: five are counted, the rest refused."""
     stores = [make_store(settings.database_url) for _ in range(2)]
     for each in stores:
         await each.open()
