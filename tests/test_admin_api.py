@@ -586,6 +586,38 @@ def test_user_validation_failures(
     ]
 
 
+def test_users_are_one_account_up_to_case_and_need_visible_names_and_long_passwords(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    _, headers = admin
+    made = http.post(
+        "/admin/users", json={"username": "Alice", "password": "long enough"}, headers=headers
+    )
+    assert made.status_code == 201, made.text
+    path = f"/admin/users/{made.json()['id']}"
+    for spelling in ("alice", "ALICE", "\uff41\uff4c\uff49\uff43\uff45"):
+        body = {"username": spelling, "password": "long enough"}
+        assert_error(http.post("/admin/users", json=body, headers=headers), 409, "conflict")
+    for invisible in ("bo\u200bb", "bob\u2060", "\ufeffbob", "bo\u0007b", "bo\u202eb"):
+        body = {"username": invisible, "password": "long enough"}
+        refused = assert_error(
+            http.post("/admin/users", json=body, headers=headers), 400, "invalid_request"
+        )
+        assert "zero-width" in refused["error_description"]
+    short = "password too short: at least 8 characters are required"
+    for method, url, body in (
+        ("POST", "/admin/users", {"username": "carol", "password": "seven77"}),
+        ("PATCH", path, {"password": "short"}),
+    ):
+        refused = assert_error(
+            http.request(method, url, json=body, headers=headers), 400, "invalid_request"
+        )
+        assert refused["error_description"] == short
+    assert http.patch(path, json={"password": "eight ch"}, headers=headers).status_code == 200
+    listed = http.get("/admin/users", headers=headers).json()
+    assert [u["username"] for u in listed] == ["Alice"]
+
+
 # -- paths and the description --------------------------------------------------------------
 
 

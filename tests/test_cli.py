@@ -263,6 +263,32 @@ def test_users_create_and_list(migrated: Idp, database_url: str) -> None:
             hasher.verify(stored_hash, wrong)
 
 
+def test_users_are_one_account_up_to_case_and_need_visible_names_and_long_passwords(
+    migrated: Idp,
+) -> None:
+    """``Alice`` and ``alice`` are one account; invisible characters and short passwords fail."""
+    create = ("users", "create", "--password-stdin", "--username")
+    alice = migrated(*create, "Alice", "--json", stdin="long enough\n").json()
+    for spelling in ("alice", "ALICE", "\uff41\uff4c\uff49\uff43\uff45"):
+        migrated(*create, spelling, stdin="long enough\n").fails(1, "already exists")
+    for invisible in ("bo\u200bb", "bob\u2060", "\ufeffbob", "bo\u0007b", "bo\u202eb"):
+        migrated(*create, invisible, stdin="long enough\n").fails(1, "zero-width")
+    short = "password too short: at least 8 characters are required"
+    migrated(*create, "carol", stdin="seven77\n").fails(1, short)
+    set_password = ("users", "set-password", "ALICE", "--password-stdin")
+    migrated(*set_password, stdin="short\n").fails(1, short)
+    update = ("users", "update", alice["id"], "--password-stdin")
+    migrated(*update, stdin="short\n").fails(1, short)
+    # IDP_PASSWORD_MIN_LENGTH raises the bar.
+    migrated(*set_password, stdin="eleven char\n", IDP_PASSWORD_MIN_LENGTH="12").fails(
+        1, "at least 12 characters"
+    )
+    migrated(*set_password, stdin="twelve chars\n", IDP_PASSWORD_MIN_LENGTH="12").ok()
+    migrated(*update, stdin="eight ch\n").ok()
+    listed = migrated("users", "list", "--json").json()
+    assert [u["username"] for u in listed] == ["Alice"]
+
+
 # -- keys ---------------------------------------------------------------------------------
 
 
