@@ -162,7 +162,13 @@ def prepare(workdir: Path) -> LoginFixture:
 def serving(workdir: Path, fixture: LoginFixture, concurrency: int | None) -> Iterator[Server]:
     """``idp serve`` (granian, one worker, every core) on a free port; yield it, then stop it."""
     port = free_port()
-    env = fixture.env | {"IDP_ISSUER": f"http://127.0.0.1:{port}"}
+    # Every browser signs in to one account from one address, and attempts in flight count
+    # against the login throttle until they succeed: allow more of them than browsers.
+    env = fixture.env | {
+        "IDP_ISSUER": f"http://127.0.0.1:{port}",
+        "IDP_LOGIN_MAX_FAILURES": "1000",
+        "IDP_LOGIN_MAX_FAILURES_PER_IP": "100000",
+    }
     if concurrency is not None:
         env["IDP_PASSWORD_HASH_CONCURRENCY"] = str(concurrency)
     log = workdir / f"server-{concurrency or 'default'}.log"

@@ -36,7 +36,7 @@ from idp.keyring.kek import check_store, provide_key_file
 from idp.keyring.lifecycle import KeyRingError, LifecyclePolicy, settings_warnings
 from idp.keyring.material import KeyImportError, KeyMaterialError
 from idp.keyring.ring import KeyRingService
-from idp.login_throttle import clear_account, normalise_username
+from idp.login_throttle import clear_account
 from idp.management import (
     InvalidUser,
     UserUpdate,
@@ -305,7 +305,13 @@ def cmd_users_create(args: argparse.Namespace, settings: Settings) -> None:
 
     async def work(store: Store) -> dict[str, Any]:
         user = await create_user(
-            store, args.username, password, email=args.email, name=args.name, actor=cli_actor()
+            store,
+            args.username,
+            password,
+            email=args.email,
+            name=args.name,
+            actor=cli_actor(),
+            password_min_length=settings.password_min_length,
         )
         return user_document(user)
 
@@ -339,7 +345,14 @@ def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> None
     password = _read_password()
 
     async def work(store: Store) -> dict[str, Any]:
-        return user_document(await set_password(store, args.username, password, actor=cli_actor()))
+        user = await set_password(
+            store,
+            args.username,
+            password,
+            actor=cli_actor(),
+            password_min_length=settings.password_min_length,
+        )
+        return user_document(user)
 
     _print(
         asyncio.run(_with_store(settings, work)),
@@ -398,7 +411,12 @@ def cmd_users_update(args: argparse.Namespace, settings: Settings) -> None:
     async def work(store: Store) -> dict[str, Any]:
         async with _notifier(store, settings) as notifier:
             user = await update_user(
-                store, args.user_id, update, actor=cli_actor(), notifier=notifier
+                store,
+                args.user_id,
+                update,
+                actor=cli_actor(),
+                notifier=notifier,
+                password_min_length=settings.password_min_length,
             )
         return user_document(user)
 
@@ -422,11 +440,7 @@ def cmd_users_delete(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_users_unlock(args: argparse.Namespace, settings: Settings) -> None:
     async def work(store: Store) -> dict[str, Any]:
-        wanted = normalise_username(args.username)
-        user = next(
-            (u for u in await store.list_users() if normalise_username(u.username) == wanted),
-            None,
-        )
+        user = await store.get_user_by_username(args.username)
         if user is None:
             raise NotFound(f"no user named {args.username!r}")
         audit = AuditEntry(

@@ -22,6 +22,9 @@ DEFAULT_DATABASE_URL = "sqlite:///var/idp.db"
 KEY_FILE_SUFFIX = ".kek"
 LEGACY_KEY_FILE = Path("keys") / "key-encryption-key"
 """Where earlier versions kept the SQLite store's key, relative to the working directory."""
+DEFAULT_PASSWORD_MIN_LENGTH = 8
+"""NIST SP 800-63B section 3.1.1.2: passwords chosen by a person are at least 8 characters."""
+MAX_PASSWORD_LENGTH = 1024
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -60,6 +63,7 @@ class Settings:
     login_max_failures_per_ip: int = 50
     login_failure_window: int = 900
     login_lock_duration: int = 900
+    password_min_length: int = DEFAULT_PASSWORD_MIN_LENGTH
     housekeeping_interval: int = 60
     hsts_max_age: int = 365 * 86400
     body_read_timeout: int = 10
@@ -350,6 +354,12 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         ),
         login_lock_duration=parse_duration(
             "IDP_LOGIN_LOCK_DURATION", env.get("IDP_LOGIN_LOCK_DURATION", "15m")
+        ),
+        password_min_length=_int_in_range(
+            "IDP_PASSWORD_MIN_LENGTH",
+            env.get("IDP_PASSWORD_MIN_LENGTH", str(DEFAULT_PASSWORD_MIN_LENGTH)),
+            DEFAULT_PASSWORD_MIN_LENGTH,
+            MAX_PASSWORD_LENGTH,
         ),
         housekeeping_interval=parse_duration(
             "IDP_HOUSEKEEPING_INTERVAL", env.get("IDP_HOUSEKEEPING_INTERVAL", "60s")

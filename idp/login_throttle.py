@@ -1,9 +1,18 @@
-"""Brute-force defence for the login form: failures counted per account and per client address.
+"""Brute-force defence for the login form: attempts counted per account, address and both.
 
-The counters live in the store, so every replica sees the same ones. The rules are in
-:mod:`idp.throttle_policy`; accounts use IDP_LOGIN_MAX_FAILURES, client addresses
-IDP_LOGIN_MAX_FAILURES_PER_IP, both within IDP_LOGIN_FAILURE_WINDOW and locked for
-IDP_LOGIN_LOCK_DURATION. The account key is a hash of the normalised username (unknown
+The counters live in the store, so every replica sees the same ones, and an attempt is
+counted (as a failure, until it succeeds) in one atomic store step before its password is
+checked: of N parallel guesses only as many as the allowance reach the check. The rules
+are in :mod:`idp.throttle_policy`. Three keys per attempt, within IDP_LOGIN_FAILURE_WINDOW:
+
+- the account and the client address together: IDP_LOGIN_MAX_FAILURES, then paused, then
+  locked for IDP_LOGIN_LOCK_DURATION: the guesser is shut out;
+- the client address: IDP_LOGIN_MAX_FAILURES_PER_IP, paused, then locked the same way:
+  one address trying many accounts;
+- the account alone: IDP_LOGIN_MAX_FAILURES, then only paused (at most 60 s), never
+  locked, so someone who merely knows a username cannot keep its owner out for long.
+
+The account key is a hash of the canonical username (:mod:`idp.usernames`; unknown
 usernames are counted the same way, so the throttle tells nothing about which exist); an
 IPv6 client is counted per /64, the block one subscriber usually holds.
 """
@@ -12,39 +21,34 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import unicodedata
+from collections.abc import Mapping
 
 from idp.clock import Clock
 from idp.config import Settings
-from idp.store.base import AuditEntry, Store
-from idp.throttle_policy import (
-    ThrottlePolicy,
-    ThrottleVerdict,
-    combine,
-    lock_until,
-    verdict,
-)
+from idp.store.base import AuditEntry, LoginCounter, LoginCounterChange, Store
+from idp.throttle_policy import ThrottlePolicy, ThrottleVerdict, reserve, settle_success
+from idp.usernames import canonical_username
 
 __all__ = [
     "ThrottleVerdict",
     "account_key",
     "clear_account",
     "ip_key",
-    "login_allowed",
-    "record_login_failure",
+    "pair_key",
     "record_login_success",
+    "reserve_login_attempt",
 ]
 
 
-def normalise_username(username: str) -> str:
-    """The form under which failures of one account are counted: NFKC, trimmed, case-folded."""
-    return unicodedata.normalize("NFKC", username).strip().casefold()
-
-
 def account_key(username: str) -> str:
-    """The counter key of an account (its normalised username, hashed)."""
-    digest = hashlib.sha256(normalise_username(username).encode()).hexdigest()
+    """The counter key of an account (its canonical username, hashed)."""
+    digest = hashlib.sha256(canonical_username(username).encode()).hexdigest()
     return f"account:{digest}"
+
+
+def pair_key(username: str, ip: str) -> str:
+    """The counter key of one account tried from one address (under the account's key)."""
+    return f"{account_key(username)}|{ip_key(ip)}"
 
 
 def ip_key(ip: str) -> str:
@@ -60,59 +64,53 @@ def ip_key(ip: str) -> str:
     return f"ip:{address}"
 
 
-def _policies(settings: Settings) -> tuple[ThrottlePolicy, ThrottlePolicy]:
-    account = ThrottlePolicy(
-        settings.login_max_failures, settings.login_failure_window, settings.login_lock_duration
-    )
-    address = ThrottlePolicy(
-        settings.login_max_failures_per_ip,
-        settings.login_failure_window,
-        settings.login_lock_duration,
-    )
-    return account, address
+def _keys(settings: Settings, username: str, ip: str) -> list[tuple[str, ThrottlePolicy]]:
+    """The three keys an attempt counts against, each with its policy (see the module)."""
+    window, lock = settings.login_failure_window, settings.login_lock_duration
+    return [
+        (pair_key(username, ip), ThrottlePolicy(settings.login_max_failures, window, lock)),
+        (ip_key(ip), ThrottlePolicy(settings.login_max_failures_per_ip, window, lock)),
+        (account_key(username), ThrottlePolicy(settings.login_max_failures, window, None)),
+    ]
 
 
-async def login_allowed(
+async def reserve_login_attempt(
     store: Store, settings: Settings, clock: Clock, *, username: str, ip: str
 ) -> ThrottleVerdict:
-    """Whether a password for ``username`` from ``ip`` may be checked now.
+    """Whether a password for ``username`` from ``ip`` may be checked now, counting it if so.
 
-    Refused while either the account or the address is paused or locked; ``retry_at`` is
-    then the moment both allow it again (for the page to say), ``delay`` the seconds to it.
+    Allowed, the attempt already counts as a failure against every key (one atomic store
+    step); :func:`record_login_success` gives it back if the password is right. Refused
+    (nothing counted), ``retry_at`` is the moment every key allows it again and ``delay``
+    the seconds to it.
     """
     now = clock()
-    account, address = account_key(username), ip_key(ip)
-    counters = {c.key: c for c in await store.get_login_counters([account, address], now)}
-    account_policy, address_policy = _policies(settings)
-    return combine(
-        [
-            verdict(counters.get(account), now, account_policy),
-            verdict(counters.get(address), now, address_policy),
-        ]
-    )
+    keys = _keys(settings, username, ip)
+    decided: list[ThrottleVerdict] = []
 
+    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
+        decision, change = reserve(live, keys, now)
+        decided.append(decision)
+        return change
 
-async def record_login_failure(
-    store: Store, settings: Settings, clock: Clock, *, username: str, ip: str
-) -> None:
-    """Count a failed login against the account and the address, locking either when due."""
-    now = clock()
-    for key, policy in zip((account_key(username), ip_key(ip)), _policies(settings), strict=True):
-        counter = await store.add_login_failure(key, now, policy.window)
-        until = lock_until(counter, now, policy)
-        if until is not None:
-            await store.lock_login_key(key, until)
+    await store.update_login_counters([key for key, _ in keys], now, update)
+    return decided[-1]
 
 
 async def record_login_success(
     store: Store, settings: Settings, clock: Clock, *, username: str, ip: str
 ) -> None:
-    """Forget the account's failures after a successful login (the address keeps its count)."""
-    await store.clear_login_failures(account_key(username))
+    """Forget the account's and the pair's failures; give the address its reservation back."""
+    pair, address, account = _keys(settings, username, ip)
+
+    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
+        return settle_success(live, [pair[0], account[0]], [address])
+
+    await store.update_login_counters([pair[0], address[0], account[0]], clock(), update)
 
 
 async def clear_account(store: Store, username: str, audit: AuditEntry | None = None) -> bool:
-    """Unlock an account by forgetting its failures; say whether it had any.
+    """Unlock an account by forgetting its failures, from every address; say whether it had any.
 
     ``audit`` (the administrator's ``user.unlock``) is recorded only when it had some.
     """

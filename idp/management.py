@@ -9,6 +9,7 @@ from typing import Any
 
 from idp.backchannel import BackchannelNotifier
 from idp.clock import Clock, system_clock
+from idp.config import DEFAULT_PASSWORD_MIN_LENGTH, MAX_PASSWORD_LENGTH
 from idp.keyring.lifecycle import (
     LifecyclePolicy,
     Rotation,
@@ -24,9 +25,9 @@ from idp.passwords import HashPassword, hash_password_async
 from idp.refresh_tokens import revoke_user_refresh_tokens
 from idp.sessions import end_user_sessions
 from idp.store.base import SYSTEM, AuditEntry, ClientRecord, KeyRecord, NotFound, Store, UserRecord
+from idp.usernames import USERNAME_RULE, username_allowed
 
 MAX_USERNAME_LENGTH = 200
-MAX_PASSWORD_LENGTH = 1024
 
 
 def iso_time(timestamp: float | None) -> str | None:
@@ -155,15 +156,18 @@ async def create_user(
     actor: str = SYSTEM,
     hasher: HashPassword = hash_password_async,
     subject: str | None = None,
+    password_min_length: int = DEFAULT_PASSWORD_MIN_LENGTH,
 ) -> UserRecord:
     """Create a person's account with an argon2id password hash.
 
     A server passes its PasswordService's ``hash``, so hashing shares the logins' bound.
+    The name must be visible throughout (see :mod:`idp.usernames`); the store refuses one
+    whose canonical form another account has (Conflict).
     """
     username = username.strip()
-    if not username or len(username) > MAX_USERNAME_LENGTH or any(c.isspace() for c in username):
-        raise InvalidUser("username must be 1 to 200 characters with no spaces")
-    _check_password(password)
+    if not username_allowed(username):
+        raise InvalidUser(USERNAME_RULE)
+    check_password_length(password, password_min_length)
     _check_email(email)
     _check_name(name)
     user = UserRecord(
@@ -186,9 +190,16 @@ async def create_user(
     return user
 
 
-def _check_password(password: str) -> None:
-    if not password or len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidUser(f"password must be 1 to {MAX_PASSWORD_LENGTH} characters")
+def check_password_length(password: str, min_length: int) -> None:
+    """Refuse a new password shorter than ``min_length`` (NIST SP 800-63B section 3.1.1.2).
+
+    Lengths count Unicode code points, as that section asks; the upper bound only keeps
+    hashing cheap to refuse.
+    """
+    if len(password) < min_length:
+        raise InvalidUser(f"password too short: at least {min_length} characters are required")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidUser(f"password too long: at most {MAX_PASSWORD_LENGTH} characters")
 
 
 def _check_email(email: str | None) -> None:
@@ -240,6 +251,7 @@ async def update_user(
     hasher: HashPassword = hash_password_async,
     notifier: BackchannelNotifier | None = None,
     subject: str | None = None,
+    password_min_length: int = DEFAULT_PASSWORD_MIN_LENGTH,
 ) -> UserRecord:
     """Change an account (a new password is hashed with argon2id); raises NotFound.
 
@@ -247,7 +259,14 @@ async def update_user(
     Disabling the account also ends the user's access (``end_user_access``).
     """
     updated = await _apply_user_update(
-        store, await get_user(store, user_id), update, clock, actor, hasher, subject
+        store,
+        await get_user(store, user_id),
+        update,
+        clock,
+        actor,
+        hasher,
+        subject,
+        password_min_length,
     )
     if update.disabled is True:
         await end_user_access(store, user_id, clock, notifier)
@@ -262,6 +281,7 @@ async def _apply_user_update(
     actor: str,
     hasher: HashPassword = hash_password_async,
     subject: str | None = None,
+    password_min_length: int = DEFAULT_PASSWORD_MIN_LENGTH,
 ) -> UserRecord:
     """Validate and store an update of ``current``, audited in the same transaction."""
     user_id = current.id
@@ -279,7 +299,7 @@ async def _apply_user_update(
         f for f in ("email", "name", "disabled") if getattr(current, f) != getattr(updated, f)
     ]
     if update.password is not UNCHANGED:
-        _check_password(update.password)
+        check_password_length(update.password, password_min_length)
         updated = replace(updated, password_hash=await hasher(update.password))
         changed.append("password")
     audit = AuditEntry(
@@ -311,11 +331,19 @@ async def _user_named(store: Store, username: str) -> UserRecord:
 
 
 async def set_password(
-    store: Store, username: str, password: str, clock: Clock = system_clock, actor: str = SYSTEM
+    store: Store,
+    username: str,
+    password: str,
+    clock: Clock = system_clock,
+    actor: str = SYSTEM,
+    password_min_length: int = DEFAULT_PASSWORD_MIN_LENGTH,
 ) -> UserRecord:
     """Replace a user's password with a new argon2id hash (audited as ``user.update``)."""
     user = await _user_named(store, username)
-    return await _apply_user_update(store, user, UserUpdate(password=password), clock, actor)
+    update = UserUpdate(password=password)
+    return await _apply_user_update(
+        store, user, update, clock, actor, password_min_length=password_min_length
+    )
 
 
 async def disable_user(

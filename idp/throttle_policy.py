@@ -1,17 +1,24 @@
-"""The login throttle's rules, as pure functions of a failure counter and the time.
+"""The login throttle's rules, as pure functions of failure counters and the time.
 
-Per key (an account or a client address) and within a window that starts at the first
-failure: up to ``max_failures`` failures cost nothing; each further failure doubles a
-pause before the next attempt may be checked (1 s, 2 s, 4 s ... at most 60 s); at twice
-``max_failures`` the key is locked for ``lock_duration``, and when the lock ends the count
-starts again from zero. OWASP Authentication Cheat Sheet, "Login Throttling".
+Per key (an account, a client address, or the pair of both) and within a window that
+starts at the first failure: up to ``max_failures`` failures cost nothing; each further
+failure doubles a pause before the next attempt may be checked (1 s, 2 s, 4 s ... at most
+60 s); a key that can lock is locked for ``lock_duration`` at twice ``max_failures``, and
+when the lock ends the count starts again from zero. OWASP Authentication Cheat Sheet,
+"Login Throttling".
+
+An attempt is counted before its password is checked (:func:`reserve`): it reserves its
+place, as a failure, in every key at once, and only if every key allows it; a success
+gives the reservation back (:func:`settle_success`). So attempts in flight count as
+failures, and parallel guesses cannot outrun the count.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from idp.store.base import LoginCounter
+from idp.store.base import LoginCounter, LoginCounterChange
 
 MAX_DELAY = 60.0
 
@@ -34,7 +41,8 @@ class ThrottlePolicy:
 
     max_failures: int
     window: float
-    lock_duration: float
+    lock_duration: float | None
+    """None: the key only ever pauses (at most MAX_DELAY), it is never locked."""
 
     @property
     def lock_after(self) -> int:
@@ -61,13 +69,71 @@ def verdict(counter: LoginCounter | None, now: float, policy: ThrottlePolicy) ->
     return ALLOWED
 
 
-def lock_until(counter: LoginCounter, now: float, policy: ThrottlePolicy) -> float | None:
-    """When a lock just earned by ``counter`` ends, or None when no new lock is due."""
-    if counter.failures < policy.lock_after:
+def counted(
+    key: str, counter: LoginCounter | None, now: float, policy: ThrottlePolicy
+) -> LoginCounter:
+    """The counter with one more attempt counted at ``now``, locked when that makes it due."""
+    if counter is None:
+        counter = LoginCounter(key, 0, now, now, None, now + policy.window)
+    after = replace(counter, failures=counter.failures + 1, last_failure_at=now)
+    if policy.lock_duration is not None and after.failures >= policy.lock_after:
+        until = now + policy.lock_duration
+        after = replace(after, locked_until=until, expires_at=until)
+    return after
+
+
+def refunded(counter: LoginCounter, policy: ThrottlePolicy) -> LoginCounter | None:
+    """The counter with one reserved attempt given back; None when nothing is left.
+
+    A lock that the attempt itself brought on is lifted again (the window's end becomes
+    the counter's expiry once more).
+    """
+    failures = counter.failures - 1
+    if failures <= 0:
         return None
-    if counter.locked_until is not None and counter.locked_until > now:
-        return None
-    return now + policy.lock_duration
+    after = replace(counter, failures=failures)
+    if counter.locked_until is not None and failures < policy.lock_after:
+        after = replace(
+            after, locked_until=None, expires_at=counter.window_started_at + policy.window
+        )
+    return after
+
+
+def reserve(
+    counters: Mapping[str, LoginCounter],
+    keys: Sequence[tuple[str, ThrottlePolicy]],
+    now: float,
+) -> tuple[ThrottleVerdict, LoginCounterChange]:
+    """Whether an attempt may be checked now and, if so, the counters with it counted.
+
+    ``counters`` are the live ones among ``keys``. Refused when any key refuses (nothing is
+    counted then); allowed, the attempt counts as a failure against every key.
+    """
+    decision = combine([verdict(counters.get(key), now, policy) for key, policy in keys])
+    if not decision.allowed:
+        return decision, LoginCounterChange()
+    put = tuple(counted(key, counters.get(key), now, policy) for key, policy in keys)
+    return decision, LoginCounterChange(put=put)
+
+
+def settle_success(
+    counters: Mapping[str, LoginCounter],
+    cleared: Sequence[str],
+    refunds: Sequence[tuple[str, ThrottlePolicy]],
+) -> LoginCounterChange:
+    """After a successful attempt: forget the ``cleared`` keys, give one back to ``refunds``."""
+    put: list[LoginCounter] = []
+    forget = list(cleared)
+    for key, policy in refunds:
+        counter = counters.get(key)
+        if counter is None:
+            continue
+        after = refunded(counter, policy)
+        if after is None:
+            forget.append(key)
+        else:
+            put.append(after)
+    return LoginCounterChange(put=tuple(put), forget=tuple(forget))
 
 
 def combine(verdicts: list[ThrottleVerdict]) -> ThrottleVerdict:

@@ -737,20 +737,26 @@ def test_user_validation_failures(
 ) -> None:
     _, headers = admin
     user = http.post(
-        "/admin/users", json={"username": "bob", "password": "pw"}, headers=headers
+        "/admin/users", json={"username": "bob", "password": "password b"}, headers=headers
     ).json()
     path = f"/admin/users/{user['id']}"
     before = len(audit(live_server))
     cases: list[tuple[str, str, Any, int, str]] = [
-        ("POST", "/admin/users", {"username": "bob", "password": "pw"}, 409, "conflict"),
+        ("POST", "/admin/users", {"username": "bob", "password": "password b"}, 409, "conflict"),
         ("POST", "/admin/users", {"username": "carol"}, 400, "invalid_request"),
-        ("POST", "/admin/users", {"username": "a b", "password": "pw"}, 400, "invalid_request"),
+        (
+            "POST",
+            "/admin/users",
+            {"username": "a b", "password": "password b"},
+            400,
+            "invalid_request",
+        ),
         ("POST", "/admin/users", {"username": "c", "password": ""}, 400, "invalid_request"),
         ("POST", "/admin/users", {"username": "c", "password": 1}, 400, "invalid_request"),
         (
             "POST",
             "/admin/users",
-            {"username": "c", "password": "p", "x": 1},
+            {"username": "c", "password": "password c", "x": 1},
             400,
             "invalid_request",
         ),
@@ -769,6 +775,38 @@ def test_user_validation_failures(
         ({"POST": "user.create", "PATCH": "user.update", "GET": "user.show"}[m], "failure", s)
         for m, _, _, s, _ in cases
     ]
+
+
+def test_users_are_one_account_up_to_case_and_need_visible_names_and_long_passwords(
+    live_server: LiveServer, http: httpx.Client, admin: tuple[str, dict[str, str]]
+) -> None:
+    _, headers = admin
+    made = http.post(
+        "/admin/users", json={"username": "Alice", "password": "long enough"}, headers=headers
+    )
+    assert made.status_code == 201, made.text
+    path = f"/admin/users/{made.json()['id']}"
+    for spelling in ("alice", "ALICE", "\uff41\uff4c\uff49\uff43\uff45"):
+        body = {"username": spelling, "password": "long enough"}
+        assert_error(http.post("/admin/users", json=body, headers=headers), 409, "conflict")
+    for invisible in ("bo\u200bb", "bob\u2060", "\ufeffbob", "bo\u0007b", "bo\u202eb"):
+        body = {"username": invisible, "password": "long enough"}
+        refused = assert_error(
+            http.post("/admin/users", json=body, headers=headers), 400, "invalid_request"
+        )
+        assert "zero-width" in refused["error_description"]
+    short = "password too short: at least 8 characters are required"
+    for method, url, body in (
+        ("POST", "/admin/users", {"username": "carol", "password": "seven77"}),
+        ("PATCH", path, {"password": "short"}),
+    ):
+        refused = assert_error(
+            http.request(method, url, json=body, headers=headers), 400, "invalid_request"
+        )
+        assert refused["error_description"] == short
+    assert http.patch(path, json={"password": "eight ch"}, headers=headers).status_code == 200
+    listed = http.get("/admin/users", headers=headers).json()
+    assert [u["username"] for u in listed] == ["Alice"]
 
 
 # -- paths and the description --------------------------------------------------------------
@@ -860,7 +898,9 @@ def test_cli_admin_client_opens_the_api(
     assert created["audiences"] == [f"{live_server.url}/admin"]
     assert created["grant_types"] == ["client_credentials"]
     headers = bearer(get_token(http, created["client_id"], created["client_secret"]))
-    made = http.post("/admin/users", json={"username": "eve", "password": "pw"}, headers=headers)
+    made = http.post(
+        "/admin/users", json={"username": "eve", "password": "password e"}, headers=headers
+    )
     assert made.status_code == 201, made.text
     rows = audit(live_server)
     assert rows[-2].actor.startswith("cli") and rows[-2].action == "client.create"
@@ -917,7 +957,7 @@ def test_cli_updates_and_deletes_through_the_same_functions(
             "dan@example.com",
             "--password-stdin",
             "--json",
-            stdin="pw1\n",
+            stdin="password 1\n",
         )
     )
     changed = json.loads(
@@ -932,7 +972,7 @@ def test_cli_updates_and_deletes_through_the_same_functions(
             "--json",
             "--",
             user["id"],
-            stdin="pw2\n",
+            stdin="password 2\n",
         )
     )
     assert (changed["email"], changed["disabled"]) == (None, True)

@@ -56,9 +56,9 @@ async def test_refused_changes_write_no_audit_row(store: Store) -> None:
         await create_client(store, request())
     with pytest.raises(NotFound):
         await delete_client(store, "no-such-client")
-    await create_user(store, "bob", "pw")
+    await create_user(store, "bob", "password one")
     with pytest.raises(Conflict):
-        await create_user(store, "bob", "pw")
+        await create_user(store, "bob", "password one")
     after = await store.list_audit()
     assert len(after) == len(before) + 1
     assert after[-1].action == "user.create"

@@ -83,7 +83,7 @@ def test_commands_need_the_schema_and_migrate_is_idempotent(idp: Idp) -> None:
         ("users", "create", "--username", "ada", "--password-stdin", "--json"),
         ("keys", "rotate", "--json"),
         ("keys", "revoke", "some-kid"),
-        stdin="pw\n",
+        stdin="password one\n",
     )
     for attempt in attempts:
         attempt.fails(1, "idp migrate")
@@ -244,9 +244,9 @@ def test_users_create_and_list(migrated: Idp, database_url: str) -> None:
     assert created["email"] == "ada@example.com" and created["name"] == "Ada Lovelace"
     assert not {k for k in created if "password" in k or "hash" in k}
 
-    migrated("users", "create", "--username", "ada", "--password-stdin", stdin="other\n").fails(
-        1, "ada"
-    )
+    migrated(
+        "users", "create", "--username", "ada", "--password-stdin", stdin="other password\n"
+    ).fails(1, "ada")
     migrated("users", "create", "--username", "bob", "--password-stdin").fails(1)
 
     listed = migrated("users", "list", "--json").json()
@@ -261,6 +261,32 @@ def test_users_create_and_list(migrated: Idp, database_url: str) -> None:
     for wrong in (password + "\n", password.strip()):
         with pytest.raises(VerifyMismatchError):
             hasher.verify(stored_hash, wrong)
+
+
+def test_users_are_one_account_up_to_case_and_need_visible_names_and_long_passwords(
+    migrated: Idp,
+) -> None:
+    """``Alice`` and ``alice`` are one account; invisible characters and short passwords fail."""
+    create = ("users", "create", "--password-stdin", "--username")
+    alice = migrated(*create, "Alice", "--json", stdin="long enough\n").json()
+    for spelling in ("alice", "ALICE", "\uff41\uff4c\uff49\uff43\uff45"):
+        migrated(*create, spelling, stdin="long enough\n").fails(1, "already exists")
+    for invisible in ("bo\u200bb", "bob\u2060", "\ufeffbob", "bo\u0007b", "bo\u202eb"):
+        migrated(*create, invisible, stdin="long enough\n").fails(1, "zero-width")
+    short = "password too short: at least 8 characters are required"
+    migrated(*create, "carol", stdin="seven77\n").fails(1, short)
+    set_password = ("users", "set-password", "ALICE", "--password-stdin")
+    migrated(*set_password, stdin="short\n").fails(1, short)
+    update = ("users", "update", alice["id"], "--password-stdin")
+    migrated(*update, stdin="short\n").fails(1, short)
+    # IDP_PASSWORD_MIN_LENGTH raises the bar.
+    migrated(*set_password, stdin="eleven char\n", IDP_PASSWORD_MIN_LENGTH="12").fails(
+        1, "at least 12 characters"
+    )
+    migrated(*set_password, stdin="twelve chars\n", IDP_PASSWORD_MIN_LENGTH="12").ok()
+    migrated(*update, stdin="eight ch\n").ok()
+    listed = migrated("users", "list", "--json").json()
+    assert [u["username"] for u in listed] == ["Alice"]
 
 
 # -- keys ---------------------------------------------------------------------------------

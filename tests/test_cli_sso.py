@@ -127,10 +127,14 @@ def test_clients_update_sets_checks_and_removes_the_backchannel_uri(migrated: Id
 
 
 def test_users_set_password_and_disable(migrated: Idp, database_url: str) -> None:
-    migrated("users", "create", "--username", "carol", "--password-stdin", stdin="one\n").ok()
-    migrated("users", "set-password", "carol", "--password-stdin", stdin="two\n").ok()
+    migrated(
+        "users", "create", "--username", "carol", "--password-stdin", stdin="password one\n"
+    ).ok()
+    migrated("users", "set-password", "carol", "--password-stdin", stdin="password two\n").ok()
     migrated("users", "set-password", "carol").fails(1, "--password-stdin")
-    migrated("users", "set-password", "nobody", "--password-stdin", stdin="x\n").fails(1, "nobody")
+    migrated("users", "set-password", "nobody", "--password-stdin", stdin="password x\n").fails(
+        1, "nobody"
+    )
 
     async def sessions(store: Store) -> list[bytes]:
         user = await store.get_user_by_username("carol")

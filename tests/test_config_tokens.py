@@ -20,6 +20,7 @@ def test_defaults() -> None:
     assert settings.login_max_failures_per_ip == 50
     assert settings.login_failure_window == 900
     assert settings.login_lock_duration == 900
+    assert settings.password_min_length == 8
     assert settings.housekeeping_interval == 60
 
 
@@ -33,6 +34,7 @@ def test_values_are_read() -> None:
             "IDP_LOGIN_MAX_FAILURES_PER_IP": "100",
             "IDP_LOGIN_FAILURE_WINDOW": "1h",
             "IDP_LOGIN_LOCK_DURATION": "30m",
+            "IDP_PASSWORD_MIN_LENGTH": "12",
             "IDP_HOUSEKEEPING_INTERVAL": "5m",
         }
     )
@@ -42,6 +44,7 @@ def test_values_are_read() -> None:
     assert settings.login_max_failures_per_ip == 100
     assert settings.login_failure_window == 3600
     assert settings.login_lock_duration == 1800
+    assert settings.password_min_length == 12
     assert settings.housekeeping_interval == 300
 
 
@@ -57,6 +60,8 @@ def test_values_are_read() -> None:
         ("IDP_LOGIN_MAX_FAILURES_PER_IP", "0"),
         ("IDP_LOGIN_FAILURE_WINDOW", "0"),
         ("IDP_LOGIN_LOCK_DURATION", "1w"),
+        ("IDP_PASSWORD_MIN_LENGTH", "7"),
+        ("IDP_PASSWORD_MIN_LENGTH", "eight"),
         ("IDP_HOUSEKEEPING_INTERVAL", "0"),
     ],
 )

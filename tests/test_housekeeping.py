@@ -12,7 +12,7 @@ import pytest
 
 from idp.config import Settings
 from idp.housekeeping import Collector, collect, housekeeping_loop, store_collectors
-from idp.login_throttle import account_key, record_login_failure
+from idp.login_throttle import account_key, reserve_login_attempt
 from idp.refresh_tokens import find_refresh_token, issue_refresh_token
 from idp.store import make_store
 from idp.store.base import Store, UserRecord
@@ -44,7 +44,7 @@ async def _seed(store: Store, settings: Settings, clock: FakeClock, n: int) -> l
                 family_id=f"f{clock.now}-{i}",
             )
         )
-        await record_login_failure(
+        await reserve_login_attempt(
             store,
             settings,
             clock,
@@ -85,19 +85,19 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
 
     collectors = [(name, counted(name, c)) for name, c in store_collectors(store)]
     deleted = await collect(collectors, T0 + settings.refresh_token_ttl, batch=4)
-    # 11 old tokens and 22 old counters (one per account and one per address).
+    # 11 old tokens and 33 old counters (per account, per address and per both).
     assert deleted == {
         "sessions": 0,
         "authorization_codes": 0,
         "refresh_tokens": 11,
-        "login_failures": 22,
+        "login_failures": 33,
         "revoked_access_tokens": 11,
     }
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
     assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
     assert not await store.is_access_token_revoked(f"j{T0}-0")
     assert await store.is_access_token_revoked(f"j{clock.now}-2")
-    assert [d for n, d in calls if n == "login_failures"] == [4, 4, 4, 4, 4, 2]
+    assert [d for n, d in calls if n == "login_failures"] == [4, 4, 4, 4, 4, 4, 4, 4, 1]
     assert await _count(store, old) == 0
     assert await _count(store, new) == 3
     live = await store.get_login_counters([account_key(f"u{clock.now}-0")], clock.now)
@@ -147,7 +147,7 @@ async def test_a_failing_collector_does_not_stop_the_others(
         "sessions": 0,
         "authorization_codes": 0,
         "refresh_tokens": 2,
-        "login_failures": 4,
+        "login_failures": 6,
         "revoked_access_tokens": 2,
     }
     assert await _count(store, tokens) == 0

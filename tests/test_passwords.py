@@ -44,15 +44,15 @@ async def test_right_password_signs_in_and_every_failure_looks_the_same(store: S
 
 async def test_old_parameters_are_rehashed_on_login(store: Store) -> None:
     passwords = PasswordService(2)
-    user = await create_user(store, "bob", "pw-1")
-    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("pw-1")
+    user = await create_user(store, "bob", "password-1")
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("password-1")
     await store.set_user_password_hash(user.id, weak)
     assert needs_rehash(weak)
-    assert await check_password(store, passwords, "bob", "pw-1") is not None
+    assert await check_password(store, passwords, "bob", "password-1") is not None
     stored = await store.get_user(user.id)
     assert stored is not None and stored.password_hash != weak
     assert not needs_rehash(stored.password_hash)
-    assert verify_password(stored.password_hash, "pw-1")
+    assert verify_password(stored.password_hash, "password-1")
 
 
 @contextlib.contextmanager

@@ -3,27 +3,33 @@
 Each piece has its own tests; these check that they are connected: a code redeemed by a
 client with the refresh_token grant yields a refresh token, a replayed code revokes it,
 logout revokes the session's tokens (not offline ones) and tells back-channel clients,
-failed logins pause and lock the account, and disabling a user revokes everything.
-Over a real server on both stores.
+failed logins pause the account and lock the guessing address out of it (parallel guesses
+included), and disabling a user revokes everything. Over a real server on both stores.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 import pytest
 
 from idp.config import Settings
-from tests.conftest import make_env, register_client
+from tests.clocks import FakeClock
+from tests.conftest import LiveServer, make_env, register_client, start_server
 from tests.processes import idp_json
 from tests.sso import (
     BYE,
     PASSWORD,
+    WEB_CB,
     AuthorizeParams,
     World,
+    add_user,
     query_of,
     redeem,
     sign_in,
@@ -190,3 +196,107 @@ def test_users_update_disable_ends_access_like_users_disable(
         assert query_of(silent.headers["location"])["error"] == "login_required"
     refused = refresh(world, rp, tokens["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+# -- guessing in parallel, and the owner elsewhere -------------------------------------------
+
+ATTACKER = "203.0.113.7"
+OWNER = "198.51.100.20"
+
+
+@dataclass
+class StillWorld:
+    """A provider whose clock stands still until moved, behind a trusted proxy at 127.0.0.1."""
+
+    server: LiveServer
+    clock: FakeClock
+    request: AuthorizeParams
+
+    def browser(self) -> httpx.Client:
+        return httpx.Client(base_url=self.server.url, follow_redirects=False, timeout=60)
+
+
+@pytest.fixture
+def still(settings: Settings, port: int) -> Iterator[StillWorld]:
+    proxied = replace(
+        settings, login_max_failures=5, trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),)
+    )
+    clock = FakeClock(time.time())
+    server = start_server(proxied, port, clock)
+    try:
+        add_user(proxied)
+        web, _ = register_client(
+            proxied, "web", public=True, redirect_uris=[WEB_CB], grant_types=["authorization_code"]
+        )
+        yield StillWorld(server, clock, AuthorizeParams(web, WEB_CB))
+    finally:
+        server.stop()
+
+
+def login_from(
+    browser: httpx.Client, page: httpx.Response, address: str, password: str
+) -> httpx.Response:
+    """Post the login form for alice as the client ``address`` (through the trusted proxy)."""
+    browser.headers["X-Forwarded-For"] = address
+    try:
+        return submit_login(browser, page, "alice", password)
+    finally:
+        del browser.headers["X-Forwarded-For"]
+
+
+def guess_from(page: httpx.Response, world: StillWorld, address: str, n: int) -> httpx.Response:
+    with world.browser() as browser:
+        browser.cookies.update(page.cookies)
+        return login_from(browser, page, address, f"wrong guess {n}")
+
+
+def test_twenty_parallel_guesses_reach_the_password_check_at_most_five_times(
+    still: StillWorld,
+) -> None:
+    with still.browser() as browser:
+        page = browser.get(still.request.url())
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            answers = list(pool.map(lambda n: guess_from(page, still, ATTACKER, n), range(20)))
+        refused = [a for a in answers if a.status_code == 429]
+        checked = [a for a in answers if a.status_code == 200]
+        assert len(refused) + len(checked) == 20, [a.status_code for a in answers]
+        assert len(refused) >= 15, f"{len(checked)} guesses reached the password check"
+        assert all(int(a.headers["retry-after"]) >= 1 for a in refused)
+        assert all("Incorrect username or password." in a.text for a in checked)
+        # The right password right after the burst, from the same address: refused too.
+        right = login_from(browser, page, ATTACKER, PASSWORD)
+        assert right.status_code == 429, right.text
+        assert int(right.headers["retry-after"]) >= 1
+
+
+def test_the_owner_elsewhere_waits_at_most_a_minute_while_the_guesser_stays_locked(
+    still: StillWorld,
+) -> None:
+    with still.browser() as browser:
+        page = browser.get(still.request.url())
+        # The guesser goes on from one address, waiting out each pause, until it is locked.
+        failures = 0
+        while failures < 10:
+            answer = login_from(browser, page, ATTACKER, f"wrong guess {failures}")
+            if answer.status_code == 429:
+                still.clock.advance(int(answer.headers["retry-after"]))
+                continue
+            assert answer.status_code == 200, answer.text
+            failures += 1
+        locked = login_from(browser, page, ATTACKER, PASSWORD)
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 60
+        # Then from fresh addresses, each after the account's pause, so that it is long.
+        for n in range(3):
+            still.clock.advance(60)
+            answer = login_from(browser, page, f"203.0.113.{100 + n}", "wrong again")
+            assert answer.status_code == 200, answer.text
+        # The owner, from an address with no failures, waits the account's pause and no more.
+        waiting = login_from(browser, page, OWNER, PASSWORD)
+        assert waiting.status_code == 429, waiting.text
+        assert 1 <= int(waiting.headers["retry-after"]) <= 60
+        still.clock.advance(int(waiting.headers["retry-after"]))
+        done = login_from(browser, page, OWNER, PASSWORD)
+        assert done.status_code == 303, done.text
+        assert "code" in query_of(done.headers["location"])
+        # The guessing address is still locked out of the account, right password or not.
+        assert login_from(browser, page, ATTACKER, PASSWORD).status_code == 429

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import sqlite3
 from dataclasses import replace
 
+import asyncpg
 import pytest
 
 from idp.config import Settings
@@ -107,6 +110,73 @@ async def test_user_round_trip_and_conflict(store: Store) -> None:
     with pytest.raises(Conflict):
         await store.create_user(replace(user, id="u2"))
     assert await store.list_users() == [user]
+
+
+async def test_usernames_are_unique_up_to_case_and_unicode_form(store: Store) -> None:
+    user = UserRecord("u1", "Alice", "$argon2id$x", None, None, 5.0)
+    await store.create_user(user)
+    for spelling in ("alice", "ALICE", "\uff41lice", " alice"):
+        with pytest.raises(Conflict):
+            await store.create_user(replace(user, id="u2", username=spelling))
+    for spelling in ("alice", "ALICE", "\uff21\uff2c\uff29\uff23\uff25"):
+        assert await store.get_user_by_username(spelling) == user
+    bob = UserRecord("u3", "bob", "$argon2id$y", None, None, 6.0)
+    await store.create_user(bob)
+    with pytest.raises(Conflict):
+        await store.update_user(replace(bob, username="aLiCe"))
+    assert await store.list_users() == [user, bob]
+
+
+def _write_raw(database_url: str, statements: list[tuple[str, tuple[object, ...]]]) -> None:
+    """Write rows past the store, as a version before migration 6 left them."""
+    if database_url.startswith("sqlite:"):
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+        with connection:
+            for sql, values in statements:
+                connection.execute(sql, values)
+        connection.close()
+        return
+
+    async def run() -> None:
+        pg = await asyncpg.connect(database_url, timeout=10)
+        try:
+            for sql, values in statements:
+                numbered = sql
+                for i in range(1, len(values) + 1):
+                    numbered = numbered.replace("?", f"${i}", 1)
+                await pg.execute(numbered, *values)
+        finally:
+            await pg.close()
+
+    asyncio.run(run())
+
+
+async def test_migration_gives_existing_users_their_canonical_username(
+    store: Store, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The oldest of the accounts spelt alike keeps the name; the others are named in a warning."""
+    await store.create_user(UserRecord("u1", "Alice", "$argon2id$x", None, None, 1.0))
+    insert = (
+        "INSERT INTO users (id, username, password_hash, disabled, created_at) "
+        "VALUES (?, ?, '$argon2id$y', ?, ?)"
+    )
+    statements: list[tuple[str, tuple[object, ...]]] = [
+        ("UPDATE users SET canonical_username = NULL", ()),
+        (insert, ("u2", "alice", False, 3.0)),
+        (insert, ("u3", "\uff22\uff4f\uff42", False, 2.0)),
+    ]
+    await asyncio.to_thread(_write_raw, settings.database_url, statements)
+    with caplog.at_level(logging.WARNING, logger="idp.store"):
+        assert await store.migrate() == []
+    found = await store.get_user_by_username("ALICE")
+    assert found is not None and found.id == "u1"
+    bob = await store.get_user_by_username("bob")
+    assert bob is not None and bob.id == "u3"
+    assert [u.id for u in await store.list_users()] == ["u1", "u3", "u2"]
+    assert "user u2 ('alice')" in caplog.text and "idp users delete u2" in caplog.text
+    assert "u1" not in caplog.text and "u3" not in caplog.text
+    with pytest.raises(Conflict):
+        await store.create_user(UserRecord("u4", "BOB", "$argon2id$z", None, None, 4.0))
 
 
 async def test_update_client_replaces_the_row_and_audits_in_one_transaction(

@@ -107,7 +107,9 @@ async def test_client_options_round_trip_with_defaults(store: Store) -> None:
 async def test_user_lookup_password_and_disable(seeded: Store) -> None:
     assert await seeded.get_user("u1") == a_user()
     assert await seeded.get_user_by_username("alice") == a_user()
-    assert await seeded.get_user_by_username("ALICE") is None
+    # One account up to case and Unicode form (the canonical username).
+    assert await seeded.get_user_by_username("ALICE") == a_user()
+    assert await seeded.get_user_by_username("alicia") is None
     assert await seeded.get_user("nobody") is None
     assert await seeded.set_user_password_hash("u1", "$argon2id$new")
     assert (await seeded.get_user("u1")).password_hash == "$argon2id$new"  # type: ignore[union-attr]

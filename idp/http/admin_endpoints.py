@@ -153,8 +153,19 @@ async def delete_client_endpoint(call: AdminCall) -> Response:
 # -- users --------------------------------------------------------------------------------
 
 USER_CREATE_FIELDS = (
-    Field("username", STRING, "Unique login name, no spaces.", required=True),
-    Field("password", STRING, "Stored only as an argon2id hash; never returned.", required=True),
+    Field(
+        "username",
+        STRING,
+        "Unique login name (compared case-insensitively, NFKC); no spaces, control, format or "
+        "zero-width characters.",
+        required=True,
+    ),
+    Field(
+        "password",
+        STRING,
+        "At least IDP_PASSWORD_MIN_LENGTH characters; stored only as an argon2id hash.",
+        required=True,
+    ),
     Field("email", NULLABLE_STRING, "Email address."),
     Field("name", NULLABLE_STRING, "Display name."),
 )
@@ -162,7 +173,11 @@ USER_UPDATE_FIELDS = (
     Field("email", NULLABLE_STRING, "Email address (null clears it)."),
     Field("name", NULLABLE_STRING, "Display name (null clears it)."),
     Field("disabled", BOOLEAN, "A disabled user cannot sign in."),
-    Field("password", STRING, "A new password, stored as an argon2id hash."),
+    Field(
+        "password",
+        STRING,
+        "A new password of at least IDP_PASSWORD_MIN_LENGTH characters (argon2id hash).",
+    ),
 )
 
 
@@ -183,6 +198,7 @@ async def create_user_endpoint(call: AdminCall) -> Response:
         actor=call.actor,
         hasher=found.passwords.hash,
         subject=call.subject,
+        password_min_length=found.settings.password_min_length,
     )
     return answer(user_document(user), 201)
 
@@ -204,6 +220,7 @@ async def update_user_endpoint(call: AdminCall) -> Response:
         hasher=found.passwords.hash,
         notifier=found.notifier,
         subject=call.subject,
+        password_min_length=found.settings.password_min_length,
     )
     return answer(user_document(user))
 

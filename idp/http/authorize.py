@@ -18,7 +18,7 @@ from idp.http.html import error_page, redirect, session_cookie, set_session_cook
 from idp.http.sealed_forms import FORM_LIFETIME, form_page, open_sealed_form
 from idp.http.services import Services, services
 from idp.login import LOGIN_FAILED, check_password, throttled_message
-from idp.login_throttle import login_allowed, record_login_failure, record_login_success
+from idp.login_throttle import record_login_success, reserve_login_attempt
 from idp.oauth.authorization import (
     AuthorizationError,
     AuthorizationRequest,
@@ -164,7 +164,12 @@ async def _reidentify(found: Services, auth_request: AuthorizationRequest) -> Cl
 
 
 async def login(request: Request) -> Response:
-    """POST /login: check the password, start a new session, and answer the pending request."""
+    """POST /login: check the password, start a new session, and answer the pending request.
+
+    The throttle counts the attempt before the password is checked (a failure until it
+    succeeds), so a refused attempt never reaches the check and parallel ones cannot
+    outrun the count.
+    """
     found = services(request)
     opened = await open_sealed_form(request, found, "login")
     if isinstance(opened, Response):
@@ -176,7 +181,7 @@ async def login(request: Request) -> Response:
         return error_page("The application is no longer registered.")
     username, password = form.get("username", ""), form.get("password", "")
     who = {"username": username, "ip": request.client.host if request.client else ""}
-    verdict = await login_allowed(found.store, found.settings, found.clock, **who)
+    verdict = await reserve_login_attempt(found.store, found.settings, found.clock, **who)
     if not verdict.allowed:
         page = _login_page(
             request,
@@ -192,7 +197,6 @@ async def login(request: Request) -> Response:
         return page
     user = await check_password(found.store, found.passwords, username, password)
     if user is None:
-        await record_login_failure(found.store, found.settings, found.clock, **who)
         return _login_page(
             request,
             found,

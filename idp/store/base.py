@@ -305,6 +305,18 @@ class LoginCounter:
 
 
 @dataclass(frozen=True)
+class LoginCounterChange:
+    """What one atomic update writes to the login counters: new rows, and keys to forget."""
+
+    put: tuple[LoginCounter, ...] = ()
+    forget: tuple[str, ...] = ()
+
+
+LoginCounterUpdate = Callable[[Mapping[str, LoginCounter]], LoginCounterChange]
+"""Decides, from the live counters of some keys, what to write (see update_login_counters)."""
+
+
+@dataclass(frozen=True)
 class SchemaStatus:
     """Which numbered migrations are applied and which are still missing."""
 
@@ -350,7 +362,9 @@ class Store(Protocol):
         """Delete a client; ``audit`` is written (in the same transaction) only if it existed."""
         ...
 
-    async def create_user(self, user: UserRecord, audit: AuditEntry | None = None) -> None: ...
+    async def create_user(self, user: UserRecord, audit: AuditEntry | None = None) -> None:
+        """Add a user; raises Conflict when another has the same canonical username."""
+        ...
 
     async def get_user(self, user_id: str) -> UserRecord | None: ...
 
@@ -367,7 +381,9 @@ class Store(Protocol):
         """Delete a user; ``audit`` is written (in the same transaction) only if it existed."""
         ...
 
-    async def get_user_by_username(self, username: str) -> UserRecord | None: ...
+    async def get_user_by_username(self, username: str) -> UserRecord | None:
+        """The user whose canonical username (``idp.usernames``) is that of ``username``."""
+        ...
 
     async def set_user_password_hash(self, user_id: str, password_hash: str) -> bool:
         """Replace the user's password hash; False when no such user."""
@@ -498,16 +514,16 @@ class Store(Protocol):
 
     # -- login throttling -------------------------------------------------------------------
 
-    async def add_login_failure(self, key: str, now: float, window: float) -> LoginCounter:
-        """Count one failure for ``key`` atomically and return the counter after it.
+    async def update_login_counters(
+        self, keys: Sequence[str], now: float, update: LoginCounterUpdate
+    ) -> None:
+        """Apply ``update`` to the live counters of ``keys`` and write its change, atomically.
 
-        A counter whose ``expires_at`` has passed starts afresh (one failure, a new window,
-        no lock); otherwise its failures go up by one and its expiry stays.
+        ``update`` sees the counters among ``keys`` that have not expired at ``now`` and
+        returns what to write and what to forget. Callers touching any of the same keys
+        (other processes included) run one after another, so what ``update`` decided on
+        still holds when its change is written: the login throttle's reservations rely on it.
         """
-        ...
-
-    async def lock_login_key(self, key: str, until: float) -> None:
-        """Lock ``key`` until ``until``; the counter expires with the lock (a fresh count after)."""
         ...
 
     async def get_login_counters(self, keys: Sequence[str], now: float) -> list[LoginCounter]:
@@ -515,7 +531,9 @@ class Store(Protocol):
         ...
 
     async def clear_login_failures(self, key: str, audit: AuditEntry | None = None) -> bool:
-        """Forget a key's failures and lock; say whether there was anything to forget.
+        """Forget the failures and locks of ``key`` and of every ``key|...`` under it.
+
+        Says whether there was anything to forget.
 
         ``audit`` is written in the same transaction, and only when something was forgotten.
         """

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from idp.store.base import (
@@ -15,6 +17,9 @@ from idp.store.base import (
     SessionRecord,
     UserRecord,
 )
+from idp.usernames import canonical_username
+
+log = logging.getLogger("idp.store")
 
 CLIENT_COLUMNS = (
     "client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, "
@@ -29,9 +34,11 @@ CODE_COLUMNS = (
     "code_challenge_method, auth_time, created_at, expires_at, consumed_at"
 )
 USER_COLUMNS = "id, username, password_hash, email, name, disabled, created_at"
+# What is written: the columns read, plus the canonical username the uniqueness is on.
+USER_WRITE_COLUMNS = USER_COLUMNS + ", canonical_username"
 # Every column but the key, in the order of client_values()[1:] / user_values()[1:].
 CLIENT_UPDATE_COLUMNS = tuple(c.strip() for c in CLIENT_COLUMNS.split(","))[1:]
-USER_UPDATE_COLUMNS = tuple(c.strip() for c in USER_COLUMNS.split(","))[1:]
+USER_UPDATE_COLUMNS = tuple(c.strip() for c in USER_WRITE_COLUMNS.split(","))[1:]
 
 
 class Row(Protocol):
@@ -94,6 +101,7 @@ def client_from_row(row: Row) -> ClientRecord:
 
 
 def user_values(user: UserRecord) -> tuple[Any, ...]:
+    """The values of USER_WRITE_COLUMNS."""
     return (
         user.id,
         user.username,
@@ -102,7 +110,30 @@ def user_values(user: UserRecord) -> tuple[Any, ...]:
         user.name,
         user.disabled,
         user.created_at,
+        canonical_username(user.username),
     )
+
+
+def username_keys(
+    unkeyed: Sequence[tuple[str, str]], taken: set[str]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Canonical usernames for rows that have none yet, oldest first.
+
+    ``unkeyed`` holds (id, username) pairs in creation order, ``taken`` the forms already
+    held. Returns the (form, id) pairs to write and the (id, username) rows left without a
+    form because an older account holds it.
+    """
+    assign: list[tuple[str, str]] = []
+    clashes: list[tuple[str, str]] = []
+    held = set(taken)
+    for user_id, username in unkeyed:
+        key = canonical_username(username)
+        if key in held:
+            clashes.append((user_id, username))
+            continue
+        held.add(key)
+        assign.append((key, user_id))
+    return assign, clashes
 
 
 def user_from_row(row: Row) -> UserRecord:
@@ -306,6 +337,30 @@ def refresh_from_row(row: Row) -> RefreshTokenRecord:
         expires_at=float(row["expires_at"]),
         rotated_at=row["rotated_at"],
         revoked_at=row["revoked_at"],
+    )
+
+
+def warn_username_clashes(clashes: Sequence[tuple[str, str]]) -> None:
+    """Name the accounts that lost their username to an older one spelt the same way."""
+    for user_id, username in clashes:
+        log.warning(
+            "user %s (%r): an older account has the same username up to case and Unicode "
+            "form, so nobody can sign in to this one; delete it with: idp users delete %s",
+            user_id,
+            username,
+            user_id,
+        )
+
+
+def login_counter_values(counter: LoginCounter) -> tuple[Any, ...]:
+    """The values of LOGIN_COUNTER_COLUMNS."""
+    return (
+        counter.key,
+        counter.failures,
+        counter.window_started_at,
+        counter.last_failure_at,
+        counter.locked_until,
+        counter.expires_at,
     )
 
 

@@ -28,6 +28,7 @@ from idp.store.base import (
     KeyRecord,
     KeyRingMutation,
     LoginCounter,
+    LoginCounterUpdate,
     NewRefreshToken,
     RefreshRotation,
     RefreshTokenRecord,
@@ -39,6 +40,7 @@ from idp.store.base import (
     key_audit_entries,
 )
 from idp.store.migrations import load_migrations
+from idp.usernames import canonical_username
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -169,6 +171,11 @@ class PostgresStore:
                         time.time(),
                     )
                 done.append(migration.version)
+            async with connection.transaction():
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':idp-migrate'))"
+                )
+                await _fill_username_keys(connection)
         return done
 
     # -- clients --------------------------------------------------------------------------
@@ -232,8 +239,8 @@ class PostgresStore:
             await _insert_audit(connection, audit)
             try:
                 await connection.execute(
-                    f"INSERT INTO users ({codec.USER_COLUMNS}) "  # noqa: S608
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    f"INSERT INTO users ({codec.USER_WRITE_COLUMNS}) "  # noqa: S608
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     *codec.user_values(user),
                 )
             except asyncpg.UniqueViolationError as exc:
@@ -282,8 +289,8 @@ class PostgresStore:
     async def get_user_by_username(self, username: str) -> UserRecord | None:
         async with self._connection() as connection:
             row = await connection.fetchrow(
-                f"SELECT {codec.USER_COLUMNS} FROM users WHERE username = $1",  # noqa: S608
-                username,
+                f"SELECT {codec.USER_COLUMNS} FROM users WHERE canonical_username = $1",  # noqa: S608
+                canonical_username(username),
             )
         return codec.user_from_row(row) if row else None
 
@@ -562,32 +569,43 @@ class PostgresStore:
 
     # -- login throttling -----------------------------------------------------------------
 
-    async def add_login_failure(self, key: str, now: float, window: float) -> LoginCounter:
-        async with self._connection() as connection:
-            row = await connection.fetchrow(
-                f"INSERT INTO login_failures AS f ({codec.LOGIN_COUNTER_COLUMNS}) "  # noqa: S608
-                "VALUES ($1, 1, $2, $2, NULL, $3) "
-                "ON CONFLICT (key) DO UPDATE SET "
-                "failures = CASE WHEN f.expires_at <= $2 THEN 1 ELSE f.failures + 1 END, "
-                "window_started_at = "
-                "CASE WHEN f.expires_at <= $2 THEN $2 ELSE f.window_started_at END, "
-                "locked_until = CASE WHEN f.expires_at <= $2 THEN NULL ELSE f.locked_until END, "
-                "expires_at = CASE WHEN f.expires_at <= $2 THEN $3 ELSE f.expires_at END, "
-                f"last_failure_at = $2 RETURNING {codec.LOGIN_COUNTER_COLUMNS}",
-                key,
+    async def update_login_counters(
+        self, keys: Sequence[str], now: float, update: LoginCounterUpdate
+    ) -> None:
+        # A row lock cannot hold a key that has no row yet, so each key gets a
+        # transaction-scoped advisory lock, taken in sorted order (no deadlock between
+        # callers); the decision and its writes happen under them.
+        if not keys:
+            return
+        async with self._connection() as connection, connection.transaction():
+            for key in sorted(set(keys)):
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock("
+                    "hashtextextended(current_schema() || ':login:' || $1, 0))",
+                    key,
+                )
+            rows = await connection.fetch(
+                f"SELECT {codec.LOGIN_COUNTER_COLUMNS} FROM login_failures "  # noqa: S608
+                "WHERE key = ANY($1::text[]) AND expires_at > $2",
+                list(keys),
                 now,
-                now + window,
             )
-        assert row is not None
-        return codec.login_counter_from_row(row)
-
-    async def lock_login_key(self, key: str, until: float) -> None:
-        async with self._connection() as connection:
-            await connection.execute(
-                "UPDATE login_failures SET locked_until = $1, expires_at = $1 WHERE key = $2",
-                until,
-                key,
-            )
+            live = {row["key"]: codec.login_counter_from_row(row) for row in rows}
+            result = update(live)
+            if result.forget:
+                await connection.execute(
+                    "DELETE FROM login_failures WHERE key = ANY($1::text[])", list(result.forget)
+                )
+            if result.put:
+                await connection.executemany(
+                    f"INSERT INTO login_failures ({codec.LOGIN_COUNTER_COLUMNS}) "  # noqa: S608
+                    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO UPDATE SET "
+                    "failures = EXCLUDED.failures, "
+                    "window_started_at = EXCLUDED.window_started_at, "
+                    "last_failure_at = EXCLUDED.last_failure_at, "
+                    "locked_until = EXCLUDED.locked_until, expires_at = EXCLUDED.expires_at",
+                    [codec.login_counter_values(c) for c in result.put],
+                )
 
     async def get_login_counters(self, keys: Sequence[str], now: float) -> list[LoginCounter]:
         async with self._connection() as connection:
@@ -601,7 +619,9 @@ class PostgresStore:
 
     async def clear_login_failures(self, key: str, audit: AuditEntry | None = None) -> bool:
         async with self._connection() as connection, connection.transaction():
-            status = await connection.execute("DELETE FROM login_failures WHERE key = $1", key)
+            status = await connection.execute(
+                "DELETE FROM login_failures WHERE key = $1 OR starts_with(key, $1 || '|')", key
+            )
             cleared = _count(status) > 0
             if cleared:
                 await _insert_audit(connection, audit)
@@ -749,6 +769,24 @@ class PostgresStore:
                 limit,
             )
         return [codec.audit_from_row(row) for row in reversed(rows)]
+
+
+async def _fill_username_keys(connection: Connection) -> None:
+    """Give rows written before migration 6 their canonical username (see codec)."""
+    unkeyed = await connection.fetch(
+        "SELECT id, username FROM users WHERE canonical_username IS NULL ORDER BY created_at, id"
+    )
+    if not unkeyed:
+        return
+    taken = {
+        row[0]
+        for row in await connection.fetch(
+            "SELECT canonical_username FROM users WHERE canonical_username IS NOT NULL"
+        )
+    }
+    assign, clashes = codec.username_keys([(r[0], r[1]) for r in unkeyed], taken)
+    await connection.executemany("UPDATE users SET canonical_username = $1 WHERE id = $2", assign)
+    codec.warn_username_clashes(clashes)
 
 
 async def _insert_audit(connection: Connection, entry: AuditEntry | None) -> None:

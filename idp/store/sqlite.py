@@ -29,6 +29,7 @@ from idp.store.base import (
     KeyRecord,
     KeyRingMutation,
     LoginCounter,
+    LoginCounterUpdate,
     NewRefreshToken,
     RefreshRotation,
     RefreshTokenRecord,
@@ -41,6 +42,7 @@ from idp.store.base import (
     key_audit_entries,
 )
 from idp.store.migrations import load_migrations
+from idp.usernames import canonical_username
 
 T = TypeVar("T")
 
@@ -185,6 +187,7 @@ class SQLiteStore:
                     connection.execute("ROLLBACK")
                     raise
                 done.append(migration.version)
+            _in_transaction(connection, _fill_username_keys)
             return done
 
         return await self._run(apply)
@@ -257,8 +260,8 @@ class SQLiteStore:
         def insert(connection: sqlite3.Connection) -> None:
             try:
                 connection.execute(
-                    f"INSERT INTO users ({codec.USER_COLUMNS}) "  # noqa: S608
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO users ({codec.USER_WRITE_COLUMNS}) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     codec.user_values(user),
                 )
             except sqlite3.IntegrityError as exc:
@@ -314,8 +317,8 @@ class SQLiteStore:
     async def get_user_by_username(self, username: str) -> UserRecord | None:
         row = await self._run(
             lambda c: c.execute(
-                f"SELECT {codec.USER_COLUMNS} FROM users WHERE username = ?",  # noqa: S608
-                (username,),
+                f"SELECT {codec.USER_COLUMNS} FROM users WHERE canonical_username = ?",  # noqa: S608
+                (canonical_username(username),),
             ).fetchone()
         )
         return codec.user_from_row(row) if row else None
@@ -548,30 +551,32 @@ class SQLiteStore:
 
     # -- login throttling -----------------------------------------------------------------
 
-    async def add_login_failure(self, key: str, now: float, window: float) -> LoginCounter:
-        row = await self._run(
-            lambda c: c.execute(
-                f"INSERT INTO login_failures ({codec.LOGIN_COUNTER_COLUMNS}) "  # noqa: S608
-                "VALUES (:key, 1, :now, :now, NULL, :expires) "
-                "ON CONFLICT (key) DO UPDATE SET "
-                "failures = CASE WHEN expires_at <= :now THEN 1 ELSE failures + 1 END, "
-                "window_started_at = "
-                "CASE WHEN expires_at <= :now THEN :now ELSE window_started_at END, "
-                "locked_until = CASE WHEN expires_at <= :now THEN NULL ELSE locked_until END, "
-                "expires_at = CASE WHEN expires_at <= :now THEN :expires ELSE expires_at END, "
-                f"last_failure_at = :now RETURNING {codec.LOGIN_COUNTER_COLUMNS}",
-                {"key": key, "now": now, "expires": now + window},
-            ).fetchall()[0]
-        )
-        return codec.login_counter_from_row(row)
-
-    async def lock_login_key(self, key: str, until: float) -> None:
-        await self._run(
-            lambda c: c.execute(
-                "UPDATE login_failures SET locked_until = ?, expires_at = ? WHERE key = ?",
-                (until, until, key),
+    async def update_login_counters(
+        self, keys: Sequence[str], now: float, update: LoginCounterUpdate
+    ) -> None:
+        # BEGIN IMMEDIATE takes the write lock before reading, so the decision and its
+        # writes are one step for every process sharing the file.
+        def change(connection: sqlite3.Connection) -> None:
+            rows = connection.execute(
+                f"SELECT {codec.LOGIN_COUNTER_COLUMNS} FROM login_failures "  # noqa: S608
+                f"WHERE key IN ({_marks(len(keys))}) AND expires_at > ?",
+                (*keys, now),
+            ).fetchall()
+            live = {row["key"]: codec.login_counter_from_row(row) for row in rows}
+            result = update(live)
+            if result.forget:
+                connection.execute(
+                    f"DELETE FROM login_failures WHERE key IN ({_marks(len(result.forget))})",  # noqa: S608
+                    tuple(result.forget),
+                )
+            connection.executemany(
+                f"INSERT OR REPLACE INTO login_failures ({codec.LOGIN_COUNTER_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [codec.login_counter_values(c) for c in result.put],
             )
-        )
+
+        if keys:
+            await self._run(lambda c: _in_transaction(c, change))
 
     async def get_login_counters(self, keys: Sequence[str], now: float) -> list[LoginCounter]:
         marks = ", ".join("?" for _ in keys)
@@ -586,7 +591,10 @@ class SQLiteStore:
 
     async def clear_login_failures(self, key: str, audit: AuditEntry | None = None) -> bool:
         def clear(connection: sqlite3.Connection) -> bool:
-            count = connection.execute("DELETE FROM login_failures WHERE key = ?", (key,)).rowcount
+            count = connection.execute(
+                "DELETE FROM login_failures WHERE key = ? OR substr(key, 1, ?) = ?",
+                (key, len(key) + 1, key + "|"),
+            ).rowcount
             if count:
                 _insert_audit(connection, audit)
             return bool(count)
@@ -731,6 +739,24 @@ def _write_key_change(
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             codec.key_values(key),
         )
+
+
+def _fill_username_keys(connection: sqlite3.Connection) -> None:
+    """Give rows written before migration 6 their canonical username (see codec)."""
+    unkeyed = connection.execute(
+        "SELECT id, username FROM users WHERE canonical_username IS NULL ORDER BY created_at, id"
+    ).fetchall()
+    if not unkeyed:
+        return
+    taken = {
+        row[0]
+        for row in connection.execute(
+            "SELECT canonical_username FROM users WHERE canonical_username IS NOT NULL"
+        )
+    }
+    assign, clashes = codec.username_keys([(r[0], r[1]) for r in unkeyed], taken)
+    connection.executemany("UPDATE users SET canonical_username = ? WHERE id = ?", assign)
+    codec.warn_username_clashes(clashes)
 
 
 def _marks(count: int) -> str:
