@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from idp.oauth.access_token import session_bound_sid
 from idp.oauth.codes import code_hash
 from idp.oauth.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from idp.oauth.grants.base import (
@@ -31,12 +32,12 @@ MAX_CODE_LENGTH = 256
 async def revoke_code_family(context: GrantContext, family_id: str) -> None:
     """Revoke every token issued from one code's redemption (RFC 6749 section 4.1.2).
 
-    Access tokens are short-lived JWTs and expire on their own; the refresh tokens issued
-    from the code share ``family_id`` (the code's row id).
+    The code's row id is the grant id: its refresh tokens share it as ``family_id`` and its
+    access tokens carry it as ``grant_id``; ending the grant makes all of them inactive.
     """
     revoked = await revoke_refresh_family(context.store, family_id, clock=context.clock)
     log.warning(
-        "authorization code %s redeemed twice; %d refresh token(s) of its family revoked",
+        "authorization code %s redeemed twice; grant ended, %d refresh token(s) revoked",
         family_id,
         revoked,
     )
@@ -123,6 +124,8 @@ class AuthorizationCodeGrant:
             subject=user.id,
             audiences=resolve_audiences(request.resources, client, settings.issuer),
             scope=record.scope,
+            grant_id=record.id,
+            sid=session_bound_sid(record.sid, "offline_access" in record.scope),
         )
         now = context.clock()
         issued_at = int(now)
