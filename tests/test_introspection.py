@@ -505,6 +505,8 @@ async def test_store_ends_grants_sessions_and_clients(store: Store) -> None:
     assert await store.access_token_revoked("j", "c1", ("g1",))
     assert await store.access_token_revoked("j", "c1", ("other", "g1"))
     assert not await store.access_token_revoked("j", "c1", ("g2", "s1"))
+    assert await store.grant_revoked(("g1",)) and await store.grant_revoked(("s1", "g1"))
+    assert not await store.grant_revoked(("g2", "s1")) and not await store.grant_revoked(())
     # A session's end covers its session-bound grants (tokens carrying its sid).
     assert await store.revoke_session_refresh_tokens("s1", 110.0) == 0  # g1 already revoked
     assert await store.access_token_revoked("j", "c1", ("g2", "s1"))

@@ -497,6 +497,10 @@ class Store(Protocol):
         """Delete at most ``limit`` rows of tokens past their expiry; return how many went."""
         ...
 
+    async def grant_revoked(self, grant_ids: Sequence[str]) -> bool:
+        """Whether any of ``grant_ids`` (a grant, a session) is among the revoked grants."""
+        ...
+
     async def delete_revoked_grants_before(self, cutoff: float, limit: int) -> int:
         """Delete at most ``limit`` revoked-grant rows revoked at or before ``cutoff``: by then
         every access token they cover has expired. Return how many went."""

@@ -573,6 +573,14 @@ class PostgresStore:
     async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int:
         return await self._delete_expired("revoked_access_tokens", "jti", now, limit)
 
+    async def grant_revoked(self, grant_ids: Sequence[str]) -> bool:
+        async with self._connection() as connection:
+            found = await connection.fetchval(
+                "SELECT 1 FROM revoked_grants WHERE grant_id = ANY($1::text[]) LIMIT 1",
+                list(grant_ids),
+            )
+        return found is not None
+
     async def delete_revoked_grants_before(self, cutoff: float, limit: int) -> int:
         return await self._delete_expired("revoked_grants", "grant_id", cutoff, limit, "revoked_at")
 

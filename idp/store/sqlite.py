@@ -549,6 +549,13 @@ class SQLiteStore:
             lambda c: _delete_expired(c, "revoked_access_tokens", "jti", now, limit)
         )
 
+    async def grant_revoked(self, grant_ids: Sequence[str]) -> bool:
+        if not grant_ids:
+            return False
+        sql = f"SELECT 1 FROM revoked_grants WHERE grant_id IN ({_marks(len(grant_ids))})"  # noqa: S608
+        row = await self._read(lambda c: c.execute(sql, tuple(grant_ids)).fetchone())
+        return row is not None
+
     async def delete_revoked_grants_before(self, cutoff: float, limit: int) -> int:
         return await self._run(
             lambda c: _delete_expired(c, "revoked_grants", "grant_id", cutoff, limit, "revoked_at")

@@ -80,6 +80,18 @@ def check_binding(
     verify_code_verifier(code.code_challenge, request.get("code_verifier"))
 
 
+async def check_session_live(context: GrantContext, code: AuthorizationCodeRecord) -> None:
+    """A session-bound code whose session ended before it was redeemed is refused.
+
+    Its tokens would be bound to that session, which ended (logout, or another sign-in in
+    the browser), so they would be inactive from the start (OpenID Connect Core 1.0 11:
+    only offline_access lets a grant outlive the session).
+    """
+    sid = session_bound_sid(code.sid, "offline_access" in code.scope)
+    if sid is not None and await context.store.grant_revoked((sid,)):
+        raise InvalidGrant("the sign-in session of the authorization code has ended")
+
+
 class AuthorizationCodeGrant:
     """Exchange a code for an RFC 9068 access token and an ID token."""
 
@@ -104,6 +116,7 @@ class AuthorizationCodeGrant:
             raise InvalidGrant("the authorization code has already been used")
         record = redemption.code
         check_binding(record, client, request, now)
+        await check_session_live(context, record)
         user = await context.store.get_user(record.user_id)
         if user is None or user.disabled:
             raise InvalidGrant("the user is no longer allowed to sign in")
