@@ -95,8 +95,9 @@ class SessionRecord:
 class AuthorizationCodeRecord:
     """An issued authorization code (RFC 6749 section 4.1.2); only its SHA-256 is kept.
 
-    ``id`` is a random row id, also used as the refresh-token family id of what the code's
-    redemption issues, so a replay can revoke it (RFC 6749 section 4.1.2).
+    ``id`` is a random row id and the id of the grant: the refresh-token family id and the
+    ``grant_id`` claim of what the code's redemption issues, so a replay can revoke it all
+    (RFC 6749 section 4.1.2).
     """
 
     id: str
