@@ -23,13 +23,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from idp.oauth.bearer import VerifiedToken
+from idp.oauth.bearer import VerifiedToken, token_standing
+from idp.oauth.errors import OAuthError
 from idp.oauth.presented_tokens import (
     TokenCheck,
     is_access_token_shaped,
     known_refresh_token,
-    live_access_token,
     refresh_token_is_live,
+    signed_access_token,
 )
 from idp.store.base import ClientRecord, RefreshTokenRecord, UserRecord
 
@@ -95,8 +96,12 @@ async def introspect(token: str, caller: ClientRecord, check: TokenCheck) -> dic
 async def _introspect_access_token(
     token: str, caller: ClientRecord, check: TokenCheck
 ) -> dict[str, Any]:
-    active = await live_access_token(token, check)
-    if active is None or not may_introspect_access_token(caller, active.token):
+    verified = signed_access_token(token, check)
+    if verified is None or not may_introspect_access_token(caller, verified):
+        return INACTIVE
+    try:
+        active = await token_standing(verified, check.store)
+    except OAuthError:
         return INACTIVE
     return access_token_answer(active.token, active.user)
 

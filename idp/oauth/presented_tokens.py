@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from idp.clock import Clock
 from idp.keyring.ring import KeyRing
-from idp.oauth.bearer import ActiveToken, VerifiedToken, token_standing, verify_access_token
+from idp.oauth.bearer import VerifiedToken, verify_access_token
 from idp.oauth.errors import OAuthError
 from idp.refresh_tokens import find_refresh_token
 from idp.store.base import RefreshTokenRecord, Store
@@ -44,7 +44,8 @@ def signed_access_token(token: str, check: TokenCheck) -> VerifiedToken | None:
     The signature must verify under a key the ring publishes (a revoked key never is, RFC
     9068 section 4), ``typ`` must be at+jwt, ``iss`` ours, and ``exp`` strictly in the
     future by the server's own clock (it issued the token, so no leeway applies to expiry).
-    None for anything else, whatever the reason. Revocation is not consulted.
+    None for anything else, whatever the reason. Revocation is not consulted here: see
+    :func:`idp.oauth.bearer.token_standing`.
     """
     if len(token) > MAX_ACCESS_TOKEN_LENGTH or not is_access_token_shaped(token):
         return None
@@ -58,18 +59,6 @@ def signed_access_token(token: str, check: TokenCheck) -> VerifiedToken | None:
     if verified.expires_at <= now or verified.jti is None:
         return None
     return verified
-
-
-async def live_access_token(token: str, check: TokenCheck) -> ActiveToken | None:
-    """A signed, unexpired access token in good standing: not revoked by jti, grant or
-    session (RFC 7009 section 2), of an existing client and an enabled user."""
-    verified = signed_access_token(token, check)
-    if verified is None:
-        return None
-    try:
-        return await token_standing(verified, check.store)
-    except OAuthError:
-        return None
 
 
 async def known_refresh_token(token: str, check: TokenCheck) -> RefreshTokenRecord | None:
