@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from idp.clock import Clock
+from idp.oauth.bearer import DEFAULT_LEEWAY
 from idp.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("idp.housekeeping")
@@ -23,15 +24,25 @@ Collector = Callable[[float, int], Awaitable[int]]
 BATCH_SIZE = 500
 
 
-def store_collectors(store: Store) -> list[tuple[str, Collector]]:
+def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Collector]]:
     """The collectors of every kind of row that expires: sessions, codes, refresh tokens,
-    login failure counters and revoked access tokens."""
+    login failure counters, revoked access tokens and revoked grants.
+
+    A grant issues no access token once it has ended, so its row is kept for the
+    access-token lifetime (plus the verification leeway) after it was revoked.
+    """
+    horizon = access_token_ttl + DEFAULT_LEEWAY
+
+    async def revoked_grants(now: float, limit: int) -> int:
+        return await store.delete_revoked_grants_before(now - horizon, limit)
+
     return [
         ("sessions", store.delete_expired_sessions),
         ("authorization_codes", store.delete_expired_authorization_codes),
         ("refresh_tokens", store.delete_expired_refresh_tokens),
         ("login_failures", store.delete_expired_login_failures),
         ("revoked_access_tokens", store.delete_expired_revoked_access_tokens),
+        ("revoked_grants", revoked_grants),
     ]
 
 

@@ -129,19 +129,22 @@ async def find_refresh_token(store: Store, token: str) -> RefreshTokenRecord | N
 async def revoke_refresh_family(
     store: Store, family_id: str, *, clock: Clock = system_clock
 ) -> int:
-    """Revoke every token of a grant (code replay, reuse detection); return how many changed."""
+    """End a grant (code replay, /revoke): its refresh tokens and, through the revoked-grant
+    record written in the same transaction, its access tokens; how many refresh tokens changed."""
     return await store.revoke_refresh_family(family_id, clock())
 
 
 async def revoke_session_refresh_tokens(
     store: Store, sid: str, *, clock: Clock = system_clock
 ) -> int:
-    """Revoke the tokens bound to an ended IdP session, except offline_access ones (logout)."""
+    """End the session-bound grants of an ended IdP session (logout): their refresh tokens and
+    every access token carrying the session's sid; offline_access grants carry on."""
     return await store.revoke_session_refresh_tokens(sid, clock())
 
 
 async def revoke_user_refresh_tokens(
     store: Store, user_id: str, *, clock: Clock = system_clock
 ) -> int:
-    """Revoke every refresh token of a user, offline ones included (user disabled)."""
+    """End every grant of a user with refresh tokens, offline ones included (user disabled):
+    the refresh tokens and the access tokens of those grants."""
     return await store.revoke_user_refresh_tokens(user_id, clock())

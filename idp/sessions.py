@@ -89,10 +89,11 @@ async def session_ended(
 ) -> None:
     """Everything that follows the end of a session; called once per ended session.
 
-    Refresh tokens bound to ``session.sid`` (not offline_access ones) are revoked, and the
-    clients that used the session and registered a back-channel logout URI are sent a
-    logout token for ``session.sid`` and ``session.user_id`` (OpenID Connect Back-Channel
-    Logout 1.0 section 2.5), in the background through ``notifier``.
+    The grants bound to ``session.sid`` end (their refresh and access tokens; not
+    offline_access ones), and the clients that used the session and registered a
+    back-channel logout URI are sent a logout token for ``session.sid`` and
+    ``session.user_id`` (OpenID Connect Back-Channel Logout 1.0 section 2.5), in the
+    background through ``notifier``.
     """
     revoked = await revoke_session_refresh_tokens(store, session.sid, clock=clock)
     client_ids = await store.list_session_clients(session.id)

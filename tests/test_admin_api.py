@@ -395,6 +395,24 @@ def test_refused_anonymous_calls_are_counted_per_source_and_minute(world: World)
     assert sum(r.count for r in later) == 10
 
 
+def test_token_revoked_through_the_revocation_endpoint_is_refused(
+    live_server: LiveServer, http: httpx.Client
+) -> None:
+    """RFC 7009: the admin API honours a revoked jti, as introspection does."""
+    admin_id, secret = register_admin(live_server)
+    token = get_token(http, admin_id, secret)
+    kept = get_token(http, admin_id, secret)
+    assert http.get("/admin/keys", headers=bearer(token)).status_code == 200
+    revoked = http.post("/revoke", data={"token": token}, headers=basic(admin_id, secret))
+    assert revoked.status_code == 200
+    response = http.get("/admin/keys", headers=bearer(token))
+    assert_error(response, 401, "invalid_token")
+    assert_challenge(response, "invalid_token")
+    last = audit(live_server)[-1]
+    assert (last.actor, last.action, last.outcome) == (f"admin:{admin_id}", "key.list", "failure")
+    assert http.get("/admin/keys", headers=bearer(kept)).status_code == 200  # only that jti
+
+
 # -- keys ---------------------------------------------------------------------------------
 
 

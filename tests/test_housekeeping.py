@@ -1,5 +1,5 @@
-"""Housekeeping on both stores: expired refresh tokens, login counters and revoked access
-tokens go, live ones stay."""
+"""Housekeeping on both stores: expired refresh tokens, login counters, revoked access
+tokens and revoked grants go, live ones stay."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from idp.config import Settings
 from idp.housekeeping import Collector, collect, housekeeping_loop, store_collectors
 from idp.login_throttle import account_key, reserve_login_attempt
-from idp.refresh_tokens import find_refresh_token, issue_refresh_token
+from idp.oauth.bearer import DEFAULT_LEEWAY
+from idp.refresh_tokens import find_refresh_token, issue_refresh_token, revoke_refresh_family
 from idp.store import make_store
 from idp.store.base import Store, UserRecord
 from tests.clocks import T0, FakeClock
@@ -24,9 +25,11 @@ from tests.test_store_sso import a_code, a_session, a_user
 
 
 async def _seed(store: Store, settings: Settings, clock: FakeClock, n: int) -> list[str]:
-    """``n`` refresh tokens, ``n`` login counters and ``n`` revoked access tokens at ``clock.now``.
+    """``n`` refresh tokens, ``n`` login counters, ``n`` revoked access tokens and ``n``
+    revoked grants at ``clock.now``.
 
-    The revoked access tokens expire when the refresh tokens do.
+    The revoked access tokens expire when the refresh tokens do; each grant is ended (its
+    refresh token revoked) at once, so its row goes an access-token lifetime later.
     """
     tokens = []
     for i in range(n):
@@ -54,6 +57,7 @@ async def _seed(store: Store, settings: Settings, clock: FakeClock, n: int) -> l
         await store.revoke_access_token(
             f"j{clock.now}-{i}", "c1", clock.now, clock.now + settings.refresh_token_ttl
         )
+        await revoke_refresh_family(store, f"f{clock.now}-{i}", clock=clock)
     return tokens
 
 
@@ -83,7 +87,9 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
 
         return run
 
-    collectors = [(name, counted(name, c)) for name, c in store_collectors(store)]
+    collectors = [
+        (name, counted(name, c)) for name, c in store_collectors(store, settings.access_token_ttl)
+    ]
     deleted = await collect(collectors, T0 + settings.refresh_token_ttl, batch=4)
     # 11 old tokens and 33 old counters (per account, per address and per both).
     assert deleted == {
@@ -92,23 +98,46 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "refresh_tokens": 11,
         "login_failures": 33,
         "revoked_access_tokens": 11,
+        "revoked_grants": 11,
     }
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
     assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
-    assert not await store.is_access_token_revoked(f"j{T0}-0")
-    assert await store.is_access_token_revoked(f"j{clock.now}-2")
+    assert [d for n, d in calls if n == "revoked_grants"] == [4, 4, 3]
+    assert not await store.access_token_revoked(f"j{T0}-0", "c1")
+    assert await store.access_token_revoked(f"j{clock.now}-2", "c1")
+    assert not await store.access_token_revoked("j", "c1", (f"f{T0}-0",))
+    assert await store.access_token_revoked("j", "c1", (f"f{clock.now}-2",))
     assert [d for n, d in calls if n == "login_failures"] == [4, 4, 4, 4, 4, 4, 4, 4, 1]
     assert await _count(store, old) == 0
     assert await _count(store, new) == 3
     live = await store.get_login_counters([account_key(f"u{clock.now}-0")], clock.now)
     assert len(live) == 1
-    assert await collect(store_collectors(store), T0 + settings.refresh_token_ttl) == {
+    collectors = store_collectors(store, settings.access_token_ttl)
+    assert await collect(collectors, T0 + settings.refresh_token_ttl) == {
         "sessions": 0,
         "authorization_codes": 0,
         "refresh_tokens": 0,
         "login_failures": 0,
         "revoked_access_tokens": 0,
+        "revoked_grants": 0,
     }
+
+
+@pytest.mark.anyio
+async def test_a_revoked_grant_stays_until_its_access_tokens_have_expired(
+    store: Store, settings: Settings
+) -> None:
+    """Its access tokens were all issued before it ended: they expire within the access-token
+    lifetime plus the leeway a bearer check allows."""
+    await _prepare(store)
+    clock = FakeClock()
+    await _seed(store, settings, clock, 1)
+    collectors = store_collectors(store, settings.access_token_ttl)
+    last_accepted = T0 + settings.access_token_ttl + DEFAULT_LEEWAY
+    assert (await collect(collectors, last_accepted - 1))["revoked_grants"] == 0
+    assert await store.access_token_revoked("j", "c1", (f"f{T0}-0",))
+    assert (await collect(collectors, last_accepted))["revoked_grants"] == 1
+    assert not await store.access_token_revoked("j", "c1", (f"f{T0}-0",))
 
 
 @pytest.mark.anyio
@@ -121,7 +150,7 @@ async def test_collectors_cover_sessions_and_authorization_codes(store: Store) -
         await store.create_authorization_code(a_code(bytes([n]), expires_at=100.0 + n))
     await store.create_session(a_session(b"live"))
     await store.create_authorization_code(a_code(b"live", expires_at=500.0))
-    deleted = await collect(store_collectors(store), 150.0, batch=2)
+    deleted = await collect(store_collectors(store, 600), 150.0, batch=2)
     assert (deleted["sessions"], deleted["authorization_codes"]) == (3, 3)
     assert await store.get_session(a_session(b"live").id) is not None
     assert await store.get_session(a_session(bytes([0])).id) is None
@@ -139,7 +168,7 @@ async def test_a_failing_collector_does_not_stop_the_others(
     async def broken(now: float, limit: int) -> int:
         raise ValueError("boom")
 
-    collectors = [("broken", broken), *store_collectors(store)]
+    collectors = [("broken", broken), *store_collectors(store, settings.access_token_ttl)]
     with caplog.at_level(logging.ERROR, logger="idp.housekeeping"):
         deleted = await collect(collectors, T0 + settings.refresh_token_ttl)
     assert deleted == {
@@ -149,6 +178,7 @@ async def test_a_failing_collector_does_not_stop_the_others(
         "refresh_tokens": 2,
         "login_failures": 6,
         "revoked_access_tokens": 2,
+        "revoked_grants": 2,
     }
     assert await _count(store, tokens) == 0
     assert "collecting broken failed" in caplog.text
@@ -164,7 +194,9 @@ async def test_loop_survives_an_unavailable_store(
     # A store that is not open yet answers StoreUnavailable, as during an outage.
     late = make_store(settings.database_url)
     with caplog.at_level(logging.INFO, logger="idp.housekeeping"):
-        task = asyncio.create_task(housekeeping_loop(store_collectors(late), clock, 0.02))
+        task = asyncio.create_task(
+            housekeeping_loop(store_collectors(late, settings.access_token_ttl), clock, 0.02)
+        )
         try:
             deadline = time.monotonic() + 20
             while "store unavailable" not in caplog.text:

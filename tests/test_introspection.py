@@ -26,9 +26,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from idp.config import Settings
 from idp.keyring.admin import revoke_key
 from idp.keyring.ring import KeyRing
-from idp.store.base import Store
+from idp.management import UserUpdate, update_user
+from idp.store.base import ClientRecord, RefreshTokenRecord, Store, UserRecord
 from tests.conftest import LiveServer, basic, register_client, start_server, with_store
-from tests.sso import MovableClock
+from tests.sso import AuthorizeParams, MovableClock, sign_in
+from tests.sso import add_user as add_person
 from tests.test_refresh_grant import add_user, issue
 from tests.test_token_endpoint import AUDIENCE, assert_oauth_error
 
@@ -300,7 +302,9 @@ def test_revoked_access_token_is_inactive_for_everyone(world: World) -> None:
     assert world.active(world.api, other)["active"] is True  # only that jti
     assert world.revoke(world.app, token).status_code == 200  # again: still 200
     jti = _segments(token)[1]["jti"]
-    assert with_store(world.settings.database_url, lambda s: s.is_access_token_revoked(jti))
+    assert with_store(
+        world.settings.database_url, lambda s: s.access_token_revoked(jti, world.app[0])
+    )
 
 
 def test_only_the_tokens_client_may_revoke_it(world: World) -> None:
@@ -510,14 +514,65 @@ def test_hostile_input_never_gives_a_server_error(world: World, path: str) -> No
 
 @pytest.mark.anyio
 async def test_store_records_a_revoked_jti_once(store: Store) -> None:
-    assert not await store.is_access_token_revoked("j1")
+    await store.create_client(a_client("c1"))
+    assert not await store.access_token_revoked("j1", "c1")
     assert await store.revoke_access_token("j1", "c1", 100.0, 200.0) is True
     assert await store.revoke_access_token("j1", "c1", 150.0, 200.0) is False
-    assert await store.is_access_token_revoked("j1")
-    assert not await store.is_access_token_revoked("j2")
+    assert await store.access_token_revoked("j1", "c1")
+    assert not await store.access_token_revoked("j2", "c1")
     assert await store.delete_expired_revoked_access_tokens(199.0, 10) == 0
     assert await store.delete_expired_revoked_access_tokens(200.0, 10) == 1
-    assert not await store.is_access_token_revoked("j1")
+    assert not await store.access_token_revoked("j1", "c1")
+
+
+@pytest.mark.anyio
+async def test_store_ends_grants_sessions_and_clients(store: Store) -> None:
+    """One statement answers for the jti, the grant, the session and the client."""
+    await store.create_client(a_client("c1"))
+    await store.create_user(UserRecord("u1", "u1", "$argon2id$x", None, None, 1.0))
+    for family, sid, offline in (("g1", "s1", False), ("g2", "s1", True), ("g3", "s2", False)):
+        await store.create_refresh_token(a_refresh_token(family, sid, offline))
+    assert not await store.access_token_revoked("j", "c1", ("g1", "s1"))
+    assert await store.revoke_refresh_family("g1", 100.0) == 1
+    assert await store.access_token_revoked("j", "c1", ("g1",))
+    assert await store.access_token_revoked("j", "c1", ("other", "g1"))
+    assert not await store.access_token_revoked("j", "c1", ("g2", "s1"))
+    assert await store.grant_revoked(("g1",)) and await store.grant_revoked(("s1", "g1"))
+    assert not await store.grant_revoked(("g2", "s1")) and not await store.grant_revoked(())
+    # A session's end covers its session-bound grants (tokens carrying its sid).
+    assert await store.revoke_session_refresh_tokens("s1", 110.0) == 0  # g1 already revoked
+    assert await store.access_token_revoked("j", "c1", ("g2", "s1"))
+    assert not await store.access_token_revoked("j", "c1", ("g2",))  # offline: no sid
+    # A user's end covers every family of theirs, offline ones included.
+    assert await store.revoke_user_refresh_tokens("u1", 120.0) == 2
+    assert await store.access_token_revoked("j", "c1", ("g2",))
+    assert await store.access_token_revoked("j", "c1", ("g3",))
+    # A deleted client's tokens are revoked whatever they carry.
+    await store.create_client(a_client("c2"))
+    assert not await store.access_token_revoked("j", "c1")
+    assert await store.delete_client("c1")
+    assert await store.access_token_revoked("j", "c1")
+    assert not await store.access_token_revoked("j", "c2")
+    # Rows go once every access token they cover has expired, oldest first.
+    assert await store.delete_revoked_grants_before(99.0, 10) == 0
+    assert await store.delete_revoked_grants_before(110.0, 10) == 2  # g1, s1
+    assert await store.delete_revoked_grants_before(1000.0, 1) == 1  # g2 or g3
+    assert await store.delete_revoked_grants_before(1000.0, 10) == 1
+    assert not await store.access_token_revoked("j", "c2", ("g1", "s1", "g2", "g3"))
+
+
+def a_client(client_id: str) -> ClientRecord:
+    return ClientRecord(
+        client_id, client_id, None, (), (), ("client_credentials",), (), (), "none", "ES256",
+        "ES256", 1.0,
+    )  # fmt: skip
+
+
+def a_refresh_token(family: str, sid: str, offline: bool) -> RefreshTokenRecord:
+    return RefreshTokenRecord(
+        f"rt-{family}", secrets.token_bytes(32), family, None, 0, "c1", "u1", sid, ("openid",),
+        1.0, offline, 1.0, 10_000.0,
+    )  # fmt: skip
 
 
 def test_deleting_the_tokens_client_or_user_makes_it_inactive(world: World) -> None:
@@ -552,45 +607,152 @@ def test_metrics_count_introspections_and_revocations(world: World) -> None:
     assert samples[("idp_revocations_total", (("revoked", "false"),))] == 1
 
 
-def test_tokens_of_the_code_flow_introspect_and_revoke(world: World) -> None:
-    from tests.sso import AuthorizeParams, sign_in
-    from tests.sso import add_user as add_person
+CALLBACK = "http://127.0.0.1:8765/web/cb"
 
-    callback = "http://127.0.0.1:8765/web/cb"
-    web = register_client(
+
+@dataclass
+class CodeFlow:
+    """A confidential web client, a person signed in, and the code the sign-in gave."""
+
+    client: tuple[str, str]
+    person: str
+    person_name: str
+    request: AuthorizeParams
+    code: str
+
+
+def code_flow(world: World, scope: str = "openid profile email") -> CodeFlow:
+    """Register a client, sign a new person in through the browser flow, return the code."""
+    username = f"p{secrets.token_hex(4)}"
+    client = register_client(
         world.settings,
-        "web-app",
-        redirect_uris=[callback],
+        f"web-{username}",
+        redirect_uris=[CALLBACK],
         grant_types=["authorization_code", "refresh_token"],
+        scope="openid profile email offline_access",
         audiences=[AUDIENCE],
     )
-    person = add_person(world.settings, username="carol")
-    request = AuthorizeParams(web[0], callback)
+    person = add_person(world.settings, username=username)
+    request = AuthorizeParams(client[0], CALLBACK, scope=scope)
     with httpx.Client(base_url=world.server.url, timeout=30) as browser:
-        code = sign_in(browser, request, username="carol")["code"]
-    tokens = world.http.post(
+        code = sign_in(browser, request, username=username)["code"]
+    return CodeFlow(client, person, username, request, code)
+
+
+def redeem_code(world: World, flow: CodeFlow) -> httpx.Response:
+    return world.http.post(
         "/token",
         data={
             "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": callback,
-            "code_verifier": request.verifier,
+            "code": flow.code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": flow.request.verifier,
         },
-        headers=basic(*web),
-    ).json()
-    access, refresh_token = tokens["access_token"], tokens["refresh_token"]
-    described = world.active(world.api, access)
-    assert (described["sub"], described["username"]) == (person, "carol")
-    assert described["scope"] == "openid profile email"
-    assert world.active(web, refresh_token)["username"] == "carol"
+        headers=basic(*flow.client),
+    )
 
-    assert world.revoke(web, refresh_token).status_code == 200
-    assert world.active(web, refresh_token) == {"active": False}
-    assert_oauth_error(world.refresh(refresh_token, web), 400, "invalid_grant")
-    # Access tokens are not tracked per family: this one lives until its exp (README).
-    assert world.active(world.api, access)["active"] is True
-    assert world.revoke(web, access).status_code == 200
+
+def userinfo(world: World, access: str) -> httpx.Response:
+    return world.http.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
+
+
+def assert_refused_at_userinfo(world: World, access: str) -> None:
+    """401 invalid_token with its challenge (RFC 6750 section 3.1)."""
+    response = userinfo(world, access)
+    assert_oauth_error(response, 401, "invalid_token")
+    assert response.headers["www-authenticate"].startswith(
+        'Bearer realm="idp", error="invalid_token"'
+    )
+
+
+def test_tokens_of_the_code_flow_introspect_and_revoke(world: World) -> None:
+    flow = code_flow(world)
+    tokens = redeem_code(world, flow).json()
+    access, refresh_token = tokens["access_token"], tokens["refresh_token"]
+    claims = _segments(access)[1]
+    assert claims["grant_id"] and claims["sid"]  # names its grant and its session
+    described = world.active(world.api, access)
+    assert (described["sub"], described["username"]) == (flow.person, flow.person_name)
+    assert described["scope"] == "openid profile email"
+    assert world.active(flow.client, refresh_token)["username"] == flow.person_name
+    refreshed = world.refresh(refresh_token, flow.client).json()
+    second_access, second_refresh = refreshed["access_token"], refreshed["refresh_token"]
+    assert _segments(second_access)[1]["grant_id"] == claims["grant_id"]
+    assert userinfo(world, second_access).status_code == 200
+
+    # Revoking the (rotated) refresh token ends the grant: every access token it issued.
+    assert world.revoke(flow.client, refresh_token).status_code == 200
+    assert world.active(flow.client, second_refresh) == {"active": False}
+    assert_oauth_error(world.refresh(second_refresh, flow.client), 400, "invalid_grant")
+    for issued in (access, second_access):
+        assert world.active(world.api, issued) == {"active": False}
+        assert world.active(flow.client, issued) == {"active": False}
+        assert_refused_at_userinfo(world, issued)
+    assert world.revoke(flow.client, access).status_code == 200  # already inactive: 200
+
+
+def test_access_token_revoked_by_jti_is_refused_at_userinfo(world: World) -> None:
+    flow = code_flow(world)
+    tokens = redeem_code(world, flow).json()
+    access = tokens["access_token"]
+    assert userinfo(world, access).json()["sub"] == flow.person
+    assert world.revoke(flow.client, access, token_type_hint="access_token").status_code == 200
+    assert_refused_at_userinfo(world, access)
     assert world.active(world.api, access) == {"active": False}
+    # Only that token: the grant goes on, and its next access token is accepted.
+    refreshed = world.refresh(tokens["refresh_token"], flow.client)
+    assert userinfo(world, refreshed.json()["access_token"]).status_code == 200
+
+
+def test_a_replayed_code_ends_the_grant_of_its_first_redemption(world: World) -> None:
+    flow = code_flow(world)
+    first = redeem_code(world, flow).json()
+    assert userinfo(world, first["access_token"]).status_code == 200
+    assert world.active(world.api, first["access_token"])["active"] is True
+    assert_oauth_error(redeem_code(world, flow), 400, "invalid_grant")
+    assert world.active(world.api, first["access_token"]) == {"active": False}
+    assert_refused_at_userinfo(world, first["access_token"])
+    assert world.active(flow.client, first["refresh_token"]) == {"active": False}
+
+
+def test_refresh_reuse_ends_the_grant_and_its_access_tokens(world: World) -> None:
+    flow = code_flow(world)
+    first = redeem_code(world, flow).json()
+    second = world.refresh(first["refresh_token"], flow.client).json()
+    world.clock.advance(world.settings.refresh_reuse_grace + 1)
+    # The rotated token comes back after the grace: a stolen copy, the family is revoked.
+    assert_oauth_error(world.refresh(first["refresh_token"], flow.client), 400, "invalid_grant")
+    for access in (first["access_token"], second["access_token"]):
+        assert world.active(world.api, access) == {"active": False}
+        assert_refused_at_userinfo(world, access)
+    assert world.active(flow.client, second["refresh_token"]) == {"active": False}
+
+
+def test_a_disabled_users_tokens_stay_refused_when_enabled_again(world: World) -> None:
+    flow = code_flow(world, scope="openid profile offline_access")
+    tokens = redeem_code(world, flow).json()
+    client_token = world.access_token()
+    assert userinfo(world, tokens["access_token"]).status_code == 200
+
+    async def set_disabled(store: Store, disabled: bool) -> None:
+        await update_user(store, flow.person, UserUpdate(disabled=disabled), clock=world.clock)
+
+    with_store(world.settings.database_url, lambda s: set_disabled(s, True))
+    assert_refused_at_userinfo(world, tokens["access_token"])
+    assert world.active(world.api, tokens["access_token"]) == {"active": False}
+    # Enabling the account again does not revive what disabling it ended (offline too).
+    with_store(world.settings.database_url, lambda s: set_disabled(s, False))
+    assert_refused_at_userinfo(world, tokens["access_token"])
+    assert world.active(world.api, tokens["access_token"]) == {"active": False}
+    assert world.active(world.api, client_token)["active"] is True
+
+
+def test_a_deleted_clients_user_tokens_are_refused_at_userinfo(world: World) -> None:
+    flow = code_flow(world)
+    access = redeem_code(world, flow).json()["access_token"]
+    assert userinfo(world, access).status_code == 200
+    with_store(world.settings.database_url, lambda s: s.delete_client(flow.client[0]))
+    assert_refused_at_userinfo(world, access)
 
 
 async def disable_user_row(store: Store, user_id: str) -> None:

@@ -1,10 +1,11 @@
 """The sign-on flow together with refresh tokens, login throttling and back-channel logout.
 
 Each piece has its own tests; these check that they are connected: a code redeemed by a
-client with the refresh_token grant yields a refresh token, a replayed code revokes it,
-logout revokes the session's tokens (not offline ones) and tells back-channel clients,
-failed logins pause the account and lock the guessing address out of it (parallel guesses
-included), and disabling a user revokes everything. Over a real server on both stores.
+client with the refresh_token grant yields a refresh token, a replayed code revokes it and
+the access tokens of its grant, logout revokes the session's tokens, access tokens included
+(not offline ones), and tells back-channel clients, failed logins pause the account and lock
+the guessing address out of it (parallel guesses included), and disabling a user revokes
+everything. Over a real server on both stores.
 """
 
 from __future__ import annotations
@@ -68,6 +69,16 @@ def register_rp(settings: Settings, backchannel_logout_uri: str | None = None) -
     return client_id
 
 
+def userinfo(world: World, access_token: str) -> int:
+    """The status /userinfo answers for the token (200, or 401 invalid_token)."""
+    response = httpx.get(
+        f"{world.url}/userinfo", headers={"Authorization": f"Bearer {access_token}"}, timeout=30
+    )
+    if response.status_code == 401:
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    return response.status_code
+
+
 def refresh(world: World, client_id: str, token: str) -> httpx.Response:
     return httpx.post(
         f"{world.url}/token",
@@ -83,8 +94,9 @@ def test_code_flow_issues_refresh_tokens_and_a_replayed_code_revokes_them(
     with world.browser() as browser:
         request = AuthorizeParams(rp, RP_CB)
         code = sign_in(browser, request)["code"]
-        plain = world.request(prompt="login")
-        plain_tokens = redeem(world.url, plain, sign_in(browser, plain)["code"]).json()
+    with world.browser() as other:
+        plain = world.request()
+        plain_tokens = redeem(world.url, plain, sign_in(other, plain)["code"]).json()
     assert "refresh_token" not in plain_tokens  # that client lacks the grant
     tokens = redeem(world.url, request, code).json()
     assert tokens["refresh_token"] and tokens["id_token"]
@@ -93,10 +105,35 @@ def test_code_flow_issues_refresh_tokens_and_a_replayed_code_revokes_them(
     successor = rotated.json()["refresh_token"]
     assert successor != tokens["refresh_token"]
 
+    assert userinfo(world, tokens["access_token"]) == 200
+
     replay = redeem(world.url, request, code)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     dead = refresh(world, rp, successor)
     assert dead.status_code == 400 and dead.json()["error"] == "invalid_grant"
+    # The grant ended: the access tokens of the first redemption and of the refresh too.
+    assert userinfo(world, tokens["access_token"]) == 401
+    assert userinfo(world, rotated.json()["access_token"]) == 401
+    assert userinfo(world, plain_tokens["access_token"]) == 200
+
+
+def test_a_code_whose_session_ended_before_redemption_is_refused(
+    world: World, settings: Settings
+) -> None:
+    """Signing in again in the browser ends the first session and its session-bound grants."""
+    rp = register_rp(settings)
+    with world.browser() as browser:
+        bound = AuthorizeParams(rp, RP_CB)
+        bound_code = sign_in(browser, bound)["code"]
+        offline = AuthorizeParams(rp, RP_CB, scope="openid offline_access")
+        offline_code = query_of(browser.get(offline.url()).headers["location"])["code"]
+        again = world.request(prompt="login")
+        assert sign_in(browser, again)["code"]
+    refused = redeem(world.url, bound, bound_code)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    kept = redeem(world.url, offline, offline_code)
+    assert kept.status_code == 200, kept.text
+    assert userinfo(world, kept.json()["access_token"]) == 200
 
 
 def test_logout_revokes_session_tokens_keeps_offline_ones_and_tells_the_client(
@@ -120,8 +157,11 @@ def test_logout_revokes_session_tokens_keeps_offline_ones_and_tells_the_client(
 
     gone = refresh(world, rp, online_tokens["refresh_token"])
     assert gone.status_code == 400 and gone.json()["error"] == "invalid_grant"
+    assert userinfo(world, online_tokens["access_token"]) == 401  # bound to the session
+    assert userinfo(world, offline_tokens["access_token"]) == 200  # offline_access outlives it
     kept = refresh(world, rp, offline_tokens["refresh_token"])
     assert kept.status_code == 200, kept.text
+    assert userinfo(world, kept.json()["access_token"]) == 200
 
     deadline = time.monotonic() + 15
     while not receiver.accepted and time.monotonic() < deadline:
@@ -174,16 +214,18 @@ def test_disabling_a_user_revokes_even_offline_refresh_tokens(
     with world.browser() as browser:
         offline = AuthorizeParams(rp, RP_CB, scope="openid offline_access")
         tokens = redeem(world.url, offline, sign_in(browser, offline)["code"]).json()
+    assert userinfo(world, tokens["access_token"]) == 200
     done = idp_json(["users", "disable", "alice"], env, tmp_path)
     assert done["sessions_ended"] == 1
     refused = refresh(world, rp, tokens["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert userinfo(world, tokens["access_token"]) == 401
 
 
 def test_users_update_disable_ends_access_like_users_disable(
     world: World, settings: Settings, env: dict[str, str], tmp_path: Path
 ) -> None:
-    """Sessions and refresh tokens end for good: enabling the user again revives neither."""
+    """Sessions and tokens end for good: enabling the user again revives none of them."""
     rp = register_rp(settings)
     with world.browser() as browser:
         offline = AuthorizeParams(rp, RP_CB, scope="openid offline_access")
@@ -196,6 +238,7 @@ def test_users_update_disable_ends_access_like_users_disable(
         assert query_of(silent.headers["location"])["error"] == "login_required"
     refused = refresh(world, rp, tokens["refresh_token"])
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert userinfo(world, tokens["access_token"]) == 401
 
 
 # -- guessing in parallel, and the owner elsewhere -------------------------------------------

@@ -30,9 +30,9 @@ from idp.oauth.bearer import (
     BearerError,
     InvalidToken,
     VerifiedToken,
+    active_access_token,
     bearer_token,
     require_scope,
-    verify_access_token,
 )
 from idp.oauth.errors import OAuthError
 from idp.oauth.registration import ADMIN_SCOPE, InvalidClientMetadata, admin_audience
@@ -99,18 +99,21 @@ def answer(document: Any, status: int = 200) -> Response:
 async def authenticate(request: Request, found: Services) -> VerifiedToken:
     """Accept only our own access tokens for the admin audience carrying ``idp:admin``.
 
-    The token's client must still exist and still hold the scope, so deleting an admin
-    client (or taking the scope away) shuts its unexpired tokens out at once.
+    The token must be in good standing (not revoked, its user enabled: the same check as
+    UserInfo and introspection), and its client must still exist and still hold the scope,
+    so deleting an admin client (or taking the scope away) shuts its tokens out at once.
     """
     token = bearer_token(request.headers.getlist("authorization"))
     issuer = found.settings.issuer
-    verified = verify_access_token(
+    active = await active_access_token(
         token,
         found.keys.ring.verification,
+        found.store,
         issuer=issuer,
         audience=admin_audience(issuer),
         now=found.clock(),
     )
+    verified = active.token
     require_scope(verified, ADMIN_SCOPE)
     require_client_subject(verified)
     client = await found.store.get_client(verified.client_id)

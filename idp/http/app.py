@@ -105,7 +105,7 @@ def create_app(
     )
 
     # Expired rows each kind of record leaves behind, deleted in batches in the background.
-    collectors = store_collectors(the_store)
+    collectors = store_collectors(the_store, settings.access_token_ttl)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

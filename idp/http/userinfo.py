@@ -11,9 +11,9 @@ from idp.http.services import services
 from idp.oauth.bearer import (
     BearerError,
     InvalidToken,
+    active_access_token,
     bearer_token,
     require_scope,
-    verify_access_token,
 )
 from idp.oauth.claims import user_claims
 from idp.oauth.errors import OAuthError
@@ -36,17 +36,17 @@ async def userinfo(request: Request) -> Response:
     try:
         form = (await read_form(request)).params if _has_form(request) else None
         token = bearer_token(request.headers.getlist("authorization"), form)
-        verified = verify_access_token(
+        active = await active_access_token(
             token,
             found.keys.ring.verification,
+            found.store,
             issuer=found.settings.issuer,
             audience=None,
             now=found.clock(),
         )
-        require_scope(verified, "openid")
-        user = await found.store.get_user(verified.subject)
-        if user is None or user.disabled:
-            raise InvalidToken("the access token's user cannot sign in")
+        require_scope(active.token, "openid")
+        if active.user is None:
+            raise InvalidToken("the access token has no user")
     except OAuthError as exc:
         return _error(exc)
-    return json_response(user_claims(user, verified.scope), headers=NO_STORE)
+    return json_response(user_claims(active.user, active.token.scope), headers=NO_STORE)

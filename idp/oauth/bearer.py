@@ -4,6 +4,10 @@ A protected endpoint reads the token from the Authorization header (RFC 6750 sec
 UserInfo also takes the form body, section 2.2), verifies it against the published keys of
 the in-memory ring (a revoked key is never among them), and checks the claims RFC 9068
 section 4 asks a resource server to check.
+:func:`active_access_token` is the one check every endpoint that accepts our tokens uses
+(UserInfo, the admin API, introspection): on top of the signature and claims, the token
+must not be revoked (by its ``jti``, its grant or its session, RFC 7009 section 2), its
+client must still exist and its user must still exist and be enabled.
 Failures are errors carrying the RFC 6750 section 3.1 codes and the ``WWW-Authenticate``
 challenge; the token itself never appears in an error, a log line or the audit trail.
 """
@@ -17,8 +21,10 @@ from typing import Any
 
 from idp.keyring.material import SigningKey
 from idp.keyring.ring import InvalidSignature, verify_signature
+from idp.oauth.access_token import GRANT_ID_CLAIM, SESSION_ID_CLAIM
 from idp.oauth.errors import OAuthError
 from idp.oauth.scopes import parse_scope
+from idp.store.base import Store, UserRecord
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 DEFAULT_LEEWAY = 30
@@ -190,3 +196,56 @@ def require_scope(token: VerifiedToken, scope: str) -> None:
         raise InsufficientScope(
             f"the token lacks the scope {scope}", client_id=token.client_id, scope=scope
         )
+
+
+@dataclass(frozen=True)
+class ActiveToken:
+    """A verified token still in good standing, with its user (None when the subject is the
+    client itself, as for client_credentials)."""
+
+    token: VerifiedToken
+    user: UserRecord | None
+
+
+def revocation_ids(token: VerifiedToken) -> tuple[str, ...]:
+    """The ids whose revocation ends this token: its grant, and its session if bound to one."""
+    found = (token.claims.get(GRANT_ID_CLAIM), token.claims.get(SESSION_ID_CLAIM))
+    return tuple(value for value in found if isinstance(value, str) and value)
+
+
+async def token_standing(token: VerifiedToken, store: Store) -> ActiveToken:
+    """Refuse a verified token that was revoked or whose client or user is gone (RFC 7009 2).
+
+    One store statement covers the revoked ``jti``, the ended grant or session and the
+    deleted client; the user is read only when the subject is a person, and must exist and
+    be enabled.
+    """
+    client_id = token.client_id
+    if token.jti is None:
+        raise InvalidToken("the token has no jti claim", client_id=client_id)
+    if await store.access_token_revoked(token.jti, client_id, revocation_ids(token)):
+        raise InvalidToken("the token has been revoked", client_id=client_id)
+    if token.subject == client_id:
+        return ActiveToken(token, None)
+    user = await store.get_user(token.subject)
+    if user is None or user.disabled:
+        raise InvalidToken("the token's user cannot sign in", client_id=client_id)
+    return ActiveToken(token, user)
+
+
+async def active_access_token(
+    token: str,
+    keys: VerificationKeys,
+    store: Store,
+    *,
+    issuer: str,
+    audience: str | None,
+    now: float,
+) -> ActiveToken:
+    """Verify one of our access tokens (RFC 9068 section 4) and that it is still in standing.
+
+    The one bearer check of the IdP's own endpoints: see :func:`verify_access_token` and
+    :func:`token_standing`.
+    """
+    verified = verify_access_token(token, keys, issuer=issuer, audience=audience, now=now)
+    return await token_standing(verified, store)

@@ -12,8 +12,10 @@ tokens, and may answer different callers differently, section 2.2):
   it is ``{"active": false}``, like an unknown token, so nothing is learnt about it.
 
 ``{"active": false}`` also answers every token that is unknown, malformed, expired, signed
-by a foreign or revoked key, revoked by jti, rotated or revoked, or whose user is gone or
-disabled or whose client was deleted (section 2.2: no reason is given).
+by a foreign or revoked key, revoked by jti, issued from a grant or session that has ended,
+rotated or revoked, or whose user is gone or disabled or whose client was deleted (section
+2.2: no reason is given). Access tokens go through the same standing check as at UserInfo
+and the admin API (:func:`idp.oauth.bearer.token_standing`).
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from idp.oauth.bearer import VerifiedToken
+from idp.oauth.bearer import VerifiedToken, token_standing
+from idp.oauth.errors import OAuthError
 from idp.oauth.presented_tokens import (
     TokenCheck,
     is_access_token_shaped,
     known_refresh_token,
-    live_access_token,
     refresh_token_is_live,
+    signed_access_token,
 )
 from idp.store.base import ClientRecord, RefreshTokenRecord, UserRecord
 
@@ -93,21 +96,14 @@ async def introspect(token: str, caller: ClientRecord, check: TokenCheck) -> dic
 async def _introspect_access_token(
     token: str, caller: ClientRecord, check: TokenCheck
 ) -> dict[str, Any]:
-    verified = await live_access_token(token, check)
+    verified = signed_access_token(token, check)
     if verified is None or not may_introspect_access_token(caller, verified):
         return INACTIVE
-    if (
-        verified.client_id != caller.client_id
-        and await check.store.get_client(verified.client_id) is None
-    ):
+    try:
+        active = await token_standing(verified, check.store)
+    except OAuthError:
         return INACTIVE
-    user = None
-    if verified.subject != verified.client_id:
-        # The subject is a person (client_credentials tokens name the client itself).
-        user = await check.store.get_user(verified.subject)
-        if user is None or user.disabled:
-            return INACTIVE
-    return access_token_answer(verified, user)
+    return access_token_answer(active.token, active.user)
 
 
 async def _introspect_refresh_token(

@@ -44,7 +44,8 @@ def signed_access_token(token: str, check: TokenCheck) -> VerifiedToken | None:
     The signature must verify under a key the ring publishes (a revoked key never is, RFC
     9068 section 4), ``typ`` must be at+jwt, ``iss`` ours, and ``exp`` strictly in the
     future by the server's own clock (it issued the token, so no leeway applies to expiry).
-    None for anything else, whatever the reason. The jti revocation list is not consulted.
+    None for anything else, whatever the reason. Revocation is not consulted here: see
+    :func:`idp.oauth.bearer.token_standing`.
     """
     if len(token) > MAX_ACCESS_TOKEN_LENGTH or not is_access_token_shaped(token):
         return None
@@ -56,16 +57,6 @@ def signed_access_token(token: str, check: TokenCheck) -> VerifiedToken | None:
     except OAuthError:
         return None
     if verified.expires_at <= now or verified.jti is None:
-        return None
-    return verified
-
-
-async def live_access_token(token: str, check: TokenCheck) -> VerifiedToken | None:
-    """A signed, unexpired access token whose jti has not been revoked (RFC 7009 section 2)."""
-    verified = signed_access_token(token, check)
-    if verified is None or verified.jti is None:
-        return None
-    if await check.store.is_access_token_revoked(verified.jti):
         return None
     return verified
 

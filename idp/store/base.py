@@ -95,8 +95,9 @@ class SessionRecord:
 class AuthorizationCodeRecord:
     """An issued authorization code (RFC 6749 section 4.1.2); only its SHA-256 is kept.
 
-    ``id`` is a random row id, also used as the refresh-token family id of what the code's
-    redemption issues, so a replay can revoke it (RFC 6749 section 4.1.2).
+    ``id`` is a random row id and the id of the grant: the refresh-token family id and the
+    ``grant_id`` claim of what the code's redemption issues, so a replay can revoke it all
+    (RFC 6749 section 4.1.2).
     """
 
     id: str
@@ -477,17 +478,25 @@ class Store(Protocol):
         seconds ago whose generation is exactly one below the newest of its family gets a
         second successor (GRACE_SIBLING). Any other rotated token revokes the whole family
         (REUSED). Concurrent calls on one token are serialised; with a grace of 0 exactly
-        one of them rotates.
+        one of them rotates. REUSED also records the family's grant revoked (for its
+        access tokens) in the same transaction.
         """
         ...
 
-    async def revoke_refresh_family(self, family_id: str, now: float) -> int: ...
-
-    async def revoke_session_refresh_tokens(self, sid: str, now: float) -> int:
-        """Revoke the tokens bound to an IdP session, except offline ones."""
+    async def revoke_refresh_family(self, family_id: str, now: float) -> int:
+        """End the grant ``family_id``: revoke its refresh tokens and record the grant revoked
+        (for its access tokens) in one transaction; how many refresh tokens changed."""
         ...
 
-    async def revoke_user_refresh_tokens(self, user_id: str, now: float) -> int: ...
+    async def revoke_session_refresh_tokens(self, sid: str, now: float) -> int:
+        """End the session-bound grants of session ``sid``: revoke their refresh tokens (not
+        offline ones) and record ``sid`` revoked, in one transaction; how many tokens changed."""
+        ...
+
+    async def revoke_user_refresh_tokens(self, user_id: str, now: float) -> int:
+        """End every grant of a user that has refresh tokens: revoke them all (offline ones
+        included) and record each family revoked, in one transaction; how many changed."""
+        ...
 
     async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
         """Delete at most ``limit`` tokens whose expiry has passed; return how many went."""
@@ -504,12 +513,28 @@ class Store(Protocol):
         """
         ...
 
-    async def is_access_token_revoked(self, jti: str) -> bool:
-        """Whether ``jti`` was revoked (rows stay until the token's own expiry)."""
+    async def access_token_revoked(
+        self, jti: str, client_id: str, grant_ids: Sequence[str] = ()
+    ) -> bool:
+        """Whether an access token is no longer good, in one statement of primary-key lookups.
+
+        True when ``jti`` was revoked (rows stay until the token's own expiry), when any of
+        ``grant_ids`` (the token's grant, its session) is among the revoked grants, or when
+        the client ``client_id`` no longer exists.
+        """
         ...
 
     async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int:
         """Delete at most ``limit`` rows of tokens past their expiry; return how many went."""
+        ...
+
+    async def grant_revoked(self, grant_ids: Sequence[str]) -> bool:
+        """Whether any of ``grant_ids`` (a grant, a session) is among the revoked grants."""
+        ...
+
+    async def delete_revoked_grants_before(self, cutoff: float, limit: int) -> int:
+        """Delete at most ``limit`` revoked-grant rows revoked at or before ``cutoff``: by then
+        every access token they cover has expired. Return how many went."""
         ...
 
     # -- login throttling -------------------------------------------------------------------

@@ -506,23 +506,29 @@ class PostgresStore:
             )
 
     async def revoke_refresh_family(self, family_id: str, now: float) -> int:
-        return await self._revoke_refresh("family_id = $2", family_id, now)
+        async with self._connection() as connection, connection.transaction():
+            # Refresh rows first, as a rotation locks them, so the two never wait on each other.
+            count = await _revoke_refresh(connection, "family_id = $2", family_id, now)
+            await _record_revoked_grants(connection, "VALUES ($1, $2)", family_id, now)
+            return count
 
     async def revoke_session_refresh_tokens(self, sid: str, now: float) -> int:
-        return await self._revoke_refresh("sid = $2 AND NOT offline", sid, now)
+        async with self._connection() as connection, connection.transaction():
+            count = await _revoke_refresh(connection, "sid = $2 AND NOT offline", sid, now)
+            await _record_revoked_grants(connection, "VALUES ($1, $2)", sid, now)
+            return count
 
     async def revoke_user_refresh_tokens(self, user_id: str, now: float) -> int:
-        return await self._revoke_refresh("user_id = $2", user_id, now)
-
-    async def _revoke_refresh(self, where: str, value: str, now: float) -> int:
-        async with self._connection() as connection:
-            status = await connection.execute(
-                f"UPDATE refresh_tokens SET revoked_at = $1 WHERE {where} "  # noqa: S608
-                "AND revoked_at IS NULL",
+        async with self._connection() as connection, connection.transaction():
+            count = await _revoke_refresh(connection, "user_id = $2", user_id, now)
+            await _record_revoked_grants(
+                connection,
+                "SELECT DISTINCT family_id, $2::double precision FROM refresh_tokens "
+                "WHERE user_id = $1",
+                user_id,
                 now,
-                value,
             )
-        return _count(status)
+            return count
 
     async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
         return await self._delete_expired("refresh_tokens", "id", now, limit)
@@ -557,15 +563,33 @@ class PostgresStore:
             )
         return _count(status) > 0
 
-    async def is_access_token_revoked(self, jti: str) -> bool:
+    async def access_token_revoked(
+        self, jti: str, client_id: str, grant_ids: Sequence[str] = ()
+    ) -> bool:
         async with self._connection() as connection:
-            found = await connection.fetchval(
-                "SELECT 1 FROM revoked_access_tokens WHERE jti = $1", jti
+            revoked = await connection.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) "
+                "OR EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ANY($2::text[])) "
+                "OR NOT EXISTS (SELECT 1 FROM clients WHERE client_id = $3)",
+                jti,
+                list(grant_ids),
+                client_id,
             )
-        return found is not None
+        return bool(revoked)
 
     async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int:
         return await self._delete_expired("revoked_access_tokens", "jti", now, limit)
+
+    async def grant_revoked(self, grant_ids: Sequence[str]) -> bool:
+        async with self._connection() as connection:
+            found = await connection.fetchval(
+                "SELECT 1 FROM revoked_grants WHERE grant_id = ANY($1::text[]) LIMIT 1",
+                list(grant_ids),
+            )
+        return found is not None
+
+    async def delete_revoked_grants_before(self, cutoff: float, limit: int) -> int:
+        return await self._delete_expired("revoked_grants", "grant_id", cutoff, limit, "revoked_at")
 
     # -- login throttling -----------------------------------------------------------------
 
@@ -852,9 +876,27 @@ async def _judge_rotated(
         successor = rotation.successor_of(row, new, now)
         await _insert_refresh(connection, successor)
         return RefreshRotation(outcome, successor)
-    await connection.execute(
-        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
-        now,
-        family_id,
-    )
+    await _revoke_refresh(connection, "family_id = $2", family_id, now)
+    await _record_revoked_grants(connection, "VALUES ($1, $2)", family_id, now)
     return RefreshRotation(outcome)
+
+
+async def _revoke_refresh(connection: Connection, where: str, value: str, now: float) -> int:
+    """Mark the matching unrevoked refresh tokens revoked at ``now``; how many changed."""
+    status = await connection.execute(
+        f"UPDATE refresh_tokens SET revoked_at = $1 WHERE {where} "  # noqa: S608
+        "AND revoked_at IS NULL",
+        now,
+        value,
+    )
+    return _count(status)
+
+
+async def _record_revoked_grants(connection: Connection, rows: str, key: str, now: float) -> None:
+    """Insert (grant_id, revoked_at) rows given as VALUES or SELECT; a grant ends only once."""
+    await connection.execute(
+        f"INSERT INTO revoked_grants (grant_id, revoked_at) {rows} "
+        "ON CONFLICT (grant_id) DO NOTHING",
+        key,
+        now,
+    )

@@ -505,17 +505,32 @@ class SQLiteStore:
         return await self._run(lambda c: _in_transaction(c, rotate))
 
     async def revoke_refresh_family(self, family_id: str, now: float) -> int:
-        return await self._revoke_refresh("family_id = ?", family_id, now)
+        def revoke(connection: sqlite3.Connection) -> int:
+            count = _revoke_refresh(connection, "family_id = ?", family_id, now)
+            _record_revoked_grants(connection, "VALUES (?, ?)", (family_id, now))
+            return count
+
+        return await self._run(lambda c: _in_transaction(c, revoke))
 
     async def revoke_session_refresh_tokens(self, sid: str, now: float) -> int:
-        return await self._revoke_refresh("sid = ? AND offline = 0", sid, now)
+        def revoke(connection: sqlite3.Connection) -> int:
+            count = _revoke_refresh(connection, "sid = ? AND offline = 0", sid, now)
+            _record_revoked_grants(connection, "VALUES (?, ?)", (sid, now))
+            return count
+
+        return await self._run(lambda c: _in_transaction(c, revoke))
 
     async def revoke_user_refresh_tokens(self, user_id: str, now: float) -> int:
-        return await self._revoke_refresh("user_id = ?", user_id, now)
+        def revoke(connection: sqlite3.Connection) -> int:
+            count = _revoke_refresh(connection, "user_id = ?", user_id, now)
+            _record_revoked_grants(
+                connection,
+                "SELECT DISTINCT family_id, ? FROM refresh_tokens WHERE user_id = ?",
+                (now, user_id),
+            )
+            return count
 
-    async def _revoke_refresh(self, where: str, value: str, now: float) -> int:
-        sql = f"UPDATE refresh_tokens SET revoked_at = ? WHERE {where} AND revoked_at IS NULL"  # noqa: S608
-        return await self._run(lambda c: c.execute(sql, (now, value)).rowcount)
+        return await self._run(lambda c: _in_transaction(c, revoke))
 
     async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
         return await self._run(lambda c: _delete_expired(c, "refresh_tokens", "id", now, limit))
@@ -536,17 +551,34 @@ class SQLiteStore:
         )
         return count > 0
 
-    async def is_access_token_revoked(self, jti: str) -> bool:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT 1 FROM revoked_access_tokens WHERE jti = ?", (jti,)
-            ).fetchone()
-        )
-        return row is not None
+    async def access_token_revoked(
+        self, jti: str, client_id: str, grant_ids: Sequence[str] = ()
+    ) -> bool:
+        sql = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = ?) "
+        if grant_ids:
+            sql += (
+                "OR EXISTS (SELECT 1 FROM revoked_grants "  # noqa: S608
+                f"WHERE grant_id IN ({_marks(len(grant_ids))})) "
+            )
+        sql += "OR NOT EXISTS (SELECT 1 FROM clients WHERE client_id = ?)"
+        row = await self._read(lambda c: c.execute(sql, (jti, *grant_ids, client_id)).fetchone())
+        return bool(row[0])
 
     async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int:
         return await self._run(
             lambda c: _delete_expired(c, "revoked_access_tokens", "jti", now, limit)
+        )
+
+    async def grant_revoked(self, grant_ids: Sequence[str]) -> bool:
+        if not grant_ids:
+            return False
+        sql = f"SELECT 1 FROM revoked_grants WHERE grant_id IN ({_marks(len(grant_ids))})"  # noqa: S608
+        row = await self._read(lambda c: c.execute(sql, tuple(grant_ids)).fetchone())
+        return row is not None
+
+    async def delete_revoked_grants_before(self, cutoff: float, limit: int) -> int:
+        return await self._run(
+            lambda c: _delete_expired(c, "revoked_grants", "grant_id", cutoff, limit, "revoked_at")
         )
 
     # -- login throttling -----------------------------------------------------------------
@@ -820,11 +852,26 @@ def _rotate(
         successor = rotation.successor_of(row, new, now)
         _insert_refresh(connection, successor)
         return RefreshRotation(outcome, successor)
-    connection.execute(
-        "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
-        (now, row.family_id),
-    )
+    _revoke_refresh(connection, "family_id = ?", row.family_id, now)
+    _record_revoked_grants(connection, "VALUES (?, ?)", (row.family_id, now))
     return RefreshRotation(outcome)
+
+
+def _revoke_refresh(connection: sqlite3.Connection, where: str, value: str, now: float) -> int:
+    """Mark the matching unrevoked refresh tokens revoked at ``now``; how many changed."""
+    sql = f"UPDATE refresh_tokens SET revoked_at = ? WHERE {where} AND revoked_at IS NULL"  # noqa: S608
+    return connection.execute(sql, (now, value)).rowcount
+
+
+def _record_revoked_grants(
+    connection: sqlite3.Connection, rows: str, params: tuple[object, ...]
+) -> None:
+    """Insert (grant_id, revoked_at) rows given as VALUES or SELECT; a grant ends only once."""
+    connection.execute(
+        f"INSERT INTO revoked_grants (grant_id, revoked_at) {rows} "
+        "ON CONFLICT (grant_id) DO NOTHING",
+        params,
+    )
 
 
 def _split_statements(sql: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from idp.oauth.access_token import session_bound_sid
 from idp.oauth.codes import code_hash
 from idp.oauth.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from idp.oauth.grants.base import (
@@ -31,12 +32,12 @@ MAX_CODE_LENGTH = 256
 async def revoke_code_family(context: GrantContext, family_id: str) -> None:
     """Revoke every token issued from one code's redemption (RFC 6749 section 4.1.2).
 
-    Access tokens are short-lived JWTs and expire on their own; the refresh tokens issued
-    from the code share ``family_id`` (the code's row id).
+    The code's row id is the grant id: its refresh tokens share it as ``family_id`` and its
+    access tokens carry it as ``grant_id``; ending the grant makes all of them inactive.
     """
     revoked = await revoke_refresh_family(context.store, family_id, clock=context.clock)
     log.warning(
-        "authorization code %s redeemed twice; %d refresh token(s) of its family revoked",
+        "authorization code %s redeemed twice; grant ended, %d refresh token(s) revoked",
         family_id,
         revoked,
     )
@@ -79,6 +80,18 @@ def check_binding(
     verify_code_verifier(code.code_challenge, request.get("code_verifier"))
 
 
+async def check_session_live(context: GrantContext, code: AuthorizationCodeRecord) -> None:
+    """A session-bound code whose session ended before it was redeemed is refused.
+
+    Its tokens would be bound to that session, which ended (logout, or another sign-in in
+    the browser), so they would be inactive from the start (OpenID Connect Core 1.0 11:
+    only offline_access lets a grant outlive the session).
+    """
+    sid = session_bound_sid(code.sid, "offline_access" in code.scope)
+    if sid is not None and await context.store.grant_revoked((sid,)):
+        raise InvalidGrant("the sign-in session of the authorization code has ended")
+
+
 class AuthorizationCodeGrant:
     """Exchange a code for an RFC 9068 access token and an ID token."""
 
@@ -103,6 +116,7 @@ class AuthorizationCodeGrant:
             raise InvalidGrant("the authorization code has already been used")
         record = redemption.code
         check_binding(record, client, request, now)
+        await check_session_live(context, record)
         user = await context.store.get_user(record.user_id)
         if user is None or user.disabled:
             raise InvalidGrant("the user is no longer allowed to sign in")
@@ -123,6 +137,8 @@ class AuthorizationCodeGrant:
             subject=user.id,
             audiences=resolve_audiences(request.resources, client, settings.issuer),
             scope=record.scope,
+            grant_id=record.id,
+            sid=session_bound_sid(record.sid, "offline_access" in record.scope),
         )
         now = context.clock()
         issued_at = int(now)

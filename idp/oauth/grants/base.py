@@ -87,10 +87,13 @@ def issue_access_token(
     audiences: Sequence[str],
     scope: Sequence[str],
     auth_time: float | None = None,
+    grant_id: str | None = None,
+    sid: str | None = None,
 ) -> str:
     """An RFC 9068 access token for ``client``, signed by the active key of its algorithm.
 
-    ``auth_time`` is added when the user's sign-in time is known (RFC 9068 section 2.2.1).
+    ``auth_time`` is added when the user's sign-in time is known (RFC 9068 section 2.2.1);
+    ``grant_id`` and ``sid`` name the grant and the session it is bound to, for revocation.
     """
     now = context.clock()
     claims = access_token_claims(
@@ -101,6 +104,8 @@ def issue_access_token(
         scope=scope,
         issued_at=int(now),
         lifetime=context.settings.access_token_ttl,
+        grant_id=grant_id,
+        sid=sid,
     )
     if auth_time is not None:
         claims["auth_time"] = int(auth_time)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from idp.oauth.access_token import session_bound_sid
 from idp.oauth.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
 from idp.oauth.grants.base import (
     GrantContext,
@@ -87,6 +88,8 @@ class RefreshTokenGrant:
             audiences=audiences,
             scope=scope,
             auth_time=record.auth_time,
+            grant_id=record.family_id,
+            sid=session_bound_sid(record.sid, record.offline),
         )
         return TokenResponse(
             access_token=token,
