@@ -31,14 +31,22 @@ class MovableClock:
     """A clock that tests move forward instead of sleeping."""
 
     offset: float = 0.0
+    frozen_at: float | None = None
 
     def __call__(self) -> float:
         import time
 
-        return time.time() + self.offset
+        base = time.time() if self.frozen_at is None else self.frozen_at
+        return base + self.offset
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
+
+    def freeze(self) -> None:
+        """Stop the clock where it is, so only ``advance`` moves it (however slow the machine)."""
+        import time
+
+        self.frozen_at = time.time()
 
 
 def add_user(
