@@ -358,7 +358,11 @@ def test_admin_rows_record_the_tokens_subject(
 ) -> None:
     admin_id, headers = admin
     before = len(audit(live_server))
-    made = http.post("/admin/users", json={"username": "sam", "password": "pw"}, headers=headers)
+    made = http.post(
+        "/admin/users",
+        json={"username": "sam", "password": "a long enough password"},
+        headers=headers,
+    )
     assert made.status_code == 201, made.text
     assert http.post("/admin/keys/rotate", json={"alg": "ES256"}, headers=headers).is_success
     assert_error(http.get("/admin/users/nobody", headers=headers), 404, "not_found")

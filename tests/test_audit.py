@@ -133,7 +133,7 @@ async def test_counted_rows_grow_by_one_per_bucket(store: Store) -> None:
 async def test_the_admin_tokens_subject_is_recorded(store: Store, settings: Settings) -> None:
     await create_client(store, request(), actor="admin:ops", subject="ops")
     await ensure_key_rings(store, settings, actor="admin:ops", subject="ops")
-    await create_user(store, "bob", "pw")
+    await create_user(store, "bob", "a long enough password")
     entries = await store.list_audit()
     assert [e.subject for e in entries[:-1]] == ["ops"] * (len(entries) - 1)
     assert entries[-1].subject is None

@@ -108,7 +108,7 @@ def test_a_wrong_key_is_refused_before_anything_is_written(
         assert "IDP_KEY_ENCRYPTION_KEY" in line and "nothing was written" in line
     migrated(
         "users", "create", "--username", "ada", "--password-stdin",
-        stdin="pw\n", IDP_KEY_ENCRYPTION_KEY=wrong,
+        stdin="a long enough password\n", IDP_KEY_ENCRYPTION_KEY=wrong,
     ).fails(1, "does not open")  # fmt: skip
     assert snapshot(database_url) == before
     assert len(migrated("keys", "list", "--json", IDP_KEY_ENCRYPTION_KEY=wrong).json()) == 4
