@@ -574,6 +574,30 @@ def test_stalled_request_body_is_answered_408_and_closed(https_issuer: ServeProc
     assert https_issuer.alive()
 
 
+def test_trickled_request_body_is_cut_off_at_the_deadline(https_issuer: ServeProcess) -> None:
+    """A client that sends one byte of its body at a time, each well within the timeout, is
+    still cut off: the whole body must arrive in time, not just each part of it."""
+    port = int(https_issuer.url.rsplit(":", 1)[1])
+    trickled = ClosureWatch(
+        port,
+        b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 400\r\n\r\n",
+    )
+    try:
+        for byte in (b"g" * 400)[: int(4 * (BODY_READ_TIMEOUT + 15))]:
+            if trickled.closed.wait(BODY_READ_TIMEOUT / 8):
+                break
+            with contextlib.suppress(OSError):
+                trickled.sock.sendall(bytes([byte]))
+        closed_after = trickled.wait_closed(BODY_READ_TIMEOUT + 15)
+    finally:
+        trickled.close()
+    assert closed_after is not None, "a trickled body still holds its connection"
+    assert closed_after >= BODY_READ_TIMEOUT - 0.5
+    assert trickled.received.startswith(b"HTTP/1.1 408"), trickled.received
+    assert https_issuer.alive()
+
+
 # -- start-up errors ------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ class BodyTooLarge(Exception):
 
 
 class BodyTimedOut(Exception):
-    """The client stopped sending its request body (no part of it within the read timeout)."""
+    """The client did not send its whole request body within the read timeout."""
 
 
 async def _send_json(
@@ -44,10 +44,11 @@ async def _send_json(
 class RequestGuard:
     """Give each request an id, cap its body and its pace, and answer any failure in JSON.
 
-    A body larger than ``max_body`` is answered 413; a body of which no part arrives for
-    ``read_timeout`` seconds is answered 408 (RFC 9110 section 15.5.9) and the connection
-    closed, so a client that stalls mid-body cannot hold a worker (granian times out request
-    heads, not bodies).
+    A body larger than ``max_body`` is answered 413; a body that has not arrived in full
+    ``read_timeout`` seconds after the application first asked for it is answered 408
+    (RFC 9110 section 15.5.9) and the connection closed, so a client that stalls or trickles
+    its body byte by byte cannot hold a worker (granian times out request heads, not
+    bodies). One deadline for the whole body, not one per read, which each byte would reset.
 
     A store outage becomes 503 with Retry-After (``temporarily_unavailable``, RFC 6749
     section 4.1.2.1); any other unexpected error is logged with the request id and answered
@@ -80,14 +81,18 @@ class RequestGuard:
 
         received = 0
         body_done = False
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
 
         async def limited_receive() -> Message:
-            nonlocal received, body_done
+            nonlocal received, body_done, deadline
             if body_done:
                 # Past the body, receive() waits for the disconnect: that may take long.
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.read_timeout)
+                if deadline is None:
+                    deadline = loop.time() + self.read_timeout
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
             except TimeoutError:
                 raise BodyTimedOut from None
             if message["type"] == "http.request":
