@@ -556,9 +556,36 @@ async def test_store_ends_grants_sessions_and_clients(store: Store) -> None:
     # Rows go once every access token they cover has expired, oldest first.
     assert await store.delete_revoked_grants_before(99.0, 10) == 0
     assert await store.delete_revoked_grants_before(110.0, 10) == 2  # g1, s1
-    assert await store.delete_revoked_grants_before(1000.0, 1) == 1  # g2 or g3
-    assert await store.delete_revoked_grants_before(1000.0, 10) == 1
+    assert await store.delete_revoked_grants_before(1000.0, 1) == 1  # g2, g3 or user:u1
+    assert await store.delete_revoked_grants_before(1000.0, 10) == 2
     assert not await store.access_token_revoked("j", "c2", ("g1", "s1", "g2", "g3"))
+
+
+@pytest.mark.anyio
+async def test_ending_a_users_access_covers_every_token_issued_to_them_until_then(
+    store: Store,
+) -> None:
+    """Even a grant with no refresh token and no live session: the user's own row ends it,
+    for tokens issued up to that moment, so enabling the account again revives none."""
+    await store.create_client(a_client("c1"))
+    await store.create_user(UserRecord("u1", "u1", "$argon2id$x", None, None, 1.0))
+    before = {"user_id": "u1", "issued_at": 100.0}
+    assert not await store.access_token_revoked("j", "c1", ("g9",), **before)
+    assert await store.revoke_user_refresh_tokens("u1", 120.0) == 0
+    assert await store.access_token_revoked("j", "c1", ("g9",), **before)
+    assert await store.access_token_revoked("j", "c1", (), user_id="u1", issued_at=120.0)
+    after = {"user_id": "u1", "issued_at": 130.0}  # signed in again once enabled
+    assert not await store.access_token_revoked("j", "c1", ("g10",), **after)
+    assert not await store.access_token_revoked("j", "c1", ("g9",), user_id="u2", issued_at=1.0)
+    assert not await store.access_token_revoked("j", "c1", ("g9",))  # a client's own token
+    # Disabled again: the later end counts, and covers the newer token too.
+    assert await store.revoke_user_refresh_tokens("u1", 140.0) == 0
+    assert await store.access_token_revoked("j", "c1", ("g10",), **after)
+    assert await store.revoke_user_refresh_tokens("u1", 125.0) == 0  # never moves back
+    assert await store.access_token_revoked("j", "c1", ("g10",), **after)
+    assert await store.delete_revoked_grants_before(139.0, 10) == 0
+    assert await store.delete_revoked_grants_before(140.0, 10) == 1
+    assert not await store.access_token_revoked("j", "c1", ("g10",), **after)
 
 
 def a_client(client_id: str) -> ClientRecord:

@@ -223,9 +223,17 @@ async def token_standing(token: VerifiedToken, store: Store) -> ActiveToken:
     client_id = token.client_id
     if token.jti is None:
         raise InvalidToken("the token has no jti claim", client_id=client_id)
-    if await store.access_token_revoked(token.jti, client_id, revocation_ids(token)):
+    person = token.subject if token.subject != client_id else None
+    issued_at = token.claims.get("iat")
+    if await store.access_token_revoked(
+        token.jti,
+        client_id,
+        revocation_ids(token),
+        user_id=person,
+        issued_at=float(issued_at) if isinstance(issued_at, int | float) else 0.0,
+    ):
         raise InvalidToken("the token has been revoked", client_id=client_id)
-    if token.subject == client_id:
+    if person is None:
         return ActiveToken(token, None)
     user = await store.get_user(token.subject)
     if user is None or user.disabled:

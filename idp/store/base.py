@@ -187,6 +187,12 @@ class Actor:
 
 SYSTEM = "system"
 
+
+def user_revocation_id(user_id: str) -> str:
+    """The revoked-grant id under which ending a user's access is recorded."""
+    return f"user:{user_id}"
+
+
 _KEY_ACTIONS = {
     "next": "key.prepublish",
     "active": "key.activate",
@@ -494,8 +500,10 @@ class Store(Protocol):
         ...
 
     async def revoke_user_refresh_tokens(self, user_id: str, now: float) -> int:
-        """End every grant of a user that has refresh tokens: revoke them all (offline ones
-        included) and record each family revoked, in one transaction; how many changed."""
+        """End every grant of a user: revoke all their refresh tokens (offline ones included),
+        record each family revoked, and record the user (``user_revocation_id``) revoked at
+        ``now``, so that every access token issued to them until then is refused even if the
+        account is enabled again; in one transaction; how many refresh tokens changed."""
         ...
 
     async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
@@ -514,13 +522,19 @@ class Store(Protocol):
         ...
 
     async def access_token_revoked(
-        self, jti: str, client_id: str, grant_ids: Sequence[str] = ()
+        self,
+        jti: str,
+        client_id: str,
+        grant_ids: Sequence[str] = (),
+        user_id: str | None = None,
+        issued_at: float = 0.0,
     ) -> bool:
         """Whether an access token is no longer good, in one statement of primary-key lookups.
 
         True when ``jti`` was revoked (rows stay until the token's own expiry), when any of
-        ``grant_ids`` (the token's grant, its session) is among the revoked grants, or when
-        the client ``client_id`` no longer exists.
+        ``grant_ids`` (the token's grant, its session) is among the revoked grants, when the
+        token's user ``user_id`` had their access ended at or after ``issued_at`` (its
+        ``iat``), or when the client ``client_id`` no longer exists.
         """
         ...
 

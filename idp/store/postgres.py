@@ -38,6 +38,7 @@ from idp.store.base import (
     StoreUnavailable,
     UserRecord,
     key_audit_entries,
+    user_revocation_id,
 )
 from idp.store.migrations import load_migrations
 from idp.usernames import canonical_username
@@ -528,6 +529,14 @@ class PostgresStore:
                 user_id,
                 now,
             )
+            # The latest end counts: the user may have been enabled and disabled again.
+            await connection.execute(
+                "INSERT INTO revoked_grants (grant_id, revoked_at) VALUES ($1, $2) "
+                "ON CONFLICT (grant_id) DO UPDATE SET "
+                "revoked_at = GREATEST(revoked_grants.revoked_at, EXCLUDED.revoked_at)",
+                user_revocation_id(user_id),
+                now,
+            )
             return count
 
     async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
@@ -564,16 +573,25 @@ class PostgresStore:
         return _count(status) > 0
 
     async def access_token_revoked(
-        self, jti: str, client_id: str, grant_ids: Sequence[str] = ()
+        self,
+        jti: str,
+        client_id: str,
+        grant_ids: Sequence[str] = (),
+        user_id: str | None = None,
+        issued_at: float = 0.0,
     ) -> bool:
         async with self._connection() as connection:
             revoked = await connection.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) "
                 "OR EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ANY($2::text[])) "
+                "OR EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = $4 "
+                "AND revoked_at >= $5) "
                 "OR NOT EXISTS (SELECT 1 FROM clients WHERE client_id = $3)",
                 jti,
                 list(grant_ids),
                 client_id,
+                user_revocation_id(user_id) if user_id is not None else None,
+                issued_at,
             )
         return bool(revoked)
 

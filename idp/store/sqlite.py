@@ -40,6 +40,7 @@ from idp.store.base import (
     StoreUnavailable,
     UserRecord,
     key_audit_entries,
+    user_revocation_id,
 )
 from idp.store.migrations import load_migrations
 from idp.usernames import canonical_username
@@ -528,6 +529,13 @@ class SQLiteStore:
                 "SELECT DISTINCT family_id, ? FROM refresh_tokens WHERE user_id = ?",
                 (now, user_id),
             )
+            # The latest end counts: the user may have been enabled and disabled again.
+            connection.execute(
+                "INSERT INTO revoked_grants (grant_id, revoked_at) VALUES (?, ?) "
+                "ON CONFLICT (grant_id) DO UPDATE SET "
+                "revoked_at = max(revoked_at, excluded.revoked_at)",
+                (user_revocation_id(user_id), now),
+            )
             return count
 
         return await self._run(lambda c: _in_transaction(c, revoke))
@@ -552,16 +560,29 @@ class SQLiteStore:
         return count > 0
 
     async def access_token_revoked(
-        self, jti: str, client_id: str, grant_ids: Sequence[str] = ()
+        self,
+        jti: str,
+        client_id: str,
+        grant_ids: Sequence[str] = (),
+        user_id: str | None = None,
+        issued_at: float = 0.0,
     ) -> bool:
         sql = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = ?) "
+        params: list[object] = [jti]
         if grant_ids:
             sql += (
                 "OR EXISTS (SELECT 1 FROM revoked_grants "  # noqa: S608
                 f"WHERE grant_id IN ({_marks(len(grant_ids))})) "
             )
+            params.extend(grant_ids)
+        if user_id is not None:
+            sql += (
+                "OR EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ? AND revoked_at >= ?) "
+            )
+            params.extend((user_revocation_id(user_id), issued_at))
         sql += "OR NOT EXISTS (SELECT 1 FROM clients WHERE client_id = ?)"
-        row = await self._read(lambda c: c.execute(sql, (jti, *grant_ids, client_id)).fetchone())
+        params.append(client_id)
+        row = await self._read(lambda c: c.execute(sql, params).fetchone())
         return bool(row[0])
 
     async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int:
