@@ -13,6 +13,7 @@ import contextlib
 import getpass
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -884,12 +885,28 @@ _IDENTIFIER_COMMANDS = {
     ("users", "unlock"),
 }
 _FLAGS = frozenset({"--json", "-h", "--help"})
+# Commands written ``COMMAND ID [--option ...]``: the identifier comes first.
+_IDENTIFIER_FIRST_COMMANDS = {
+    ("clients", "update"),
+    ("users", "update"),
+    ("users", "set-password"),
+    ("users", "disable"),
+}
+# What an option of ours looks like; a random identifier ("-x9..." or "--Q_...") does not.
+_OPTION = re.compile(r"--[a-z][a-z-]*(=.*)?|-h", re.DOTALL)
 
 
 def _identifiers_as_positionals(argv: Sequence[str]) -> list[str]:
     """Put "--" before an identifier that starts with "-", which argparse takes for an option."""
     args = list(argv)
-    if tuple(args[:2]) not in _IDENTIFIER_COMMANDS or "--" in args:
+    if "--" in args:
+        return args
+    if tuple(args[:2]) in _IDENTIFIER_FIRST_COMMANDS:
+        first = args[2] if len(args) > 2 else ""
+        if first.startswith("-") and not _OPTION.fullmatch(first):
+            return [*args[:2], *args[3:], "--", first]
+        return args
+    if tuple(args[:2]) not in _IDENTIFIER_COMMANDS:
         return args
     flags = [a for a in args[2:] if a in _FLAGS]
     values = [a for a in args[2:] if a not in _FLAGS]

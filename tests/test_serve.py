@@ -333,13 +333,27 @@ def test_tokens_verify_and_follow_rotation_and_revocation(
 
 
 @pytest.mark.parametrize(
-    "command", [["keys", "revoke"], ["clients", "show"], ["clients", "delete"]], ids=" ".join
+    "command",
+    [
+        ["keys", "revoke"],
+        ["clients", "show"],
+        ["clients", "delete"],
+        ["clients", "update", "{id}", "--name", "x"],
+        ["users", "update", "{id}", "--name", "x"],
+        ["users", "disable", "{id}", "--json"],
+    ],
+    ids=lambda command: " ".join(command[:2]),
 )
 def test_cli_takes_identifiers_that_start_with_a_dash(tmp_path: Path, command: list[str]) -> None:
     """An operator pasting such a kid or client id gets the real answer, not a usage error."""
     env = make_env(f"sqlite:///{tmp_path}/idp.db", free_port())
     migrate(env, tmp_path)
-    done = run_idp([*command, "-2FclscdUDcW8ptVpTqaGX0Mwv0f3pPepJtIq7xZmW8"], env, tmp_path)
+    identifier = "-2FclscdUDcW8ptVpTqaGX0Mwv0f3pPepJtIq7xZmW8"
+    if "{id}" in command:
+        args = [identifier if a == "{id}" else a for a in command]
+    else:
+        args = [*command, identifier]
+    done = run_idp(args, env, tmp_path)
     line = one_line_error(done, 1)
     assert "-2FclscdUDcW8ptVpTqaGX0Mwv0f3pPepJtIq7xZmW8" in line
 
