@@ -62,7 +62,11 @@ def verify(ring: KeyRing, token: str, now: float = NOW) -> Any:
 @pytest.mark.parametrize("alg", ["ES256", "RS256"])
 def test_a_token_signed_by_the_ring_verifies(ring: KeyRing, alg: str) -> None:
     verified = verify(ring, ring.sign(alg, claims(), "at+jwt", NOW))
-    assert (verified.client_id, verified.scope, verified.jti) == ("c1", ("idp:admin", "read"), "j1")
+    assert (verified.client_id, verified.scopes, verified.jti) == (
+        "c1",
+        ("idp:admin", "read"),
+        "j1",
+    )
     require_scope(verified, "idp:admin")
     with pytest.raises(InsufficientScope) as refused:
         require_scope(verified, "write")
@@ -95,6 +99,12 @@ def test_a_next_key_verifies_and_an_audience_list_is_accepted(
         ({"exp": None}, True),
         ({"exp": "soon"}, True),
         ({"scope": 5}, True),
+        ({"scope": "read\\ write"}, True),  # not RFC 6749 3.3 scope tokens
+        # The verifier library's rules, which the IdP's own check now shares:
+        ({"nbf": NOW + 31}, True),
+        ({"sub": None}, True),
+        ({"jti": None}, True),
+        ({"aud": 5}, True),
         ({"client_id": None}, False),
     ],
 )
@@ -108,6 +118,14 @@ def test_claims_that_break_a_rule_are_invalid_token(
         'Bearer realm="idp", error="invalid_token"'
     )
     assert (refused.value.client_id == "c1") is known_client
+
+
+def test_userinfo_style_check_takes_any_audience(ring: KeyRing) -> None:
+    token = ring.sign("ES256", claims(aud="https://api.example"), "at+jwt", NOW)
+    verified = verify_access_token(
+        token, ring.verification, issuer=ISSUER, audience=None, now=NOW, leeway=30
+    )
+    assert verified.audience == ("https://api.example",)
 
 
 def test_leeway_accepts_small_clock_skew(ring: KeyRing) -> None:

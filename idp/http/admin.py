@@ -29,7 +29,6 @@ from idp.management import InvalidUser
 from idp.oauth.bearer import (
     BearerError,
     InvalidToken,
-    VerifiedToken,
     active_access_token,
     bearer_token,
     require_scope,
@@ -37,6 +36,7 @@ from idp.oauth.bearer import (
 from idp.oauth.errors import OAuthError
 from idp.oauth.registration import ADMIN_SCOPE, InvalidClientMetadata, admin_audience
 from idp.store.base import AuditEntry, Conflict, NotFound, StoreUnavailable
+from idp.verify.result import VerifiedToken
 
 log = logging.getLogger("idp.admin")
 

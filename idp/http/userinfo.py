@@ -49,4 +49,4 @@ async def userinfo(request: Request) -> Response:
             raise InvalidToken("the access token has no user")
     except OAuthError as exc:
         return _error(exc)
-    return json_response(user_claims(active.user, active.token.scope), headers=NO_STORE)
+    return json_response(user_claims(active.user, active.token.scopes), headers=NO_STORE)

@@ -3,7 +3,9 @@
 A protected endpoint reads the token from the Authorization header (RFC 6750 section 2.1;
 UserInfo also takes the form body, section 2.2), verifies it against the published keys of
 the in-memory ring (a revoked key is never among them), and checks the claims RFC 9068
-section 4 asks a resource server to check.
+section 4 asks a resource server to check, by the same rules as the verifier library
+(:mod:`idp.verify.compact`), so the IdP and its resource servers agree on what a valid
+access token is.
 :func:`active_access_token` is the one check every endpoint that accepts our tokens uses
 (UserInfo, the admin API, introspection): on top of the signature and claims, the token
 must not be revoked (by its ``jti``, its grant or its session, RFC 7009 section 2), its
@@ -17,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from idp.keyring.material import SigningKey
 from idp.keyring.ring import InvalidSignature, verify_signature
@@ -25,8 +26,10 @@ from idp.oauth.access_token import GRANT_ID_CLAIM, SESSION_ID_CLAIM
 from idp.oauth.errors import OAuthError
 from idp.oauth.scopes import parse_scope
 from idp.store.base import Store, UserRecord
+from idp.verify import compact as rules
+from idp.verify.errors import InvalidToken as RuleBroken
+from idp.verify.result import VerifiedToken
 
-ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 DEFAULT_LEEWAY = 30
 REALM = "idp"
 MAX_TOKEN_LENGTH = 8192
@@ -81,18 +84,6 @@ class InsufficientScope(BearerError):
     status = 403
 
 
-@dataclass(frozen=True)
-class VerifiedToken:
-    """The claims of an access token that passed every check."""
-
-    client_id: str
-    subject: str
-    scope: tuple[str, ...]
-    jti: str | None
-    expires_at: int
-    claims: Mapping[str, Any]
-
-
 def bearer_token(authorizations: list[str], form: Mapping[str, str] | None = None) -> str:
     """The token of the one ``Authorization: Bearer`` header (RFC 6750 section 2.1).
 
@@ -119,26 +110,6 @@ def _well_formed(token: str) -> str:
     return token
 
 
-def _verified_claims(token: str, keys: VerificationKeys) -> dict[str, Any]:
-    """The payload of a JWS whose kid names a published key and whose signature holds."""
-    try:
-        header, claims = verify_signature(token, keys)
-    except InvalidSignature as exc:
-        raise InvalidToken(str(exc)) from None
-    typ = header.get("typ")
-    if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
-        # RFC 9068 section 4: the typ header must be at+jwt (or application/at+jwt).
-        raise InvalidToken("the token is not an RFC 9068 access token (typ at+jwt)")
-    return claims
-
-
-def _number(claims: Mapping[str, Any], name: str, client_id: str) -> int:
-    value = claims.get(name)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidToken(f"the token has no numeric {name} claim", client_id=client_id)
-    return value
-
-
 def verify_access_token(
     token: str,
     keys: VerificationKeys,
@@ -150,49 +121,42 @@ def verify_access_token(
 ) -> VerifiedToken:
     """Verify one of our access tokens and its claims (RFC 9068 section 4).
 
-    The signature must verify under a published key of the ring (kid and alg must match),
-    ``typ`` must be ``at+jwt``, ``iss`` must equal ``issuer`` exactly, ``aud`` must contain
-    ``audience`` (unless None: tokens for the UserInfo endpoint carry the client's own
-    audience), and ``exp`` / ``iat`` must hold within ``leeway`` seconds.
+    The signature must verify under a published key of the ring (kid and alg must match);
+    then the header and the claims go through the very rules resource servers apply with
+    :mod:`idp.verify` (``typ`` at+jwt, no ``crit`` or self-named keys; ``iss`` exactly
+    ``issuer``, ``aud`` containing ``audience`` (any audience when None: UserInfo takes a
+    token whatever resource it was meant for), ``exp`` / ``nbf`` / ``iat`` within
+    ``leeway`` seconds, ``sub``, ``client_id`` and ``jti`` present). The scope must also be
+    well formed (RFC 6749 section 3.3).
     """
-    claims = _verified_claims(token, keys)
-    client_id = claims.get("client_id")
-    if not isinstance(client_id, str) or not client_id:
-        raise InvalidToken("the token has no client_id claim")
-    if claims.get("iss") != issuer:
-        raise InvalidToken("the token was issued by another issuer", client_id=client_id)
-    audiences = claims.get("aud")
-    listed = [audiences] if isinstance(audiences, str) else audiences
-    if audience is not None and (not isinstance(listed, list) or audience not in listed):
-        raise InvalidToken("the token is not meant for this resource", client_id=client_id)
-    expires_at = _number(claims, "exp", client_id)
-    issued_at = _number(claims, "iat", client_id)
-    if expires_at + leeway <= now:
-        raise InvalidToken("the token has expired", client_id=client_id)
-    if issued_at - leeway > now:
-        raise InvalidToken("the token was issued in the future", client_id=client_id)
-    raw_scope = claims.get("scope", "")
     try:
-        scope = parse_scope(raw_scope) if isinstance(raw_scope, str) else None
+        header, claims = verify_signature(token, keys)
+    except InvalidSignature as exc:
+        raise InvalidToken(str(exc)) from None
+    try:
+        checked = rules.check_header(header, (keys[header["kid"]][0],))
+    except RuleBroken as exc:
+        raise InvalidToken(str(exc)) from None
+    # From here on the signature holds: a refusal is attributed to the token's client.
+    named = claims.get("client_id")
+    client_id = named if isinstance(named, str) and named else None
+    audiences = None if audience is None else frozenset((audience,))
+    try:
+        verified = rules.check_claims(
+            claims, checked, issuer=issuer, audiences=audiences, now=now, leeway=leeway
+        )
+    except RuleBroken as exc:
+        raise InvalidToken(str(exc), client_id=client_id) from None
+    try:
+        parse_scope(" ".join(verified.scopes))
     except OAuthError:
-        scope = None
-    if scope is None:
-        raise InvalidToken("the token's scope claim is malformed", client_id=client_id)
-    subject = claims.get("sub")
-    jti = claims.get("jti")
-    return VerifiedToken(
-        client_id=client_id,
-        subject=subject if isinstance(subject, str) else client_id,
-        scope=scope,
-        jti=jti if isinstance(jti, str) else None,
-        expires_at=expires_at,
-        claims=claims,
-    )
+        raise InvalidToken("the token's scope claim is malformed", client_id=client_id) from None
+    return verified
 
 
 def require_scope(token: VerifiedToken, scope: str) -> None:
     """Refuse a token that lacks ``scope`` with insufficient_scope (RFC 6750 section 3.1)."""
-    if scope not in token.scope:
+    if scope not in token.scopes:
         raise InsufficientScope(
             f"the token lacks the scope {scope}", client_id=token.client_id, scope=scope
         )
@@ -221,8 +185,6 @@ async def token_standing(token: VerifiedToken, store: Store) -> ActiveToken:
     be enabled.
     """
     client_id = token.client_id
-    if token.jti is None:
-        raise InvalidToken("the token has no jti claim", client_id=client_id)
     person = token.subject if token.subject != client_id else None
     issued_at = token.claims.get("iat")
     if await store.access_token_revoked(

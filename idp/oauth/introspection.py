@@ -20,10 +20,9 @@ and the admin API (:func:`idp.oauth.bearer.token_standing`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from idp.oauth.bearer import VerifiedToken, token_standing
+from idp.oauth.bearer import token_standing
 from idp.oauth.errors import OAuthError
 from idp.oauth.presented_tokens import (
     TokenCheck,
@@ -33,6 +32,7 @@ from idp.oauth.presented_tokens import (
     signed_access_token,
 )
 from idp.store.base import ClientRecord, RefreshTokenRecord, UserRecord
+from idp.verify.result import VerifiedToken
 
 INACTIVE: dict[str, Any] = {"active": False}
 
@@ -40,21 +40,11 @@ INACTIVE: dict[str, Any] = {"active": False}
 _ACCESS_TOKEN_MEMBERS = ("scope", "client_id", "exp", "iat", "nbf", "sub", "aud", "iss", "jti")
 
 
-def audiences_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
-    """The token's ``aud`` as a tuple (RFC 7519 section 4.1.3: a string or an array)."""
-    audience = claims.get("aud")
-    if isinstance(audience, str):
-        return (audience,)
-    if isinstance(audience, list):
-        return tuple(a for a in audience if isinstance(a, str))
-    return ()
-
-
 def may_introspect_access_token(caller: ClientRecord, token: VerifiedToken) -> bool:
     """The token was issued to ``caller``, or is addressed to one of ``caller``'s audiences."""
     if token.client_id == caller.client_id:
         return True
-    return any(audience in caller.audiences for audience in audiences_of(token.claims))
+    return any(audience in caller.audiences for audience in token.audience)
 
 
 def access_token_answer(token: VerifiedToken, user: UserRecord | None) -> dict[str, Any]:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from idp.clock import Clock
 from idp.keyring.ring import KeyRing
-from idp.oauth.bearer import VerifiedToken, verify_access_token
+from idp.oauth.bearer import verify_access_token
 from idp.oauth.errors import OAuthError
 from idp.refresh_tokens import find_refresh_token
 from idp.store.base import RefreshTokenRecord, Store
+from idp.verify.result import VerifiedToken
 
 TOKEN_TYPE_HINTS = ("access_token", "refresh_token")
 MAX_ACCESS_TOKEN_LENGTH = 8192
@@ -56,7 +57,7 @@ def signed_access_token(token: str, check: TokenCheck) -> VerifiedToken | None:
         )
     except OAuthError:
         return None
-    if verified.expires_at <= now or verified.jti is None:
+    if verified.expires_at <= now:
         return None
     return verified
 

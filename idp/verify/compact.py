@@ -145,22 +145,24 @@ def check_claims(
     header: Header,
     *,
     issuer: str,
-    audiences: frozenset[str],
+    audiences: frozenset[str] | None,
     now: float,
     leeway: float,
 ) -> VerifiedToken:
     """The verified token, once the claims meet RFC 9068 sections 2.2 and 4.
 
     ``iss`` equals the issuer exactly; ``aud`` (a string or an array of strings) holds one
-    of the accepted audiences; ``exp`` is required and not passed, ``nbf`` when present is
-    reached and ``iat`` is required and not in the future, each with ``leeway`` seconds;
+    of the accepted audiences (any audience when ``audiences`` is None: for the issuer's
+    own endpoints, such as UserInfo, that take a token whatever resource it was meant
+    for); ``exp`` is required and not passed, ``nbf`` when present is reached and ``iat``
+    is required and not in the future, each with ``leeway`` seconds;
     ``sub``, ``client_id`` and ``jti`` are required strings; ``scope``, when present, is a
     space-separated string.
     """
     if claims.get("iss") != issuer:
         raise InvalidToken("the token was issued by another issuer")
     audience = _audience(claims.get("aud"))
-    if audiences.isdisjoint(audience):
+    if audiences is not None and audiences.isdisjoint(audience):
         raise InvalidToken("the token is meant for another audience")
     expires_at, issued_at, not_before = claims.get("exp"), claims.get("iat"), claims.get("nbf")
     if not _number(expires_at):
