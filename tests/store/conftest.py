@@ -1,0 +1,16 @@
+"""Fixtures of the store conformance suite (the ``store`` fixture itself, over both backends,
+is in ``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from idp.store.base import Store
+from tests.support.records import a_user, a_web_client
+
+
+@pytest.fixture
+async def seeded(store: Store) -> Store:
+    await store.create_client(a_web_client())
+    await store.create_user(a_user())
+    return store
