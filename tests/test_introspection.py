@@ -31,8 +31,7 @@ from idp.store.base import Store
 from tests.conftest import LiveServer, basic, register_client, start_server, with_store
 from tests.sso import AuthorizeParams, MovableClock, sign_in
 from tests.sso import add_user as add_person
-from tests.test_refresh_grant import add_user, issue
-from tests.test_token_endpoint import AUDIENCE, assert_oauth_error
+from tests.support.tokens import AUDIENCE, add_user, assert_oauth_error, issue
 
 OTHER_AUDIENCE = "https://other.example.com"
 

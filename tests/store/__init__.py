@@ -1,10 +1,11 @@
 """The store conformance suite: the one list of what every storage backend must do.
 
-Each test here talks to the ``Store`` protocol (``idp.store.base``) directly, with no HTTP
-server and no CLI, through the ``store`` and ``settings`` fixtures of ``tests/conftest.py``,
-which are parametrised over SQLite and PostgreSQL: every test runs, unchanged, against both
-backends, as Dex's ``storage/conformance`` does. A new backend is done when it passes all of
-them. Modules are grouped by concern:
+Each test here works on a store directly, through the ``Store`` protocol (``idp.store.base``)
+or the thin functions over it (refresh-token rotation, key-ring changes, the throttle's
+reservations, housekeeping collectors), with no HTTP server and no CLI. It takes the ``store``
+and ``settings`` fixtures of ``tests/conftest.py``, parametrised over SQLite and PostgreSQL:
+every test runs, unchanged, against both backends, as Dex's ``storage/conformance`` does. A
+new backend is done when it passes all of them. Modules are grouped by concern:
 
 - ``test_migrations.py``: schema status, idempotent and concurrent migrations, data upgrades.
 - ``test_clients_users.py``: clients and users, uniqueness, updates audited in one transaction.
