@@ -51,9 +51,11 @@ async def seed_expiring_rows(
 
 
 async def add_client_and_user(store: Store) -> None:
+    """Client ``c1`` and user ``u1``, whom ``seed_expiring_rows`` issues tokens to."""
     await store.create_client(a_client())
     await store.create_user(UserRecord("u1", "ada", "$argon2id$x", None, None, 1.0))
 
 
 async def count_refresh_tokens(store: Store, tokens: list[str]) -> int:
+    """How many of ``tokens`` the store still holds."""
     return sum([await find_refresh_token(store, t) is not None for t in tokens])
