@@ -24,7 +24,7 @@ from idp.store.base import AuditEntry, KeyRecord, Store, UserRecord
 from tests.cli import clean_environ
 from tests.conftest import LiveServer, basic, register_client, with_store
 from tests.sso import AuthorizeParams, World, redeem, sign_in
-from tests.test_audit import run_idp
+from tests.support.commands import run_idp
 
 
 def run_idp_failing(env: dict[str, str], cwd: Path, *args: str) -> str:

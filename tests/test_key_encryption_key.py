@@ -20,23 +20,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from idp.config import Settings, decode_key_encryption_key, load_settings, new_key_encryption_key
+from idp.config import Settings, load_settings, new_key_encryption_key
 from idp.http.app import create_app
 from idp.keyring.admin import (
     ensure_key_rings,
     rewrap_keys,
-    rotate_keys,
-    run_scheduled_transitions,
 )
 from idp.keyring.kek import KeyEncryptionKeyMismatch
 from idp.keyring.material import new_key_record, opens, unseal
-from idp.keyring.scheduler import KeyRingScheduler
 from idp.management import create_client
 from idp.oauth.registration import ClientRequest, admin_client_request
 from idp.store.base import KeyRecord, KeyRingChange, Store
 from tests.cli import Idp, clean_environ
 from tests.conftest import LiveServer, basic, start_server, with_store
 from tests.processes import wait_for
+from tests.support.keys import key_of
 
 READ_ONLY_COMMANDS = (
     ("clients", "list"),
@@ -49,10 +47,6 @@ READ_ONLY_COMMANDS = (
 )
 RELOAD_DEADLINE = 30.0
 REPOSITORY = Path(__file__).resolve().parent.parent
-
-
-def key_of(text: str) -> bytes:
-    return decode_key_encryption_key("test", text)
 
 
 def sealed(database_url: str) -> list[KeyRecord]:
@@ -112,28 +106,6 @@ def test_a_wrong_key_is_refused_before_anything_is_written(
     ).fails(1, "does not open")  # fmt: skip
     assert snapshot(database_url) == before
     assert len(migrated("keys", "list", "--json", IDP_KEY_ENCRYPTION_KEY=wrong).json()) == 4
-
-
-@pytest.mark.anyio
-async def test_a_key_ring_change_under_another_key_is_refused_inside_the_transaction(
-    store: Store, settings: Settings
-) -> None:
-    """The check runs on the rows under the ring's lock: the scheduler or a rotation holding
-    another key changes nothing (so no key is promoted that other processes cannot open)."""
-    await ensure_key_rings(store, settings)
-    keys, version = await store.list_keys(), await store.key_ring_version()
-    other = Settings(
-        **{**settings.__dict__, "key_encryption_key": key_of(new_key_encryption_key())}
-    )
-    with pytest.raises(KeyEncryptionKeyMismatch):
-        await rotate_keys(store, other, ["ES256"])
-    due = Settings(**{**other.__dict__, "key_rotation_interval": 1, "key_prepublish": 1})
-    with pytest.raises(KeyEncryptionKeyMismatch):
-        await run_scheduled_transitions(store, due, clock=lambda: 10**10)
-    with pytest.raises(KeyEncryptionKeyMismatch):
-        await KeyRingScheduler(store, due, lambda: 10**10).run_once()
-    assert await store.list_keys() == keys
-    assert await store.key_ring_version() == version
 
 
 def test_serve_refuses_a_key_that_does_not_open_the_ring(migrated: Idp, database_url: str) -> None:

@@ -6,7 +6,6 @@ authorization code grant does; everything after goes through ``POST /token``.
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from dataclasses import replace
@@ -15,53 +14,20 @@ from typing import Any
 import httpx
 import pytest
 
-from idp.clock import Clock, system_clock
 from idp.config import Settings
 from idp.refresh_tokens import (
-    issue_refresh_token,
     revoke_refresh_family,
     revoke_session_refresh_tokens,
     revoke_user_refresh_tokens,
 )
-from idp.store.base import UserRecord
 from tests.conftest import LiveServer, basic, free_port, register_client, start_server, with_store
-from tests.test_token_endpoint import AUDIENCE, assert_oauth_error, verify_with_joserfc
-
-SCOPE = ("openid", "read", "write")
-
-
-def add_user(settings: Settings, *, disabled: bool = False) -> str:
-    user_id = secrets.token_urlsafe(8)
-    record = UserRecord(user_id, f"user-{user_id}", "$argon2id$x", None, None, 1.0, disabled)
-    with_store(settings.database_url, lambda s: s.create_user(record))
-    return user_id
-
-
-def issue(
-    settings: Settings,
-    client_id: str,
-    user_id: str,
-    *,
-    family: str | None = None,
-    sid: str | None = "sid-1",
-    offline: bool = False,
-    clock: Clock = system_clock,
-) -> str:
-    return with_store(
-        settings.database_url,
-        lambda s: issue_refresh_token(
-            s,
-            settings,
-            clock,
-            client_id=client_id,
-            user_id=user_id,
-            scope=SCOPE,
-            sid=sid,
-            auth_time=time.time() - 60,
-            offline=offline,
-            family_id=family or secrets.token_urlsafe(8),
-        ),
-    )
+from tests.support.tokens import (
+    AUDIENCE,
+    add_user,
+    assert_oauth_error,
+    issue,
+    verify_with_joserfc,
+)
 
 
 @pytest.fixture

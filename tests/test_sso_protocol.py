@@ -16,7 +16,7 @@ from idp.oauth.errors import InvalidGrant, InvalidRequest
 from idp.oauth.id_token import InvalidIdToken, at_hash, check_id_token
 from idp.oauth.pkce import check_challenge, s256_challenge, verify_code_verifier
 from idp.sealing import FormSealer
-from tests.test_store_sso import a_client
+from tests.support.records import a_web_client
 
 RFC7636_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 RFC7636_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
@@ -73,7 +73,7 @@ def test_sealed_forms_refuse_tampering_other_purposes_and_age() -> None:
 
 
 def test_client_and_redirect_uri_are_identified_before_anything_else() -> None:
-    client = a_client(redirect_uris=("https://app.example/cb", "https://app.example/cb?x=1"))
+    client = a_web_client(redirect_uris=("https://app.example/cb", "https://app.example/cb?x=1"))
     assert identify({"redirect_uri": "https://app.example/cb?x=1"}, client)[1].endswith("x=1")
     for params, found in (
         ({"redirect_uri": "https://app.example/cb"}, None),
@@ -83,7 +83,7 @@ def test_client_and_redirect_uri_are_identified_before_anything_else() -> None:
     ):
         with pytest.raises(ClientNotIdentified):
             identify(params, found)
-    service = a_client(grant_types=("client_credentials",))
+    service = a_web_client(grant_types=("client_credentials",))
     with pytest.raises(ClientNotIdentified):
         identify({"redirect_uri": "https://app.example/cb"}, service)
 

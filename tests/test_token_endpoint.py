@@ -9,25 +9,9 @@ from urllib.parse import quote
 import httpx
 import jwt as pyjwt
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from tests.conftest import LiveServer, basic, register_client
-
-AUDIENCE = "https://api.example.com"
-
-
-def verify_with_joserfc(http: httpx.Client, token: str) -> jwt.Token:
-    keys = KeySet.import_key_set(http.get("/jwks.json").json())
-    return jwt.decode(token, keys, algorithms=["RS256", "ES256"])
-
-
-def assert_oauth_error(response: httpx.Response, status: int, error: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.json()["error"] == error
-    assert "error_description" in response.json()
-    assert response.headers["cache-control"] == "no-store"
+from tests.support.tokens import AUDIENCE, assert_oauth_error, verify_with_joserfc
 
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256"])

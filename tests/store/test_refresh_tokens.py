@@ -21,7 +21,7 @@ from idp.refresh_tokens import (
 from idp.store import make_store
 from idp.store.base import RotationOutcome, Store, UserRecord
 from tests.clocks import T0, FakeClock
-from tests.test_store import a_client
+from tests.support.records import a_client
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""Store conformance for single sign-on: sessions, authorization codes, consents, users."""
+"""Browser sessions, authorization codes and consents (one winner of concurrent redemptions)."""
 
 from __future__ import annotations
 
@@ -10,117 +10,10 @@ import pytest
 
 from idp.config import Settings
 from idp.store import make_store
-from idp.store.base import (
-    AuthorizationCodeRecord,
-    ClientRecord,
-    SessionRecord,
-    Store,
-    UserRecord,
-)
+from idp.store.base import Store
+from tests.support.records import a_code, a_session, a_user, a_web_client
 
 pytestmark = pytest.mark.anyio
-
-
-def a_client(client_id: str = "web", **changes: object) -> ClientRecord:
-    client = ClientRecord(
-        client_id=client_id,
-        name=f"app {client_id}",
-        secret_hash=None,
-        redirect_uris=("https://app.example/cb",),
-        post_logout_redirect_uris=(),
-        grant_types=("authorization_code",),
-        scope=("openid",),
-        audiences=(),
-        token_endpoint_auth_method="none",
-        access_token_alg="RS256",
-        id_token_alg="RS256",
-        created_at=10.0,
-    )
-    return replace(client, **changes)  # type: ignore[arg-type]
-
-
-def a_user(user_id: str = "u1", username: str = "alice") -> UserRecord:
-    return UserRecord(
-        id=user_id,
-        username=username,
-        password_hash="$argon2id$placeholder",
-        email="alice@example.org",
-        name="Alice",
-        created_at=5.0,
-    )
-
-
-def a_session(key: bytes = b"cookie", user_id: str = "u1", **changes: object) -> SessionRecord:
-    session = SessionRecord(
-        id=hashlib.sha256(key).digest(),
-        sid=f"sid-{key.hex()}",
-        user_id=user_id,
-        auth_time=100.0,
-        created_at=100.0,
-        last_seen_at=100.0,
-        idle_expires_at=200.0,
-        expires_at=1000.0,
-    )
-    return replace(session, **changes)  # type: ignore[arg-type]
-
-
-def a_code(code: bytes = b"code", **changes: object) -> AuthorizationCodeRecord:
-    record = AuthorizationCodeRecord(
-        id=f"row-{code.hex()}",
-        code_hash=hashlib.sha256(code).digest(),
-        client_id="web",
-        redirect_uri="https://app.example/cb",
-        user_id="u1",
-        sid="sid-1",
-        scope=("openid", "email"),
-        nonce="n-0S6",
-        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        code_challenge_method="S256",
-        auth_time=100.0,
-        created_at=100.0,
-        expires_at=160.0,
-    )
-    return replace(record, **changes)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def seeded(store: Store) -> Store:
-    await store.create_client(a_client())
-    await store.create_user(a_user())
-    return store
-
-
-async def test_client_options_round_trip_with_defaults(store: Store) -> None:
-    plain = a_client("plain")
-    special = a_client(
-        "special",
-        require_consent=True,
-        backchannel_logout_uri="https://app.example/backchannel",
-    )
-    await store.create_client(plain)
-    await store.create_client(special)
-    assert await store.get_client("plain") == plain
-    assert (await store.get_client("plain")).require_consent is False  # type: ignore[union-attr]
-    assert await store.get_client("special") == special
-
-
-async def test_user_lookup_password_and_disable(seeded: Store) -> None:
-    assert await seeded.get_user("u1") == a_user()
-    assert await seeded.get_user_by_username("alice") == a_user()
-    # One account up to case and Unicode form (the canonical username).
-    assert await seeded.get_user_by_username("ALICE") == a_user()
-    assert await seeded.get_user_by_username("alicia") is None
-    assert await seeded.get_user("nobody") is None
-    assert await seeded.set_user_password_hash("u1", "$argon2id$new")
-    assert (await seeded.get_user("u1")).password_hash == "$argon2id$new"  # type: ignore[union-attr]
-    assert not await seeded.set_user_password_hash("nobody", "x")
-    current = await seeded.get_user("u1")
-    assert current is not None
-    assert await seeded.update_user(replace(current, disabled=True))
-    assert (await seeded.get_user("u1")).disabled  # type: ignore[union-attr]
-    assert await seeded.update_user(replace(current, disabled=False))
-    assert not (await seeded.get_user("u1")).disabled  # type: ignore[union-attr]
-    assert not await seeded.update_user(replace(current, id="nobody", disabled=True))
 
 
 async def test_session_round_trip_touch_and_end(seeded: Store) -> None:
@@ -168,7 +61,7 @@ async def test_end_user_sessions_ends_only_that_users_live_sessions(seeded: Stor
 
 
 async def test_session_clients_are_remembered_once(seeded: Store) -> None:
-    await seeded.create_client(a_client("second"))
+    await seeded.create_client(a_web_client("second"))
     session = a_session()
     await seeded.create_session(session)
     await seeded.add_session_client(session.id, "web", 101.0)
@@ -242,7 +135,7 @@ async def test_delete_expired_codes_in_batches(seeded: Store) -> None:
 
 
 async def test_consent_accumulates_scopes_per_user_and_client(seeded: Store) -> None:
-    await seeded.create_client(a_client("second"))
+    await seeded.create_client(a_web_client("second"))
     assert await seeded.get_consent("u1", "web") == ()
     await seeded.save_consent("u1", "web", ("openid", "email"), 100.0)
     await seeded.save_consent("u1", "web", ("email", "profile"), 101.0)

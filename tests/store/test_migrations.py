@@ -1,0 +1,100 @@
+"""Migrations: schema status, idempotent and concurrent runs, and data upgrades on both stores."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+
+import asyncpg
+import pytest
+
+from idp.config import Settings
+from idp.store import make_store
+from idp.store.base import Conflict, Store, UserRecord
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_fresh_database_reports_pending_migrations(settings: Settings) -> None:
+    store = make_store(settings.database_url)
+    await store.open()
+    try:
+        status = await store.schema_status()
+        assert status.applied == ()
+        assert 1 in status.pending
+        assert not status.up_to_date
+    finally:
+        await store.close()
+
+
+async def test_migrate_is_idempotent(store: Store) -> None:
+    assert (await store.schema_status()).up_to_date
+    assert await store.migrate() == []
+    assert (await store.schema_status()).up_to_date
+
+
+async def test_concurrent_migrations_apply_once(settings: Settings) -> None:
+    stores = [make_store(settings.database_url) for _ in range(3)]
+    for each in stores:
+        await each.open()
+    try:
+        results = await asyncio.gather(*(each.migrate() for each in stores))
+        status = await stores[0].schema_status()
+        assert status.up_to_date
+        assert sorted(v for applied in results for v in applied) == list(status.applied)
+    finally:
+        for each in stores:
+            await each.close()
+
+
+def _write_raw(database_url: str, statements: list[tuple[str, tuple[object, ...]]]) -> None:
+    """Write rows past the store, as a version before migration 6 left them."""
+    if database_url.startswith("sqlite:"):
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+        with connection:
+            for sql, values in statements:
+                connection.execute(sql, values)
+        connection.close()
+        return
+
+    async def run() -> None:
+        pg = await asyncpg.connect(database_url, timeout=10)
+        try:
+            for sql, values in statements:
+                numbered = sql
+                for i in range(1, len(values) + 1):
+                    numbered = numbered.replace("?", f"${i}", 1)
+                await pg.execute(numbered, *values)
+        finally:
+            await pg.close()
+
+    asyncio.run(run())
+
+
+async def test_migration_gives_existing_users_their_canonical_username(
+    store: Store, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The oldest of the accounts spelt alike keeps the name; the others are named in a warning."""
+    await store.create_user(UserRecord("u1", "Alice", "$argon2id$x", None, None, 1.0))
+    insert = (
+        "INSERT INTO users (id, username, password_hash, disabled, created_at) "
+        "VALUES (?, ?, '$argon2id$y', ?, ?)"
+    )
+    statements: list[tuple[str, tuple[object, ...]]] = [
+        ("UPDATE users SET canonical_username = NULL", ()),
+        (insert, ("u2", "alice", False, 3.0)),
+        (insert, ("u3", "\uff22\uff4f\uff42", False, 2.0)),
+    ]
+    await asyncio.to_thread(_write_raw, settings.database_url, statements)
+    with caplog.at_level(logging.WARNING, logger="idp.store"):
+        assert await store.migrate() == []
+    found = await store.get_user_by_username("ALICE")
+    assert found is not None and found.id == "u1"
+    bob = await store.get_user_by_username("bob")
+    assert bob is not None and bob.id == "u3"
+    assert [u.id for u in await store.list_users()] == ["u1", "u3", "u2"]
+    assert "user u2 ('alice')" in caplog.text and "idp users delete u2" in caplog.text
+    assert "u1" not in caplog.text and "u3" not in caplog.text
+    with pytest.raises(Conflict):
+        await store.create_user(UserRecord("u4", "BOB", "$argon2id$z", None, None, 4.0))
