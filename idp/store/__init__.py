@@ -1,4 +1,4 @@
-"""Storage: one protocol, two backends (embedded SQLite, PostgreSQL)."""
+"""Storage: one protocol, one SQL implementation, two dialects (embedded SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -54,10 +54,12 @@ def make_store(database_url: str, *, create: bool = True) -> Store:
 
     Without ``create`` opening a SQLite store never creates its file (for read-only commands).
     """
+    from idp.store.sql import SqlStore
+
     if database_url.startswith("sqlite:"):
-        from idp.store.sqlite import SQLiteStore
+        from idp.store.dialects.sqlite import SQLiteDialect
 
-        return SQLiteStore(sqlite_path(database_url), create=create)
-    from idp.store.postgres import PostgresStore
+        return SqlStore(SQLiteDialect(sqlite_path(database_url), create=create))
+    from idp.store.dialects.postgresql import PostgresDialect
 
-    return PostgresStore(database_url)
+    return SqlStore(PostgresDialect(database_url))

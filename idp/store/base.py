@@ -1,6 +1,7 @@
-"""The storage contract: records in and out, and the one protocol every backend implements.
+"""The storage contract: records in and out, and the one protocol the store implements.
 
-Both backends (SQLite and PostgreSQL) pass the same conformance tests in tests/test_store.py.
+One SQL implementation (idp.store.sql) serves it over two dialects (SQLite and PostgreSQL),
+and both pass the same conformance tests.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Row conversions shared by both backends: list columns are stored as JSON text."""
+"""Row conversions for the SQL store, the same in every dialect: list columns are JSON text."""
 
 from __future__ import annotations
 

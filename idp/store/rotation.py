@@ -1,4 +1,4 @@
-"""The rules of refresh-token rotation both stores apply inside their transaction.
+"""The rules of refresh-token rotation the SQL store applies inside its transaction.
 
 RFC 9700 section 4.14.2: a refresh token is single-use; presenting one that was already
 rotated means two parties hold it, so the whole family is revoked. The one exception is the
