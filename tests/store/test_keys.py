@@ -12,9 +12,9 @@ from idp.config import Settings, new_key_encryption_key
 from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_keys, run_scheduled_transitions
 from idp.keyring.kek import KeyEncryptionKeyMismatch
 from idp.keyring.scheduler import KeyRingScheduler
-from idp.store import make_store
 from idp.store.base import KeyRingChange, Store
 from tests.support.keys import key_of
+from tests.support.stores import open_stores
 
 pytestmark = pytest.mark.anyio
 
@@ -59,11 +59,8 @@ async def test_rotation_promotes_next_and_retires_active(store: Store, settings:
 
 async def test_concurrent_rotations_keep_one_active_key(settings: Settings) -> None:
     """Several processes rotating at once are serialised by the store."""
-    stores = [make_store(settings.database_url) for _ in range(3)]
-    for each in stores:
-        await each.open()
-    await stores[0].migrate()
-    try:
+    async with open_stores(settings.database_url, 3) as stores:
+        await stores[0].migrate()
         await ensure_key_rings(stores[0], settings)
         await asyncio.gather(*(rotate_keys(each, settings, ["ES256"]) for each in stores))
         keys = await stores[0].list_keys()
@@ -72,9 +69,6 @@ async def test_concurrent_rotations_keep_one_active_key(settings: Settings) -> N
         assert [k.state for k in es].count("retired") == 3
         assert [k.state for k in es].count("next") == 1
         assert await stores[0].key_ring_version() == 4
-    finally:
-        for each in stores:
-            await each.close()
 
 
 async def test_revoking_active_key_hands_over_and_erases_private_part(

@@ -17,10 +17,10 @@ from idp.login_throttle import (
     record_login_success,
     reserve_login_attempt,
 )
-from idp.store import make_store
 from idp.store.base import Store
 from idp.throttle_policy import ThrottleVerdict
 from tests.clocks import T0, FakeClock
+from tests.support.stores import open_stores
 
 
 async def _attempt(store: Store, settings: Settings, clock: FakeClock, **who: str) -> bool:
@@ -129,11 +129,8 @@ async def test_parallel_attempts_on_two_replicas_reserve_at_most_the_allowance(
     settings: Settings,
 ) -> None:
     """Twenty attempts at once through two connections: five are counted, the rest refused."""
-    stores = [make_store(settings.database_url) for _ in range(2)]
-    for each in stores:
-        await each.open()
-    await stores[0].migrate()
-    try:
+    async with open_stores(settings.database_url, 2) as stores:
+        await stores[0].migrate()
         clock = FakeClock()
         verdicts = await asyncio.gather(
             *(reserve_login_attempt(stores[i % 2], settings, clock, **ADA) for i in range(20))
@@ -152,9 +149,6 @@ async def test_parallel_attempts_on_two_replicas_reserve_at_most_the_allowance(
         )
         assert [c.key for c in left] == [ip_key(ADA["ip"])]
         assert await _attempt(stores[1], settings, clock, **ADA)
-    finally:
-        for each in stores:
-            await each.close()
 
 
 @pytest.mark.anyio

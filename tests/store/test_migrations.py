@@ -12,6 +12,7 @@ import pytest
 from idp.config import Settings
 from idp.store import make_store
 from idp.store.base import Conflict, Store, UserRecord
+from tests.support.stores import open_stores
 
 pytestmark = pytest.mark.anyio
 
@@ -35,17 +36,11 @@ async def test_migrate_is_idempotent(store: Store) -> None:
 
 
 async def test_concurrent_migrations_apply_once(settings: Settings) -> None:
-    stores = [make_store(settings.database_url) for _ in range(3)]
-    for each in stores:
-        await each.open()
-    try:
+    async with open_stores(settings.database_url, 3) as stores:
         results = await asyncio.gather(*(each.migrate() for each in stores))
         status = await stores[0].schema_status()
         assert status.up_to_date
         assert sorted(v for applied in results for v in applied) == list(status.applied)
-    finally:
-        for each in stores:
-            await each.close()
 
 
 def _write_raw(database_url: str, statements: list[tuple[str, tuple[object, ...]]]) -> None:

@@ -18,10 +18,10 @@ from idp.refresh_tokens import (
     revoke_session_refresh_tokens,
     revoke_user_refresh_tokens,
 )
-from idp.store import make_store
 from idp.store.base import RotationOutcome, Store, UserRecord
 from tests.clocks import T0, FakeClock
 from tests.support.records import a_client
+from tests.support.stores import open_stores
 
 pytestmark = pytest.mark.anyio
 
@@ -173,11 +173,8 @@ async def test_grace_zero_refuses_a_loser_whose_clock_read_came_first(
 
 async def test_grace_zero_concurrent_refreshes_exactly_one_wins(settings: Settings) -> None:
     settings = replace(settings, refresh_reuse_grace=0)
-    stores = [make_store(settings.database_url) for _ in range(4)]
-    for each in stores:
-        await each.open()
-    await stores[0].migrate()
-    try:
+    async with open_stores(settings.database_url, 4) as stores:
+        await stores[0].migrate()
         await _setup(stores[0])
         clock = FakeClock()
         token = await _issue(stores[0], settings, clock)
@@ -195,17 +192,11 @@ async def test_grace_zero_concurrent_refreshes_exactly_one_wins(settings: Settin
         assert {r.outcome for r in losers} <= {RotationOutcome.REUSED, RotationOutcome.REVOKED}
         # The reuse revoked the family, the winner's successor included.
         assert not await _live(stores[0], winners[0].token)
-    finally:
-        for each in stores:
-            await each.close()
 
 
 async def test_grace_concurrent_refreshes_all_succeed(settings: Settings) -> None:
-    stores = [make_store(settings.database_url) for _ in range(3)]
-    for each in stores:
-        await each.open()
-    await stores[0].migrate()
-    try:
+    async with open_stores(settings.database_url, 3) as stores:
+        await stores[0].migrate()
         await _setup(stores[0])
         clock = FakeClock()
         token = await _issue(stores[0], settings, clock)
@@ -219,9 +210,6 @@ async def test_grace_concurrent_refreshes_all_succeed(settings: Settings) -> Non
         assert {r.record.generation for r in results} == {1}
         for result in results:
             assert await _live(stores[0], result.token)
-    finally:
-        for each in stores:
-            await each.close()
 
 
 async def test_refusals_leave_the_token_alone(store: Store, settings: Settings) -> None:

@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 
 from idp.config import Settings
-from idp.store import make_store
 from idp.store.base import Store
 from tests.support.records import a_code, a_session, a_user, a_web_client
+from tests.support.stores import open_stores
 
 pytestmark = pytest.mark.anyio
 
@@ -104,10 +104,7 @@ async def test_concurrent_code_redemptions_have_exactly_one_winner(
     code = a_code()
     await seeded.create_authorization_code(code)
     # Separate store objects behave like separate server processes.
-    others = [make_store(settings.database_url) for _ in range(3)]
-    for other in others:
-        await other.open()
-    try:
+    async with open_stores(settings.database_url, 3) as others:
         contenders = [seeded, *others] * 4
         results = await asyncio.gather(
             *(
@@ -115,9 +112,6 @@ async def test_concurrent_code_redemptions_have_exactly_one_winner(
                 for i, s in enumerate(contenders)
             )
         )
-    finally:
-        for other in others:
-            await other.close()
     assert all(r is not None for r in results)
     winners = [r for r in results if r is not None and not r.already_consumed]
     assert len(winners) == 1
