@@ -1,6 +1,6 @@
 """Logins per second through the served IdP, and JWKS latency while logins saturate the cores.
 
-Part 1, in this process pinned to core 0: the argon2id parameters ``idp.passwords`` uses,
+Part 1, in this process pinned to core 0: the argon2id parameters ``idp.sso.passwords`` uses,
 the time of one hash and one verification (median and p90), and how many verifications
 one core completes per second.
 
@@ -49,7 +49,7 @@ from argon2 import PasswordHasher, extract_parameters
 
 from bench import service, token_endpoint
 from bench.servers import Server, core_jiffies, free_port, start, stop, tail, wait_ready
-from idp.passwords import hash_password
+from idp.sso.passwords import hash_password
 
 BASE_NICE = os.getpriority(os.PRIO_PROCESS, 0)
 TARGET_P99_MS = 50.0

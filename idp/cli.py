@@ -21,7 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from idp.backchannel import BackchannelNotifier
 from idp.clock import system_clock
 from idp.config import (
     ConfigError,
@@ -37,7 +36,6 @@ from idp.keyring.kek import check_store, provide_key_file
 from idp.keyring.lifecycle import KeyRingError, LifecyclePolicy, settings_warnings
 from idp.keyring.material import KeyImportError, KeyMaterialError
 from idp.keyring.ring import KeyRingService
-from idp.login_throttle import clear_account
 from idp.management import (
     InvalidUser,
     UserUpdate,
@@ -66,6 +64,8 @@ from idp.oauth.registration import (
     admin_client_request,
 )
 from idp.oauth.uris import backchannel_rules
+from idp.sso.backchannel import BackchannelNotifier
+from idp.sso.throttle import clear_account
 from idp.store import make_store
 from idp.store.base import (
     AuditEntry,
@@ -637,7 +637,7 @@ def cmd_audit_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    from idp.server import ServerOptions, run_server
+    from idp.http.server import ServerOptions, run_server
 
     if (args.tls_cert is None) != (args.tls_key is None):
         raise CommandError("--tls-cert and --tls-key go together")

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from idp.backchannel import BackchannelNotifier
 from idp.clock import Clock, system_clock
 from idp.config import DEFAULT_PASSWORD_MIN_LENGTH, MAX_PASSWORD_LENGTH
 from idp.keyring.lifecycle import (
@@ -19,13 +18,14 @@ from idp.keyring.lifecycle import (
     next_transitions,
     ring_status,
 )
+from idp.oauth.refresh_tokens import revoke_user_refresh_tokens
 from idp.oauth.registration import ClientRequest, ClientUpdate, apply_client_update, build_client
 from idp.oauth.uris import STRICT_BACKCHANNEL, BackchannelRules
-from idp.passwords import HashPassword, hash_password_async
-from idp.refresh_tokens import revoke_user_refresh_tokens
-from idp.sessions import end_user_sessions
+from idp.sso.backchannel import BackchannelNotifier
+from idp.sso.passwords import HashPassword, hash_password_async
+from idp.sso.sessions import end_user_sessions
 from idp.store.base import SYSTEM, AuditEntry, ClientRecord, KeyRecord, NotFound, Store, UserRecord
-from idp.usernames import USERNAME_RULE, username_allowed
+from idp.store.usernames import USERNAME_RULE, username_allowed
 
 MAX_USERNAME_LENGTH = 200
 
@@ -161,7 +161,7 @@ async def create_user(
     """Create a person's account with an argon2id password hash.
 
     A server passes its PasswordService's ``hash``, so hashing shares the logins' bound.
-    The name must be visible throughout (see :mod:`idp.usernames`); the store refuses one
+    The name must be visible throughout (see :mod:`idp.store.usernames`); the store refuses one
     whose canonical form another account has (Conflict).
     """
     username = username.strip()

@@ -24,7 +24,6 @@ from idp.http.responses import NO_STORE, json_response, oauth_error_response
 from idp.http.services import Services, services
 from idp.keyring.lifecycle import KeyRingError
 from idp.keyring.material import KeyMaterialError
-from idp.login_throttle import ip_key
 from idp.management import InvalidUser
 from idp.oauth.bearer import (
     BearerError,
@@ -35,6 +34,7 @@ from idp.oauth.bearer import (
 )
 from idp.oauth.errors import OAuthError
 from idp.oauth.registration import ADMIN_SCOPE, InvalidClientMetadata, admin_audience
+from idp.sso.throttle import ip_key
 from idp.store.base import AuditEntry, Conflict, NotFound, StoreUnavailable
 from idp.verify.result import VerifiedToken
 

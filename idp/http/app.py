@@ -16,7 +16,6 @@ from starlette.routing import Route
 
 from idp.clock import Clock, system_clock
 from idp.config import ConfigError, Settings
-from idp.housekeeping import housekeeping_loop, store_collectors
 from idp.http import (
     admin_endpoints,
     authorize,
@@ -41,6 +40,7 @@ from idp.oauth.errors import OAuthError
 from idp.oauth.metadata import server_metadata
 from idp.store import make_store
 from idp.store.base import SchemaOutdated, Store
+from idp.store.housekeeping import housekeeping_loop, store_collectors
 
 log = logging.getLogger("idp.http")
 

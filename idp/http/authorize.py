@@ -17,8 +17,6 @@ from idp.http.forms import request_params
 from idp.http.html import error_page, redirect, session_cookie, set_session_cookie
 from idp.http.sealed_forms import FORM_LIFETIME, form_page, open_sealed_form
 from idp.http.services import Services, services
-from idp.login import LOGIN_FAILED, check_password, throttled_message
-from idp.login_throttle import record_login_success, reserve_login_attempt
 from idp.oauth.authorization import (
     AuthorizationError,
     AuthorizationRequest,
@@ -31,7 +29,9 @@ from idp.oauth.authorization import (
 )
 from idp.oauth.codes import issue_code
 from idp.oauth.errors import AccessDenied, ConsentRequired, LoginRequired, OAuthError
-from idp.sessions import end_session, resume_session, session_id_of, start_session
+from idp.sso.login import LOGIN_FAILED, check_password, throttled_message
+from idp.sso.sessions import end_session, resume_session, session_id_of, start_session
+from idp.sso.throttle import record_login_success, reserve_login_attempt
 from idp.store.base import ClientRecord, SessionRecord, UserRecord
 
 log = logging.getLogger("idp.authorize")

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from idp.config import Settings
-from idp.sessions import BROWSER_COOKIE, SESSION_COOKIE, cookie_name
+from idp.sso.sessions import BROWSER_COOKIE, SESSION_COOKIE, cookie_name
 
 TEMPLATES = Environment(
     loader=PackageLoader("idp", "templates"),

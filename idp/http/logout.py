@@ -24,7 +24,7 @@ from idp.oauth.logout import (
     check_post_logout_redirect_uri,
     verify_id_token_hint,
 )
-from idp.sessions import end_session, resume_session, session_id_of
+from idp.sso.sessions import end_session, resume_session, session_id_of
 from idp.store.base import ClientRecord
 
 MAX_VALUE_LENGTH = 8192

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from idp.backchannel import BackchannelNotifier
 from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRingService
 from idp.metrics import Metrics
-from idp.passwords import PasswordService
 from idp.sealing import FormSealer
+from idp.sso.backchannel import BackchannelNotifier
+from idp.sso.passwords import PasswordService
 from idp.store.base import Store
 
 

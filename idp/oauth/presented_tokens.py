@@ -15,7 +15,7 @@ from idp.clock import Clock
 from idp.keyring.ring import KeyRing
 from idp.oauth.bearer import verify_access_token
 from idp.oauth.errors import OAuthError
-from idp.refresh_tokens import find_refresh_token
+from idp.oauth.refresh_tokens import find_refresh_token
 from idp.store.base import RefreshTokenRecord, Store
 from idp.verify.result import VerifiedToken
 

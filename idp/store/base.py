@@ -390,7 +390,7 @@ class Store(Protocol):
         ...
 
     async def get_user_by_username(self, username: str) -> UserRecord | None:
-        """The user whose canonical username (``idp.usernames``) is that of ``username``."""
+        """The user whose canonical username (``idp.store.usernames``) is that of ``username``."""
         ...
 
     async def set_user_password_hash(self, user_id: str, password_hash: str) -> bool:

@@ -17,7 +17,7 @@ from idp.store.base import (
     SessionRecord,
     UserRecord,
 )
-from idp.usernames import canonical_username
+from idp.store.usernames import canonical_username
 
 log = logging.getLogger("idp.store")
 

@@ -38,7 +38,7 @@ from idp.store.base import (
 )
 from idp.store.dialects import Connection, Dialect, Row
 from idp.store.migrations import Migration, load_migrations
-from idp.usernames import canonical_username
+from idp.store.usernames import canonical_username
 
 R = TypeVar("R")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from idp.config import Settings
-from idp.housekeeping import Collector, collect, store_collectors
-from idp.login_throttle import account_key
 from idp.oauth.bearer import DEFAULT_LEEWAY
+from idp.sso.throttle import account_key
 from idp.store.base import Store
-from tests.clocks import T0, FakeClock
+from idp.store.housekeeping import Collector, collect, store_collectors
+from tests.support.clocks import T0, FakeClock
 from tests.support.housekeeping import add_client_and_user, count_refresh_tokens, seed_expiring_rows
 from tests.support.records import a_code, a_session, a_user, a_web_client
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from idp.config import Settings
-from idp.login_throttle import (
+from idp.sso.throttle import (
     account_key,
     clear_account,
     ip_key,
@@ -17,9 +17,9 @@ from idp.login_throttle import (
     record_login_success,
     reserve_login_attempt,
 )
+from idp.sso.throttle_policy import ThrottleVerdict
 from idp.store.base import Store
-from idp.throttle_policy import ThrottleVerdict
-from tests.clocks import T0, FakeClock
+from tests.support.clocks import T0, FakeClock
 from tests.support.stores import open_stores
 
 

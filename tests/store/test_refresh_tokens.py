@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from idp.config import Settings
-from idp.refresh_tokens import (
+from idp.oauth.refresh_tokens import (
     RefreshTokenRefused,
     find_refresh_token,
     hash_refresh_token,
@@ -19,7 +19,7 @@ from idp.refresh_tokens import (
     revoke_user_refresh_tokens,
 )
 from idp.store.base import RotationOutcome, Store, UserRecord
-from tests.clocks import T0, FakeClock
+from tests.support.clocks import T0, FakeClock
 from tests.support.records import a_client
 from tests.support.stores import open_stores
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.cli import clean_environ
+from tests.support.cli import clean_environ
 
 
 def run_idp(env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None) -> Any:

@@ -4,10 +4,10 @@ revoked grants that expire together."""
 from __future__ import annotations
 
 from idp.config import Settings
-from idp.login_throttle import reserve_login_attempt
-from idp.refresh_tokens import find_refresh_token, issue_refresh_token, revoke_refresh_family
+from idp.oauth.refresh_tokens import find_refresh_token, issue_refresh_token, revoke_refresh_family
+from idp.sso.throttle import reserve_login_attempt
 from idp.store.base import Store, UserRecord
-from tests.clocks import FakeClock
+from tests.support.clocks import FakeClock
 from tests.support.records import a_client
 
 

@@ -12,9 +12,9 @@ from joserfc.jwk import KeySet
 
 from idp.clock import Clock, system_clock
 from idp.config import Settings
-from idp.refresh_tokens import issue_refresh_token
+from idp.oauth.refresh_tokens import issue_refresh_token
 from idp.store.base import UserRecord
-from tests.conftest import with_store
+from tests.support.server import with_store
 
 AUDIENCE = "https://api.example.com"
 

@@ -21,7 +21,7 @@ from idp.oauth.grants.base import (
 )
 from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
 from idp.oauth.pkce import verify_code_verifier
-from idp.refresh_tokens import issue_refresh_token, revoke_refresh_family
+from idp.oauth.refresh_tokens import issue_refresh_token, revoke_refresh_family
 from idp.store.base import AuthorizationCodeRecord, ClientRecord, UserRecord
 
 log = logging.getLogger("idp.grants")

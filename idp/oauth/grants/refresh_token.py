@@ -19,8 +19,8 @@ from idp.oauth.grants.base import (
     issue_access_token,
     resolve_audiences,
 )
+from idp.oauth.refresh_tokens import RefreshTokenRefused, find_refresh_token, redeem_refresh_token
 from idp.oauth.scopes import parse_scope
-from idp.refresh_tokens import RefreshTokenRefused, find_refresh_token, redeem_refresh_token
 from idp.store.base import ClientRecord, RotationOutcome
 
 log = logging.getLogger("idp.oauth.refresh_token")

@@ -1,0 +1,117 @@
+"""Brute-force defence for the login form: attempts counted per account, address and both.
+
+The counters live in the store, so every replica sees the same ones, and an attempt is
+counted (as a failure, until it succeeds) in one atomic store step before its password is
+checked: of N parallel guesses only as many as the allowance reach the check. The rules
+are in :mod:`idp.sso.throttle_policy`. Three keys per attempt, within IDP_LOGIN_FAILURE_WINDOW:
+
+- the account and the client address together: IDP_LOGIN_MAX_FAILURES, then paused, then
+  locked for IDP_LOGIN_LOCK_DURATION: the guesser is shut out;
+- the client address: IDP_LOGIN_MAX_FAILURES_PER_IP, paused, then locked the same way:
+  one address trying many accounts;
+- the account alone: IDP_LOGIN_MAX_FAILURES, then only paused (at most 60 s), never
+  locked, so someone who merely knows a username cannot keep its owner out for long.
+
+The account key is a hash of the canonical username (:mod:`idp.store.usernames`; unknown
+usernames are counted the same way, so the throttle tells nothing about which exist); an
+IPv6 client is counted per /64, the block one subscriber usually holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Mapping
+
+from idp.clock import Clock
+from idp.config import Settings
+from idp.sso.throttle_policy import ThrottlePolicy, ThrottleVerdict, reserve, settle_success
+from idp.store.base import AuditEntry, LoginCounter, LoginCounterChange, Store
+from idp.store.usernames import canonical_username
+
+__all__ = [
+    "ThrottleVerdict",
+    "account_key",
+    "clear_account",
+    "ip_key",
+    "pair_key",
+    "record_login_success",
+    "reserve_login_attempt",
+]
+
+
+def account_key(username: str) -> str:
+    """The counter key of an account (its canonical username, hashed)."""
+    digest = hashlib.sha256(canonical_username(username).encode()).hexdigest()
+    return f"account:{digest}"
+
+
+def pair_key(username: str, ip: str) -> str:
+    """The counter key of one account tried from one address (under the account's key)."""
+    return f"{account_key(username)}|{ip_key(ip)}"
+
+
+def ip_key(ip: str) -> str:
+    """The counter key of a client address: the IPv4 address, or the IPv6 /64 around it."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return "ip:other:" + hashlib.sha256(ip.encode()).hexdigest()[:32]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"ip:{address.ipv4_mapped}"
+        return f"ip:{ipaddress.IPv6Network((address, 64), strict=False)}"
+    return f"ip:{address}"
+
+
+def _keys(settings: Settings, username: str, ip: str) -> list[tuple[str, ThrottlePolicy]]:
+    """The three keys an attempt counts against, each with its policy (see the module)."""
+    window, lock = settings.login_failure_window, settings.login_lock_duration
+    return [
+        (pair_key(username, ip), ThrottlePolicy(settings.login_max_failures, window, lock)),
+        (ip_key(ip), ThrottlePolicy(settings.login_max_failures_per_ip, window, lock)),
+        (account_key(username), ThrottlePolicy(settings.login_max_failures, window, None)),
+    ]
+
+
+async def reserve_login_attempt(
+    store: Store, settings: Settings, clock: Clock, *, username: str, ip: str
+) -> ThrottleVerdict:
+    """Whether a password for ``username`` from ``ip`` may be checked now, counting it if so.
+
+    Allowed, the attempt already counts as a failure against every key (one atomic store
+    step); :func:`record_login_success` gives it back if the password is right. Refused
+    (nothing counted), ``retry_at`` is the moment every key allows it again and ``delay``
+    the seconds to it.
+    """
+    now = clock()
+    keys = _keys(settings, username, ip)
+    decided: list[ThrottleVerdict] = []
+
+    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
+        decision, change = reserve(live, keys, now)
+        decided.append(decision)
+        return change
+
+    await store.update_login_counters([key for key, _ in keys], now, update)
+    return decided[-1]
+
+
+async def record_login_success(
+    store: Store, settings: Settings, clock: Clock, *, username: str, ip: str
+) -> None:
+    """Forget the account's and the pair's failures; give the address its reservation back."""
+    pair, address, account = _keys(settings, username, ip)
+
+    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
+        return settle_success(live, [pair[0], account[0]], [address])
+
+    await store.update_login_counters([pair[0], address[0], account[0]], clock(), update)
+
+
+async def clear_account(store: Store, username: str, audit: AuditEntry | None = None) -> bool:
+    """Unlock an account by forgetting its failures, from every address; say whether it had any.
+
+    ``audit`` (the administrator's ``user.unlock``) is recorded only when it had some.
+    """
+    return await store.clear_login_failures(account_key(username), audit)

@@ -1,0 +1,118 @@
+"""End to end: Debian's headless Chromium signs in through the login page, on both stores.
+
+The browser is the system one (/usr/bin/chromium, installed by scripts/test), driven with
+Playwright; nothing is downloaded. The client application is a small HTTP server on another
+port, so the browser really follows the 303 from the login form to another origin, under
+the login page's Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from idp.config import Settings
+from tests.support.browser import ARGS, CHROMIUM
+from tests.support.server import register_client
+from tests.support.sso import (
+    PASSWORD,
+    AuthorizeParams,
+    World,
+    query_of,
+    redeem,
+    verify_jwt,
+)
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+class ClientApp(BaseHTTPRequestHandler):
+    """The relying party's redirect endpoint: records what arrives, says "signed in"."""
+
+    reached: list[str]
+
+    def do_GET(self) -> None:
+        self.reached.append(self.path)
+        body = b"<!doctype html><title>app</title><p>signed in</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def client_app() -> Iterator[tuple[str, list[str]]]:
+    reached: list[str] = []
+    handler = type("Handler", (ClientApp,), {"reached": reached})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", reached
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_chromium_signs_in_through_the_login_page(
+    world: World,
+    settings: Settings,
+    client_app: tuple[str, list[str]],
+    request: pytest.FixtureRequest,
+) -> None:
+    assert CHROMIUM.exists(), "Debian's chromium package is missing: run scripts/test"
+    app_url, reached = client_app
+    client_id, _ = register_client(
+        settings,
+        "browser app",
+        public=True,
+        redirect_uris=[f"{app_url}/cb"],
+        grant_types=["authorization_code"],
+    )
+    authorization = AuthorizeParams(client_id, f"{app_url}/cb")
+    console: list[str] = []
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.on("console", lambda message: console.append(message.text))
+            try:
+                page.goto(world.url + authorization.url())
+                assert page.title() == "Sign in"
+                page.fill("input[name=username]", "alice")
+                page.fill("input[name=password]", "wrong password")
+                page.click("button[type=submit]")
+                assert "Incorrect username or password." in page.content()
+                assert page.input_value("input[name=username]") == "alice"
+                page.fill("input[name=password]", PASSWORD)
+                with page.expect_navigation(url=f"{app_url}/cb?**"):
+                    page.click("button[type=submit]")
+                assert page.content().count("signed in") == 1
+                assert page.url.startswith(f"{app_url}/cb?")
+            except Exception:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+                raise
+        finally:
+            browser.close()
+
+    callbacks = [path for path in reached if path.startswith("/cb")]
+    assert len(callbacks) == 1
+    answer = query_of(f"{app_url}{callbacks[0]}")
+    assert answer["state"] == authorization.state and answer["iss"] == world.url
+    tokens = redeem(world.url, authorization, answer["code"]).json()
+    _, claims = verify_jwt(world.url, tokens["id_token"])
+    assert claims["sub"] == world.user_id and claims["nonce"] == authorization.nonce
+    assert not [m for m in console if "Content Security Policy" in m], console
