@@ -16,8 +16,8 @@ from idp.keyring.lifecycle import (
     expires_at,
     iso,
     next_transitions,
-    ring_status,
 )
+from idp.keyring.status import ring_status
 from idp.oauth.refresh_tokens import revoke_user_refresh_tokens
 from idp.oauth.registration import ClientRequest, ClientUpdate, apply_client_update, build_client
 from idp.oauth.uris import STRICT_BACKCHANNEL, BackchannelRules

@@ -22,8 +22,10 @@ from idp.http import (
     discovery,
     health,
     introspect,
+    jwks,
     logout,
     metrics,
+    revoke,
     token,
     userinfo,
 )
@@ -143,10 +145,10 @@ def create_app(
     routes = [
         Route("/.well-known/openid-configuration", discovery.metadata, methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
-        Route("/jwks.json", discovery.jwks, methods=["GET"]),
+        Route("/jwks.json", jwks.jwks, methods=["GET"]),
         Route("/token", token.token, methods=["POST"]),
         Route("/introspect", introspect.introspect, methods=["POST"]),
-        Route("/revoke", introspect.revoke, methods=["POST"]),
+        Route("/revoke", revoke.revoke, methods=["POST"]),
         Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
         Route("/login", authorize.login, methods=["POST"]),
         Route("/consent", authorize.consent, methods=["POST"]),

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from idp.http.forms import read_form
+from idp.http.services import Services
+from idp.keyring.ring import KeyRing
 from idp.oauth.client_auth import authenticate, basic_challenge, presented_credentials
 from idp.oauth.errors import InvalidClient, InvalidRequest
 from idp.oauth.grants.base import TokenRequest
+from idp.oauth.presented_tokens import TokenCheck
 from idp.store.base import ClientRecord, Store
 
 MAX_CLIENT_ID_LENGTH = 256
@@ -40,3 +44,24 @@ async def authenticated_client(
         return authenticate(await store.get_client(presented.client_id), presented)
     except InvalidClient as exc:
         raise challenged(exc, issuer, authorization) from None
+
+
+async def client_and_token(request: Request, found: Services) -> tuple[ClientRecord, str]:
+    """Read the form, authenticate the client as /token does, and take ``token``.
+
+    ``token_type_hint`` is accepted and ignored: the type shows in the token itself
+    (RFC 7662 section 2.1 and RFC 7009 section 2.1 allow that), so an unknown or wrong
+    hint changes nothing.
+    """
+    form: TokenRequest = await read_form(request)
+    authorization = one_authorization(request)
+    client = await authenticated_client(authorization, form, found.store, found.settings.issuer)
+    token = form.get("token")
+    if token is None:
+        raise InvalidRequest("token is required")
+    return client, token
+
+
+def token_check(found: Services, ring: KeyRing) -> TokenCheck:
+    """What checking a presented token needs: issuer, key ring, clock and store."""
+    return TokenCheck(issuer=found.settings.issuer, ring=ring, clock=found.clock, store=found.store)

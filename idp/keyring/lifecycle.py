@@ -64,7 +64,7 @@ class LifecyclePolicy:
         )
 
 
-def _of(keys: Sequence[KeyRecord], alg: str, state: str) -> list[KeyRecord]:
+def keys_in(keys: Sequence[KeyRecord], alg: str, state: str) -> list[KeyRecord]:
     return [k for k in keys if k.alg == alg and k.state == state]
 
 
@@ -72,9 +72,9 @@ def ensure_rings(keys: Sequence[KeyRecord], algs: Sequence[str], new_key: NewKey
     """Give every algorithm that lacks one an active key and a next key."""
     inserts: list[KeyRecord] = []
     for alg in algs:
-        if not _of(keys, alg, "active"):
+        if not keys_in(keys, alg, "active"):
             inserts.append(new_key(alg, "active"))
-        if not _of(keys, alg, "next"):
+        if not keys_in(keys, alg, "next"):
             inserts.append(new_key(alg, "next"))
     return KeyRingChange(inserts=tuple(inserts))
 
@@ -94,12 +94,12 @@ def rotate(
     """
     updates: list[KeyRecord] = []
     inserts: list[KeyRecord] = []
-    current = _of(keys, alg, "active")
+    current = keys_in(keys, alg, "active")
     retired_kid = None
     for old in current:
         updates.append(replace(old, state="retired", retired_at=now))
         retired_kid = old.kid
-    waiting = sorted(_of(keys, alg, "next"), key=lambda k: (k.created_at, k.kid))
+    waiting = sorted(keys_in(keys, alg, "next"), key=lambda k: (k.created_at, k.kid))
     if waiting:
         promoted = replace(waiting[0], state="active", activated_at=now)
         updates.append(promoted)
@@ -144,7 +144,7 @@ def revoke(
     updates = [revoked]
     inserts: list[KeyRecord] = []
     waiting = sorted(
-        (k for k in _of(keys, target.alg, "next") if k.kid != kid),
+        (k for k in keys_in(keys, target.alg, "next") if k.kid != kid),
         key=lambda k: (k.created_at, k.kid),
     )
     if target.state == "active":
@@ -188,8 +188,8 @@ class Transition:
     at: float
 
 
-def _waiting(keys: Sequence[KeyRecord], alg: str) -> list[KeyRecord]:
-    return sorted(_of(keys, alg, "next"), key=lambda k: (k.created_at, k.kid))
+def waiting_keys(keys: Sequence[KeyRecord], alg: str) -> list[KeyRecord]:
+    return sorted(keys_in(keys, alg, "next"), key=lambda k: (k.created_at, k.kid))
 
 
 def rotation_due_at(active: KeyRecord, policy: LifecyclePolicy) -> float:
@@ -203,8 +203,8 @@ def rotation_at(keys: Sequence[KeyRecord], alg: str, policy: LifecyclePolicy) ->
     None when the ring has no active key or no ``next`` key to promote (the scheduler then
     adds a ``next`` key first, which must itself be pre-published).
     """
-    active = _of(keys, alg, "active")
-    waiting = _waiting(keys, alg)
+    active = keys_in(keys, alg, "active")
+    waiting = waiting_keys(keys, alg)
     if not active or not waiting:
         return None
     return max(rotation_due_at(active[0], policy), waiting[0].created_at + policy.prepublish)
@@ -257,10 +257,10 @@ def next_transitions(keys: Sequence[KeyRecord], policy: LifecyclePolicy) -> dict
     for alg in sorted({k.alg for k in keys}):
         at = rotation_at(keys, alg, policy)
         if at is not None:
-            active, candidate = _of(keys, alg, "active")[0], _waiting(keys, alg)[0]
+            active, candidate = keys_in(keys, alg, "active")[0], waiting_keys(keys, alg)[0]
             found[active.kid] = Transition(active.kid, alg, "retire", at)
             found[candidate.kid] = Transition(candidate.kid, alg, "activate", at)
-        for retired in _of(keys, alg, "retired"):
+        for retired in keys_in(keys, alg, "retired"):
             expires = expires_at(keys, retired, policy)
             found[retired.kid] = Transition(retired.kid, alg, "expire", expires)
     return found
@@ -300,11 +300,11 @@ def scheduled_pass(
     waiting: list[tuple[str, str]] = []
     rotations: list[Rotation] = []
     for alg in algs:
-        active = _of(keys, alg, "active")
+        active = keys_in(keys, alg, "active")
         if not active:
             waiting.append((alg, f"{alg}: no active key yet; the server creates one at start"))
             continue
-        candidates = _waiting(keys, alg)
+        candidates = waiting_keys(keys, alg)
         if not candidates:
             fresh = new_key(alg, "next")
             inserts.append(fresh)
@@ -350,100 +350,10 @@ def next_wake(
     """The earliest future time a scheduled pass would change something, if any."""
     times = [t.at for t in next_transitions(keys, policy).values()]
     for alg in algs:
-        active = _of(keys, alg, "active")
-        if active and not _waiting(keys, alg):
+        active = keys_in(keys, alg, "active")
+        if active and not waiting_keys(keys, alg):
             times.append(now)
     return min(times) if times else None
-
-
-# -- status in plain words ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RingStatus:
-    """Where one algorithm's ring stands and what its next rotation means for verifiers."""
-
-    alg: str
-    active_kid: str | None
-    next_kid: str | None
-    rotation_due_at: float | None
-    rotation_at: float | None
-    next_published_for_at_rotation: float | None
-    verifiers_safe: bool
-    manual_rotation_safe_now: bool
-    summary: str
-
-
-def ring_status(
-    keys: Sequence[KeyRecord], alg: str, policy: LifecyclePolicy, now: float
-) -> RingStatus:
-    """The state of ``alg``'s ring in plain words: next rotation, and whether it is safe.
-
-    Safe means the key to be promoted will have been published for at least ``prepublish``
-    (twice the JWKS cache lifetime by default) when it starts signing, so no verifier that
-    honours ``Cache-Control`` can meet its kid unannounced. Scheduled rotations wait for
-    that; a manual rotation does not, so the status also says whether one would be safe now.
-    """
-    active = _of(keys, alg, "active")
-    candidates = _waiting(keys, alg)
-    if not active:
-        return RingStatus(
-            alg, None, None, None, None, None, False, False,
-            f"{alg}: no active key; tokens cannot be signed with {alg} until the server "
-            "creates one at start",
-        )  # fmt: skip
-    current = active[0]
-    due = rotation_due_at(current, policy)
-    lines = [
-        f"{alg}: active key {current.kid} signs since "
-        f"{iso(current.activated_at or current.created_at)}."
-    ]
-    if not candidates:
-        lines.append(
-            "There is no next key yet; the scheduler publishes one within seconds, and the "
-            f"rotation (due {iso(due)}) waits until it has been published for "
-            f"{human_duration(policy.prepublish)}."
-        )
-        return RingStatus(
-            alg, current.kid, None, due, None, None, True, False, " ".join(lines)
-        )  # fmt: skip
-    candidate = candidates[0]
-    at = max(due, candidate.created_at + policy.prepublish)
-    published_for = at - candidate.created_at
-    when = "now" if at <= now else f"in {human_duration(at - now)}"
-    lines.append(
-        f"Next scheduled rotation at {iso(at)} ({when}) promotes key {candidate.kid}, "
-        f"published since {iso(candidate.created_at)}."
-    )
-    if at > due:
-        lines.append(
-            f"The rotation was due at {iso(due)} but waits until that key has been published "
-            f"for {human_duration(policy.prepublish)}."
-        )
-    lines.append(
-        f"By then it will have been published for {human_duration(published_for)} (at least "
-        f"{human_duration(policy.prepublish)} needed): no verifier that honours the JWKS cache "
-        "lifetime can be caught out."
-    )
-    for retired in _of(keys, alg, "retired"):
-        until = interim_until(keys, retired, policy.prepublish)
-        if until > now:
-            lines.append(
-                f"After a hasty manual rotation, retired key {retired.kid} keeps signing until "
-                f"{iso(until)}, when the active key will have been published for "
-                f"{human_duration(policy.prepublish)}."
-            )
-    manual_safe = now - candidate.created_at >= policy.prepublish
-    if not manual_safe:
-        lines.append(
-            "A manual rotation now would promote a key published for only "
-            f"{human_duration(now - candidate.created_at)}; the current key would keep "
-            f"signing until the new one has been published for {human_duration(policy.prepublish)}."
-        )
-    return RingStatus(
-        alg, current.kid, candidate.kid, due, at, published_for, True, manual_safe,
-        " ".join(lines),
-    )  # fmt: skip
 
 
 def iso(timestamp: float) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from idp.config import Settings, load_settings, new_key_encryption_key
 from idp.keyring import lifecycle
+from idp.keyring import status as ring_words
 from idp.keyring.lifecycle import LifecyclePolicy, scheduled_pass
 from idp.keyring.material import new_key_record
 from idp.keyring.ring import InvalidSignature, KeyRing
@@ -170,15 +171,15 @@ def test_manual_rotation_warns_when_the_promoted_key_is_too_fresh() -> None:
 def test_status_in_plain_words() -> None:
     ring = Ring()
     ring.now += 60
-    status = lifecycle.ring_status(ring.keys, "ES256", POLICY, ring.now)
+    status = ring_words.ring_status(ring.keys, "ES256", POLICY, ring.now)
     assert status.verifiers_safe and not status.manual_rotation_safe_now
     assert status.rotation_at == T0 + 30 * DAY
     assert "Next scheduled rotation at 2027-02-14T08:00:00Z (in 29d 23h)" in status.summary
     assert "no verifier that honours the JWKS cache lifetime can be caught out" in status.summary
     assert "A manual rotation now would promote a key published for only 1m" in status.summary
     ring.now += 600
-    assert lifecycle.ring_status(ring.keys, "ES256", POLICY, ring.now).manual_rotation_safe_now
-    missing = lifecycle.ring_status(ring.keys, "RS256", POLICY, ring.now)
+    assert ring_words.ring_status(ring.keys, "ES256", POLICY, ring.now).manual_rotation_safe_now
+    missing = ring_words.ring_status(ring.keys, "RS256", POLICY, ring.now)
     assert missing.active_kid is None and not missing.verifiers_safe
 
 
@@ -227,7 +228,7 @@ def test_hasty_manual_rotation_keeps_the_replaced_key_signing_until_prepublished
         return str(built.verify(token)[0]["kid"])
 
     assert kid_at(ring.now) == planned.kid  # published 1 s only: the replaced key signs
-    words = lifecycle.ring_status(ring.keys, "ES256", POLICY, ring.now).summary
+    words = ring_words.ring_status(ring.keys, "ES256", POLICY, ring.now).summary
     assert f"retired key {planned.kid} keeps signing until" in words
     assert kid_at(hasty.created_at + 599) == planned.kid
     assert kid_at(hasty.created_at + 600) == hasty.kid
