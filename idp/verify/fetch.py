@@ -86,6 +86,13 @@ def _decode(response: httpx.Response, body: bytes, url: str) -> Fetched:
     return Fetched(document, cache_lifetime(response.headers))
 
 
+def _append(body: bytearray, chunk: bytes, url: str) -> None:
+    """Add a chunk of a document being read; refuse one larger than MAX_DOCUMENT_BYTES."""
+    body += chunk
+    if len(body) > MAX_DOCUMENT_BYTES:
+        raise FetchError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+
+
 def fetch_json(url: str, timeout: float) -> Fetched:
     """GET a JSON document (blocking)."""
     try:
@@ -95,9 +102,7 @@ def fetch_json(url: str, timeout: float) -> Fetched:
         ):
             body = bytearray()
             for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_DOCUMENT_BYTES:
-                    raise FetchError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+                _append(body, chunk, url)
             return _decode(response, bytes(body), url)
     except _HTTP_ERRORS as exc:
         raise FetchError(f"{url} could not be fetched: {type(exc).__name__}") from None
@@ -112,9 +117,7 @@ async def afetch_json(url: str, timeout: float) -> Fetched:
         ):
             body = bytearray()
             async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_DOCUMENT_BYTES:
-                    raise FetchError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+                _append(body, chunk, url)
             return _decode(response, bytes(body), url)
     except _HTTP_ERRORS as exc:
         raise FetchError(f"{url} could not be fetched: {type(exc).__name__}") from None

@@ -11,12 +11,14 @@ import logging
 
 from idp.oauth.access_token import session_bound_sid
 from idp.oauth.codes import code_hash
-from idp.oauth.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
+from idp.oauth.errors import InvalidGrant
 from idp.oauth.grants.base import (
     GrantContext,
     TokenRequest,
     TokenResponse,
+    check_grant_allowed,
     issue_access_token,
+    required_param,
     resolve_audiences,
 )
 from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
@@ -100,11 +102,8 @@ class AuthorizationCodeGrant:
     async def handle(
         self, request: TokenRequest, client: ClientRecord, context: GrantContext
     ) -> TokenResponse:
-        if self.grant_type not in client.grant_types:
-            raise UnauthorizedClient("this client may not use the authorization_code grant")
-        code = request.get("code")
-        if code is None:
-            raise InvalidRequest("code is required")
+        check_grant_allowed(client, self.grant_type)
+        code = required_param(request, "code")
         if len(code) > MAX_CODE_LENGTH:
             raise InvalidGrant("the authorization code is invalid")
         now = context.clock()

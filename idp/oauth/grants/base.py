@@ -10,7 +10,7 @@ from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRing
 from idp.oauth.access_token import ACCESS_TOKEN_TYP, access_token_claims
-from idp.oauth.errors import InvalidTarget
+from idp.oauth.errors import InvalidRequest, InvalidTarget, UnauthorizedClient
 from idp.store.base import ClientRecord, Store
 
 
@@ -54,6 +54,20 @@ class TokenResponse:
             body["scope"] = " ".join(self.scope)
         body.update(self.extra)
         return body
+
+
+def check_grant_allowed(client: ClientRecord, grant_type: str) -> None:
+    """Refuse a grant type the client was not registered for (RFC 6749 section 5.2)."""
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
+
+
+def required_param(request: TokenRequest, name: str) -> str:
+    """A parameter the grant requires; an empty one counts as absent (RFC 6749 section 3.1)."""
+    value = request.get(name)
+    if not value:
+        raise InvalidRequest(f"{name} is required")
+    return value
 
 
 class GrantHandler(Protocol):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 
 from idp.oauth.access_token import session_bound_sid
-from idp.oauth.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient
+from idp.oauth.errors import InvalidGrant, InvalidScope
 from idp.oauth.grants.base import (
     GrantContext,
     TokenRequest,
     TokenResponse,
+    check_grant_allowed,
     issue_access_token,
+    required_param,
     resolve_audiences,
 )
 from idp.oauth.refresh_tokens import RefreshTokenRefused, find_refresh_token, redeem_refresh_token
@@ -51,11 +53,8 @@ class RefreshTokenGrant:
     async def handle(
         self, request: TokenRequest, client: ClientRecord, context: GrantContext
     ) -> TokenResponse:
-        if self.grant_type not in client.grant_types:
-            raise UnauthorizedClient("this client may not use the refresh_token grant")
-        presented = request.get("refresh_token")
-        if not presented:
-            raise InvalidRequest("refresh_token is required")
+        check_grant_allowed(client, self.grant_type)
+        presented = required_param(request, "refresh_token")
         if len(presented) > MAX_REFRESH_TOKEN_LENGTH:
             raise InvalidGrant("the refresh token is invalid, expired or revoked")
         requested_scope = request.get("scope")
