@@ -25,6 +25,9 @@ LEGACY_KEY_FILE = Path("keys") / "key-encryption-key"
 DEFAULT_PASSWORD_MIN_LENGTH = 8
 """NIST SP 800-63B section 3.1.1.2: passwords chosen by a person are at least 8 characters."""
 MAX_PASSWORD_LENGTH = 1024
+DEFAULT_LEEWAY = 30
+"""Seconds of clock skew allowed on a token's exp, nbf and iat (RFC 9068 section 4); what is
+kept to answer for a token (revocations, refusals) lives this much past its expiry."""
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

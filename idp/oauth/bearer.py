@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from idp.config import DEFAULT_LEEWAY
 from idp.keyring.material import SigningKey
 from idp.keyring.ring import InvalidSignature, verify_signature
 from idp.oauth.access_token import GRANT_ID_CLAIM, SESSION_ID_CLAIM
@@ -30,7 +31,6 @@ from idp.verify import compact as rules
 from idp.verify.errors import InvalidToken as RuleBroken
 from idp.verify.result import VerifiedToken
 
-DEFAULT_LEEWAY = 30
 REALM = "idp"
 MAX_TOKEN_LENGTH = 8192
 # b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 6750 section 2.1)

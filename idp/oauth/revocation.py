@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from idp.oauth.bearer import DEFAULT_LEEWAY
+from idp.config import DEFAULT_LEEWAY
 from idp.oauth.errors import InvalidRequest
 from idp.oauth.presented_tokens import (
     TokenCheck,

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from idp.clock import Clock
-from idp.oauth.bearer import DEFAULT_LEEWAY
+from idp.config import DEFAULT_LEEWAY
 from idp.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("idp.store.housekeeping")

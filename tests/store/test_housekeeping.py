@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from idp.config import Settings
-from idp.oauth.bearer import DEFAULT_LEEWAY
+from idp.config import DEFAULT_LEEWAY, Settings
 from idp.sso.throttle import account_key
 from idp.store.base import Store
 from idp.store.housekeeping import Collector, collect, store_collectors
