@@ -19,10 +19,12 @@ from idp.config import ConfigError, Settings
 from idp.http import (
     admin_endpoints,
     authorize,
+    consent,
     discovery,
     health,
     introspect,
     jwks,
+    login,
     logout,
     metrics,
     revoke,
@@ -32,6 +34,7 @@ from idp.http import (
 from idp.http.html import stylesheet
 from idp.http.middleware import RequestGuard, StrictTransportSecurity, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
+from idp.http.sealed_forms import FormRejected, form_rejected
 from idp.http.services import Services
 from idp.keyring.admin import ensure_key_rings
 from idp.keyring.kek import check_store
@@ -150,11 +153,11 @@ def create_app(
         Route("/introspect", introspect.introspect, methods=["POST"]),
         Route("/revoke", revoke.revoke, methods=["POST"]),
         Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
-        Route("/login", authorize.login, methods=["POST"]),
-        Route("/consent", authorize.consent, methods=["POST"]),
+        Route("/login", login.login, methods=["POST"]),
+        Route("/consent", consent.consent, methods=["POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/logout", logout.end_session_endpoint, methods=["GET", "POST"]),
-        Route("/logout/confirm", logout.confirm_logout, methods=["POST"]),
+        Route("/logout/confirm", logout.confirm_logout_endpoint, methods=["POST"]),
         Route("/assets/idp.css", stylesheet, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
@@ -169,7 +172,11 @@ def create_app(
             Middleware(RequestGuard, read_timeout=settings.body_read_timeout),
             Middleware(TrustedProxies, trusted=settings.trusted_proxies),
         ],
-        exception_handlers={OAuthError: _oauth_error, HTTPException: _http_error},
+        exception_handlers={
+            OAuthError: _oauth_error,
+            HTTPException: _http_error,
+            FormRejected: form_rejected,
+        },
         lifespan=lifespan,
     )
     app.state.services = found

@@ -4,17 +4,22 @@ The form's state (a pending authorization or logout request) is sealed with an H
 sent in the page; the CSRF token is derived from that sealed value and a random value in
 this browser's ``idp_browser`` cookie, so a form only works when posted back by the
 browser it was shown to (a login-CSRF or forced-logout page elsewhere cannot forge it).
+
+HTTP plumbing for the pages a browser submits (authorize, login, consent, logout): a
+request or form that fails a check raises :class:`FormRejected`, which the app renders as
+an error page in one place.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.http.forms import read_form
+from idp.http.forms import read_form, request_params
 from idp.http.html import (
     browser_binding,
     error_page,
@@ -47,24 +52,54 @@ def form_page(
     return response
 
 
-async def open_sealed_form(
-    request: Request, found: Services, purpose: str
-) -> tuple[Mapping[str, str], str, dict[str, Any]] | Response:
-    """The submitted fields, sealed value and its document; an error page if a check fails.
+class FormRejected(Exception):
+    """A submitted form cannot be trusted or read: show ``message`` with ``status``."""
 
-    An altered or expired seal gives 400; a missing or wrong CSRF token (compared in
-    constant time) gives 403.
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SealedForm:
+    """A form that passed its checks: the fields, the sealed value and what it sealed."""
+
+    fields: Mapping[str, str]
+    sealed: str
+    document: dict[str, Any]
+
+
+async def open_sealed_form(request: Request, found: Services, purpose: str) -> SealedForm:
+    """The submitted form with its sealed document; :class:`FormRejected` if a check fails.
+
+    An unreadable form or an altered or expired seal gives 400; a missing or wrong CSRF
+    token (compared in constant time) gives 403.
     """
     try:
-        form = (await read_form(request)).params
+        fields = (await read_form(request)).params
     except OAuthError as exc:
-        return error_page(exc.description)
-    sealed = form.get("request", "")
+        raise FormRejected(exc.description) from None
+    sealed = fields.get("request", "")
     document = found.sealer.unseal(purpose, sealed, found.clock())
     if document is None:
-        return error_page(EXPIRED_FORM)
+        raise FormRejected(EXPIRED_FORM)
     if not found.sealer.csrf_matches(
-        submitted_binding(request, found.settings), sealed, form.get("csrf")
+        submitted_binding(request, found.settings), sealed, fields.get("csrf")
     ):
-        return error_page(FORGED_FORM, 403)
-    return form, sealed, document
+        raise FormRejected(FORGED_FORM, 403)
+    return SealedForm(fields, sealed, document)
+
+
+async def page_params(request: Request) -> Mapping[str, str]:
+    """A browser request's parameters; :class:`FormRejected` (an error page) if unreadable."""
+    try:
+        return await request_params(request)
+    except OAuthError as exc:
+        raise FormRejected(exc.description) from None
+
+
+async def form_rejected(request: Request, exc: Exception) -> Response:
+    """The error page of a rejected form (the app's handler for :class:`FormRejected`)."""
+    assert isinstance(exc, FormRejected)
+    return error_page(exc.message, exc.status)

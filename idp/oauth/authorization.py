@@ -3,6 +3,9 @@
 Validation is a list of small named checks run in order. The client and its redirect URI
 are checked first: until both are known good, an error is shown to the user and never
 redirected (RFC 6749 section 4.1.2.1). Every later error is redirected to the client.
+
+The protocol floor: the sign-in services (:mod:`idp.sso.signin`, :mod:`idp.sso.consent`)
+call these checks and build their redirect locations here; nothing here sees HTTP.
 """
 
 from __future__ import annotations

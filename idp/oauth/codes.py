@@ -1,4 +1,8 @@
-"""Authorization codes (RFC 6749 section 4.1.2): random, short-lived, single use, hash stored."""
+"""Authorization codes (RFC 6749 section 4.1.2): random, short-lived, single use, hash stored.
+
+Issued by the sign-in services (:mod:`idp.sso.consent`), redeemed by the
+authorization_code grant (:mod:`idp.oauth.grants.authorization_code`).
+"""
 
 from __future__ import annotations
 

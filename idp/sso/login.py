@@ -1,4 +1,8 @@
-"""Checking a person's username and password (the one place a login succeeds or fails)."""
+"""Checking a person's username and password (the one place a login succeeds or fails).
+
+Called by the sign-in service (:mod:`idp.sso.signin`); it reads users from the store and
+hashes through :mod:`idp.sso.passwords`.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,10 @@
 The cookie holds a random 256-bit value; the store keeps only its SHA-256, so a copy of
 the database cannot be turned into live cookies. ``sid`` is a separate public identifier
 carried in ID tokens and logout tokens (OpenID Connect Back-Channel Logout 1.0 section 2.1).
+
+A service of the sso floor: the sign-in and logout services (:mod:`idp.sso.signin`,
+:mod:`idp.sso.logout`) and the admin operations call it; it calls the store, the refresh
+token rules (:mod:`idp.oauth.refresh_tokens`) and the back-channel notifier.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 from idp.clock import Clock
 from idp.config import Settings
@@ -32,6 +37,22 @@ def cookie_name(settings: Settings, base: str) -> str:
 def session_id_of(cookie_value: str) -> bytes:
     """The stored id of a session: the SHA-256 of its cookie value."""
     return hashlib.sha256(cookie_value.encode()).digest()
+
+
+class SessionServices(Protocol):
+    """The long-lived services a session step needs (an app's ``Services`` has them all)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def notifier(self) -> BackchannelNotifier | None: ...
 
 
 @dataclass(frozen=True)
@@ -125,16 +146,11 @@ async def backchannel_clients(store: Store, client_ids: list[str]) -> list[Clien
     return found
 
 
-async def end_session(
-    store: Store,
-    clock: Clock,
-    session_id: bytes,
-    notifier: BackchannelNotifier | None = None,
-) -> SessionRecord | None:
+async def end_session(services: SessionServices, session_id: bytes) -> SessionRecord | None:
     """End one session (RP-initiated logout, a new sign-in); the session if this call ended it."""
-    ended = await store.end_session(session_id, clock())
+    ended = await services.store.end_session(session_id, services.clock())
     if ended is not None:
-        await session_ended(store, clock, ended, notifier)
+        await session_ended(services.store, services.clock, ended, services.notifier)
     return ended
 
 

@@ -15,6 +15,9 @@ are in :mod:`idp.sso.throttle_policy`. Three keys per attempt, within IDP_LOGIN_
 The account key is a hash of the canonical username (:mod:`idp.store.usernames`; unknown
 usernames are counted the same way, so the throttle tells nothing about which exist); an
 IPv6 client is counted per /64, the block one subscriber usually holds.
+
+Called by the sign-in service (:mod:`idp.sso.signin`) and by the admin unlock; it calls the
+store's atomic counter update with the rules of :mod:`idp.sso.throttle_policy`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,97 @@
+"""How the browser sees a sign-in service's answer: the login and consent pages, redirects.
+
+HTTP plumbing shared by the /authorize, /login and /consent handlers: each calls one
+service of :mod:`idp.sso.signin` or :mod:`idp.sso.consent` and hands the
+:mod:`idp.sso.outcomes` value it got to :func:`render`. Pending requests travel in sealed
+form fields (:mod:`idp.http.sealed_forms`); a new session's cookie is set here.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.http.html import error_page, redirect, set_session_cookie
+from idp.http.sealed_forms import FORM_LIFETIME, form_page
+from idp.http.services import Services
+from idp.sso.outcomes import (
+    ConsentNeeded,
+    RedirectWithCode,
+    RedirectWithError,
+    ShowError,
+    ShowLoginForm,
+    SignInOutcome,
+    Throttled,
+)
+
+SCOPE_DESCRIPTIONS = {
+    "openid": "sign you in with your account",
+    "profile": "see your name and username",
+    "email": "see your email address",
+    "offline_access": "keep access while you are away",
+}
+
+
+def render(
+    request: Request,
+    found: Services,
+    outcome: SignInOutcome,
+    *,
+    sealed: str | None = None,
+    error_status: int = 303,
+) -> Response:
+    """The page or redirect for ``outcome``, with the new session's cookie if it has one.
+
+    ``sealed`` is the login form's state as submitted, shown again as it was; without it
+    the pending request is sealed afresh. ``error_status`` is the redirect status of an
+    error response.
+    """
+    response: Response
+    match outcome:
+        case ShowError(message=message):
+            return error_page(message)
+        case ShowLoginForm():
+            return login_page(request, found, outcome, sealed)
+        case Throttled(form=form, retry_after=retry_after):
+            response = login_page(request, found, form, sealed)
+            response.status_code = 429
+            response.headers["Retry-After"] = str(retry_after)
+            return response
+        case ConsentNeeded():
+            response = consent_page(request, found, outcome)
+        case RedirectWithCode(location=location):
+            response = redirect(location)
+        case RedirectWithError(location=location):
+            response = redirect(location, error_status)
+        case _:
+            assert_never(outcome)
+    if outcome.new_session is not None:
+        set_session_cookie(response, found.settings, outcome.new_session.cookie_value)
+    return response
+
+
+def login_page(
+    request: Request, found: Services, form: ShowLoginForm, sealed: str | None
+) -> Response:
+    """The login form for the pending request, with the username and error it should show."""
+    if sealed is None:
+        document = form.request.to_document()
+        sealed = found.sealer.seal("login", document, found.clock() + FORM_LIFETIME)
+    context = {"client_name": form.client_name, "username": form.username, "error": form.error}
+    targets = (form.request.redirect_uri,)
+    return form_page(request, found, "login.html", sealed, context, targets)
+
+
+def consent_page(request: Request, found: Services, asked: ConsentNeeded) -> Response:
+    """The consent form: the client, the user and each scope asked for, in plain words."""
+    document = {"request": asked.request.to_document(), "sid": asked.sid}
+    sealed = found.sealer.seal("consent", document, found.clock() + FORM_LIFETIME)
+    context = {
+        "client_name": asked.client_name,
+        "username": asked.username,
+        "scopes": [(s, SCOPE_DESCRIPTIONS.get(s, "")) for s in asked.request.scope],
+    }
+    targets = (asked.request.redirect_uri,)
+    return form_page(request, found, "consent.html", sealed, context, targets)

@@ -1,0 +1,121 @@
+"""Signing in: answering an authorization request from a live session or a typed password.
+
+Two service calls, each one step of the browser's way to a code (OpenID Connect Core 1.0
+section 3.1.2):
+
+- :func:`answer_authorization_request` checks the request (:mod:`idp.oauth.authorization`)
+  and decides whether the live session may answer it (prompt, max_age, id_token_hint;
+  section 3.1.2.3) or the user must sign in;
+- :func:`sign_in` takes the login form's username and password for a pending request:
+  throttle (:mod:`idp.sso.throttle`), password check (:mod:`idp.sso.login`), a new
+  session in place of any earlier one (:mod:`idp.sso.sessions`, which revokes the old
+  session's grants and tells its clients by back-channel logout), then consent or code
+  (:mod:`idp.sso.consent`).
+
+A service of the sso floor: the /authorize and /login handlers call it with plain values
+and render the :mod:`idp.sso.outcomes` value it returns; it never sees HTTP.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from idp.oauth.authorization import (
+    AuthorizationError,
+    AuthorizationRequest,
+    ClientNotIdentified,
+    check_client_id,
+    error_redirect,
+    identify,
+    validate_authorization_request,
+)
+from idp.oauth.errors import LoginRequired
+from idp.sso.consent import CLIENT_GONE, answer_signed_in, redirect_with_error, registered_client
+from idp.sso.login import LOGIN_FAILED, check_password, throttled_message
+from idp.sso.outcomes import (
+    AuthorizeOutcome,
+    RedirectWithError,
+    ShowError,
+    ShowLoginForm,
+    SignInOutcome,
+    SignInServices,
+    Throttled,
+)
+from idp.sso.sessions import end_session, resume_session, session_id_of, start_session
+from idp.sso.throttle import record_login_success, reserve_login_attempt
+from idp.store.base import SessionRecord
+
+
+async def answer_authorization_request(
+    services: SignInServices, params: Mapping[str, str], *, session_cookie: str | None
+) -> AuthorizeOutcome:
+    """Answer an authorization request: at once from a live session that suffices, else ask.
+
+    Until the client and its redirect URI are known good the answer is an error page;
+    after that errors go to the client. ``prompt=none`` without a usable session is
+    login_required.
+    """
+    try:
+        client_id = check_client_id(params)
+        client, redirect_uri = identify(params, await services.store.get_client(client_id))
+    except ClientNotIdentified as exc:
+        return ShowError(str(exc))
+    try:
+        request = validate_authorization_request(
+            params, client, redirect_uri, services.keys.ring, services.settings.issuer
+        )
+    except AuthorizationError as exc:
+        return RedirectWithError(error_redirect(exc, services.settings.issuer))
+    resumed = await resume_session(
+        services.store, services.settings, services.clock, session_cookie
+    )
+    if resumed is not None and not needs_login(request, resumed[0], services.clock()):
+        return await answer_signed_in(services, client, request, *resumed)
+    if "none" in request.prompt:
+        required = LoginRequired("the user must sign in")
+        return redirect_with_error(services.settings.issuer, request, required)
+    return ShowLoginForm(client.name, request, request.login_hint)
+
+
+def needs_login(request: AuthorizationRequest, session: SessionRecord, now: float) -> bool:
+    """Whether the request asks for a fresher or other sign-in than ``session`` (OIDC 3.1.2.1)."""
+    if "login" in request.prompt:
+        return True
+    if request.hint_subject is not None and request.hint_subject != session.user_id:
+        return True  # the session is another user's than the one the client expects
+    return request.max_age is not None and now - session.auth_time > request.max_age
+
+
+async def sign_in(
+    services: SignInServices,
+    request: AuthorizationRequest,
+    *,
+    username: str,
+    password: str,
+    client_address: str,
+    session_cookie: str | None,
+) -> SignInOutcome:
+    """Check a typed password for a pending request and, if right, answer it in a new session.
+
+    The throttle counts the attempt before the password is checked (a failure until it
+    succeeds), so a refused attempt never reaches the check and parallel ones cannot
+    outrun the count. A right password ends any earlier session (no fixation) and
+    starts a new one, which every answer after it carries.
+    """
+    client = await registered_client(services.store, request)
+    if client is None:
+        return ShowError(CLIENT_GONE)
+    who = {"username": username, "ip": client_address}
+    verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
+    if not verdict.allowed:
+        refused = ShowLoginForm(client.name, request, username, throttled_message(verdict.delay))
+        return Throttled(refused, max(1, math.ceil(verdict.delay)))
+    user = await check_password(services.store, services.passwords, username, password)
+    if user is None:
+        return ShowLoginForm(client.name, request, username, LOGIN_FAILED)
+    await record_login_success(services.store, services.settings, services.clock, **who)
+    if session_cookie:
+        await end_session(services, session_id_of(session_cookie))
+    new = await start_session(services.store, services.settings, services.clock, user.id)
+    return await answer_signed_in(services, client, request, new.record, user, new)
