@@ -1,11 +1,12 @@
-"""Token endpoint and JWKS throughput: the service against a bare-Starlette ceiling.
+"""Token endpoint and JWKS throughput: the service against a bare-Starlette ceiling and a peer.
 
 A throwaway service (temp SQLite store, fresh key-encryption key, one RS256 and one ES256
 confidential client, keys) runs with one worker pinned to core 0, under granian and then
 under uvicorn. Next to it, on the same core and server, run bare apps (bench/bare_app.py)
 that only parse the form and sign the same claims with an in-memory key, or answer fixed
-JWKS bytes: the ceiling of this stack. wrk, pinned to core 1, loads each side in turn;
-each figure is the median of ``--runs`` measured runs after a warm-up.
+JWKS bytes: the ceiling of this stack. The peer, oidc-provider on Node (bench/peer), runs
+on the same core too. wrk, pinned to core 1, loads each side in turn, the order rotating
+run by run; each figure is the median of ``--runs`` measured runs after a warm-up.
 
 Run it as ``bench/token_endpoint`` (``--help`` for the options, ``--quick`` for a smoke run).
 """
@@ -28,14 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import checks, servers, service, wrk
+from bench import checks, peer_server, servers, service, wrk
 from bench.servers import Server
 from bench.service import Fixture
 
 SERVER_CORE = 0
 LOAD_CORE = 1
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SERVICE, CEILING = "service", "ceiling"
+SERVICE, CEILING, PEER = "service", "ceiling", "peer"
 PACKAGES = ("granian", "uvicorn", "uvloop", "httptools", "starlette", "joserfc", "cryptography")
 
 
@@ -46,14 +47,15 @@ class Scenario:
     key: str
     name: str
     path: str
+    peer_path: str
     alg: str | None
     target_ratio: float
 
 
 SCENARIOS = (
-    Scenario("rs256", "token RS256", "/token", "RS256", 0.80),
-    Scenario("es256", "token ES256", "/token", "ES256", 0.80),
-    Scenario("jwks", "jwks", "/jwks.json", None, 0.90),
+    Scenario("rs256", "token RS256", "/token", peer_server.TOKEN_PATH, "RS256", 0.80),
+    Scenario("es256", "token ES256", "/token", peer_server.TOKEN_PATH, "ES256", 0.80),
+    Scenario("jwks", "jwks", "/jwks.json", peer_server.JWKS_PATH, None, 0.90),
 )
 
 
@@ -68,7 +70,12 @@ class Options:
     threads: int
     servers: tuple[str, ...]
     scenarios: tuple[Scenario, ...]
+    peer: bool
     output: Path | None
+
+    @property
+    def sides(self) -> tuple[str, ...]:
+        return (SERVICE, CEILING, PEER) if self.peer else (SERVICE, CEILING)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,10 +92,15 @@ class Stack:
     server: str
     service: Server
     bare: dict[str, Server] = field(default_factory=dict)
+    peer: Server | None = None
 
     def target(self, scenario: Scenario, side: str) -> Server:
         if side == SERVICE:
             return self.service
+        if side == PEER:
+            if self.peer is None:
+                raise RuntimeError("the peer is not running")
+            return self.peer
         return self.bare[scenario.alg or service.ALGS[0]]
 
 
@@ -121,7 +133,8 @@ class Measurement:
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="bench/token_endpoint",
-        description="Token endpoint and JWKS throughput against a bare-Starlette ceiling.",
+        description="Token endpoint and JWKS throughput against a bare-Starlette ceiling "
+        "and a peer (oidc-provider).",
     )
     parser.add_argument("--duration", type=int, help="seconds per measured run (default 10)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up per side (default 3)")
@@ -140,6 +153,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         choices=[s.key for s in SCENARIOS],
         help="endpoint to load (repeatable; default: all)",
     )
+    parser.add_argument("--no-peer", action="store_true", help="leave the peer (oidc-provider) out")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1 s warm-up, 3 s runs, 1 run"
     )
@@ -155,6 +169,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         threads=args.threads,
         servers=tuple(dict.fromkeys(args.server or servers.SERVERS)),
         scenarios=tuple(s for s in SCENARIOS if not args.endpoint or s.key in args.endpoint),
+        peer=not args.no_peer,
         output=None if args.no_output else (args.output or default_output("token_endpoint")),
     )
     if min(options.duration, options.runs, options.connections, options.threads) < 1:
@@ -203,6 +218,7 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "packages": versions,
+        "peer_packages": peer_server.versions(),
     }
 
 
@@ -216,13 +232,24 @@ def _start(
     argv: list[str],
     port: int,
     env: dict[str, str],
+    ready_path: str = "/jwks.json",
 ) -> Server:
     log = workdir / f"{name.replace(' ', '-')}.log"
-    return stack.enter_context(servers.serving(name, argv, port, env, log, SERVER_CORE))
+    serving = servers.serving(name, argv, port, env, log, SERVER_CORE, ready_path)
+    return stack.enter_context(serving)
 
 
-def start_stack(stack: contextlib.ExitStack, server: str, fixture: Fixture, workdir: Path) -> Stack:
-    """Start the service, then one bare app per alg serving the service's own JWKS bytes."""
+def start_peer(stack: contextlib.ExitStack, workdir: Path, env: dict[str, str]) -> Server:
+    """Start the peer (oidc-provider) on the server core."""
+    port = servers.free_port()
+    argv = peer_server.argv(port)
+    return _start(stack, workdir, "peer", argv, port, env, peer_server.JWKS_PATH)
+
+
+def start_stack(
+    stack: contextlib.ExitStack, server: str, fixture: Fixture, workdir: Path, *, peer: bool
+) -> Stack:
+    """Start the service, one bare app per alg serving the service's own JWKS bytes, the peer."""
     port = servers.free_port()
     argv = servers.command(server, servers.SERVICE_FACTORY, port, service=True)
     env = fixture.with_issuer(f"http://127.0.0.1:{port}")
@@ -241,6 +268,8 @@ def start_stack(stack: contextlib.ExitStack, server: str, fixture: Fixture, work
             "BENCH_JWKS_FILE": str(jwks_file),
         }
         running.bare[alg] = _start(stack, workdir, f"{server} bare {alg}", argv, port, env)
+    if peer:
+        running.peer = start_peer(stack, workdir, fixture.env)
     return running
 
 
@@ -255,6 +284,8 @@ def verify(running: Stack, fixture: Fixture) -> None:
             raise RuntimeError(f"{alg}: token sizes differ: {len(ours)} vs {len(bare)} bytes")
         if checks.fetch(running.bare[alg].base_url + "/jwks.json") != jwks:
             raise RuntimeError(f"bare {alg} app serves other JWKS bytes than the service")
+        if running.peer is not None:
+            peer_server.check_token(running.peer, alg)
 
 
 # -- measuring ----------------------------------------------------------------------------
@@ -269,40 +300,56 @@ class Loader:
     fixture: Fixture
 
     def load(
-        self, target: Server, scenario: Scenario, seconds: int
+        self, target: Server, scenario: Scenario, side: str, seconds: int
     ) -> tuple[wrk.WrkResult, servers.CpuUse]:
         """Load one side for ``seconds``; return wrk's result and the server core's use."""
         alg = scenario.alg
+        basic, body = None, None
+        if alg and side == PEER:
+            basic, body = peer_server.basic(peer_server.CLIENTS[alg]), peer_server.TOKEN_BODY
+        elif alg:
+            basic = self.fixture.clients[alg].basic_credentials
+        path = scenario.peer_path if side == PEER else scenario.path
         meter = servers.CpuMeter(target, SERVER_CORE)
         result = wrk.run(
             self.wrk_path,
-            target.base_url + scenario.path,
+            target.base_url + path,
             duration=seconds,
             connections=self.options.connections,
             threads=self.options.threads,
             core=LOAD_CORE,
-            basic=self.fixture.clients[alg].basic_credentials if alg else None,
+            basic=basic,
+            body=body,
         )
         return result, meter.stop()
 
 
+def rotated(sides: Sequence[str], run: int) -> tuple[str, ...]:
+    """The order of the sides in run ``run`` (from 1): each run starts one side later."""
+    shift = (run - 1) % len(sides)
+    return (*sides[shift:], *sides[:shift])
+
+
 def bench_server(server: str, loader: Loader, workdir: Path) -> list[Measurement]:
-    """Warm up, then alternate service and ceiling for every scenario, run after run."""
+    """Warm up, then load every side back to back for every scenario, run after run.
+
+    The order of the sides rotates run by run (service first, then ceiling first, ...).
+    """
     options = loader.options
     measurements: list[Measurement] = []
     with contextlib.ExitStack() as stack:
-        running = start_stack(stack, server, loader.fixture, workdir)
+        running = start_stack(stack, server, loader.fixture, workdir, peer=options.peer)
         verify(running, loader.fixture)
         if options.warmup:
             for scenario in options.scenarios:
-                for side in (SERVICE, CEILING):
-                    loader.load(running.target(scenario, side), scenario, options.warmup)
-        for run in range(1, options.runs + 1):
-            sides = (SERVICE, CEILING) if run % 2 else (CEILING, SERVICE)
-            for scenario in options.scenarios:
-                for side in sides:
+                for side in options.sides:
                     target = running.target(scenario, side)
-                    result, cpu = loader.load(target, scenario, options.duration)
+                    loader.load(target, scenario, side, options.warmup)
+        for run in range(1, options.runs + 1):
+            for scenario in options.scenarios:
+                for side in rotated(options.sides, run):
+                    target = running.target(scenario, side)
+                    result, cpu = loader.load(target, scenario, side, options.duration)
                     measurement = Measurement(server, scenario.name, side, run, result, cpu)
                     print_measurement(measurement)
                     measurements.append(measurement)
@@ -328,8 +375,10 @@ def _side_summary(runs: Sequence[Measurement]) -> dict[str, Any]:
     }
 
 
-def paired_ratio(measurements: Sequence[Measurement], scenario: Scenario) -> float:
-    """Median over runs of service/ceiling, each pair measured back to back.
+def paired_ratio(
+    measurements: Sequence[Measurement], scenario: Scenario, other: str = CEILING
+) -> float:
+    """Median over runs of service/``other``, each pair measured in the same run.
 
     Pairing cancels slow drift in what else the machine is doing; the median drops a run
     that other work disturbed.
@@ -342,26 +391,29 @@ def paired_ratio(measurements: Sequence[Measurement], scenario: Scenario) -> flo
     runs = sorted({run for run, _ in rates})
     return _median(
         [
-            rates[(run, SERVICE)] / rates[(run, CEILING)]
+            rates[(run, SERVICE)] / rates[(run, other)]
             for run in runs
-            if (run, SERVICE) in rates and (run, CEILING) in rates
+            if (run, SERVICE) in rates and (run, other) in rates
         ]
     )
 
 
 def summarize(measurements: Sequence[Measurement]) -> list[dict[str, Any]]:
-    """Per server and scenario: medians of the good runs for each side, and the paired ratio."""
+    """Per server and scenario: medians of the good runs for each side, the paired ratios."""
     rows = []
     measured = {m.scenario for m in measurements}
     for server in dict.fromkeys(m.server for m in measurements):
+        mine = [m for m in measurements if m.server == server]
         for scenario in (s for s in SCENARIOS if s.name in measured):
             row: dict[str, Any] = {"server": server, "scenario": scenario.name}
-            for side in (SERVICE, CEILING):
+            for side in dict.fromkeys(m.side for m in mine):
                 key = (server, scenario.name, side)
                 row[side] = _side_summary(
                     [m for m in measurements if (m.server, m.scenario, m.side) == key]
                 )
-            ratio = paired_ratio([m for m in measurements if m.server == server], scenario)
+            ratio = paired_ratio(mine, scenario)
+            if PEER in row:
+                row["peer_ratio"] = paired_ratio(mine, scenario, PEER)
             row.update(
                 ratio=ratio,
                 target_ratio=scenario.target_ratio,
@@ -389,21 +441,29 @@ def print_measurement(m: Measurement) -> None:
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    """The summary as a Markdown table."""
-    lines = [
-        "| server | endpoint | service req/s | ceiling req/s | paired ratio | target "
-        "| service p99 | ceiling p99 |",
-        "|---|---|---:|---:|---:|---|---:|---:|",
-    ]
+    """The summary as a Markdown table (the peer's columns only when it was measured)."""
+    peer = any(PEER in row for row in rows)
+    columns = ["server", "endpoint", "service req/s", "ceiling req/s", "paired ratio", "target"]
+    columns += ["peer req/s", "service/peer"] if peer else []
+    columns += ["service p99", "ceiling p99"] + (["peer p99"] if peer else [])
+    aligns = ["---" if c in ("server", "endpoint", "target") else "---:" for c in columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(aligns) + "|"]
     for row in rows:
         ours, bare = row[SERVICE], row[CEILING]
         verdict = "met" if row["meets_target"] else "MISSED"
-        lines.append(
-            f"| {row['server']} | {row['scenario']} | {ours['requests_per_second']:.0f} "
-            f"| {bare['requests_per_second']:.0f} | {row['ratio']:.0%} "
-            f"| >= {row['target_ratio']:.0%} {verdict} | {ours['p99_ms']:.2f} ms "
-            f"| {bare['p99_ms']:.2f} ms |"
-        )
+        cells = [
+            row["server"],
+            row["scenario"],
+            f"{ours['requests_per_second']:.0f}",
+            f"{bare['requests_per_second']:.0f}",
+            f"{row['ratio']:.0%}",
+            f">= {row['target_ratio']:.0%} {verdict}",
+        ]
+        if peer:
+            cells += [f"{row[PEER]['requests_per_second']:.0f}", f"{row['peer_ratio']:.0%}"]
+        cells += [f"{ours['p99_ms']:.2f} ms", f"{bare['p99_ms']:.2f} ms"]
+        cells += [f"{row[PEER]['p99_ms']:.2f} ms"] if peer else []
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -442,10 +502,8 @@ def measure_all(options: Options, wrk_path: str) -> list[Measurement]:
         workdir = Path(tmp)
         loader = Loader(wrk_path, options, service.prepare(workdir, base_env()))
         for server in options.servers:
-            print(
-                f"{server}: service and ceiling on core {SERVER_CORE}, wrk on core {LOAD_CORE}",
-                flush=True,
-            )
+            sides = " and ".join(options.sides)
+            print(f"{server}: {sides} on core {SERVER_CORE}, wrk on core {LOAD_CORE}", flush=True)
             measurements += bench_server(server, loader, workdir)
     return measurements
 
@@ -471,6 +529,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     check_cores()
     wrk_path = wrk.ensure_wrk()
+    if options.peer:
+        peer_server.install()
     started = _moment()
     print(f"load average at start: {started['loadavg']}", flush=True)
     measurements = measure_all(options, wrk_path)

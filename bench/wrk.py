@@ -109,12 +109,15 @@ def run(
     basic: str | None = None,
     body: str | None = None,
     expect: str | None = None,
+    if_none_match: str | None = None,
+    status: int = 200,
 ) -> WrkResult:
     """Load ``url`` for ``duration`` seconds from ``core``.
 
     With ``basic`` set, each request is a POST authenticated by client_secret_basic whose
     form is ``body`` (default: a client_credentials token request); with ``expect`` set,
-    a 200 whose body lacks that text counts as a failure too.
+    a 200 whose body lacks that text counts as a failure too. ``if_none_match`` makes each
+    GET conditional; any answer whose status is not ``status`` counts as a failure.
     """
     argv = [
         "taskset",
@@ -134,6 +137,8 @@ def run(
         "BENCH_BASIC": basic or "",
         "BENCH_BODY": body or "",
         "BENCH_EXPECT": expect or "",
+        "BENCH_IF_NONE_MATCH": if_none_match or "",
+        "BENCH_STATUS": str(status),
     }
     cpu_before, started = _children_cpu(), time.monotonic()
     result = subprocess.run(
