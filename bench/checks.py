@@ -34,8 +34,8 @@ def fetch(url: str, basic: str | None = None, body: str = TOKEN_BODY) -> bytes:
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
         if response.status != 200:
             raise RuntimeError(f"{url} answered {response.status}")
-        body: bytes = response.read()
-        return body
+        answer: bytes = response.read()
+        return answer
 
 
 def _token(url: str, basic: str, body: str = TOKEN_BODY) -> str:

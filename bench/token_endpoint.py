@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import checks, peer_server, servers, service, wrk
+from bench import bare_app, checks, peer_server, servers, service, wrk
 from bench.servers import Server
 from bench.service import Fixture
 
@@ -37,7 +37,16 @@ SERVER_CORE = 0
 LOAD_CORE = 1
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SERVICE, CEILING, PEER = "service", "ceiling", "peer"
-PACKAGES = ("granian", "uvicorn", "uvloop", "httptools", "starlette", "joserfc", "cryptography")
+PACKAGES = (
+    "granian",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "starlette",
+    "joserfc",
+    "cryptography",
+    "asyncpg",
+)
 
 
 @dataclass(frozen=True)
@@ -256,6 +265,9 @@ def start_stack(
     running = Stack(server, _start(stack, workdir, f"{server} service", argv, port, env))
     jwks_file = workdir / "jwks.json"
     jwks_file.write_bytes(checks.fetch(running.service.base_url + "/jwks.json"))
+    discovery_file = workdir / "discovery.json"
+    discovery = checks.fetch(running.service.base_url + bare_app.DISCOVERY_PATH)
+    discovery_file.write_bytes(discovery)
     for alg in service.ALGS:
         port = servers.free_port()
         argv = servers.command(server, servers.BARE_FACTORY, port, service=False)
@@ -266,6 +278,7 @@ def start_stack(
             "BENCH_CLIENT_ID": fixture.clients[alg].client_id,
             "BENCH_SCOPE": service.CLIENT_SCOPE,
             "BENCH_JWKS_FILE": str(jwks_file),
+            "BENCH_DISCOVERY_FILE": str(discovery_file),
         }
         running.bare[alg] = _start(stack, workdir, f"{server} bare {alg}", argv, port, env)
     if peer:
@@ -359,17 +372,18 @@ def bench_server(server: str, loader: Loader, workdir: Path) -> list[Measurement
 # -- reporting ----------------------------------------------------------------------------
 
 
-def _median(values: Sequence[float]) -> float:
+def median(values: Sequence[float]) -> float:
+    """The median, or NaN when there is nothing to take it of."""
     return statistics.median(values) if values else float("nan")
 
 
 def _side_summary(runs: Sequence[Measurement]) -> dict[str, Any]:
     good = [m for m in runs if m.result.ok]
     return {
-        "requests_per_second": _median([m.result.requests_per_second for m in good]),
-        "p99_ms": _median([m.result.p99_ms for m in good]),
-        "server_cpu_share": _median([m.cpu.server_share for m in good]),
-        "core_busy_share": _median([m.cpu.core_busy_share for m in good]),
+        "requests_per_second": median([m.result.requests_per_second for m in good]),
+        "p99_ms": median([m.result.p99_ms for m in good]),
+        "server_cpu_share": median([m.cpu.server_share for m in good]),
+        "core_busy_share": median([m.cpu.core_busy_share for m in good]),
         "runs": len(runs),
         "failed_runs": len(runs) - len(good),
     }
@@ -389,7 +403,7 @@ def paired_ratio(
         if m.scenario == scenario.name and m.result.ok
     }
     runs = sorted({run for run, _ in rates})
-    return _median(
+    return median(
         [
             rates[(run, SERVICE)] / rates[(run, other)]
             for run in runs
@@ -491,7 +505,8 @@ def write_results(path: Path, document: dict[str, Any]) -> None:
 # -- main ---------------------------------------------------------------------------------
 
 
-def _moment() -> dict[str, Any]:
+def moment() -> dict[str, Any]:
+    """The time and the load average now."""
     return {"time": datetime.datetime.now(datetime.UTC).isoformat(), "loadavg": os.getloadavg()}
 
 
@@ -531,10 +546,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     wrk_path = wrk.ensure_wrk()
     if options.peer:
         peer_server.install()
-    started = _moment()
+    started = moment()
     print(f"load average at start: {started['loadavg']}", flush=True)
     measurements = measure_all(options, wrk_path)
-    finished = _moment()
+    finished = moment()
     rows = summarize(measurements)
     report(rows, measurements)
     print(f"load average at end: {finished['loadavg']}")
