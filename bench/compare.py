@@ -25,19 +25,19 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import sys
 import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import bare_app, checks, introspection, peer_server, servers, service, signing, wrk
 from bench import token_endpoint as te
 from bench.servers import Server
+from bench.token_endpoint import Measurement
 
 OURS, CEILING, PEER = "ours", "ceiling", "peer"
 TARGETS = (OURS, CEILING, PEER)
@@ -49,6 +49,7 @@ THREADS = 1
 TIMEOUT = 10
 JWKS_PATH = "/jwks.json"
 INTROSPECTION_PATH = "/introspect"
+ACTIVE = introspection.ACTIVE
 PEER_INTROSPECTION_NOTE = (
     "not like for like: the peer introspects an opaque token (a lookup in its in-memory "
     "store; it refuses to introspect its JWT access tokens), ours checks a JWT's signature "
@@ -74,15 +75,11 @@ class Options:
 
 @dataclass(frozen=True)
 class Request:
-    """What wrk sends to one target, and the status every answer must have."""
+    """Where wrk sends its requests for one target, and what they are."""
 
     server: Server
     path: str
-    basic: str | None = None
-    body: str | None = None
-    expect: str | None = None
-    if_none_match: str | None = None
-    status: int = 200
+    load: wrk.Request = field(default_factory=wrk.Request)
 
 
 @dataclass(frozen=True)
@@ -94,27 +91,6 @@ class Scenario:
     requests: dict[str, Request]
     missing: dict[str, str] = field(default_factory=dict)
     note: str | None = None
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One wrk run against one target."""
-
-    round: int
-    scenario: str
-    target: str
-    result: wrk.WrkResult
-    cpu: servers.CpuUse
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "round": self.round,
-            "scenario": self.scenario,
-            "target": self.target,
-            "server_cpu_share": round(self.cpu.server_share, 3),
-            "core_busy_share": round(self.cpu.core_busy_share, 3),
-            **self.result.as_dict(),
-        }
 
 
 # -- options ------------------------------------------------------------------------------
@@ -136,11 +112,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="PostgreSQL server where --store postgresql makes (and drops) a fresh database "
         "(default: $IDP_TEST_DATABASE_URL or " + DEFAULT_ADMIN_URL + ")",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 3 rounds of 2 s, 1 s warm-up"
-    )
-    parser.add_argument("--output", type=Path, help="JSON results file (default bench/results/)")
-    parser.add_argument("--no-output", action="store_true", help="write no JSON results file")
+    te.add_run_arguments(parser, "smoke run: 3 rounds of 2 s, 1 s warm-up, 0.5 s signing")
     args = parser.parse_args(argv)
     quick = args.quick
     options = Options(
@@ -151,7 +123,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         store=args.store,
         database_url=args.database_url
         or os.environ.get("IDP_TEST_DATABASE_URL", DEFAULT_ADMIN_URL),
-        output=None if args.no_output else (args.output or te.default_output("compare")),
+        output=te.output_path(args, "compare"),
     )
     if min(options.rounds, options.duration) < 1 or options.signing_seconds <= 0:
         parser.error("--rounds, --duration and --signing-seconds must be positive")
@@ -230,19 +202,15 @@ def check(targets: Targets) -> None:
 
 
 def _token_scenario(targets: Targets, alg: str) -> Scenario:
-    client = targets.fixture.clients[alg]
+    ours = wrk.Request(targets.fixture.clients[alg].basic_credentials)
+    peer = wrk.Request(peer_server.basic(peer_server.CLIENTS[alg]), peer_server.TOKEN_BODY)
     return Scenario(
         f"token-{alg.lower()}",
         f"token {alg}",
         {
-            OURS: Request(targets.stack.service, "/token", client.basic_credentials),
-            CEILING: Request(targets.stack.bare[alg], "/token", client.basic_credentials),
-            PEER: Request(
-                targets.peer,
-                peer_server.TOKEN_PATH,
-                peer_server.basic(peer_server.CLIENTS[alg]),
-                peer_server.TOKEN_BODY,
-            ),
+            OURS: Request(targets.stack.service, "/token", ours),
+            CEILING: Request(targets.stack.bare[alg], "/token", ours),
+            PEER: Request(targets.peer, peer_server.TOKEN_PATH, peer),
         },
     )
 
@@ -258,17 +226,17 @@ def _jwks_scenarios(targets: Targets) -> list[Scenario]:
             PEER: Request(peer, peer_server.JWKS_PATH),
         },
     )
+    conditional = wrk.Request(if_none_match=targets.etag, status=304)
     revalidation = {
-        OURS: Request(ours, JWKS_PATH, if_none_match=targets.etag, status=304),
-        CEILING: Request(bare, JWKS_PATH, if_none_match=targets.etag, status=304),
+        OURS: Request(ours, JWKS_PATH, conditional),
+        CEILING: Request(bare, JWKS_PATH, conditional),
     }
     missing = {}
     if targets.peer_etag is None:
         missing[PEER] = "its JWKS has no ETag, so it cannot answer 304"
     else:
-        revalidation[PEER] = Request(
-            peer, peer_server.JWKS_PATH, if_none_match=targets.peer_etag, status=304
-        )
+        peer_conditional = wrk.Request(if_none_match=targets.peer_etag, status=304)
+        revalidation[PEER] = Request(peer, peer_server.JWKS_PATH, peer_conditional)
     return [full, Scenario("jwks-304", "jwks 304", revalidation, missing)]
 
 
@@ -303,16 +271,12 @@ def _introspection_scenario(targets: Targets, alg: str) -> Scenario:
             OURS: Request(
                 ours,
                 INTROSPECTION_PATH,
-                client.basic_credentials,
-                introspection.form(token),
-                introspection.ACTIVE,
+                wrk.Request(client.basic_credentials, introspection.form(token), ACTIVE),
             ),
             PEER: Request(
                 targets.peer,
                 peer_server.INTROSPECTION_PATH,
-                peer_basic,
-                introspection.form(peer_token),
-                introspection.ACTIVE,
+                wrk.Request(peer_basic, introspection.form(peer_token), ACTIVE),
             ),
         },
         {CEILING: "no bare introspection app"},
@@ -337,31 +301,14 @@ def scenarios(targets: Targets) -> list[Scenario]:
 
 def load(wrk_path: str, request: Request, seconds: int) -> tuple[wrk.WrkResult, servers.CpuUse]:
     """Load one target with ``request`` for ``seconds``; wrk's result and the core's use."""
-    meter = servers.CpuMeter(request.server, te.SERVER_CORE)
-    result = wrk.run(
+    return te.measure_side(
         wrk_path,
         request.server.base_url + request.path,
-        duration=seconds,
+        request.server,
+        request.load,
+        seconds=seconds,
         connections=CONNECTIONS,
         threads=THREADS,
-        core=te.LOAD_CORE,
-        basic=request.basic,
-        body=request.body,
-        expect=request.expect,
-        if_none_match=request.if_none_match,
-        status=request.status,
-    )
-    return result, meter.stop()
-
-
-def print_measurement(m: Measurement) -> None:
-    r = m.result
-    status = "ok" if r.ok else f"FAILED (unexpected {r.non_200}, socket errors {r.socket_errors})"
-    print(
-        f"  round {m.round}  {m.scenario:<20} {m.target:<8} {r.requests_per_second:9.1f}/s"
-        f"  p99 {r.p99_ms:7.2f} ms  server CPU {m.cpu.server_share:4.0%}"
-        f" (core {m.cpu.core_busy_share:4.0%})  wrk CPU {r.load_cpu_share:4.0%}  {status}",
-        flush=True,
     )
 
 
@@ -386,8 +333,9 @@ def measure_rounds(
                 if chosen is None:
                     continue
                 result, cpu = load(wrk_path, chosen, options.duration)
-                measurements.append(Measurement(index, scenario.name, target, result, cpu))
-                print_measurement(measurements[-1])
+                measurement = Measurement(SERVER, scenario.name, target, index, result, cpu)
+                te.print_measurement(measurement)
+                measurements.append(measurement)
     return made, measurements
 
 
@@ -446,23 +394,11 @@ def run(
 # -- reporting ----------------------------------------------------------------------------
 
 
-def _target_summary(runs: Sequence[Measurement]) -> dict[str, Any]:
-    good = [m for m in runs if m.result.ok]
-    return {
-        "requests_per_second": te.median([m.result.requests_per_second for m in good]),
-        "p99_ms": te.median([m.result.p99_ms for m in good]),
-        "server_cpu_share": te.median([m.cpu.server_share for m in good]),
-        "core_busy_share": te.median([m.cpu.core_busy_share for m in good]),
-        "rounds": len(runs),
-        "failed_rounds": len(runs) - len(good),
-    }
-
-
 def paired(
     measurements: Sequence[Measurement], other: str, metric: Callable[[wrk.WrkResult], float]
 ) -> float | None:
     """Median over rounds of ours/``other`` for ``metric``, both from the same round."""
-    values = {(m.round, m.target): metric(m.result) for m in measurements if m.result.ok}
+    values = {(m.run, m.side): metric(m.result) for m in measurements if m.result.ok}
     ratios = [
         values[(index, OURS)] / values[(index, other)]
         for index in sorted({index for index, _ in values})
@@ -484,8 +420,8 @@ def summarize(
             "note": scenario.note,
         }
         for target in TARGETS:
-            runs = [m for m in mine if m.target == target]
-            row[target] = _target_summary(runs) if runs else None
+            runs = [m for m in mine if m.side == target]
+            row[target] = te.side_summary(runs) if runs else None
         for other in (CEILING, PEER):
             row[f"rate_ours_per_{other}"] = paired(mine, other, lambda r: r.requests_per_second)
             row[f"p99_ours_per_{other}"] = paired(mine, other, lambda r: r.p99_ms)
@@ -497,13 +433,21 @@ def _cell(value: float | None, spec: str, suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:{spec}}{suffix}"
 
 
+COLUMNS = (
+    "endpoint",
+    *(f"{t} req/s" for t in TARGETS),
+    "ours/ceiling",
+    "ours/peer",
+    *(f"{t} p99" for t in TARGETS),
+    "p99 ours/ceiling",
+    "p99 ours/peer",
+)
+
+
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    """The summary as a Markdown table."""
-    lines = [
-        "| endpoint | ours req/s | ceiling req/s | peer req/s | ours/ceiling | ours/peer "
-        "| ours p99 | ceiling p99 | peer p99 | p99 ours/ceiling | p99 ours/peer |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    """The summary as a Markdown table ("n/a" where a target was not measured)."""
+    rule = "|---|" + "---:|" * (len(COLUMNS) - 1)
+    lines = ["| " + " | ".join(COLUMNS) + " |", rule]
     for row in rows:
         rates = [(row[t] or {}).get("requests_per_second") for t in TARGETS]
         p99s = [(row[t] or {}).get("p99_ms") for t in TARGETS]
@@ -559,12 +503,7 @@ def print_report(
             notes.setdefault(row["note"], []).append(row["scenario"])
     for note, names in notes.items():
         print(f"{', '.join(names)}: {note}")
-    noisy = [m for m in measurements if m.cpu.core_busy_share - m.cpu.server_share > 0.10]
-    if noisy:
-        print(
-            f"note: in {len(noisy)} of {len(measurements)} runs other work used more than 10% "
-            f"of core {te.SERVER_CORE}; those figures are noisy"
-        )
+    te.note_disturbed(measurements)
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -573,38 +512,21 @@ def print_report(
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure every target, print the table, write JSON; exit 1 if any run failed."""
     options = parse_args(argv)
-    # Servers run in sessions of their own; SIGTERM must unwind so that they are stopped.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    te.check_cores()
-    wrk_path = wrk.ensure_wrk()
-    peer_server.install()
-    started = te.moment()
-    print(f"load average at start: {started['loadavg']}", flush=True)
+    wrk_path = te.get_ready(peer=True)
+    started = te.moment("start")
     final, measurements, signing_runs = run(options, wrk_path)
-    finished = te.moment()
     rows = summarize(final, measurements)
     limits = signing_report(signing.summarize(signing_runs), rows)
     print_report(rows, limits, measurements)
-    print(f"load average at end: {finished['loadavg']}")
-    if options.output:
-        te.write_results(
-            options.output,
-            {
-                "machine": te.machine(),
-                "options": options.as_dict(),
-                "started": started,
-                "finished": finished,
-                "summary": rows,
-                "signing": {"limits": limits, "runs": [r.as_dict() for r in signing_runs]},
-                "measurements": [m.as_dict() for m in measurements],
-            },
-        )
-        print(f"results: {options.output}")
-    failed = [m for m in measurements if not m.result.ok]
-    if failed:
-        print(f"{len(failed)} run(s) failed (unexpected answers or socket errors)", file=sys.stderr)
-        return 1
-    return 0
+    finished = te.moment("end")
+    document = {
+        "options": options.as_dict(),
+        "started": started,
+        "finished": finished,
+        "summary": rows,
+        "signing": {"limits": limits, "runs": [asdict(r) for r in signing_runs]},
+    }
+    return te.conclude(options.output, document, measurements)
 
 
 if __name__ == "__main__":

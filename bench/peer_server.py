@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bench import checks, servers
+from bench import checks, servers, service
 
 PEER_DIR = Path(__file__).resolve().parent / "peer"
 RUN = PEER_DIR / "run"
@@ -41,15 +40,7 @@ def basic(client_id: str) -> str:
 
 def install() -> None:
     """Install the peer (npm ci into its cache folder) unless it is installed already."""
-    result = subprocess.run(
-        [str(RUN), "--install"],
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"installing the peer failed: {result.stderr.strip()}")
+    service.run_command([str(RUN), "--install"], timeout=INSTALL_TIMEOUT)
 
 
 def argv(port: int) -> list[str]:

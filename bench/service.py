@@ -56,19 +56,24 @@ class Fixture:
         return {**self.env, "IDP_ISSUER": issuer}
 
 
-def _idp(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+def run_command(
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = COMMAND_TIMEOUT,
+) -> str:
+    """Run ``argv`` to its end and return its output; raise with its errors if it fails."""
     result = subprocess.run(
-        [str(IDP), *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
+        argv, env=env, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
     )
     if result.returncode != 0:
-        raise RuntimeError(f"idp {' '.join(args)} failed: {result.stderr.strip()}")
+        raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
     return result.stdout
+
+
+def _idp(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    return run_command([str(IDP), *args], env=env, stdin=stdin)
 
 
 def _idp_json(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:

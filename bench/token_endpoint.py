@@ -163,11 +163,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="endpoint to load (repeatable; default: all)",
     )
     parser.add_argument("--no-peer", action="store_true", help="leave the peer (oidc-provider) out")
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 1 s warm-up, 3 s runs, 1 run"
-    )
-    parser.add_argument("--output", type=Path, help="JSON results file (default bench/results/)")
-    parser.add_argument("--no-output", action="store_true", help="write no JSON results file")
+    add_run_arguments(parser, "smoke run: 1 s warm-up, 3 s runs, 1 run")
     args = parser.parse_args(argv)
     quick = args.quick
     options = Options(
@@ -179,11 +175,26 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         servers=tuple(dict.fromkeys(args.server or servers.SERVERS)),
         scenarios=tuple(s for s in SCENARIOS if not args.endpoint or s.key in args.endpoint),
         peer=not args.no_peer,
-        output=None if args.no_output else (args.output or default_output("token_endpoint")),
+        output=output_path(args, "token_endpoint"),
     )
     if min(options.duration, options.runs, options.connections, options.threads) < 1:
         parser.error("--duration, --runs, --connections and --threads must be at least 1")
     return options
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, quick: str) -> None:
+    """--quick (described by ``quick``), --output and --no-output."""
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--output", type=Path, help="JSON results file (default bench/results/)")
+    parser.add_argument("--no-output", action="store_true", help="write no JSON results file")
+
+
+def output_path(args: argparse.Namespace, name: str) -> Path | None:
+    """Where the results go: --output, or bench/results/<name>-<time>.json, or nowhere."""
+    if args.no_output:
+        return None
+    path: Path = args.output or default_output(name)
+    return path
 
 
 def default_output(name: str) -> Path:
@@ -317,24 +328,49 @@ class Loader:
     ) -> tuple[wrk.WrkResult, servers.CpuUse]:
         """Load one side for ``seconds``; return wrk's result and the server core's use."""
         alg = scenario.alg
-        basic, body = None, None
+        request = wrk.Request()
         if alg and side == PEER:
-            basic, body = peer_server.basic(peer_server.CLIENTS[alg]), peer_server.TOKEN_BODY
+            basic = peer_server.basic(peer_server.CLIENTS[alg])
+            request = wrk.Request(basic, peer_server.TOKEN_BODY)
         elif alg:
-            basic = self.fixture.clients[alg].basic_credentials
+            request = wrk.Request(self.fixture.clients[alg].basic_credentials)
         path = scenario.peer_path if side == PEER else scenario.path
-        meter = servers.CpuMeter(target, SERVER_CORE)
-        result = wrk.run(
+        return measure_side(
             self.wrk_path,
             target.base_url + path,
-            duration=seconds,
+            target,
+            request,
+            seconds=seconds,
             connections=self.options.connections,
             threads=self.options.threads,
-            core=LOAD_CORE,
-            basic=basic,
-            body=body,
         )
-        return result, meter.stop()
+
+
+def measure_side(
+    wrk_path: str,
+    url: str,
+    target: Server,
+    request: wrk.Request,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+) -> tuple[wrk.WrkResult, servers.CpuUse]:
+    """Load ``url`` of ``target`` (on the server core) from the load core for ``seconds``.
+
+    Returns wrk's result and how busy the server core was, and with what.
+    """
+    meter = servers.CpuMeter(target, SERVER_CORE)
+    result = wrk.run(
+        wrk_path,
+        url,
+        duration=seconds,
+        connections=connections,
+        threads=threads,
+        core=LOAD_CORE,
+        request=request,
+    )
+    return result, meter.stop()
 
 
 def rotated(sides: Sequence[str], run: int) -> tuple[str, ...]:
@@ -377,7 +413,8 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def _side_summary(runs: Sequence[Measurement]) -> dict[str, Any]:
+def side_summary(runs: Sequence[Measurement]) -> dict[str, Any]:
+    """Medians over the good runs of one side; how many runs there were and failed."""
     good = [m for m in runs if m.result.ok]
     return {
         "requests_per_second": median([m.result.requests_per_second for m in good]),
@@ -422,7 +459,7 @@ def summarize(measurements: Sequence[Measurement]) -> list[dict[str, Any]]:
             row: dict[str, Any] = {"server": server, "scenario": scenario.name}
             for side in dict.fromkeys(m.side for m in mine):
                 key = (server, scenario.name, side)
-                row[side] = _side_summary(
+                row[side] = side_summary(
                     [m for m in measurements if (m.server, m.scenario, m.side) == key]
                 )
             ratio = paired_ratio(mine, scenario)
@@ -446,7 +483,7 @@ def print_measurement(m: Measurement) -> None:
     r = m.result
     status = "ok" if r.ok else f"FAILED (non-200 {r.non_200}, socket errors {r.socket_errors})"
     print(
-        f"  {m.server:<8} run {m.run}  {m.scenario:<12} {m.side:<8} {r.requests_per_second:9.1f}/s"
+        f"  {m.server:<8} run {m.run}  {m.scenario:<19} {m.side:<8} {r.requests_per_second:9.1f}/s"
         f"  p99 {r.p99_ms:7.2f} ms  server CPU {m.cpu.server_share:4.0%}"
         f" (core {m.cpu.core_busy_share:4.0%})"
         f"  wrk CPU {r.load_cpu_share:4.0%}  {status}",
@@ -505,9 +542,11 @@ def write_results(path: Path, document: dict[str, Any]) -> None:
 # -- main ---------------------------------------------------------------------------------
 
 
-def moment() -> dict[str, Any]:
-    """The time and the load average now."""
-    return {"time": datetime.datetime.now(datetime.UTC).isoformat(), "loadavg": os.getloadavg()}
+def moment(label: str) -> dict[str, Any]:
+    """The time and the load average now; prints the load average "at ``label``"."""
+    now = {"time": datetime.datetime.now(datetime.UTC).isoformat(), "loadavg": os.getloadavg()}
+    print(f"load average at {label}: {now['loadavg']}", flush=True)
+    return now
 
 
 def measure_all(options: Options, wrk_path: str) -> list[Measurement]:
@@ -529,6 +568,11 @@ def report(rows: Sequence[dict[str, Any]], measurements: Sequence[Measurement]) 
     print(table(rows))
     print()
     print("\n".join(winners(rows)))
+    note_disturbed(measurements)
+
+
+def note_disturbed(measurements: Sequence[Measurement]) -> None:
+    """Say so when other work took more than 10% of the server core during some runs."""
     noisy = disturbed(measurements)
     if noisy:
         print(
@@ -537,40 +581,51 @@ def report(rows: Sequence[dict[str, Any]], measurements: Sequence[Measurement]) 
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Set up, measure every server, print the table; exit 1 if any run saw a non-200."""
-    options = parse_args(argv)
+def get_ready(*, peer: bool) -> str:
+    """Stop cleanly on SIGTERM, check the cores, get wrk (and the peer); wrk's path."""
     # Servers run in sessions of their own; SIGTERM must unwind so that they are stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     check_cores()
     wrk_path = wrk.ensure_wrk()
-    if options.peer:
+    if peer:
         peer_server.install()
-    started = moment()
-    print(f"load average at start: {started['loadavg']}", flush=True)
-    measurements = measure_all(options, wrk_path)
-    finished = moment()
-    rows = summarize(measurements)
-    report(rows, measurements)
-    print(f"load average at end: {finished['loadavg']}")
-    if options.output:
-        write_results(
-            options.output,
-            {
-                "machine": machine(),
-                "options": options.as_dict(),
-                "started": started,
-                "finished": finished,
-                "summary": rows,
-                "measurements": [m.as_dict() for m in measurements],
-            },
-        )
-        print(f"results: {options.output}")
+    return wrk_path
+
+
+def conclude(
+    output: Path | None, document: dict[str, Any], measurements: Sequence[Measurement]
+) -> int:
+    """Write the results (with the machine and every run) to ``output`` when set.
+
+    Returns the exit status: 1 if any run failed, else 0.
+    """
+    if output:
+        runs = [m.as_dict() for m in measurements]
+        write_results(output, {"machine": machine(), **document, "measurements": runs})
+        print(f"results: {output}")
     failed = [m for m in measurements if not m.result.ok]
     if failed:
-        print(f"{len(failed)} run(s) failed (non-200 answers or socket errors)", file=sys.stderr)
+        print(f"{len(failed)} run(s) failed (unexpected answers or socket errors)", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Set up, measure every server, print the table; exit 1 if any run saw a non-200."""
+    options = parse_args(argv)
+    wrk_path = get_ready(peer=options.peer)
+    started = moment("start")
+    measurements = measure_all(options, wrk_path)
+    rows = summarize(measurements)
+    report(rows, measurements)
+    finished = moment("end")
+    document = {
+        "options": options.as_dict(),
+        "started": started,
+        "finished": finished,
+        "summary": rows,
+    }
+    return conclude(options.output, document, measurements)
 
 
 if __name__ == "__main__":
