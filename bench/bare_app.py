@@ -3,11 +3,14 @@
 ``POST /token`` parses the form and signs the same access-token claims and header as the
 service, with one key held in memory: no store, no client lookup, no authentication, no
 middleware. ``GET /jwks.json`` answers fixed bytes (the service's own JWK Set, read from a
-file at start) with the same headers the service sends.
+file at start) with the same headers the service sends, and 304 with no body when
+If-None-Match names its ETag (RFC 9110 section 13.1.2, the service's own comparison).
+``GET /.well-known/openid-configuration`` answers the service's discovery document, read
+from a file at start, with the service's headers (only when ``BENCH_DISCOVERY_FILE`` is set).
 
 Configured by environment (the servers build the app through :func:`create_app`):
 ``BENCH_ALG`` (RS256 or ES256), ``BENCH_ISSUER``, ``BENCH_CLIENT_ID``, ``BENCH_SCOPE``,
-``BENCH_JWKS_FILE``.
+``BENCH_JWKS_FILE``, ``BENCH_DISCOVERY_FILE`` (optional).
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from idp.http.discovery import etag_matches
 from idp.http.responses import NO_STORE, json_bytes
 from idp.keyring.material import generate_key
 
 ACCESS_TOKEN_TTL = 600
 JWKS_MAX_AGE = 300
 RSA_KEY_BITS = 2048
+DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
 def token_endpoint(alg: str, issuer: str, client_id: str, scope: str) -> Any:
@@ -66,18 +71,31 @@ def token_endpoint(alg: str, issuer: str, client_id: str, scope: str) -> Any:
     return token
 
 
+PUBLIC_HEADERS = {
+    "Cache-Control": f"public, max-age={JWKS_MAX_AGE}",
+    "Access-Control-Allow-Origin": "*",
+}
+
+
 def jwks_endpoint(jwks: bytes, etag: str) -> Any:
-    """A /jwks.json handler answering fixed bytes with the service's headers."""
-    headers = {
-        "Cache-Control": f"public, max-age={JWKS_MAX_AGE}",
-        "Access-Control-Allow-Origin": "*",
-        "ETag": etag,
-    }
+    """A /jwks.json handler answering fixed bytes (or 304) with the service's headers."""
+    headers = {**PUBLIC_HEADERS, "ETag": etag}
 
     async def jwks_json(request: Request) -> Response:
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
         return Response(jwks, headers=headers, media_type="application/jwk-set+json")
 
     return jwks_json
+
+
+def discovery_endpoint(document: bytes) -> Any:
+    """A discovery handler answering fixed bytes with the service's headers."""
+
+    async def metadata(request: Request) -> Response:
+        return Response(document, headers=PUBLIC_HEADERS, media_type="application/json")
+
+    return metadata
 
 
 def build_app(env: Mapping[str, str]) -> Starlette:
@@ -90,12 +108,15 @@ def build_app(env: Mapping[str, str]) -> Starlette:
         env["BENCH_CLIENT_ID"],
         env["BENCH_SCOPE"],
     )
-    return Starlette(
-        routes=[
-            Route("/jwks.json", jwks_endpoint(jwks, etag), methods=["GET"]),
-            Route("/token", token, methods=["POST"]),
-        ]
-    )
+    routes = [
+        Route("/jwks.json", jwks_endpoint(jwks, etag), methods=["GET"]),
+        Route("/token", token, methods=["POST"]),
+    ]
+    discovery_file = env.get("BENCH_DISCOVERY_FILE")
+    if discovery_file:
+        document = Path(discovery_file).read_bytes()
+        routes.append(Route(DISCOVERY_PATH, discovery_endpoint(document), methods=["GET"]))
+    return Starlette(routes=routes)
 
 
 def create_app() -> Starlette:

@@ -12,15 +12,19 @@ from joserfc.jws import extract_compact
 
 CLAIMS = {"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"}
 TIMEOUT = 10
+TOKEN_BODY = "grant_type=client_credentials"
 
 
-def fetch(url: str, basic: str | None = None) -> bytes:
-    """GET ``url``, or POST a client_credentials request to it with ``basic``; need a 200."""
+def fetch(url: str, basic: str | None = None, body: str = TOKEN_BODY) -> bytes:
+    """GET ``url``, or POST ``body`` (a client_credentials request) to it with ``basic``.
+
+    Anything but a 200 raises.
+    """
     request = urllib.request.Request(url)  # noqa: S310
     if basic is not None:
         request = urllib.request.Request(  # noqa: S310
             url,
-            data=b"grant_type=client_credentials",
+            data=body.encode(),
             headers={
                 "Authorization": f"Basic {basic}",
                 "Content-Type": "application/x-www-form-urlencoded",
@@ -30,21 +34,21 @@ def fetch(url: str, basic: str | None = None) -> bytes:
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
         if response.status != 200:
             raise RuntimeError(f"{url} answered {response.status}")
-        body: bytes = response.read()
-        return body
+        answer: bytes = response.read()
+        return answer
 
 
-def _token(url: str, basic: str) -> str:
-    document = json.loads(fetch(url, basic))
+def _token(url: str, basic: str, body: str = TOKEN_BODY) -> str:
+    document = json.loads(fetch(url, basic, body))
     if document.get("token_type") != "Bearer":
         raise RuntimeError(f"{url}: not a Bearer token response: {document}")
     token: str = document["access_token"]
     return token
 
 
-def check_service_token(url: str, basic: str, alg: str, jwks: bytes) -> str:
-    """Fetch a token from the service and verify it against the service's own JWKS."""
-    token = _token(url, basic)
+def check_service_token(url: str, basic: str, alg: str, jwks: bytes, body: str = TOKEN_BODY) -> str:
+    """Fetch a token from a server (``body`` the request) and verify it against its JWKS."""
+    token = _token(url, basic, body)
     decoded = jwt.decode(token, KeySet.import_key_set(json.loads(jwks)), algorithms=[alg])
     _check_shape(url, decoded.header, set(decoded.claims), alg)
     return token

@@ -78,9 +78,7 @@ def load(
         connections=CONNECTIONS,
         threads=1,
         core=core,
-        basic=basic,
-        body=form(token),
-        expect=ACTIVE,
+        request=wrk.Request(basic, form(token), ACTIVE),
     )
 
 

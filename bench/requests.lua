@@ -1,8 +1,9 @@
--- wrk script: GET by default; with BENCH_BASIC set, POST a form authenticated by
+-- wrk script: GET by default (with BENCH_IF_NONE_MATCH set, a conditional GET carrying
+-- that If-None-Match); with BENCH_BASIC set, POST a form authenticated by
 -- client_secret_basic: BENCH_BODY when set (e.g. an introspection request, RFC 7662),
--- else a client_credentials token request. Counts every response that is not 200, or,
--- with BENCH_EXPECT set, whose body lacks that text, and prints the count when the run
--- ends ("bench-non-200: N").
+-- else a client_credentials token request. Counts every response whose status is not
+-- BENCH_STATUS (default 200), or, with BENCH_EXPECT set, whose body lacks that text, and
+-- prints the count when the run ends ("bench-non-200: N", N the unexpected answers).
 
 local basic = os.getenv("BENCH_BASIC")
 if basic and basic ~= "" then
@@ -16,6 +17,13 @@ if basic and basic ~= "" then
         wrk.body = "grant_type=client_credentials"
     end
 end
+
+local if_none_match = os.getenv("BENCH_IF_NONE_MATCH")
+if if_none_match and if_none_match ~= "" then
+    wrk.headers["If-None-Match"] = if_none_match
+end
+
+local wanted = tonumber(os.getenv("BENCH_STATUS") or "") or 200
 
 local expect = os.getenv("BENCH_EXPECT")
 if expect == "" then
@@ -31,7 +39,7 @@ end
 non_200 = 0
 
 function response(status, headers, body)
-    if status ~= 200 or (expect and not string.find(body, expect, 1, true)) then
+    if status ~= wanted or (expect and not string.find(body, expect, 1, true)) then
         non_200 = non_200 + 1
     end
 end

@@ -212,12 +212,18 @@ def stop(server: Server) -> None:
 
 @contextlib.contextmanager
 def serving(
-    name: str, argv: Sequence[str], port: int, env: dict[str, str], log: Path, core: int
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    core: int,
+    ready_path: str = "/jwks.json",
 ) -> Iterator[Server]:
-    """Start a server, wait until it answers, yield it, and always stop it afterwards."""
+    """Start a server, wait until ``ready_path`` answers, yield it, and always stop it after."""
     server = start(name, argv, port, env, log, core)
     try:
-        wait_ready(server)
+        wait_ready(server, ready_path)
         yield server
     finally:
         stop(server)

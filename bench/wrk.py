@@ -19,6 +19,23 @@ _DURATION = r"([\d.]+)(us|ms|s|m)"
 
 
 @dataclass(frozen=True)
+class Request:
+    """What every wrk request carries, and what every answer must be.
+
+    A GET by default (conditional with ``if_none_match``); with ``basic`` set, a POST
+    authenticated by client_secret_basic whose form is ``body`` (default: a
+    client_credentials token request). Any answer whose status is not ``status``, or
+    (with ``expect`` set) whose body lacks that text, counts as a failure.
+    """
+
+    basic: str | None = None
+    body: str | None = None
+    expect: str | None = None
+    if_none_match: str | None = None
+    status: int = 200
+
+
+@dataclass(frozen=True)
 class WrkResult:
     """One wrk run: throughput, latency percentile, and everything that went wrong."""
 
@@ -106,16 +123,9 @@ def run(
     connections: int,
     threads: int,
     core: int,
-    basic: str | None = None,
-    body: str | None = None,
-    expect: str | None = None,
+    request: Request = Request(),
 ) -> WrkResult:
-    """Load ``url`` for ``duration`` seconds from ``core``.
-
-    With ``basic`` set, each request is a POST authenticated by client_secret_basic whose
-    form is ``body`` (default: a client_credentials token request); with ``expect`` set,
-    a 200 whose body lacks that text counts as a failure too.
-    """
+    """Load ``url`` for ``duration`` seconds from ``core`` with ``request``."""
     argv = [
         "taskset",
         "-c",
@@ -131,9 +141,11 @@ def run(
     ]
     env = {
         **os.environ,
-        "BENCH_BASIC": basic or "",
-        "BENCH_BODY": body or "",
-        "BENCH_EXPECT": expect or "",
+        "BENCH_BASIC": request.basic or "",
+        "BENCH_BODY": request.body or "",
+        "BENCH_EXPECT": request.expect or "",
+        "BENCH_IF_NONE_MATCH": request.if_none_match or "",
+        "BENCH_STATUS": str(request.status),
     }
     cpu_before, started = _children_cpu(), time.monotonic()
     result = subprocess.run(
