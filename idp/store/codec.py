@@ -10,7 +10,7 @@ booleans (SQLite) and may hand back ints where a float is stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -33,42 +33,30 @@ R = TypeVar("R", bound="DataclassInstance")
 
 Convert = Callable[[Any], Any]
 
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _optional(convert: Convert) -> Convert:
-    return lambda value: None if value is None else convert(value)
-
-
-def _json_list(values: Sequence[str]) -> str:
-    return json.dumps(list(values))
-
-
-def _json_object(detail: Mapping[str, Any]) -> str:
-    return json.dumps(dict(detail), sort_keys=True)
-
-
-def _str_tuple(text: str) -> tuple[str, ...]:
-    return tuple(json.loads(text))
-
-
-# By the annotation of a field, as ``from __future__ import annotations`` leaves it.
-_WRITE: dict[str, Convert] = {"tuple[str, ...]": _json_list, "Mapping[str, Any]": _json_object}
+# By a field's annotation, as ``from __future__ import annotations`` leaves it ("X | None"
+# reads as X, and None as None).
+_WRITE: dict[str, Convert] = {
+    "tuple[str, ...]": lambda values: json.dumps(list(values)),
+    "Mapping[str, Any]": lambda detail: json.dumps(dict(detail), sort_keys=True),
+}
 _READ: dict[str, Convert] = {
-    "str": _same,
-    "str | None": _same,
+    "str": str,
     "bool": bool,
     "int": int,
-    "int | None": _optional(int),
     "float": float,
-    "float | None": _optional(float),
     "bytes": bytes,
-    "bytes | None": _optional(bytes),
-    "tuple[str, ...]": _str_tuple,
+    "tuple[str, ...]": lambda text: tuple(json.loads(text)),
     "Mapping[str, Any]": json.loads,
 }
+
+
+def _writer(annotation: str) -> Convert:
+    return _WRITE.get(annotation, lambda value: value)
+
+
+def _reader(annotation: str) -> Convert:
+    read = _READ[annotation.removesuffix(" | None")]
+    return lambda value: None if value is None else read(value)
 
 
 class Table(Generic[R]):
@@ -88,12 +76,9 @@ class Table(Generic[R]):
         self.name = name
         self.record = record
         self.key = key
-        self._read = [(f.name, _READ[str(f.type)]) for f in fields(record)]
-        self._write = [
-            (f.name, _WRITE.get(str(f.type), _same))
-            for f in fields(record)
-            if f.name not in generated
-        ]
+        self._read = [(f.name, _reader(str(f.type))) for f in fields(record)]
+        written = [f for f in fields(record) if f.name not in generated]
+        self._write = [(f.name, _writer(str(f.type))) for f in written]
         self._derived = dict(derived or {})
         self.written = (*(name for name, _ in self._write), *self._derived)
         """The columns written, in the order of ``values``."""
@@ -109,7 +94,7 @@ class Table(Generic[R]):
     def insert_sql(self, *extra: str) -> str:
         """The INSERT of one row: the ``values`` of a record, then one for each ``extra``."""
         columns = (*self.written, *extra)
-        values = marks(len(columns))
+        values = ", ".join("?" * len(columns))
         return f"INSERT INTO {self.name} ({', '.join(columns)}) VALUES ({values})"  # noqa: S608
 
     def values(self, record: R) -> list[object]:
@@ -128,17 +113,13 @@ class Table(Generic[R]):
         return self.record(**{name: read(row[name]) for name, read in self._read})
 
 
-def marks(count: int) -> str:
-    """``count`` comma-separated ``?`` placeholders."""
-    return ", ".join("?" * count)
-
-
-def _canonical_username(user: UserRecord) -> str:
-    return canonical_username(user.username)
-
-
 CLIENTS = Table("clients", ClientRecord, "client_id")
-USERS = Table("users", UserRecord, "id", derived={"canonical_username": _canonical_username})
+USERS = Table(
+    "users",
+    UserRecord,
+    "id",
+    derived={"canonical_username": lambda user: canonical_username(user.username)},
+)
 SESSIONS = Table("sessions", SessionRecord, "id")
 CODES = Table("authorization_codes", AuthorizationCodeRecord, "id")
 REFRESH_TOKENS = Table("refresh_tokens", RefreshTokenRecord, "id")

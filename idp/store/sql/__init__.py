@@ -4,9 +4,8 @@ Each method is written once, with ``?`` placeholders, and runs through a dialect
 (``idp.store.dialects``) that supplies the driver, error mapping, locking, change
 notification and the few SQL spellings that differ between SQLite and PostgreSQL.
 A method that writes more than one statement runs them in one transaction. The methods
-are grouped by concern, one module each, over the helpers of ``core``:
+are grouped by concern, one module each, over ``core`` (the dialect, the schema, helpers):
 
-- ``schema``: migrations;
 - ``accounts``: clients, users, consents;
 - ``tokens``: browser sessions, authorization codes, refresh tokens, revocations;
 - ``keys``: the signing-key ring;
@@ -18,9 +17,8 @@ from __future__ import annotations
 from idp.store.sql.accounts import Accounts
 from idp.store.sql.audit import AuditAndThrottle
 from idp.store.sql.keys import Keys
-from idp.store.sql.schema import Schema
 from idp.store.sql.tokens import Tokens
 
 
-class SqlStore(Schema, Accounts, Tokens, Keys, AuditAndThrottle):
+class SqlStore(Accounts, Tokens, Keys, AuditAndThrottle):
     """Store backed by a SQL database, through the dialect that speaks to it."""
