@@ -7,7 +7,7 @@ import secrets
 
 from idp.clock import Clock
 from idp.oauth.authorization import AuthorizationRequest
-from idp.store.base import AuthorizationCodeRecord, Store
+from idp.store.base import AuthorizationCodeRecord, CodeStore
 
 CODE_LIFETIME = 60
 
@@ -18,7 +18,7 @@ def code_hash(code: str) -> bytes:
 
 
 async def issue_code(
-    store: Store,
+    store: CodeStore,
     clock: Clock,
     request: AuthorizationRequest,
     *,
