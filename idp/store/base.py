@@ -4,7 +4,10 @@
 ``RefreshTokenStore``, ``KeyRingStore`` ...), so that a caller that needs one part names only
 that part. One SQL implementation (``idp.store.sql``) serves all of it over two dialects
 (SQLite and PostgreSQL), and both pass the same conformance tests (``tests/store``). Every
-method raises StoreUnavailable when the database cannot be reached.
+method raises StoreUnavailable when the database cannot be reached. Each ``delete_expired_*``
+method deletes at most ``limit`` rows whose expiry (for a session, the idle or the absolute
+one) is at or before ``now``, oldest first, and returns how many went: housekeeping calls
+them in batches.
 """
 
 from __future__ import annotations
@@ -113,6 +116,7 @@ class SessionStore(Protocol):
 
     async def create_session(self, session: SessionRecord) -> None: ...
     async def list_session_clients(self, session_id: bytes) -> list[str]: ...
+    async def delete_expired_sessions(self, now: float, limit: int) -> int: ...
 
     async def get_session(self, session_id: bytes) -> SessionRecord | None:
         """The session whose id (the hash of the cookie value) is given, ended or not."""
@@ -129,14 +133,12 @@ class SessionStore(Protocol):
     async def add_session_client(self, session_id: bytes, client_id: str, now: float) -> None:
         """Remember that a client received tokens through this session (idempotent)."""
 
-    async def delete_expired_sessions(self, now: float, limit: int) -> int:
-        """Delete at most ``limit`` sessions past their idle or absolute expiry; the count."""
-
 
 class CodeStore(Protocol):
     """Authorization codes (RFC 6749 section 4.1.2), kept by their SHA-256."""
 
     async def create_authorization_code(self, code: AuthorizationCodeRecord) -> None: ...
+    async def delete_expired_authorization_codes(self, now: float, limit: int) -> int: ...
 
     async def consume_authorization_code(
         self, code_hash: bytes, now: float
@@ -147,9 +149,6 @@ class CodeStore(Protocol):
         the others (and every later caller) get the row with ``already_consumed=True``.
         None when no such code exists. Expiry is the caller's to check.
         """
-
-    async def delete_expired_authorization_codes(self, now: float, limit: int) -> int:
-        """Delete at most ``limit`` codes whose expiry has passed; the count."""
 
 
 class ConsentStore(Protocol):
@@ -169,6 +168,7 @@ class RefreshTokenStore(Protocol):
 
     async def create_refresh_token(self, token: RefreshTokenRecord) -> None: ...
     async def get_refresh_token(self, token_hash: bytes) -> RefreshTokenRecord | None: ...
+    async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int: ...
 
     async def rotate_refresh_token(
         self,
@@ -205,13 +205,12 @@ class RefreshTokenStore(Protocol):
         access token issued to them until then is refused even if the account is enabled
         again; in one transaction; how many refresh tokens changed."""
 
-    async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int:
-        """Delete at most ``limit`` tokens whose expiry has passed; return how many went."""
-
 
 class RevocationStore(Protocol):
     """Revoked access tokens (RFC 7009 section 2) and revoked grants (families, sessions,
     users) that the self-contained access tokens they issued are checked against."""
+
+    async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int: ...
 
     async def revoke_access_token(
         self, jti: str, client_id: str, now: float, expires_at: float
@@ -238,9 +237,6 @@ class RevocationStore(Protocol):
         or ``user_id`` (the defaults) those checks are not made.
         """
 
-    async def delete_expired_revoked_access_tokens(self, now: float, limit: int) -> int:
-        """Delete at most ``limit`` rows of tokens past their expiry; return how many went."""
-
     async def grant_revoked(self, grant_ids: Sequence[str]) -> bool:
         """Whether any of ``grant_ids`` (a grant, a session) is among the revoked grants."""
 
@@ -251,6 +247,8 @@ class RevocationStore(Protocol):
 
 class LoginCounterStore(Protocol):
     """Failed-login counters of the login throttle, per account and per client address."""
+
+    async def delete_expired_login_failures(self, now: float, limit: int) -> int: ...
 
     async def update_login_counters(
         self, keys: Sequence[str], now: float, update: LoginCounterUpdate
@@ -269,9 +267,6 @@ class LoginCounterStore(Protocol):
     async def clear_login_failures(self, key: str, audit: AuditEntry | None = None) -> bool:
         """Forget the failures and locks of ``key`` and of every ``key|...`` under it; whether
         there was anything to forget (``audit`` is written, in the same transaction, if so)."""
-
-    async def delete_expired_login_failures(self, now: float, limit: int) -> int:
-        """Delete at most ``limit`` expired counters; return how many went."""
 
 
 class KeyRingStore(Protocol):

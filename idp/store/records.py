@@ -179,7 +179,7 @@ class KeyRecord:
     """``next``, ``active``, ``retired``, ``revoked`` or ``expired`` (see idp.keyring.lifecycle)."""
     public_jwk: str
     private_key_sealed: bytes | None = field(repr=False)
-    """None once the key has expired and its private part was erased."""
+    """None once the key is revoked or expired: its private part is erased."""
     created_at: float
     activated_at: float | None = None
     retired_at: float | None = None
