@@ -22,7 +22,7 @@ from joserfc.jws import extract_compact
 
 from idp.keyring.lifecycle import PUBLISHED_STATES, interim_until
 from idp.keyring.material import KeyMaterialError, SigningKey, opens, unseal
-from idp.store.base import KeyRecord, Store, StoreUnavailable
+from idp.store.base import KeyRecord, KeyRingStore, StoreUnavailable
 
 log = logging.getLogger("idp.keyring")
 
@@ -179,7 +179,7 @@ class KeyRingService:
     """
 
     def __init__(
-        self, store: Store, kek: bytes, poll_interval: float = 1.0, prepublish: float = 0.0
+        self, store: KeyRingStore, kek: bytes, poll_interval: float = 1.0, prepublish: float = 0.0
     ) -> None:
         self._store = store
         self._kek = kek

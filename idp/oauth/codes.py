@@ -11,7 +11,7 @@ import secrets
 
 from idp.clock import Clock
 from idp.oauth.authorization import AuthorizationRequest
-from idp.store.base import AuthorizationCodeRecord, Store
+from idp.store.base import AuthorizationCodeRecord, CodeStore
 
 CODE_LIFETIME = 60
 
@@ -22,7 +22,7 @@ def code_hash(code: str) -> bytes:
 
 
 async def issue_code(
-    store: Store,
+    store: CodeStore,
     clock: Clock,
     request: AuthorizationRequest,
     *,

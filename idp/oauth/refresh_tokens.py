@@ -19,8 +19,8 @@ from idp.config import Settings
 from idp.store.base import (
     NewRefreshToken,
     RefreshTokenRecord,
+    RefreshTokenStore,
     RotationOutcome,
-    Store,
 )
 
 
@@ -60,7 +60,7 @@ def _new_row(settings: Settings, now: float) -> tuple[str, NewRefreshToken]:
 
 
 async def issue_refresh_token(
-    store: Store,
+    store: RefreshTokenStore,
     settings: Settings,
     clock: Clock,
     *,
@@ -100,7 +100,7 @@ async def issue_refresh_token(
 
 
 async def redeem_refresh_token(
-    store: Store, settings: Settings, clock: Clock, *, token: str, client_id: str
+    store: RefreshTokenStore, settings: Settings, clock: Clock, *, token: str, client_id: str
 ) -> RedeemedRefreshToken:
     """Rotate ``token`` for ``client_id`` atomically in the store and return its successor.
 
@@ -121,13 +121,13 @@ async def redeem_refresh_token(
     return RedeemedRefreshToken(raw, result.successor)
 
 
-async def find_refresh_token(store: Store, token: str) -> RefreshTokenRecord | None:
+async def find_refresh_token(store: RefreshTokenStore, token: str) -> RefreshTokenRecord | None:
     """The stored row of a raw token, without changing it (for checks that consume nothing)."""
     return await store.get_refresh_token(hash_refresh_token(token))
 
 
 async def revoke_refresh_family(
-    store: Store, family_id: str, *, clock: Clock = system_clock
+    store: RefreshTokenStore, family_id: str, *, clock: Clock = system_clock
 ) -> int:
     """End a grant (code replay, /revoke): its refresh tokens and, through the revoked-grant
     record written in the same transaction, its access tokens; how many refresh tokens changed."""
@@ -135,7 +135,7 @@ async def revoke_refresh_family(
 
 
 async def revoke_session_refresh_tokens(
-    store: Store, sid: str, *, clock: Clock = system_clock
+    store: RefreshTokenStore, sid: str, *, clock: Clock = system_clock
 ) -> int:
     """End the session-bound grants of an ended IdP session (logout): their refresh tokens and
     every access token carrying the session's sid; offline_access grants carry on."""
@@ -143,7 +143,7 @@ async def revoke_session_refresh_tokens(
 
 
 async def revoke_user_refresh_tokens(
-    store: Store, user_id: str, *, clock: Clock = system_clock
+    store: RefreshTokenStore, user_id: str, *, clock: Clock = system_clock
 ) -> int:
     """End every grant of a user with refresh tokens, offline ones included (user disabled):
     the refresh tokens and the access tokens of those grants."""

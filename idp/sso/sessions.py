@@ -21,7 +21,7 @@ from idp.clock import Clock
 from idp.config import Settings
 from idp.oauth.refresh_tokens import revoke_session_refresh_tokens
 from idp.sso.backchannel import BackchannelNotifier, BackchannelTarget
-from idp.store.base import ClientRecord, SessionRecord, Store, UserRecord
+from idp.store.base import ClientRecord, SessionRecord, SessionStore, Store, UserRecord
 
 log = logging.getLogger("idp.sso.sessions")
 
@@ -63,7 +63,9 @@ class NewSession:
     record: SessionRecord
 
 
-async def start_session(store: Store, settings: Settings, clock: Clock, user_id: str) -> NewSession:
+async def start_session(
+    store: SessionStore, settings: Settings, clock: Clock, user_id: str
+) -> NewSession:
     """Start a fresh session for a user who has just signed in (a new id every time)."""
     now = clock()
     cookie_value = secrets.token_urlsafe(32)

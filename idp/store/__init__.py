@@ -1,52 +1,18 @@
-"""Storage: one protocol, one SQL implementation, two dialects (embedded SQLite, PostgreSQL)."""
+"""Storage: one protocol, one SQL implementation, two dialects (embedded SQLite, PostgreSQL).
+
+- ``base``: the contract: errors, the ``Store`` protocol and its narrow roles; re-exports
+  the records of ``records`` (every caller imports from ``base``);
+- ``codec``: one ``Table`` per record, from which rows are read and written;
+- ``sql/``: the SQL implementation, one module per concern; ``rotation``: its pure
+  refresh-token rules; ``migrations``: the numbered schema files it applies;
+- ``dialects/``: the driver and the few forms that differ, per database;
+- ``housekeeping``: the batch deletes of expired rows; ``usernames``: the canonical form.
+"""
 
 from __future__ import annotations
 
 from idp.config import sqlite_path
-from idp.store.base import (
-    AuthorizationCodeRecord,
-    ClientRecord,
-    CodeRedemption,
-    Conflict,
-    KeyRecord,
-    KeyRingChange,
-    LoginCounter,
-    NewRefreshToken,
-    NotFound,
-    RefreshRotation,
-    RefreshTokenRecord,
-    RotationOutcome,
-    SchemaOutdated,
-    SchemaStatus,
-    SessionRecord,
-    Store,
-    StoreError,
-    StoreUnavailable,
-    UserRecord,
-)
-
-__all__ = [
-    "AuthorizationCodeRecord",
-    "ClientRecord",
-    "CodeRedemption",
-    "Conflict",
-    "KeyRecord",
-    "KeyRingChange",
-    "LoginCounter",
-    "NewRefreshToken",
-    "NotFound",
-    "RefreshRotation",
-    "RefreshTokenRecord",
-    "RotationOutcome",
-    "SchemaOutdated",
-    "SchemaStatus",
-    "SessionRecord",
-    "Store",
-    "StoreError",
-    "StoreUnavailable",
-    "UserRecord",
-    "make_store",
-]
+from idp.store.base import Store
 
 
 def make_store(database_url: str, *, create: bool = True) -> Store:

@@ -10,7 +10,9 @@ hashes and cannot hand out the first successor again.
 
 from __future__ import annotations
 
-from idp.store.base import NewRefreshToken, RefreshTokenRecord, RotationOutcome
+from dataclasses import replace
+
+from idp.store.records import NewRefreshToken, RefreshTokenRecord, RotationOutcome
 
 
 def refusal(
@@ -55,18 +57,14 @@ def reuse_outcome(
 
 def successor_of(row: RefreshTokenRecord, new: NewRefreshToken, now: float) -> RefreshTokenRecord:
     """The next token of the family: same grant, one generation further, a fresh expiry."""
-    return RefreshTokenRecord(
+    return replace(
+        row,
         id=new.id,
         token_hash=new.token_hash,
-        family_id=row.family_id,
         parent_id=row.id,
         generation=row.generation + 1,
-        client_id=row.client_id,
-        user_id=row.user_id,
-        sid=row.sid,
-        scope=row.scope,
-        auth_time=row.auth_time,
-        offline=row.offline,
         created_at=now,
         expires_at=new.expires_at,
+        rotated_at=None,
+        revoked_at=None,
     )

@@ -11,7 +11,7 @@ from idp.config import Settings
 from idp.keyring.ring import KeyRing
 from idp.oauth.access_token import ACCESS_TOKEN_TYP, access_token_claims
 from idp.oauth.errors import InvalidRequest, InvalidTarget, UnauthorizedClient
-from idp.store.base import ClientRecord, Store
+from idp.store.base import ClientRecord, GrantStore
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class GrantContext:
     settings: Settings
     ring: KeyRing
     clock: Clock
-    store: Store
+    store: GrantStore
 
 
 @dataclass(frozen=True)

@@ -21,21 +21,16 @@ Row = Any
 class Connection(Protocol):
     """One connection, as a store method sees it: statements with ``?`` placeholders."""
 
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None: ...
+    async def fetch(self, sql: str, *args: object) -> list[Row]: ...
+    async def fetchrow(self, sql: str, *args: object) -> Row | None: ...
+    async def fetchval(self, sql: str, *args: object) -> Any: ...
+
     async def execute(self, sql: str, *args: object) -> int:
         """Run one statement; how many rows it changed."""
-        ...
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None: ...
-
-    async def fetch(self, sql: str, *args: object) -> list[Row]: ...
-
-    async def fetchrow(self, sql: str, *args: object) -> Row | None: ...
-
-    async def fetchval(self, sql: str, *args: object) -> Any: ...
 
     async def execute_script(self, sql: str) -> None:
         """Run a migration file (several statements)."""
-        ...
 
 
 # A store method's statements: a coroutine run on one connection.
@@ -43,7 +38,12 @@ Work = Callable[[Connection], Coroutine[Any, Any, T]]
 
 
 class Dialect(Protocol):
-    """A database as the SQL store uses it."""
+    """A database as the SQL store uses it; each dialect subclasses this.
+
+    The defaults suit a database whose write transactions run one at a time from their
+    start (SQLite's ``BEGIN IMMEDIATE``): no row locks, nothing more to lock, and no change
+    notifications (readers poll the key ring's version instead).
+    """
 
     name: str
     """The folder of this dialect's migrations under ``migrations/``."""
@@ -51,21 +51,19 @@ class Dialect(Protocol):
     """Where the data is, for messages (never with a password)."""
     unique_violation: tuple[type[BaseException], ...]
     """What a statement raises when it breaks a unique constraint (the store's Conflict)."""
-    skip_locked: str
-    """Appended to the subquery that picks expired rows: replicas take different rows."""
-    for_update: str
-    """Appended to a SELECT whose rows the transaction goes on to change."""
     least: str
-    greatest: str
-    """The two-argument scalar minimum and maximum functions."""
+    """The two-argument scalar minimum function."""
     migrations_table_exists: str
     """A query answering one truthy row when ``schema_migrations`` exists."""
     refresh_family_lookup: str
     """``SELECT family_id`` of the refresh token whose hash is ``?``, serialising the
     rotations of that family until the transaction ends."""
+    skip_locked: str = ""
+    """Appended to the subquery that picks expired rows: replicas take different rows."""
+    for_update: str = ""
+    """Appended to a SELECT whose rows the transaction goes on to change."""
 
     async def open(self) -> None: ...
-
     async def close(self) -> None: ...
 
     async def run(self, work: Work[T], *, transaction: bool = False, hot: bool = False) -> T:
@@ -76,24 +74,23 @@ class Dialect(Protocol):
         point read that may run on the caller's thread where the dialect allows it.
         Connection failures become StoreUnavailable.
         """
-        ...
 
     def any_of(self, column: str, values: Sequence[str]) -> tuple[str, list[object]]:
         """A condition ``column`` is one of ``values`` (not empty), with its parameters."""
-        ...
 
     async def lock(self, connection: Connection, name: str) -> None:
         """Serialise, until the transaction ends, every transaction that locks ``name``."""
-        ...
+        return None  # by default the transaction already holds the one write lock
 
     async def lock_keys(self, connection: Connection, namespace: str, keys: Sequence[str]) -> None:
         """Serialise per key (rows that may not exist yet), in an order free of deadlocks."""
-        ...
+        return None  # as lock()
 
     async def notify_key_ring(self, connection: Connection) -> None:
         """Tell every replica, when the transaction commits, that the key ring changed."""
-        ...
+        return None  # by default there are no notifications: readers poll
 
     async def watch_key_ring(self, on_change: Callable[[], None]) -> None:
-        """Call ``on_change`` on every committed key-ring change (see Store.watch_key_ring)."""
-        ...
+        """Call ``on_change`` on every committed key-ring change (see Store.watch_key_ring);
+        by default return at once, as there are no notifications."""
+        return None

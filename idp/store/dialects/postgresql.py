@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 import asyncpg
 
 from idp.store.base import StoreUnavailable
-from idp.store.dialects import Connection, Row, Work
+from idp.store.dialects import Connection, Dialect, Row, Work
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -35,7 +35,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
 )
-LISTENER_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
+# What opening a connection may raise: those, or the server refusing it (say, a wrong database).
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
 ACQUIRE_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 10.0
 # The NOTIFY channel of this schema's key ring: derived from the schema, so that several
@@ -97,16 +98,15 @@ class PostgresConnection:
         await self._connection.execute(sql)
 
 
-class PostgresDialect:
+class PostgresDialect(Dialect):
     """PostgreSQL through an asyncpg connection pool."""
 
     name = "postgresql"
     unique_violation: tuple[type[BaseException], ...] = (asyncpg.UniqueViolationError,)
-    skip_locked = " FOR UPDATE SKIP LOCKED"
-    for_update = " FOR UPDATE"
     least = "LEAST"
-    greatest = "GREATEST"
     migrations_table_exists = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+    for_update = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
     # Rotations within one family run one after another under a transaction-level advisory
     # lock taken before any row lock. Row locks alone can deadlock: an UPDATE that waited
     # for a concurrent rotation keeps its lock on the row even when the row no longer
@@ -132,9 +132,7 @@ class PostgresDialect:
                 timeout=ACQUIRE_TIMEOUT,
                 command_timeout=COMMAND_TIMEOUT,
             )
-        except CONNECTION_ERRORS as exc:
-            raise StoreUnavailable(f"cannot connect to {self.description}: {exc}") from exc
-        except asyncpg.PostgresError as exc:
+        except CONNECT_ERRORS as exc:
             raise StoreUnavailable(f"cannot connect to {self.description}: {exc}") from exc
 
     async def close(self) -> None:
@@ -200,7 +198,7 @@ class PostgresDialect:
                 )
                 await self._listen(connection, on_change, resumed, listened)
                 reason = "the connection was closed"
-            except LISTENER_ERRORS as exc:
+            except CONNECT_ERRORS as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
                 if connection is not None:

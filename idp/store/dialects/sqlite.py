@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from idp.store.base import SchemaOutdated, StoreUnavailable
-from idp.store.dialects import Connection, Row, Work
+from idp.store.dialects import Dialect, Row, Work
 
 T = TypeVar("T")
 
@@ -54,15 +54,13 @@ class SQLiteConnection:
             self._connection.execute(statement)
 
 
-class SQLiteDialect:
-    """SQLite through the standard library, on a dedicated thread."""
+class SQLiteDialect(Dialect):
+    """SQLite through the standard library, on a dedicated thread (the defaults of Dialect
+    hold: ``BEGIN IMMEDIATE`` serialises every transaction, and nothing is notified)."""
 
     name = "sqlite"
     unique_violation: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
-    skip_locked = ""
-    for_update = ""
     least = "min"
-    greatest = "max"
     migrations_table_exists = (
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
     )
@@ -152,18 +150,6 @@ class SQLiteDialect:
 
     def any_of(self, column: str, values: Sequence[str]) -> tuple[str, list[object]]:
         return f"{column} IN ({', '.join('?' * len(values))})", list(values)
-
-    async def lock(self, connection: Connection, name: str) -> None:
-        """Nothing to do: the transaction's BEGIN IMMEDIATE holds the write lock."""
-
-    async def lock_keys(self, connection: Connection, namespace: str, keys: Sequence[str]) -> None:
-        """Nothing to do: the transaction's BEGIN IMMEDIATE holds the write lock."""
-
-    async def notify_key_ring(self, connection: Connection) -> None:
-        """SQLite has no notifications: readers poll the key ring's version."""
-
-    async def watch_key_ring(self, on_change: Callable[[], None]) -> None:
-        """SQLite has no notifications: returns at once, and readers rely on polling."""
 
 
 def _drive(work: Coroutine[Any, Any, T]) -> T:

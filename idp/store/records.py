@@ -1,0 +1,268 @@
+"""The records the store keeps and hands back: frozen dataclasses, one per table.
+
+A record's fields are its table's columns, by name and in meaning (``idp.store.codec`` reads
+and writes rows from the fields alone), so adding a column means adding a field here and a
+migration under ``migrations/``. Positional order is part of the interface: keep new fields last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+SYSTEM = "system"
+"""The actor name of changes the server makes on its own (scheduled rotations, start-up)."""
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """A registered OAuth client (RFC 7591 section 2 metadata names)."""
+
+    client_id: str
+    name: str
+    secret_hash: bytes | None
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scope: tuple[str, ...]
+    audiences: tuple[str, ...]
+    token_endpoint_auth_method: str
+    access_token_alg: str
+    id_token_alg: str
+    created_at: float
+    require_consent: bool = False
+    backchannel_logout_uri: str | None = None
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A person who can sign in; only the argon2id hash of the password is kept."""
+
+    id: str
+    username: str
+    password_hash: str = field(repr=False)
+    email: str | None
+    name: str | None
+    created_at: float
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A browser's sign-in at the provider (OpenID Connect Session Management: the OP session).
+
+    ``id`` is the SHA-256 of the cookie's random value, never the value itself; ``sid`` is
+    the public session id that ID tokens and logout tokens carry.
+    """
+
+    id: bytes = field(repr=False)
+    sid: str
+    user_id: str
+    auth_time: float
+    created_at: float
+    last_seen_at: float
+    idle_expires_at: float
+    expires_at: float
+    ended_at: float | None = None
+
+    def is_live(self, now: float) -> bool:
+        """Not ended, and neither the idle nor the absolute timeout has passed."""
+        return self.ended_at is None and now < self.idle_expires_at and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class AuthorizationCodeRecord:
+    """An issued authorization code (RFC 6749 section 4.1.2); only its SHA-256 is kept.
+
+    ``id`` is a random row id and the id of the grant: the refresh-token family id and the
+    ``grant_id`` claim of what the code's redemption issues, so a replay can revoke it all
+    (RFC 6749 section 4.1.2).
+    """
+
+    id: str
+    code_hash: bytes = field(repr=False)
+    client_id: str
+    redirect_uri: str
+    user_id: str
+    sid: str
+    scope: tuple[str, ...]
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    auth_time: float
+    created_at: float
+    expires_at: float
+    consumed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class RefreshTokenRecord:
+    """One refresh token as stored: only the SHA-256 of the opaque token is kept.
+
+    Every token of one grant shares a ``family_id``; a rotation marks the presented token
+    ``rotated_at`` and adds its successor one ``generation`` further, with the same scope
+    (the ceiling granted by the user), client, user, session and ``auth_time``.
+    """
+
+    id: str
+    token_hash: bytes = field(repr=False)
+    family_id: str
+    parent_id: str | None
+    generation: int
+    client_id: str
+    user_id: str
+    sid: str | None
+    scope: tuple[str, ...]
+    auth_time: float
+    offline: bool
+    created_at: float
+    expires_at: float
+    rotated_at: float | None = None
+    revoked_at: float | None = None
+
+
+class RotationOutcome(Enum):
+    """What presenting a refresh token to the store's rotation did."""
+
+    ROTATED = "rotated"
+    """The live token was consumed and its successor inserted."""
+    GRACE_SIBLING = "grace_sibling"
+    """The immediate predecessor of the newest generation, again within the grace period:
+    a second successor (a sibling of the first) was inserted."""
+    REUSED = "reused"
+    """An already-rotated token outside the grace rules: the whole family is now revoked."""
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    WRONG_CLIENT = "wrong_client"
+    USER_DISABLED = "user_disabled"
+
+
+@dataclass(frozen=True)
+class RefreshRotation:
+    """The outcome of one rotation, with the successor when one was issued."""
+
+    outcome: RotationOutcome
+    successor: RefreshTokenRecord | None = None
+
+
+@dataclass(frozen=True)
+class NewRefreshToken:
+    """What the caller chooses for a successor: its id, the hash of its token and its expiry."""
+
+    id: str
+    token_hash: bytes = field(repr=False)
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class CodeRedemption:
+    """The outcome of consuming a code: the row, and whether an earlier redemption won."""
+
+    code: AuthorizationCodeRecord
+    already_consumed: bool
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One signing key as stored: the private part sealed under the key-encryption key."""
+
+    kid: str
+    alg: str
+    state: str
+    """``next``, ``active``, ``retired``, ``revoked`` or ``expired`` (see idp.keyring.lifecycle)."""
+    public_jwk: str
+    private_key_sealed: bytes | None = field(repr=False)
+    """None once the key is revoked or expired: its private part is erased."""
+    created_at: float
+    activated_at: float | None = None
+    retired_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True)
+class KeyRingChange:
+    """What one key-ring transaction writes: new keys and new states for existing ones."""
+
+    inserts: tuple[KeyRecord, ...] = ()
+    updates: tuple[KeyRecord, ...] = ()
+    imported: frozenset[str] = frozenset()
+    """Kids among ``inserts`` that an operator imported (audited as key.import)."""
+    rewrapped: frozenset[str] = frozenset()
+    """Kids among ``updates`` whose private part was sealed anew under another
+    key-encryption key (audited as key.rewrap)."""
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.inserts and not self.updates
+
+
+KeyRingMutation = Callable[[Sequence[KeyRecord]], KeyRingChange]
+
+
+@dataclass(frozen=True)
+class LoginCounter:
+    """Recent failed logins for one throttled key (an account or a client address)."""
+
+    key: str
+    failures: int
+    window_started_at: float
+    last_failure_at: float
+    locked_until: float | None
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class LoginCounterChange:
+    """What one atomic update writes to the login counters: new rows, and keys to forget."""
+
+    put: tuple[LoginCounter, ...] = ()
+    forget: tuple[str, ...] = ()
+
+
+LoginCounterUpdate = Callable[[Mapping[str, LoginCounter]], LoginCounterChange]
+"""Decides, from the live counters of some keys, what to write (see update_login_counters)."""
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Which numbered migrations are applied and which are still missing."""
+
+    applied: tuple[int, ...]
+    pending: tuple[int, ...]
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.pending
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit trail: who did what to which object, and whether it worked."""
+
+    at: float
+    actor: str
+    action: str
+    target: str
+    outcome: str = "success"
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    subject: str | None = None
+    """The ``sub`` of the admin API token behind the row; None for the CLI and the server."""
+    count: int = 1
+    """How many refused calls a counted row stands for (``Store.count_audit``); else 1."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs a change, and when: written into the audit trail with the change."""
+
+    name: str
+    at: float
+    subject: str | None = None

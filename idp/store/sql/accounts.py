@@ -1,0 +1,107 @@
+"""Clients, users and the consents between them.
+
+Admin changes carry their audit row, written in the change's transaction; a name or a
+canonical username already taken is Conflict.
+"""
+
+from __future__ import annotations
+
+import json
+
+from idp.store.base import AuditEntry, ClientRecord, UserRecord
+from idp.store.codec import CLIENTS, USERS
+from idp.store.dialects import Connection
+from idp.store.sql.core import SqlBase
+from idp.store.usernames import canonical_username
+
+
+class Accounts(SqlBase):
+    """ClientStore, UserStore and ConsentStore."""
+
+    async def get_client(self, client_id: str) -> ClientRecord | None:
+        # Hot: every token request looks its client up.
+        return await self._get(CLIENTS, "client_id = ?", client_id, hot=True)
+
+    async def list_clients(self) -> list[ClientRecord]:
+        return await self._list(CLIENTS, f"{CLIENTS.select} ORDER BY created_at, name")
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        return await self._get(USERS, "id = ?", user_id)
+
+    async def get_user_by_username(self, username: str) -> UserRecord | None:
+        return await self._get(USERS, "canonical_username = ?", canonical_username(username))
+
+    async def list_users(self) -> list[UserRecord]:
+        return await self._list(USERS, f"{USERS.select} ORDER BY created_at, username")
+
+    async def create_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> None:
+        conflict = _taken("client", client.name)
+        await self._change_audited(CLIENTS.insert, CLIENTS.values(client), audit, conflict=conflict)
+
+    async def create_user(self, user: UserRecord, audit: AuditEntry | None = None) -> None:
+        conflict = _taken("user", user.username)
+        await self._change_audited(USERS.insert, USERS.values(user), audit, conflict=conflict)
+
+    async def update_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> bool:
+        values = CLIENTS.update_values(client)
+        return await self._change_audited(
+            CLIENTS.update, values, audit, conflict=_taken("client", client.name)
+        )
+
+    async def update_user(self, user: UserRecord, audit: AuditEntry | None = None) -> bool:
+        values = USERS.update_values(user)
+        return await self._change_audited(
+            USERS.update, values, audit, conflict=_taken("user", user.username)
+        )
+
+    async def delete_client(self, client_id: str, audit: AuditEntry | None = None) -> bool:
+        return await self._change_audited(CLIENTS.delete, (client_id,), audit)
+
+    async def delete_user(self, user_id: str, audit: AuditEntry | None = None) -> bool:
+        return await self._change_audited(USERS.delete, (user_id,), audit)
+
+    async def set_user_password_hash(self, user_id: str, password_hash: str) -> bool:
+        sql = "UPDATE users SET password_hash = ? WHERE id = ?"
+        return await self._execute(sql, password_hash, user_id) > 0
+
+    async def get_consent(self, user_id: str, client_id: str) -> tuple[str, ...]:
+        text = await self.dialect.run(lambda c: _consented(c, user_id, client_id))
+        return tuple(json.loads(text)) if text else ()
+
+    async def save_consent(
+        self, user_id: str, client_id: str, scope: tuple[str, ...], now: float
+    ) -> None:
+        # The row exists (and is locked where rows lock) before the earlier scope is read,
+        # so two concurrent consents both end up in it.
+        async def save(connection: Connection) -> None:
+            await connection.execute(
+                "INSERT INTO consents (user_id, client_id, scope, granted_at) "
+                "VALUES (?, ?, '[]', ?) ON CONFLICT (user_id, client_id) DO NOTHING",
+                user_id,
+                client_id,
+                now,
+            )
+            earlier = await _consented(connection, user_id, client_id, self.dialect.for_update)
+            merged = list(dict.fromkeys([*json.loads(earlier or "[]"), *scope]))
+            await connection.execute(
+                "UPDATE consents SET scope = ?, granted_at = ? WHERE user_id = ? AND client_id = ?",
+                json.dumps(merged),
+                now,
+                user_id,
+                client_id,
+            )
+
+        await self.dialect.run(save, transaction=True)
+
+
+async def _consented(
+    connection: Connection, user_id: str, client_id: str, lock: str = ""
+) -> str | None:
+    """The JSON scope list of the user's consent to the client (None when there is none)."""
+    sql = "SELECT scope FROM consents WHERE user_id = ? AND client_id = ?" + lock  # noqa: S608
+    scope: str | None = await connection.fetchval(sql, user_id, client_id)
+    return scope
+
+
+def _taken(kind: str, name: str) -> str:
+    return f"a {kind} named {name!r} already exists"
