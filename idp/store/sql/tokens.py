@@ -128,9 +128,9 @@ class Tokens(SqlBase):
         token_hash: bytes,
         *,
         client_id: str,
-        reuse_grace: float,
         successor: NewRefreshToken,
         now: float,
+        reuse_grace: float,
     ) -> RefreshRotation:
         async def rotate(connection: Connection) -> RefreshRotation:
             family_id = await connection.fetchval(self.dialect.refresh_family_lookup, token_hash)
