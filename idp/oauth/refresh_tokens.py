@@ -18,6 +18,7 @@ from idp.clock import Clock, system_clock
 from idp.config import Settings
 from idp.store.base import (
     NewRefreshToken,
+    RefreshRotationRequest,
     RefreshTokenRecord,
     RefreshTokenStore,
     RotationOutcome,
@@ -110,11 +111,13 @@ async def redeem_refresh_token(
     now = clock()
     raw, new = _new_row(settings, now)
     result = await store.rotate_refresh_token(
-        hash_refresh_token(token),
-        client_id=client_id,
-        successor=new,
-        now=now,
-        reuse_grace=settings.refresh_reuse_grace,
+        RefreshRotationRequest(
+            token_hash=hash_refresh_token(token),
+            client_id=client_id,
+            successor=new,
+            now=now,
+            reuse_grace=settings.refresh_reuse_grace,
+        )
     )
     if result.successor is None:
         raise RefreshTokenRefused(result.outcome)

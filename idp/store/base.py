@@ -30,6 +30,7 @@ from idp.store.records import LoginCounterChange as LoginCounterChange
 from idp.store.records import LoginCounterUpdate as LoginCounterUpdate
 from idp.store.records import NewRefreshToken as NewRefreshToken
 from idp.store.records import RefreshRotation as RefreshRotation
+from idp.store.records import RefreshRotationRequest as RefreshRotationRequest
 from idp.store.records import RefreshTokenRecord as RefreshTokenRecord
 from idp.store.records import RotationOutcome as RotationOutcome
 from idp.store.records import SchemaStatus as SchemaStatus
@@ -170,15 +171,7 @@ class RefreshTokenStore(Protocol):
     async def get_refresh_token(self, token_hash: bytes) -> RefreshTokenRecord | None: ...
     async def delete_expired_refresh_tokens(self, now: float, limit: int) -> int: ...
 
-    async def rotate_refresh_token(
-        self,
-        token_hash: bytes,
-        *,
-        client_id: str,
-        successor: NewRefreshToken,
-        now: float,
-        reuse_grace: float,
-    ) -> RefreshRotation:
+    async def rotate_refresh_token(self, request: RefreshRotationRequest) -> RefreshRotation:
         """Consume a live refresh token and insert its successor, in one transaction.
 
         The presented token must belong to ``client_id``, be unexpired, unrevoked, of an

@@ -162,6 +162,18 @@ class NewRefreshToken:
 
 
 @dataclass(frozen=True)
+class RefreshRotationRequest:
+    """A presented refresh token to rotate: its hash, the client presenting it, the successor
+    to insert, the time, and how long a just-rotated token may still get a sibling."""
+
+    token_hash: bytes = field(repr=False)
+    client_id: str
+    successor: NewRefreshToken
+    now: float
+    reuse_grace: float
+
+
+@dataclass(frozen=True)
 class CodeRedemption:
     """The outcome of consuming a code: the row, and whether an earlier redemption won."""
 

@@ -14,8 +14,8 @@ from idp.store import rotation
 from idp.store.base import (
     AuthorizationCodeRecord,
     CodeRedemption,
-    NewRefreshToken,
     RefreshRotation,
+    RefreshRotationRequest,
     RefreshTokenRecord,
     RotationOutcome,
     SessionRecord,
@@ -123,15 +123,9 @@ class Tokens(SqlBase):
     async def get_refresh_token(self, token_hash: bytes) -> RefreshTokenRecord | None:
         return await self._get(REFRESH_TOKENS, "token_hash = ?", token_hash)
 
-    async def rotate_refresh_token(
-        self,
-        token_hash: bytes,
-        *,
-        client_id: str,
-        successor: NewRefreshToken,
-        now: float,
-        reuse_grace: float,
-    ) -> RefreshRotation:
+    async def rotate_refresh_token(self, request: RefreshRotationRequest) -> RefreshRotation:
+        token_hash, client_id, now = request.token_hash, request.client_id, request.now
+
         async def rotate(connection: Connection) -> RefreshRotation:
             family_id = await connection.fetchval(self.dialect.refresh_family_lookup, token_hash)
             if family_id is None:
@@ -148,24 +142,15 @@ class Tokens(SqlBase):
                 now,
             )
             if consumed is None:
-                return await self._judge_rotated(
-                    connection, family_id, token_hash, client_id, successor, now, reuse_grace
-                )
-            token = rotation.successor_of(REFRESH_TOKENS.from_row(consumed), successor, now)
+                return await self._judge_rotated(connection, family_id, request)
+            token = rotation.successor_of(REFRESH_TOKENS.from_row(consumed), request.successor, now)
             await insert(connection, REFRESH_TOKENS, token)
             return RefreshRotation(RotationOutcome.ROTATED, token)
 
         return await self.dialect.run(rotate, transaction=True)
 
     async def _judge_rotated(
-        self,
-        connection: Connection,
-        family_id: str,
-        token_hash: bytes,
-        client_id: str,
-        new: NewRefreshToken,
-        now: float,
-        reuse_grace: float,
+        self, connection: Connection, family_id: str, request: RefreshRotationRequest
     ) -> RefreshRotation:
         """Why a token was not consumed, and the reuse rule for a rotated one.
 
@@ -177,19 +162,22 @@ class Tokens(SqlBase):
             family_id,
         )
         family = [REFRESH_TOKENS.from_row(row) for row in rows]
-        row = next((token for token in family if token.token_hash == token_hash), None)
+        now = request.now
+        row = next((token for token in family if token.token_hash == request.token_hash), None)
         disabled = row is not None and await connection.fetchval(
             "SELECT 1 FROM users WHERE id = ? AND disabled", row.user_id
         )
-        why = rotation.refusal(row, client_id=client_id, now=now, user_disabled=bool(disabled))
+        why = rotation.refusal(
+            row, client_id=request.client_id, now=now, user_disabled=bool(disabled)
+        )
         if why is not None or row is None:
             return RefreshRotation(why or RotationOutcome.UNKNOWN)
         newest = max(token.generation for token in family)
         outcome = rotation.reuse_outcome(
-            row, now=now, reuse_grace=reuse_grace, newest_generation=newest
+            row, now=now, reuse_grace=request.reuse_grace, newest_generation=newest
         )
         if outcome is RotationOutcome.GRACE_SIBLING:
-            sibling = rotation.successor_of(row, new, now)
+            sibling = rotation.successor_of(row, request.successor, now)
             await insert(connection, REFRESH_TOKENS, sibling)
             return RefreshRotation(outcome, sibling)
         await _revoke_refresh(connection, "family_id = ?", family_id, now)
