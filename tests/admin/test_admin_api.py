@@ -17,9 +17,10 @@ from argon2 import PasswordHasher
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from idp.admin.clients import create_client
+from idp.admin.context import AdminContext
 from idp.keyring.material import unseal
-from idp.management import create_client
-from idp.oauth.registration import ClientRequest, admin_client_request, build_client
+from idp.oauth.registration import ClientRequest, build_client
 from idp.store.base import AuditEntry, KeyRecord, Store, UserRecord
 from tests.support.cli import clean_environ
 from tests.support.commands import run_idp
@@ -58,10 +59,9 @@ def keys_in_store(live_server: LiveServer) -> list[KeyRecord]:
 
 
 def register_admin(live_server: LiveServer, name: str = "ops") -> tuple[str, str]:
-    request = admin_client_request(ClientRequest(name=name), live_server.settings.issuer)
-
     async def work(store: Any) -> tuple[str, str]:
-        record, secret = await create_client(store, request)
+        ctx = AdminContext(store, live_server.settings)
+        record, secret = await create_client(ctx, ClientRequest(name=name), admin=True)
         return record.client_id, secret or ""
 
     result: tuple[str, str] = with_store(live_server.settings.database_url, work)
@@ -860,7 +860,7 @@ def test_openapi_document_is_valid_and_matches_the_routes(
     from openapi_spec_validator import validate
     from starlette.routing import Route
 
-    from idp.http.admin import ANY_METHOD
+    from idp.http.admin.routing import ANY_METHOD
     from idp.http.app import create_app
 
     response = http.get("/admin/openapi.json")  # a public description: no token needed
@@ -883,7 +883,7 @@ def test_openapi_document_is_valid_and_matches_the_routes(
         if method != "HEAD" and set(route.methods or ()) != set(ANY_METHOD)
     }
     assert described == served
-    assert len(described) == 14
+    assert len(described) == 19
 
     scheme = document["components"]["securitySchemes"]["adminToken"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
