@@ -6,6 +6,7 @@ Never a secret (except a new client's, once), a password hash or a private key p
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from idp.admin.keys import RingReport
@@ -84,14 +85,9 @@ def key_document(key: KeyRecord, transition: Transition | None = None) -> dict[s
 
 
 def rotation_document(rotation: Rotation) -> dict[str, Any]:
-    """A rotation's outcome as administrators see it."""
-    return {
-        "alg": rotation.alg,
-        "active_kid": rotation.active_kid,
-        "retired_kid": rotation.retired_kid,
-        "next_kid": rotation.next_kid,
-        "warning": rotation.warning,
-    }
+    """A rotation's outcome as administrators see it: ``alg``, ``active_kid``, ``retired_kid``,
+    ``next_kid`` and ``warning``."""
+    return asdict(rotation)
 
 
 def ring_document(report: RingReport) -> dict[str, Any]:

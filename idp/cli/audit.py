@@ -5,16 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import TYPE_CHECKING
 
 from idp.admin.audit import parse_since, read_audit
 from idp.admin.context import InvalidInput
 from idp.admin.documents import audit_document
-from idp.cli.base import Document, finish, group, positive, print_list, read
+from idp.cli.base import Commands, Document, finish, group, positive, print_list, read
 from idp.config import Settings
-
-if TYPE_CHECKING:
-    from idp.cli.base import Commands
 
 
 def since(text: str) -> float:

@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
 from idp.admin.context import AdminContext
 from idp.clock import system_clock
@@ -32,9 +32,8 @@ EXIT_USAGE = 2
 T = TypeVar("T")
 R = TypeVar("R")
 Document = dict[str, Any]
-
-if TYPE_CHECKING:
-    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""The subcommands of a parser, to which each command group adds its own."""
 
 
 class CommandError(Exception):
@@ -60,6 +59,20 @@ def finish(parser: argparse.ArgumentParser, run: Callable[..., None], **defaults
     """End a command's options with ``--json`` and name the function that runs it."""
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(run=run, **defaults)
+
+
+def add_show_and_delete(
+    commands: Commands,
+    noun: str,
+    identifier: str,
+    show: Callable[..., None],
+    delete: Callable[..., None],
+) -> None:
+    """``show ID`` (read-only) and ``delete ID`` of one ``noun``."""
+    for name, command in (("show", show), ("delete", delete)):
+        sub = commands.add_parser(name, help=f"{name} one {noun}")
+        sub.add_argument(identifier)
+        finish(sub, command, writes=name == "delete")
 
 
 def positive(text: str) -> int:
@@ -212,6 +225,20 @@ def run(
 def read(settings: Settings, operation: Callable[[AdminContext], Awaitable[T]]) -> T:
     """Run a read-only operation: no file created, no key needed."""
     return run(settings, operation, writes=False)
+
+
+def listing(
+    operation: Callable[[AdminContext], Awaitable[Sequence[R]]],
+    document: Callable[[R], Document],
+    row: Callable[[Document], str],
+    empty: str,
+) -> Callable[[argparse.Namespace, Settings], None]:
+    """A ``list`` command: every record ``operation`` reads, as JSON or a line each."""
+
+    def command(args: argparse.Namespace, settings: Settings) -> None:
+        print_list(args.json, read(settings, operation), document, row, empty)
+
+    return command
 
 
 def print_list(

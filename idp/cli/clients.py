@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from idp.admin import clients
 from idp.admin.context import AdminContext
 from idp.admin.documents import client_document
-from idp.cli.base import (
-    CommandError,
-    Document,
-    emit,
-    finish,
-    group,
-    print_list,
-    read,
-    record_text,
-    run,
-)
+from idp.cli import base
+from idp.cli.base import Commands
 from idp.config import Settings
 from idp.oauth.registration import ClientRequest, ClientUpdate
-
-if TYPE_CHECKING:
-    from idp.cli.base import Commands
 
 
 def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
@@ -42,26 +29,23 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
         backchannel_logout_uri=args.backchannel_logout_uri,
     )
 
-    async def work(ctx: AdminContext) -> Document:
+    async def work(ctx: AdminContext) -> base.Document:
         record, secret = await clients.create_client(ctx, request, admin=args.admin)
         return client_document(record, secret)
 
-    emit(run(settings, work), args.json, record_text)
+    base.emit(base.run(settings, work), args.json, base.record_text)
 
 
-def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
-    print_list(
-        args.json,
-        read(settings, clients.list_clients),
-        client_document,
-        lambda d: f"{d['client_id']}  {d['name']}  {','.join(d['grant_types'])}",
-        "no clients",
-    )
+def _row(d: base.Document) -> str:
+    return f"{d['client_id']}  {d['name']}  {','.join(d['grant_types'])}"
+
+
+cmd_list = base.listing(clients.list_clients, client_document, _row, "no clients")
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> None:
-    record = read(settings, lambda ctx: clients.get_client(ctx, args.client_id))
-    emit(client_document(record), args.json, record_text)
+    record = base.read(settings, lambda ctx: clients.get_client(ctx, args.client_id))
+    base.emit(client_document(record), args.json, base.record_text)
 
 
 def cmd_update(args: argparse.Namespace, settings: Settings) -> None:
@@ -78,20 +62,20 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> None:
             "" if args.no_backchannel_logout_uri else args.backchannel_logout_uri
         ),
     )
-    record = run(settings, lambda ctx: clients.update_client(ctx, args.client_id, update))
-    emit(client_document(record), args.json, record_text)
+    record = base.run(settings, lambda ctx: clients.update_client(ctx, args.client_id, update))
+    base.emit(client_document(record), args.json, base.record_text)
 
 
 def _replacement(values: list[str], clear: bool) -> list[str] | None:
     """A new list for a repeatable option: the values given, [] to clear, None to keep."""
     if clear and values:
-        raise CommandError("give new values or clear the list, not both")
+        raise base.CommandError("give new values or clear the list, not both")
     return [] if clear else (values or None)
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> None:
-    run(settings, lambda ctx: clients.delete_client(ctx, args.client_id))
-    emit(
+    base.run(settings, lambda ctx: clients.delete_client(ctx, args.client_id))
+    base.emit(
         {"client_id": args.client_id, "deleted": True},
         args.json,
         lambda d: f"deleted client {d['client_id']}",
@@ -129,7 +113,7 @@ def _add_create(commands: Commands) -> None:
         help="where logout tokens are posted when a session ends (https; public hosts only "
         "unless IDP_ALLOW_PRIVATE_BACKCHANNEL=1)",
     )
-    finish(create, cmd_create)
+    base.finish(create, cmd_create)
 
 
 def _add_update(commands: Commands) -> None:
@@ -146,16 +130,13 @@ def _add_update(commands: Commands) -> None:
     update.add_argument("--no-audiences", action="store_true")
     update.add_argument("--backchannel-logout-uri", metavar="URI")
     update.add_argument("--no-backchannel-logout-uri", action="store_true")
-    finish(update, cmd_update)
+    base.finish(update, cmd_update)
 
 
 def add_commands(commands: Commands) -> None:
     """``idp clients ...``."""
-    clients_group = group(commands, "clients", "manage OAuth clients")
+    clients_group = base.group(commands, "clients", "manage OAuth clients")
     _add_create(clients_group)
-    finish(clients_group.add_parser("list", help="list clients"), cmd_list, writes=False)
-    for name, command in (("show", cmd_show), ("delete", cmd_delete)):
-        sub = clients_group.add_parser(name, help=f"{name} one client")
-        sub.add_argument("client_id")
-        finish(sub, command, writes=name == "delete")
+    base.finish(clients_group.add_parser("list", help="list clients"), cmd_list, writes=False)
+    base.add_show_and_delete(clients_group, "client", "client_id", cmd_show, cmd_delete)
     _add_update(clients_group)

@@ -9,17 +9,24 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from idp.admin import keys
 from idp.admin.documents import key_document, ring_document, rotation_document
 from idp.admin.keys import MAX_PEM_BYTES
-from idp.cli.base import CommandError, Document, emit, finish, group, print_list, read, run
+from idp.cli.base import (
+    CommandError,
+    Commands,
+    Document,
+    emit,
+    finish,
+    group,
+    listing,
+    read,
+    run,
+)
 from idp.config import ConfigError, Settings, read_key_file, replace_key_file
 from idp.keyring.material import KeyImportError
-
-if TYPE_CHECKING:
-    from idp.cli.base import Commands
 
 
 def _key_row(d: Document) -> str:
@@ -33,9 +40,7 @@ def _key_row(d: Document) -> str:
     )
 
 
-def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
-    listed = read(settings, keys.list_keys)
-    print_list(args.json, listed, lambda kt: key_document(*kt), _key_row, "no keys")
+cmd_list = listing(keys.list_keys, lambda listed: key_document(*listed), _key_row, "no keys")
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> None:

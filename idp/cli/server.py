@@ -6,17 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import TYPE_CHECKING
 
-from idp.cli.base import CommandError, positive, with_store
+from idp.cli.base import CommandError, Commands, positive, with_store
 from idp.config import Settings, new_key_encryption_key
 from idp.keyring.changes import ensure_key_rings
 from idp.keyring.lifecycle import settings_warnings
 from idp.store import make_store
 from idp.store.base import SchemaOutdated, Store
-
-if TYPE_CHECKING:
-    from idp.cli.base import Commands
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:

@@ -28,28 +28,25 @@ POSITIVE_INTEGER = "positive integer"
 
 @dataclass(frozen=True)
 class Field:
-    """One member a JSON body may carry."""
+    """One member a JSON body may carry; ``limit`` caps a string's length (default
+    MAX_STRING_LENGTH) or an integer's value."""
 
     name: str
     kind: str
     description: str
     required: bool = False
     limit: int | None = None
-    """The longest a string may be (default MAX_STRING_LENGTH), or the largest integer."""
-
-    @property
-    def max_length(self) -> int:
-        return self.limit or MAX_STRING_LENGTH
 
     def schema(self) -> dict[str, Any]:
         """The member's JSON Schema (draft 2020-12, as OpenAPI 3.1 uses)."""
-        limited = {"type": "string", "maxLength": self.max_length}
+        longest = self.limit or MAX_STRING_LENGTH
+        limited = {"type": "string", "maxLength": longest}
         integer: dict[str, Any] = {"type": "integer", "minimum": 1}
         if self.limit is not None:
             integer["maximum"] = self.limit
         shapes: dict[str, dict[str, Any]] = {
             STRING: limited,
-            NULLABLE_STRING: {"type": ["string", "null"], "maxLength": self.max_length},
+            NULLABLE_STRING: {"type": ["string", "null"], "maxLength": longest},
             STRING_LIST: {"type": "array", "items": limited, "maxItems": MAX_LIST_ITEMS},
             BOOLEAN: {"type": "boolean"},
             POSITIVE_INTEGER: integer,
@@ -94,7 +91,7 @@ def _check(field: Field, value: Any) -> None:
         what = "a string or null" if field.kind == NULLABLE_STRING else "a string"
         if not isinstance(value, str):
             raise InvalidRequest(f"{field.name} must be {what}")
-        if len(value) > field.max_length or "\x00" in value:
+        if len(value) > (field.limit or MAX_STRING_LENGTH) or "\x00" in value:
             raise InvalidRequest(f"{field.name} is too long or holds a NUL character")
         return
     if field.kind == POSITIVE_INTEGER:

@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from idp.admin.audit import parse_since, read_audit
 from idp.admin.documents import audit_document
-from idp.http.admin.routing import AdminCall, Operation, answer, read_query
+from idp.http.admin.routing import AdminCall, answer, read_query
 from idp.http.json_body import POSITIVE_INTEGER, STRING, Field
 
 MAX_PAGE = 1000
@@ -27,22 +27,10 @@ QUERY = (
 
 
 async def list_audit(call: AdminCall) -> Response:
+    """The newest audit entries, oldest first; next_cursor leads to older ones."""
     query = read_query(call.request, QUERY)
     ctx = call.admin
     since = parse_since(query["since"], ctx.clock()) if "since" in query else None
     page = await read_audit(ctx, since, query.get("limit", MAX_PAGE), query.get("cursor"))
     entries = [audit_document(e) for e in page.entries]
     return answer({"entries": entries, "next_cursor": page.next_cursor})
-
-
-OPERATIONS = (
-    Operation(
-        "GET",
-        "/admin/audit",
-        "audit.list",
-        "The newest audit entries, oldest first; next_cursor leads to the older ones.",
-        list_audit,
-        response="AuditPage",
-        query=QUERY,
-    ),
-)

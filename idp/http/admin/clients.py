@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from idp.admin import clients
 from idp.admin.documents import client_document
-from idp.http.admin.routing import AdminCall, Operation, answer, no_content
+from idp.http.admin.routing import AdminCall, answer, no_content
 from idp.http.json_body import BOOLEAN, STRING, STRING_LIST, Field, read_json
 from idp.oauth.registration import ClientRequest, ClientUpdate
 
@@ -44,10 +44,12 @@ UPDATE_FIELDS = (Field("name", STRING, "Unique name."), *_CLIENT_METADATA)
 
 
 async def list_clients(call: AdminCall) -> Response:
+    """List clients (never a secret)."""
     return answer([client_document(c) for c in await clients.list_clients(call.admin)])
 
 
 async def create(call: AdminCall) -> Response:
+    """Register a client; the secret is in this answer only."""
     body = await read_json(call.request, CREATE_FIELDS, optional=False)
     admin = body.pop("admin", False)
     record, secret = await clients.create_client(call.admin, ClientRequest(**body), admin=admin)
@@ -55,10 +57,12 @@ async def create(call: AdminCall) -> Response:
 
 
 async def show(call: AdminCall) -> Response:
+    """Show one client."""
     return answer(client_document(await clients.get_client(call.admin, call.param("client_id"))))
 
 
 async def update(call: AdminCall) -> Response:
+    """Change a client's name, redirect URIs, scope, audiences or grant types."""
     body = await read_json(call.request, UPDATE_FIELDS, optional=False)
     client_id = call.param("client_id")
     return answer(
@@ -67,52 +71,6 @@ async def update(call: AdminCall) -> Response:
 
 
 async def delete(call: AdminCall) -> Response:
+    """Delete a client; its tokens still verify until they expire."""
     await clients.delete_client(call.admin, call.param("client_id"))
     return no_content()
-
-
-_ONE = "/admin/clients/{client_id}"
-OPERATIONS = (
-    Operation(
-        "GET", "/admin/clients", "client.list", "List clients.", list_clients, response="Clients"
-    ),
-    Operation(
-        "POST",
-        "/admin/clients",
-        "client.create",
-        "Register a client; the secret is in this answer only.",
-        create,
-        status=201,
-        response="Client",
-        body=CREATE_FIELDS,
-        errors=(400, 401, 403, 409),
-    ),
-    Operation(
-        "GET",
-        _ONE,
-        "client.show",
-        "Show one client.",
-        show,
-        response="Client",
-        errors=(400, 401, 403, 404),
-    ),
-    Operation(
-        "PATCH",
-        _ONE,
-        "client.update",
-        "Change a client's name, redirect URIs, scope, audiences or grant types.",
-        update,
-        response="Client",
-        body=UPDATE_FIELDS,
-        errors=(400, 401, 403, 404, 409),
-    ),
-    Operation(
-        "DELETE",
-        _ONE,
-        "client.delete",
-        "Delete a client; its tokens still verify until they expire.",
-        delete,
-        status=204,
-        errors=(400, 401, 403, 404),
-    ),
-)

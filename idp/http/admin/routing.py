@@ -41,51 +41,33 @@ ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MAX_AUDITED_PATH = 200
 
 
-class NotFoundAnswer(OAuthError):
-    """No such key, client, user or admin path."""
-
-    error = "not_found"
-    status = 404
+class AdminError(OAuthError):
+    """A refused admin call that is not about the token: unknown id, clash, bad input."""
 
 
-class ConflictAnswer(OAuthError):
-    """The name is taken, the key is already in the ring or already revoked."""
-
-    error = "conflict"
-    status = 409
-
-
-class ClientMetadataAnswer(OAuthError):
-    """Client metadata that breaks a registration rule (RFC 7591 section 3.2.2)."""
-
-    error = "invalid_client_metadata"
+def admin_error(
+    error: str, status: int, description: str, headers: dict[str, str] | None = None
+) -> AdminError:
+    """An admin refusal answered as ``{"error": error, ...}`` with ``status``."""
+    refused = AdminError(description, headers=headers)
+    refused.error, refused.status = error, status
+    return refused
 
 
-class KeysUnavailable(OAuthError):
-    """The ring holds keys this server's key-encryption key cannot open (after a rewrap)."""
-
-    error = "temporarily_unavailable"
-    status = 503
-
-
-class MethodNotAllowed(OAuthError):
-    error = "method_not_allowed"
-    status = 405
-
-    def __init__(self, allowed: Sequence[str]) -> None:
-        super().__init__("method not allowed", headers={"Allow": ", ".join(allowed)})
-
-
-# What each admin service error is answered with; the first match wins.
-_ANSWERS: tuple[tuple[type[Exception], type[OAuthError]], ...] = (
-    (NotFound, NotFoundAnswer),
-    (Conflict, ConflictAnswer),
-    (KeyRingError, ConflictAnswer),
-    (KeyImportError, InvalidRequest),
-    (KeyMaterialError, KeysUnavailable),
-    (InvalidClientMetadata, ClientMetadataAnswer),
-    (InvalidInput, InvalidRequest),
+# How each admin service error is answered (error code, status); the first match wins.
+_ANSWERS: tuple[tuple[type[Exception], str, int], ...] = (
+    (NotFound, "not_found", 404),
+    (Conflict, "conflict", 409),
+    (KeyRingError, "conflict", 409),
+    (KeyImportError, "invalid_request", 400),
+    # The ring holds keys this server's key-encryption key cannot open (after a rewrap).
+    (KeyMaterialError, "temporarily_unavailable", 503),
+    (InvalidClientMetadata, "invalid_client_metadata", 400),
+    (InvalidInput, "invalid_request", 400),
 )
+CLASH_ERRORS = (400, 401, 403, 409)
+ONE_ERRORS = (400, 401, 403, 404)
+"""The refusals of an operation that makes something (409), or acts on one by id (404)."""
 
 
 @dataclass(frozen=True)
@@ -122,20 +104,46 @@ Handler = Callable[[AdminCall], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class Operation:
-    """One admin endpoint: how to call it, what it does, what it answers."""
+    """One admin endpoint: how to call it, what it does, what it answers.
+
+    ``response`` names the answer's schema in the OpenAPI document; the first line of the
+    handler's docstring is the operation's summary there.
+    """
 
     method: str
     path: str
     action: str
-    summary: str
     handler: Handler
-    status: int = 200
     response: str | None = None
+    status: int = 200
     body: tuple[Field, ...] | None = None
     body_required: bool = True
     errors: tuple[int, ...] = (400, 401, 403)
     authenticated: bool = True
     query: tuple[Field, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        return (self.handler.__doc__ or "").strip().split("\n", 1)[0]
+
+
+def creating(
+    path: str, action: str, handler: Handler, response: str, body: tuple[Field, ...]
+) -> Operation:
+    """A POST that makes something: 201 with it, 409 when it clashes with what is there."""
+    return Operation("POST", path, action, handler, response, 201, body, errors=CLASH_ERRORS)
+
+
+def changing(
+    path: str,
+    action: str,
+    handler: Handler,
+    response: str,
+    body: tuple[Field, ...],
+    errors: tuple[int, ...],
+) -> Operation:
+    """A PATCH of one thing by id: its changed form; 404 when there is no such thing."""
+    return Operation("PATCH", path, action, handler, response, body=body, errors=errors)
 
 
 def answer(document: Any, status: int = 200) -> Response:
@@ -167,9 +175,9 @@ def _as_protocol_error(exc: Exception) -> OAuthError | None:
     """The error answer for an exception a handler may raise; None if it is unexpected."""
     if isinstance(exc, OAuthError):
         return exc
-    for kind, answered in _ANSWERS:
+    for kind, error, status in _ANSWERS:
         if isinstance(exc, kind):
-            return answered(str(exc))
+            return admin_error(error, status, str(exc))
     return None
 
 
@@ -279,10 +287,11 @@ def _fallback(routes: Sequence[Route]) -> Callable[[Request], Awaitable[Response
             if route.path_regex.match(scope["path"]) and route.methods:
                 allowed |= route.methods
         if allowed:
-            raise MethodNotAllowed(sorted(allowed))
-        raise NotFoundAnswer("no such admin endpoint")
+            allow = {"Allow": ", ".join(sorted(allowed))}
+            raise admin_error("method_not_allowed", 405, "method not allowed", allow)
+        raise admin_error("not_found", 404, "no such admin endpoint")
 
-    operation = Operation("*", "/admin", "admin.request", "", unknown)
+    operation = Operation("*", "/admin", "admin.request", unknown)
     return endpoint(operation)
 
 

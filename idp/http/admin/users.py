@@ -8,7 +8,7 @@ from starlette.responses import Response
 from idp.admin import users
 from idp.admin.documents import disabled_document, unlock_document, user_document
 from idp.admin.users import UserRef, UserUpdate
-from idp.http.admin.routing import AdminCall, Operation, answer, no_content
+from idp.http.admin.routing import AdminCall, answer, no_content
 from idp.http.json_body import BOOLEAN, NULLABLE_STRING, STRING, Field, read_json
 
 CREATE_FIELDS = (
@@ -32,11 +32,7 @@ UPDATE_FIELDS = (
     Field("email", NULLABLE_STRING, "Email address (null clears it)."),
     Field("name", NULLABLE_STRING, "Display name (null clears it)."),
     Field("disabled", BOOLEAN, "A disabled user cannot sign in."),
-    Field(
-        "password",
-        STRING,
-        "A new password of at least IDP_PASSWORD_MIN_LENGTH characters (argon2id hash).",
-    ),
+    Field("password", STRING, "A new password of at least IDP_PASSWORD_MIN_LENGTH characters."),
 )
 
 
@@ -45,10 +41,12 @@ def _ref(call: AdminCall) -> UserRef:
 
 
 async def list_users(call: AdminCall) -> Response:
+    """List users (never a password hash)."""
     return answer([user_document(u) for u in await users.list_users(call.admin)])
 
 
 async def create(call: AdminCall) -> Response:
+    """Create a user (the password is hashed with argon2id, never returned)."""
     body = await read_json(call.request, CREATE_FIELDS, optional=False)
     username, password = body.pop("username"), body.pop("password")
     return answer(
@@ -57,10 +55,12 @@ async def create(call: AdminCall) -> Response:
 
 
 async def show(call: AdminCall) -> Response:
+    """Show one user."""
     return answer(user_document(await users.get_user(call.admin, _ref(call))))
 
 
 async def update(call: AdminCall) -> Response:
+    """Change a user's email, name, disabled flag or password."""
     body = await read_json(call.request, UPDATE_FIELDS, optional=False)
     return answer(
         user_document(await users.update_user(call.admin, _ref(call), UserUpdate(**body)))
@@ -68,67 +68,18 @@ async def update(call: AdminCall) -> Response:
 
 
 async def disable(call: AdminCall) -> Response:
+    """Disable a user, end their sessions and refresh tokens; say how many sessions ended."""
     user, ended = await users.disable_user(call.admin, _ref(call))
     return answer(disabled_document(user, ended))
 
 
 async def unlock(call: AdminCall) -> Response:
+    """Forget the account's failed logins from every address, ending any pause or lock."""
     user, cleared = await users.unlock_user(call.admin, _ref(call))
     return answer(unlock_document(user, cleared))
 
 
 async def delete(call: AdminCall) -> Response:
+    """Delete a user, ending their sessions first."""
     await users.delete_user(call.admin, _ref(call))
     return no_content()
-
-
-_ONE = "/admin/users/{user_id}"
-_ONE_ERRORS = (400, 401, 403, 404)
-OPERATIONS = (
-    Operation("GET", "/admin/users", "user.list", "List users.", list_users, response="Users"),
-    Operation(
-        "POST",
-        "/admin/users",
-        "user.create",
-        "Create a user (the password is hashed with argon2id, never returned).",
-        create,
-        status=201,
-        response="User",
-        body=CREATE_FIELDS,
-        errors=(400, 401, 403, 409),
-    ),
-    Operation(
-        "GET", _ONE, "user.show", "Show one user.", show, response="User", errors=_ONE_ERRORS
-    ),
-    Operation(
-        "PATCH",
-        _ONE,
-        "user.update",
-        "Change a user's email, name, disabled flag or password.",
-        update,
-        response="User",
-        body=UPDATE_FIELDS,
-        errors=_ONE_ERRORS,
-    ),
-    Operation(
-        "POST",
-        f"{_ONE}/disable",
-        "user.disable",
-        "Disable a user and end their sessions and refresh tokens; says how many sessions ended.",
-        disable,
-        response="DisabledUser",
-        errors=_ONE_ERRORS,
-    ),
-    Operation(
-        "POST",
-        f"{_ONE}/unlock",
-        "user.unlock",
-        "Forget the account's failed logins from every address, ending any pause or lock.",
-        unlock,
-        response="Unlocked",
-        errors=_ONE_ERRORS,
-    ),
-    Operation(
-        "DELETE", _ONE, "user.delete", "Delete a user.", delete, status=204, errors=_ONE_ERRORS
-    ),
-)
