@@ -59,7 +59,7 @@ async def ensure_key_rings(
 ) -> list[KeyRecord]:
     """Create an active and a next key for every configured algorithm that lacks them.
 
-    ``subject`` (here and below) is the admin token's ``sub``, recorded in the audit rows.
+    ``actor`` and ``subject`` (an admin token's ``sub``) name who asked, in the audit rows.
     """
     new_key = key_factory(settings, clock)
     return await store.change_key_ring(
