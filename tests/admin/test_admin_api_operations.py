@@ -249,9 +249,16 @@ def test_unlock_forgets_failed_logins_and_is_audited_like_the_cli(
     assert [(r.actor, r.subject, r.target, r.detail) for r in rows] == [
         (f"admin:{admin_id}", admin_id, user["id"], {"username": "Ada"})
     ]
-    before = len(audit(live_server))
-    assert_error(http.post("/admin/users/nobody/unlock", headers=headers), 404, "not_found")
-    assert failures(live_server, before) == [(f"admin:{admin_id}", "user.unlock", 404, "not_found")]
+
+
+def start_sessions(live_server: LiveServer, user_id: str, count: int) -> None:
+    settings = live_server.settings
+
+    async def start(store: Store) -> None:
+        for _ in range(count):
+            await start_session(store, settings, time.time, user_id)
+
+    with_store(settings.database_url, start)
 
 
 def test_disable_ends_sessions_and_says_how_many(
@@ -259,13 +266,7 @@ def test_disable_ends_sessions_and_says_how_many(
 ) -> None:
     admin_id, headers = admin
     user = make_user(http, headers, "carol")
-    settings = live_server.settings
-
-    async def sessions(store: Store) -> None:
-        for _ in range(2):
-            await start_session(store, settings, time.time, user["id"])
-
-    with_store(settings.database_url, sessions)
+    start_sessions(live_server, user["id"], 2)
     disabled = http.post(f"/admin/users/{user['id']}/disable", headers=headers)
     assert disabled.status_code == 200, disabled.text
     assert disabled.json() == {**user, "disabled": True, "sessions_ended": 2}
@@ -278,10 +279,22 @@ def test_disable_ends_sessions_and_says_how_many(
         (f"admin:{admin_id}", {"fields": ["disabled"]}),
         (f"admin:{admin_id}", {"fields": []}),
     ]
+
+
+def test_an_unknown_user_is_404_and_audited(
+    live_server: LiveServer, http: httpx.Client, admin: Admin
+) -> None:
+    admin_id, headers = admin
     before = len(audit(live_server))
-    assert_error(http.post("/admin/users/nobody/disable", headers=headers), 404, "not_found")
+    for action in ("unlock", "disable"):
+        refused = http.post(f"/admin/users/nobody/{action}", headers=headers)
+        assert (
+            "no user with id 'nobody'"
+            in assert_error(refused, 404, "not_found")["error_description"]
+        )
     assert failures(live_server, before) == [
-        (f"admin:{admin_id}", "user.disable", 404, "not_found")
+        (f"admin:{admin_id}", "user.unlock", 404, "not_found"),
+        (f"admin:{admin_id}", "user.disable", 404, "not_found"),
     ]
 
 
