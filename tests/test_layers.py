@@ -20,7 +20,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("http",),
     ("metrics",),
-    ("admin", "management"),
+    ("admin",),
     ("sso",),
     ("oauth",),
     ("keyring",),

@@ -17,7 +17,6 @@ from starlette.routing import Route
 from idp.clock import Clock, system_clock
 from idp.config import ConfigError, Settings
 from idp.http import (
-    admin_endpoints,
     authorize,
     consent,
     discovery,
@@ -31,12 +30,13 @@ from idp.http import (
     token,
     userinfo,
 )
+from idp.http.admin import operations as admin_operations
 from idp.http.html import stylesheet
 from idp.http.middleware import RequestGuard, StrictTransportSecurity, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
 from idp.http.sealed_forms import FormRejected, form_rejected
 from idp.http.services import Services
-from idp.keyring.admin import ensure_key_rings
+from idp.keyring.changes import ensure_key_rings
 from idp.keyring.kek import check_store
 from idp.keyring.ring import KeyRingService
 from idp.keyring.scheduler import KeyRingScheduler
@@ -162,7 +162,7 @@ def create_app(
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics.metrics, methods=["GET"]),
-        *admin_endpoints.routes(),
+        *admin_operations.routes(),
     ]
     hsts = [Middleware(StrictTransportSecurity, max_age=settings.hsts_max_age)]
     app = Starlette(

@@ -1,7 +1,7 @@
 """Strict JSON request bodies (RFC 8259): an object with known members of the right types.
 
-The same field list that checks a body also describes it in the OpenAPI document, so the
-two cannot drift apart.
+The same field list that checks a body (or a query string, :func:`parse_text`) also
+describes it in the OpenAPI document, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -23,25 +23,33 @@ STRING = "string"
 NULLABLE_STRING = "nullable string"
 STRING_LIST = "string list"
 BOOLEAN = "boolean"
+POSITIVE_INTEGER = "positive integer"
 
 
 @dataclass(frozen=True)
 class Field:
-    """One member a JSON body may carry."""
+    """One member a JSON body may carry; ``limit`` caps a string's length (default
+    MAX_STRING_LENGTH) or an integer's value."""
 
     name: str
     kind: str
     description: str
     required: bool = False
+    limit: int | None = None
 
     def schema(self) -> dict[str, Any]:
         """The member's JSON Schema (draft 2020-12, as OpenAPI 3.1 uses)."""
-        limited = {"type": "string", "maxLength": MAX_STRING_LENGTH}
+        longest = self.limit or MAX_STRING_LENGTH
+        limited = {"type": "string", "maxLength": longest}
+        integer: dict[str, Any] = {"type": "integer", "minimum": 1}
+        if self.limit is not None:
+            integer["maximum"] = self.limit
         shapes: dict[str, dict[str, Any]] = {
             STRING: limited,
-            NULLABLE_STRING: {"type": ["string", "null"], "maxLength": MAX_STRING_LENGTH},
+            NULLABLE_STRING: {"type": ["string", "null"], "maxLength": longest},
             STRING_LIST: {"type": "array", "items": limited, "maxItems": MAX_LIST_ITEMS},
             BOOLEAN: {"type": "boolean"},
+            POSITIVE_INTEGER: integer,
         }
         return {**shapes[self.kind], "description": self.description}
 
@@ -83,8 +91,11 @@ def _check(field: Field, value: Any) -> None:
         what = "a string or null" if field.kind == NULLABLE_STRING else "a string"
         if not isinstance(value, str):
             raise InvalidRequest(f"{field.name} must be {what}")
-        if len(value) > MAX_STRING_LENGTH or "\x00" in value:
+        if len(value) > (field.limit or MAX_STRING_LENGTH) or "\x00" in value:
             raise InvalidRequest(f"{field.name} is too long or holds a NUL character")
+        return
+    if field.kind == POSITIVE_INTEGER:
+        _check_integer(field, value)
         return
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidRequest(f"{field.name} must be an array of strings")
@@ -92,6 +103,28 @@ def _check(field: Field, value: Any) -> None:
         raise InvalidRequest(f"{field.name} has more than {MAX_LIST_ITEMS} items")
     if any(len(v) > MAX_STRING_LENGTH or "\x00" in v for v in value):
         raise InvalidRequest(f"an item of {field.name} is too long or holds a NUL character")
+
+
+def _check_integer(field: Field, value: Any) -> None:
+    top = field.limit
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < 1
+        or (top is not None and value > top)
+    ):
+        bounds = f"from 1 to {top}" if top is not None else "of at least 1"
+        raise InvalidRequest(f"{field.name} must be a whole number {bounds}")
+
+
+def parse_text(field: Field, text: str) -> Any:
+    """A query parameter's value for ``field`` (a string, or a whole number), checked."""
+    if field.kind != POSITIVE_INTEGER:
+        _check(field, text)
+        return text
+    value: Any = int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+    _check_integer(field, value)
+    return value
 
 
 def parse_json_object(body: bytes, fields: Sequence[Field]) -> dict[str, Any]:

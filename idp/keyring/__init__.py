@@ -1,1 +1,3 @@
-"""Signing keys: material, lifecycle transitions, and the in-memory ring."""
+"""Signing keys: material, lifecycle transitions, the in-memory ring, the scheduler, and the
+ring changes the server makes itself (``changes``); an administrator's key operations are in
+:mod:`idp.admin.keys`."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from idp.clock import Clock, system_clock
 from idp.config import Settings
 from idp.keyring import lifecycle
-from idp.keyring.admin import prepare_keys, run_scheduled_transitions
+from idp.keyring.changes import prepare_keys, run_scheduled_transitions
 from idp.keyring.kek import check_opens
 from idp.keyring.lifecycle import LifecyclePolicy
 from idp.keyring.material import KeyMaterialError

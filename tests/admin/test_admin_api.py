@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from argon2 import PasswordHasher
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from idp.keyring.material import unseal
-from idp.management import create_client
-from idp.oauth.registration import ClientRequest, admin_client_request, build_client
+from idp.oauth.registration import ClientRequest, build_client
 from idp.store.base import AuditEntry, KeyRecord, Store, UserRecord
+from tests.support.admin_api import assert_error, audit, bearer, get_token, register_admin
 from tests.support.cli import clean_environ
 from tests.support.commands import run_idp
 from tests.support.server import LiveServer, basic, register_client, with_store
@@ -41,59 +40,9 @@ def run_idp_failing(env: dict[str, str], cwd: Path, *args: str) -> str:
     return completed.stderr.decode()
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def audit(live_server: LiveServer) -> list[AuditEntry]:
-    result: list[AuditEntry] = with_store(
-        live_server.settings.database_url, lambda s: s.list_audit()
-    )
-    return result
-
-
 def keys_in_store(live_server: LiveServer) -> list[KeyRecord]:
     result: list[KeyRecord] = with_store(live_server.settings.database_url, lambda s: s.list_keys())
     return result
-
-
-def register_admin(live_server: LiveServer, name: str = "ops") -> tuple[str, str]:
-    request = admin_client_request(ClientRequest(name=name), live_server.settings.issuer)
-
-    async def work(store: Any) -> tuple[str, str]:
-        record, secret = await create_client(store, request)
-        return record.client_id, secret or ""
-
-    result: tuple[str, str] = with_store(live_server.settings.database_url, work)
-    return result
-
-
-def get_token(http: httpx.Client, client_id: str, secret: str, **form: str) -> str:
-    response = http.post(
-        "/token",
-        data={"grant_type": "client_credentials", **form},
-        headers=basic(client_id, secret),
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
-
-
-@pytest.fixture
-def admin(live_server: LiveServer, http: httpx.Client) -> tuple[str, dict[str, str]]:
-    """An admin client's id and the headers carrying its token."""
-    client_id, secret = register_admin(live_server)
-    return client_id, bearer(get_token(http, client_id, secret))
-
-
-def assert_error(response: httpx.Response, status: int, error: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers["cache-control"] == "no-store"
-    body: dict[str, Any] = response.json()
-    assert body["error"] == error
-    assert body["error_description"]
-    return body
 
 
 def assert_challenge(response: httpx.Response, error: str) -> None:
@@ -860,7 +809,7 @@ def test_openapi_document_is_valid_and_matches_the_routes(
     from openapi_spec_validator import validate
     from starlette.routing import Route
 
-    from idp.http.admin import ANY_METHOD
+    from idp.http.admin.routing import ANY_METHOD
     from idp.http.app import create_app
 
     response = http.get("/admin/openapi.json")  # a public description: no token needed
@@ -883,7 +832,7 @@ def test_openapi_document_is_valid_and_matches_the_routes(
         if method != "HEAD" and set(route.methods or ()) != set(ANY_METHOD)
     }
     assert described == served
-    assert len(described) == 14
+    assert len(described) == 19
 
     scheme = document["components"]["securitySchemes"]["adminToken"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from idp.config import decode_key_encryption_key, load_settings
-from idp.keyring.admin import ensure_key_rings
+from idp.keyring.changes import ensure_key_rings
 from idp.keyring.material import unseal
 from tests.support.cli import Idp, by_alg
 from tests.support.server import with_store

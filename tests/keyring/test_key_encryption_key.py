@@ -20,16 +20,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from idp.admin.clients import create_client
+from idp.admin.context import AdminContext
+from idp.admin.keys import rewrap_keys
 from idp.config import Settings, load_settings, new_key_encryption_key
 from idp.http.app import create_app
-from idp.keyring.admin import (
-    ensure_key_rings,
-    rewrap_keys,
-)
+from idp.keyring.changes import ensure_key_rings
 from idp.keyring.kek import KeyEncryptionKeyMismatch
 from idp.keyring.material import new_key_record, opens, unseal
-from idp.management import create_client
-from idp.oauth.registration import ClientRequest, admin_client_request
+from idp.oauth.registration import ClientRequest
 from idp.store.base import KeyRecord, KeyRingChange, Store
 from tests.support.cli import Idp, clean_environ
 from tests.support.keys import key_of
@@ -156,7 +155,7 @@ def test_readyz_after_a_rewrap_names_the_active_key_until_restart(
     active key it cannot open) but keeps signing; started with the new key, it is ready."""
     new_text = new_key_encryption_key()
     old = live_server.settings
-    with_store(database_url, lambda store: rewrap_keys(store, old, key_of(new_text)))
+    with_store(database_url, lambda store: rewrap_keys(AdminContext(store, old), key_of(new_text)))
 
     def not_ready() -> dict[str, str] | None:
         answer = http.get("/readyz")
@@ -193,10 +192,10 @@ def test_the_app_refuses_to_start_with_a_key_that_does_not_open_the_ring(
 
 def admin_token(live_server: LiveServer, http: httpx.Client) -> str:
     """An access token for the admin API, from a client registered in the store."""
-    request = admin_client_request(ClientRequest(name="ops"), live_server.settings.issuer)
 
     async def register(store: Store) -> tuple[str, str]:
-        record, secret = await create_client(store, request)
+        ctx = AdminContext(store, live_server.settings)
+        record, secret = await create_client(ctx, ClientRequest(name="ops"), admin=True)
         return record.client_id, secret or ""
 
     client_id, secret = with_store(live_server.settings.database_url, register)

@@ -27,8 +27,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from idp.admin.context import AdminContext
+from idp.admin.keys import rotate_keys
 from idp.config import load_settings
-from idp.keyring.admin import ensure_key_rings, rotate_keys
+from idp.keyring.changes import ensure_key_rings
 from tests.support.processes import (
     ServeProcess,
     client_basic,
@@ -321,7 +323,9 @@ def test_three_replicas_rotate_as_one(database_url: str, tmp_path: Path) -> None
                     continue
                 time.sleep(max(0.0, scheduled + 0.3 - time.time()))
                 for _ in range(2):
-                    done = with_store(database_url, lambda s: rotate_keys(s, settings, ALGS))
+                    done = with_store(
+                        database_url, lambda s: rotate_keys(AdminContext(s, settings), ALGS)
+                    )
                     hasty += sum(1 for r in done if r.warning)
         finally:
             stop.set()

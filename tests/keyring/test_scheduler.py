@@ -12,8 +12,10 @@ from dataclasses import replace
 import asyncpg
 import pytest
 
+from idp.admin.context import AdminContext
+from idp.admin.keys import revoke_key, rotate_keys
 from idp.config import Settings
-from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_keys
+from idp.keyring.changes import ensure_key_rings
 from idp.keyring.ring import KeyRingService
 from idp.keyring.scheduler import KeyRingScheduler
 from idp.store import make_store
@@ -126,7 +128,7 @@ async def test_due_rotation_waits_for_a_fresh_next_key(
     await ensure_key_rings(store, tuned, clock)
     clock.now = T0 + 95
     # A manual rotation 5 s before the schedule: the new next key is only 5 s old at T0+100.
-    (rotation,) = await rotate_keys(store, tuned, ["ES256"], clock)
+    (rotation,) = await rotate_keys(AdminContext(store, tuned, clock=clock), ["ES256"])
     assert rotation.warning is None  # the promoted key was published 95 s ago
     scheduler = KeyRingScheduler(store, tuned, clock)
     clock.now = T0 + 195
@@ -135,12 +137,12 @@ async def test_due_rotation_waits_for_a_fresh_next_key(
     active = [k for k in await store.list_keys() if k.alg == "ES256" and k.state == "active"]
     assert active[0].kid == rotation.next_kid
     # Rotate by hand again right away: its promoted key is brand new, so it warns.
-    (hasty,) = await rotate_keys(store, tuned, ["ES256"], clock)
+    (hasty,) = await rotate_keys(AdminContext(store, tuned, clock=clock), ["ES256"])
     assert hasty.warning is not None and "pre-publication window" in hasty.warning
     # Just before the next scheduled rotation (due T0+295) the next key is revoked, so its
     # replacement is new: the scheduler waits until it has been published for 10 s.
     clock.now = T0 + 294
-    replacement = await revoke_key(store, tuned, hasty.next_kid, clock)
+    replacement = await revoke_key(AdminContext(store, tuned, clock=clock), hasty.next_kid)
     assert replacement.state == "revoked"
     fresh = next(k for k in await store.list_keys() if k.alg == "ES256" and k.state == "next")
     clock.now = T0 + 300
@@ -208,7 +210,7 @@ async def test_ring_watcher_hears_changes_and_survives_a_killed_listener(
             await _wait_async(lambda: _listener_pids(channel), 5.0)
         async with second_store(settings) as other:
             version = service.ring.version
-            await rotate_keys(other, settings, ["ES256"])
+            await rotate_keys(AdminContext(other, settings), ["ES256"])
             took = await _wait(lambda: service.ring.version > version, 5.0)
             assert took < 3.0
             if not postgres:
@@ -216,13 +218,13 @@ async def test_ring_watcher_hears_changes_and_survives_a_killed_listener(
             (first_pid,) = await _listener_pids(channel)
             await _terminate([first_pid])
             version = service.ring.version
-            await rotate_keys(other, settings, ["RS256"])
+            await rotate_keys(AdminContext(other, settings), ["RS256"])
             await _wait(lambda: service.ring.version > version, 5.0)
             # LISTEN resumes on a new connection, and again brings changes at once.
             pids = await _wait_async(lambda: _listener_pids(channel), 5.0)
             assert pids and first_pid not in pids
             version = service.ring.version
-            await rotate_keys(other, settings, ["ES256"])
+            await rotate_keys(AdminContext(other, settings), ["ES256"])
             assert await _wait(lambda: service.ring.version > version, 5.0) < 3.0
     finally:
         watcher.cancel()

@@ -16,8 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from idp.admin.context import AdminContext
+from idp.admin.keys import revoke_key, rotate_keys
 from idp.http.middleware import RequestGuard, TrustedProxies
-from idp.keyring.admin import revoke_key, rotate_keys
 from idp.store import make_store
 from tests.support.server import LiveServer
 
@@ -106,9 +107,9 @@ def test_ring_changes_reach_the_running_server(live_server: LiveServer, http: ht
         store = make_store(settings.database_url)
         await store.open()
         try:
-            [rotation] = await rotate_keys(store, settings, ["ES256"])
+            [rotation] = await rotate_keys(AdminContext(store, settings), ["ES256"])
             assert rotation.retired_kid is not None
-            await revoke_key(store, settings, rotation.retired_kid)
+            await revoke_key(AdminContext(store, settings), rotation.retired_kid)
             return rotation.active_kid, rotation.retired_kid
         finally:
             await store.close()

@@ -23,10 +23,11 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 from prometheus_client.parser import text_string_to_metric_families
 
+from idp.admin.context import AdminContext
+from idp.admin.keys import revoke_key
+from idp.admin.users import UserRef, UserUpdate, update_user
 from idp.config import Settings
-from idp.keyring.admin import revoke_key
 from idp.keyring.ring import KeyRing
-from idp.management import UserUpdate, update_user
 from idp.store.base import Store
 from tests.support.server import LiveServer, basic, register_client, start_server, with_store
 from tests.support.sso import AuthorizeParams, MovableClock, sign_in
@@ -278,7 +279,9 @@ def test_a_revoked_key_makes_its_tokens_inactive_at_once(world: World) -> None:
     token = world.access_token()
     kid = _segments(token)[0]["kid"]
     assert world.active(world.api, token)["active"] is True
-    with_store(world.settings.database_url, lambda s: revoke_key(s, world.settings, kid))
+    with_store(
+        world.settings.database_url, lambda s: revoke_key(AdminContext(s, world.settings), kid)
+    )
     # No waiting for the key-ring watcher: introspection re-reads a changed ring.
     assert world.active(world.api, token) == {"active": False}
     fresh = world.access_token()
@@ -671,7 +674,8 @@ def test_a_disabled_users_tokens_stay_refused_when_enabled_again(world: World) -
     assert userinfo(world, tokens["access_token"]).status_code == 200
 
     async def set_disabled(store: Store, disabled: bool) -> None:
-        await update_user(store, flow.person, UserUpdate(disabled=disabled), clock=world.clock)
+        ctx = AdminContext(store, world.settings, clock=world.clock)
+        await update_user(ctx, UserRef(id=flow.person), UserUpdate(disabled=disabled))
 
     with_store(world.settings.database_url, lambda s: set_disabled(s, True))
     assert_refused_at_userinfo(world, tokens["access_token"])

@@ -9,9 +9,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from idp.admin.context import AdminContext
+from idp.admin.keys import rotate_keys
 from idp.config import Settings
 from idp.http.app import create_app
-from idp.keyring.admin import ensure_key_rings, rotate_keys
+from idp.keyring.changes import ensure_key_rings
 from idp.keyring.ring import KeyRingService
 from idp.metrics import Metrics
 from idp.store.base import Store
@@ -111,7 +113,7 @@ async def test_key_gauges_follow_the_clock_and_rotations(store: Store, settings:
     values = samples(metrics.exposition().decode())
     assert values[("idp_signing_key_next_rotation_seconds", (("alg", "RS256"),))] == -500
 
-    await rotate_keys(store, configured, ["ES256"], clock=lambda: now[0])
+    await rotate_keys(AdminContext(store, configured, clock=lambda: now[0]), ["ES256"])
     await keys.refresh_if_changed()
     now[0] += 10
     values = samples(metrics.exposition().decode())

@@ -15,7 +15,9 @@ import pytest
 from argon2 import PasswordHasher
 
 import idp.sso.passwords as module
-from idp.management import create_user
+from idp.admin.context import AdminContext
+from idp.admin.users import create_user
+from idp.config import Settings
 from idp.sso.login import check_password
 from idp.sso.passwords import (
     HASH_THREAD_NICE_INCREMENT,
@@ -29,9 +31,11 @@ from idp.store.base import Store
 pytestmark = pytest.mark.anyio
 
 
-async def test_right_password_signs_in_and_every_failure_looks_the_same(store: Store) -> None:
+async def test_right_password_signs_in_and_every_failure_looks_the_same(
+    store: Store, settings: Settings
+) -> None:
     passwords = PasswordService(2)
-    user = await create_user(store, "alice", "correct horse")
+    user = await create_user(AdminContext(store, settings), "alice", "correct horse")
     assert await check_password(store, passwords, "alice", "correct horse") == user
     assert await check_password(store, passwords, " alice ", "correct horse") == user
     assert await check_password(store, passwords, "alice", "wrong") is None
@@ -42,9 +46,9 @@ async def test_right_password_signs_in_and_every_failure_looks_the_same(store: S
     assert await check_password(store, passwords, "alice", "correct horse") is None
 
 
-async def test_old_parameters_are_rehashed_on_login(store: Store) -> None:
+async def test_old_parameters_are_rehashed_on_login(store: Store, settings: Settings) -> None:
     passwords = PasswordService(2)
-    user = await create_user(store, "bob", "password-1")
+    user = await create_user(AdminContext(store, settings), "bob", "password-1")
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("password-1")
     await store.set_user_password_hash(user.id, weak)
     assert needs_rehash(weak)

@@ -7,9 +7,12 @@ import json
 
 import pytest
 
+from idp.admin.clients import create_client, delete_client
+from idp.admin.context import AdminContext
+from idp.admin.keys import revoke_key, rotate_keys
+from idp.admin.users import create_user
 from idp.config import Settings
-from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_keys
-from idp.management import create_client, create_user, delete_client
+from idp.keyring.changes import ensure_key_rings
 from idp.oauth.registration import ClientRequest
 from idp.store.base import AuditEntry, Conflict, KeyRingChange, NotFound, Store
 
@@ -24,10 +27,11 @@ def actions(entries: list[AuditEntry]) -> list[tuple[str, str, str]]:
     return [(e.actor, e.action, e.outcome) for e in entries]
 
 
-async def test_client_and_user_changes_are_recorded(store: Store) -> None:
-    client, _ = await create_client(store, request(), actor="cli:alice")
-    user = await create_user(store, "bob", "correct horse", actor="cli:alice")
-    await delete_client(store, client.client_id, actor="admin:ops")
+async def test_client_and_user_changes_are_recorded(store: Store, settings: Settings) -> None:
+    alice = AdminContext(store, settings, actor="cli:alice")
+    client, _ = await create_client(alice, request())
+    user = await create_user(alice, "bob", "correct horse")
+    await delete_client(AdminContext(store, settings, actor="admin:ops"), client.client_id)
 
     entries = await store.list_audit()
     assert actions(entries) == [
@@ -43,17 +47,18 @@ async def test_client_and_user_changes_are_recorded(store: Store) -> None:
     assert [e.id for e in entries] == sorted(e.id for e in entries if e.id is not None)
 
 
-async def test_refused_changes_write_no_audit_row(store: Store) -> None:
+async def test_refused_changes_write_no_audit_row(store: Store, settings: Settings) -> None:
     """A change that fails (name taken, nothing to delete) leaves the audit trail unchanged."""
-    await create_client(store, request())
+    ctx = AdminContext(store, settings)
+    await create_client(ctx, request())
     before = await store.list_audit()
     with pytest.raises(Conflict):
-        await create_client(store, request())
+        await create_client(ctx, request())
     with pytest.raises(NotFound):
-        await delete_client(store, "no-such-client")
-    await create_user(store, "bob", "password one")
+        await delete_client(ctx, "no-such-client")
+    await create_user(ctx, "bob", "password one")
     with pytest.raises(Conflict):
-        await create_user(store, "bob", "password one")
+        await create_user(ctx, "bob", "password one")
     after = await store.list_audit()
     assert len(after) == len(before) + 1
     assert after[-1].action == "user.create"
@@ -68,7 +73,8 @@ async def test_key_transitions_are_recorded_with_their_actor(
     assert sorted(e.target for e in created) == sorted(k.kid for k in keys)
     assert {e.detail["state"] for e in created} == {"active", "next"}
 
-    (rotation,) = await rotate_keys(store, settings, ["ES256"], actor="cli:alice")
+    alice = AdminContext(store, settings, actor="cli:alice")
+    (rotation,) = await rotate_keys(alice, ["ES256"])
     rotated = (await store.list_audit())[len(created) :]
     assert {(e.action, e.target) for e in rotated} == {
         ("key.retire", rotation.retired_kid),
@@ -79,7 +85,7 @@ async def test_key_transitions_are_recorded_with_their_actor(
     activate = next(e for e in rotated if e.action == "key.activate")
     assert activate.detail == {"alg": "ES256", "from": "next", "to": "active"}
 
-    await revoke_key(store, settings, rotation.retired_kid or "", actor="cli:alice")
+    await revoke_key(alice, rotation.retired_kid or "")
     last = (await store.list_audit())[-1]
     assert (last.action, last.target, last.detail["from"]) == (
         "key.revoke",
@@ -126,9 +132,9 @@ async def test_counted_rows_grow_by_one_per_bucket(store: Store) -> None:
 
 
 async def test_the_admin_tokens_subject_is_recorded(store: Store, settings: Settings) -> None:
-    await create_client(store, request(), actor="admin:ops", subject="ops")
+    await create_client(AdminContext(store, settings, "admin:ops", "ops"), request())
     await ensure_key_rings(store, settings, actor="admin:ops", subject="ops")
-    await create_user(store, "bob", "a long enough password")
+    await create_user(AdminContext(store, settings), "bob", "a long enough password")
     entries = await store.list_audit()
     assert [e.subject for e in entries[:-1]] == ["ops"] * (len(entries) - 1)
     assert entries[-1].subject is None

@@ -8,8 +8,10 @@ from dataclasses import replace
 
 import pytest
 
+from idp.admin.context import AdminContext
+from idp.admin.keys import revoke_key, rotate_keys
 from idp.config import Settings, new_key_encryption_key
-from idp.keyring.admin import ensure_key_rings, revoke_key, rotate_keys, run_scheduled_transitions
+from idp.keyring.changes import ensure_key_rings, run_scheduled_transitions
 from idp.keyring.kek import KeyEncryptionKeyMismatch
 from idp.keyring.scheduler import KeyRingScheduler
 from idp.store.base import KeyRingChange, Store
@@ -45,7 +47,7 @@ async def test_ensure_creates_active_and_next_per_alg_once(
 async def test_rotation_promotes_next_and_retires_active(store: Store, settings: Settings) -> None:
     keys = await ensure_key_rings(store, settings)
     before = {(k.alg, k.state): k.kid for k in keys}
-    [rotation] = await rotate_keys(store, settings, ["ES256"])
+    [rotation] = await rotate_keys(AdminContext(store, settings), ["ES256"])
     assert rotation.active_kid == before[("ES256", "next")]
     assert rotation.retired_kid == before[("ES256", "active")]
     after = {k.kid: k for k in await store.list_keys()}
@@ -62,7 +64,9 @@ async def test_concurrent_rotations_keep_one_active_key(settings: Settings) -> N
     async with open_stores(settings.database_url, 3) as stores:
         await stores[0].migrate()
         await ensure_key_rings(stores[0], settings)
-        await asyncio.gather(*(rotate_keys(each, settings, ["ES256"]) for each in stores))
+        await asyncio.gather(
+            *(rotate_keys(AdminContext(each, settings), ["ES256"]) for each in stores)
+        )
         keys = await stores[0].list_keys()
         es = [k for k in keys if k.alg == "ES256"]
         assert [k.state for k in es].count("active") == 1
@@ -77,7 +81,7 @@ async def test_revoking_active_key_hands_over_and_erases_private_part(
     keys = await ensure_key_rings(store, settings)
     active = next(k for k in keys if k.alg == "RS256" and k.state == "active")
     waiting = next(k for k in keys if k.alg == "RS256" and k.state == "next")
-    revoked = await revoke_key(store, settings, active.kid)
+    revoked = await revoke_key(AdminContext(store, settings), active.kid)
     assert revoked.state == "revoked"
     after = {k.kid: k for k in await store.list_keys()}
     assert after[active.kid].state == "revoked"
@@ -124,7 +128,7 @@ async def test_a_key_ring_change_under_another_key_is_refused_inside_the_transac
         **{**settings.__dict__, "key_encryption_key": key_of(new_key_encryption_key())}
     )
     with pytest.raises(KeyEncryptionKeyMismatch):
-        await rotate_keys(store, other, ["ES256"])
+        await rotate_keys(AdminContext(store, other), ["ES256"])
     due = Settings(**{**other.__dict__, "key_rotation_interval": 1, "key_prepublish": 1})
     with pytest.raises(KeyEncryptionKeyMismatch):
         await run_scheduled_transitions(store, due, clock=lambda: 10**10)

@@ -17,12 +17,12 @@ from urllib.parse import quote
 import asyncpg
 import uvicorn
 
+from idp.admin.clients import create_client
+from idp.admin.context import AdminContext
 from idp.clock import Clock, system_clock
 from idp.config import Settings, new_key_encryption_key
 from idp.http.app import create_app
-from idp.management import create_client
 from idp.oauth.registration import ClientRequest
-from idp.oauth.uris import backchannel_rules
 from idp.store import make_store
 from idp.store.base import Store
 
@@ -134,9 +134,7 @@ async def _register(settings: Settings, request: ClientRequest) -> tuple[str, st
     the_store = make_store(settings.database_url)
     await the_store.open()
     try:
-        record, secret = await create_client(
-            the_store, request, backchannel=backchannel_rules(settings)
-        )
+        record, secret = await create_client(AdminContext(the_store, settings), request)
         return record.client_id, secret
     finally:
         await the_store.close()

@@ -16,9 +16,10 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from idp.admin.context import AdminContext
+from idp.admin.users import create_user
 from idp.config import Settings
 from idp.keyring.material import unseal
-from idp.management import create_user
 from idp.store.base import Store
 from tests.support.server import LiveServer, register_client, start_server, with_store
 
@@ -59,7 +60,8 @@ def add_user(
     """Create a user in the service's store; return the user id."""
 
     async def work(store: Store) -> str:
-        user = await create_user(store, username, password, email=email, name=name)
+        ctx = AdminContext(store, settings)
+        user = await create_user(ctx, username, password, email=email, name=name)
         return user.id
 
     return with_store(settings.database_url, work)

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 description of the admin API, made from the same table as its routes."""
+"""The OpenAPI 3.1 description of the admin API, made from the same table as its routes
+(idp/http/admin/operations.py): paths, query and body fields, answers and their schemas."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import idp
 from idp.http.json_body import object_schema
 
 if TYPE_CHECKING:
-    from idp.http.admin import Operation
+    from idp.http.admin.routing import Operation
 
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "adminToken"
@@ -23,7 +24,7 @@ _ERROR_DESCRIPTIONS = {
     403: "A valid token without the idp:admin scope.",
     404: "No such key, client or user.",
     405: "Method not allowed on this path.",
-    409: "The name is taken, or the key is already revoked.",
+    409: "The name is taken, or the key is already in the ring or already revoked.",
 }
 
 _PARAMETER_DESCRIPTIONS = {
@@ -67,6 +68,11 @@ def _schemas() -> dict[str, Any]:
             "activated_at": _string("When it started signing.", nullable=True, fmt=time),
             "retired_at": _string("When it stopped signing.", nullable=True, fmt=time),
             "revoked_at": _string("When it was revoked.", nullable=True, fmt=time),
+            "next_transition": _string(
+                "activate, retire or expire; null for a final key or one waiting behind another.",
+                nullable=True,
+            ),
+            "next_transition_at": _string("When that happens.", nullable=True, fmt=time),
         },
         ["kid", "alg", "state", "created_at", "activated_at", "retired_at", "revoked_at"],
     )
@@ -120,6 +126,8 @@ def _schemas() -> dict[str, Any]:
         ["error", "error_description"],
     )
     return {
+        **_user_outcomes(user),
+        **_ring_and_audit(),
         "Key": key,
         "Keys": {"type": "array", "items": _ref("Key")},
         "Rotation": rotation,
@@ -130,6 +138,62 @@ def _schemas() -> dict[str, Any]:
         "Users": {"type": "array", "items": _ref("User")},
         "Error": error,
         "OpenAPI": {"type": "object", "description": "An OpenAPI 3.1 document."},
+    }
+
+
+def _user_outcomes(user: dict[str, Any]) -> dict[str, Any]:
+    """The answers of ``disable`` and ``unlock``."""
+    disabled = {**user["properties"], "sessions_ended": _count("Sessions that ended.")}
+    unlocked = {
+        "id": _string("The user's id."),
+        "username": _string("Login name."),
+        "unlocked": {"type": "boolean", "const": True},
+        "cleared": {"type": "boolean", "description": "False when nothing was to forget."},
+    }
+    return {
+        "DisabledUser": _object(disabled, [*user["required"], "sessions_ended"]),
+        "Unlocked": _object(unlocked, list(unlocked)),
+    }
+
+
+def _count(description: str) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 0, "description": description}
+
+
+def _ring_and_audit() -> dict[str, Any]:
+    """The ring status (as ``idp keys status --json``) and the audit trail's page."""
+    ring = {
+        "alg": _string("The algorithm."),
+        "active_kid": _string("The signing key.", nullable=True),
+        "next_kid": _string("The key the next rotation promotes.", nullable=True),
+        "rotation_due_at": _string("When a rotation is due.", nullable=True, fmt="date-time"),
+        "rotation_at": _string("When it happens (pre-publication waited for).", nullable=True),
+        "next_key_published_for_at_rotation": {"type": ["number", "null"]},
+        "verifiers_safe": {"type": "boolean"},
+        "manual_rotation_safe_now": {"type": "boolean"},
+        "retired_kids": _strings("Retired keys still published."),
+        "summary": _string("The same in words."),
+    }
+    entry = {
+        "id": {"type": "integer"},
+        "at": _string("When.", fmt="date-time"),
+        "actor": _string("cli:<login>, admin:<client_id>, system, scheduler or anonymous."),
+        "action": _string("For example client.create or key.activate."),
+        "target": _string("The id of what was acted on."),
+        "outcome": {"type": "string", "enum": ["success", "failure"]},
+        "detail": {"type": "object"},
+        "subject": _string("The admin token's sub.", nullable=True),
+        "count": _count("How many refused calls a counted row stands for."),
+    }
+    page = {
+        "entries": {"type": "array", "items": _ref("AuditEntry")},
+        "next_cursor": _string("The cursor of the older page; null at the start.", nullable=True),
+    }
+    return {
+        "RingStatus": _object(ring, list(ring)),
+        "RingStatuses": {"type": "array", "items": _ref("RingStatus")},
+        "AuditEntry": _object(entry, list(entry)),
+        "AuditPage": _object(page, list(page)),
     }
 
 
@@ -164,6 +228,10 @@ def _operation(operation: Operation) -> dict[str, Any]:
         }
         for name in _PATH_PARAMETER.findall(operation.path)
     ]
+    parameters += [
+        {"name": f.name, "in": "query", "required": f.required, "schema": f.schema()}
+        for f in operation.query
+    ]
     if parameters:
         document["parameters"] = parameters
     if operation.body is not None:
@@ -192,8 +260,8 @@ def openapi_document(operations: Sequence[Operation], issuer: str) -> dict[str, 
             "title": "idp admin API",
             "version": idp.__version__,
             "description": (
-                "Keys, clients and users of this identity provider. Call it with an access "
-                "token of this server (client_credentials, from a client made with "
+                "Keys, clients, users and the audit trail of this identity provider. Call it "
+                "with an access token of this server (client_credentials, from a client made with "
                 "`idp clients create --admin`) carrying the scope idp:admin and the audience "
                 f"{issuer}/admin. Every change and every refused call is in the audit trail "
                 "(refusals before authentication counted per source address and minute)."

@@ -1,11 +1,13 @@
-"""Admin API plumbing: bearer authentication, error answers, audit of refusals, routing.
+"""Admin API plumbing: operations, error answers, audit of refusals, routing.
 
-An admin endpoint is described by an :class:`Operation` (method, path, body fields,
-answers); idp/http/admin_endpoints.py holds the table, from which both the routes and the
-OpenAPI document are made. Every refused call (401, 403, 4xx) is written to the audit trail
-with outcome ``failure``; the token itself is never recorded or logged. Calls refused before
-the caller is authenticated are counted, one row per source address, actor and minute, so
-that nobody without an admin token can grow the table at will.
+An admin endpoint is described by an :class:`Operation` (method, path, query and body
+fields, answers); idp/http/admin/operations.py holds the table, from which both the routes
+and the OpenAPI document are made. A handler reads its input, calls one :mod:`idp.admin`
+operation with the call's :class:`~idp.admin.context.AdminContext`, and renders the outcome.
+Every refused call (401, 403, 4xx) is written to the audit trail with outcome ``failure``;
+the token itself is never recorded or logged. Calls refused before the caller is
+authenticated are counted, one row per source address, actor and minute, so that nobody
+without an admin token can grow the table at will.
 """
 
 from __future__ import annotations
@@ -19,24 +21,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idp.http.json_body import Field
+from idp.admin.context import AdminContext, InvalidInput
+from idp.http.admin.auth import UserTokenRefused, authenticate
+from idp.http.json_body import Field, parse_text
 from idp.http.responses import NO_STORE, json_response, oauth_error_response
 from idp.http.services import Services, services
 from idp.keyring.lifecycle import KeyRingError
-from idp.keyring.material import KeyMaterialError
-from idp.management import InvalidUser
-from idp.oauth.bearer import (
-    BearerError,
-    InvalidToken,
-    active_access_token,
-    bearer_token,
-    require_scope,
-)
-from idp.oauth.errors import OAuthError
-from idp.oauth.registration import ADMIN_SCOPE, InvalidClientMetadata, admin_audience
+from idp.keyring.material import KeyImportError, KeyMaterialError
+from idp.oauth.bearer import BearerError
+from idp.oauth.errors import InvalidRequest, OAuthError
+from idp.oauth.registration import InvalidClientMetadata
 from idp.sso.throttle import ip_key
 from idp.store.base import AuditEntry, Conflict, NotFound, StoreUnavailable
-from idp.verify.result import VerifiedToken
 
 log = logging.getLogger("idp.admin")
 
@@ -46,17 +42,37 @@ MAX_AUDITED_PATH = 200
 
 
 class AdminError(OAuthError):
-    """A refused admin call that is not about the token: unknown id, clash, bad metadata."""
+    """A refused admin call that is not about the token: unknown id, clash, bad input."""
 
-    def __init__(self, error: str, status: int, description: str) -> None:
-        super().__init__(description)
-        self.error = error
-        self.status = status
+
+def admin_error(
+    error: str, status: int, description: str, headers: dict[str, str] | None = None
+) -> AdminError:
+    """An admin refusal answered as ``{"error": error, ...}`` with ``status``."""
+    refused = AdminError(description, headers=headers)
+    refused.error, refused.status = error, status
+    return refused
+
+
+# How each admin service error is answered (error code, status); the first match wins.
+_ANSWERS: tuple[tuple[type[Exception], str, int], ...] = (
+    (NotFound, "not_found", 404),
+    (Conflict, "conflict", 409),
+    (KeyRingError, "conflict", 409),
+    (KeyImportError, "invalid_request", 400),
+    # The ring holds keys this server's key-encryption key cannot open (after a rewrap).
+    (KeyMaterialError, "temporarily_unavailable", 503),
+    (InvalidClientMetadata, "invalid_client_metadata", 400),
+    (InvalidInput, "invalid_request", 400),
+)
+CLASH_ERRORS = (400, 401, 403, 409)
+ONE_ERRORS = (400, 401, 403, 404)
+"""The refusals of an operation that makes something (409), or acts on one by id (404)."""
 
 
 @dataclass(frozen=True)
 class AdminCall:
-    """One authenticated admin request: the request, the services, and who is calling."""
+    """One admin request: the request, the services, and who is calling."""
 
     request: Request
     services: Services
@@ -67,25 +83,67 @@ class AdminCall:
         value: str = self.request.path_params[name]
         return value
 
+    @property
+    def admin(self) -> AdminContext:
+        """The admin service's context for this call: the caller acts, this process serves."""
+        found = self.services
+        return AdminContext(
+            found.store,
+            found.settings,
+            actor=self.actor,
+            subject=self.subject,
+            clock=found.clock,
+            hasher=found.passwords.hash,
+            notifier=found.notifier,
+            ring=found.keys,
+        )
+
 
 Handler = Callable[[AdminCall], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One admin endpoint: how to call it, what it does, what it answers."""
+    """One admin endpoint: how to call it, what it does, what it answers.
+
+    ``response`` names the answer's schema in the OpenAPI document; the first line of the
+    handler's docstring is the operation's summary there.
+    """
 
     method: str
     path: str
     action: str
-    summary: str
     handler: Handler
-    status: int = 200
     response: str | None = None
+    status: int = 200
     body: tuple[Field, ...] | None = None
     body_required: bool = True
     errors: tuple[int, ...] = (400, 401, 403)
     authenticated: bool = True
+    query: tuple[Field, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        return (self.handler.__doc__ or "").strip().split("\n", 1)[0]
+
+
+def creating(
+    path: str, action: str, handler: Handler, response: str, body: tuple[Field, ...]
+) -> Operation:
+    """A POST that makes something: 201 with it, 409 when it clashes with what is there."""
+    return Operation("POST", path, action, handler, response, 201, body, errors=CLASH_ERRORS)
+
+
+def changing(
+    path: str,
+    action: str,
+    handler: Handler,
+    response: str,
+    body: tuple[Field, ...],
+    errors: tuple[int, ...],
+) -> Operation:
+    """A PATCH of one thing by id: its changed form; 404 when there is no such thing."""
+    return Operation("PATCH", path, action, handler, response, body=body, errors=errors)
 
 
 def answer(document: Any, status: int = 200) -> Response:
@@ -93,79 +151,33 @@ def answer(document: Any, status: int = 200) -> Response:
     return json_response(document, status, dict(NO_STORE))
 
 
-# -- authentication -----------------------------------------------------------------------
+def no_content() -> Response:
+    """A 204 answer that is never cached."""
+    return Response(status_code=204, headers=dict(NO_STORE))
 
 
-async def authenticate(request: Request, found: Services) -> VerifiedToken:
-    """Accept only our own access tokens for the admin audience carrying ``idp:admin``.
-
-    The token must be in good standing (not revoked, its user enabled: the same check as
-    UserInfo and introspection), and its client must still exist and still hold the scope,
-    so deleting an admin client (or taking the scope away) shuts its tokens out at once.
-    """
-    token = bearer_token(request.headers.getlist("authorization"))
-    issuer = found.settings.issuer
-    active = await active_access_token(
-        token,
-        found.keys.ring.verification,
-        found.store,
-        issuer=issuer,
-        audience=admin_audience(issuer),
-        now=found.clock(),
-    )
-    verified = active.token
-    require_scope(verified, ADMIN_SCOPE)
-    require_client_subject(verified)
-    client = await found.store.get_client(verified.client_id)
-    if client is None:
-        raise InvalidToken("the token's client no longer exists", client_id=verified.client_id)
-    if ADMIN_SCOPE not in client.scope:
-        raise InvalidToken(
-            f"the token's client no longer holds the scope {ADMIN_SCOPE}",
-            client_id=verified.client_id,
-        )
-    return verified
-
-
-class UserTokenRefused(InvalidToken):
-    """A token issued for a person (authorization_code, refresh_token) at the admin API."""
-
-    def __init__(self, verified: VerifiedToken) -> None:
-        super().__init__(
-            "the admin API takes only a client's own token (client_credentials), "
-            "not one issued for a user",
-            client_id=verified.client_id,
-        )
-        self.subject = verified.subject
-
-
-def require_client_subject(verified: VerifiedToken) -> None:
-    """Refuse a token whose subject is a user rather than the client itself.
-
-    Admin rights belong to machine clients: a client_credentials token has ``sub`` equal
-    to its ``client_id`` and no ``auth_time`` (RFC 9068 section 2.2); a user's has both.
-    """
-    if verified.subject != verified.client_id or "auth_time" in verified.claims:
-        raise UserTokenRefused(verified)
+def read_query(request: Request, fields: Sequence[Field]) -> dict[str, Any]:
+    """The query parameters ``fields`` allow, each once, checked like body members."""
+    known = {f.name: f for f in fields}
+    found: dict[str, Any] = {}
+    for name, value in request.query_params.multi_items():
+        field = known.get(name)
+        if field is None:
+            expected = ", ".join(known) or "none"
+            raise InvalidRequest(f"unknown query parameter {name!r}; expected some of: {expected}")
+        if name in found:
+            raise InvalidRequest(f"query parameter {name!r} appears twice")
+        found[name] = parse_text(field, value)
+    return found
 
 
 def _as_protocol_error(exc: Exception) -> OAuthError | None:
     """The error answer for an exception a handler may raise; None if it is unexpected."""
     if isinstance(exc, OAuthError):
         return exc
-    if isinstance(exc, NotFound):
-        return AdminError("not_found", 404, str(exc))
-    if isinstance(exc, Conflict):
-        return AdminError("conflict", 409, str(exc))
-    if isinstance(exc, KeyRingError):
-        return AdminError("conflict", 409, str(exc))
-    if isinstance(exc, KeyMaterialError):
-        # The ring holds keys this server's key-encryption key cannot open (a rewrap).
-        return AdminError("temporarily_unavailable", 503, str(exc))
-    if isinstance(exc, InvalidClientMetadata):
-        return AdminError("invalid_client_metadata", 400, str(exc))
-    if isinstance(exc, InvalidUser):
-        return AdminError("invalid_request", 400, str(exc))
+    for kind, error, status in _ANSWERS:
+        if isinstance(exc, kind):
+            return admin_error(error, status, str(exc))
     return None
 
 
@@ -275,17 +287,12 @@ def _fallback(routes: Sequence[Route]) -> Callable[[Request], Awaitable[Response
             if route.path_regex.match(scope["path"]) and route.methods:
                 allowed |= route.methods
         if allowed:
-            raise _MethodNotAllowed(sorted(allowed))
-        raise AdminError("not_found", 404, "no such admin endpoint")
+            allow = {"Allow": ", ".join(sorted(allowed))}
+            raise admin_error("method_not_allowed", 405, "method not allowed", allow)
+        raise admin_error("not_found", 404, "no such admin endpoint")
 
-    operation = Operation("*", "/admin", "admin.request", "", unknown)
+    operation = Operation("*", "/admin", "admin.request", unknown)
     return endpoint(operation)
-
-
-class _MethodNotAllowed(AdminError):
-    def __init__(self, allowed: Sequence[str]) -> None:
-        super().__init__("method_not_allowed", 405, "method not allowed")
-        self.headers = {"Allow": ", ".join(allowed)}
 
 
 def admin_routes(operations: Sequence[Operation]) -> list[Route]:

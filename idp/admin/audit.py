@@ -1,0 +1,96 @@
+"""Reading the audit trail: the newest entries since a moment, oldest first, page by page.
+
+The first page is what ``idp audit list`` shows for the same ``since`` and ``limit``; a page
+that leaves older entries out carries a cursor for the page before it. The cursor names the
+oldest entry shown, so entries written meanwhile never shift a page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from idp.admin.context import AdminContext, InvalidInput
+from idp.config import ConfigError, parse_duration
+from idp.store.base import AuditEntry, Store
+
+_CURSOR = re.compile(r"before:([1-9][0-9]{0,17})")
+BAD_CURSOR = "the cursor is not one this server gave out"
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of entries, oldest first, and the cursor of the page before it (or None)."""
+
+    entries: list[AuditEntry]
+    next_cursor: str | None
+
+
+def parse_since(text: str, now: float) -> float:
+    """A moment given as a duration back from ``now`` (``90s``, ``15m``, ``12h``, ``30d``) or as
+    an ISO 8601 time with its zone (``2026-01-31T12:00:00Z``); raises InvalidInput."""
+    try:
+        return now - parse_duration("since", text)
+    except ConfigError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"expected a duration such as 12h or an ISO time such as 2026-01-31T12:00:00Z, "
+            f"got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"give the time zone (for example Z) in {text!r}")
+    return moment.timestamp()
+
+
+def encode_cursor(before_id: int) -> str:
+    """The opaque cursor of the page that ends just before entry ``before_id``."""
+    return base64.urlsafe_b64encode(f"before:{before_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The entry id a cursor of ours names; raises InvalidInput for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise InvalidInput(BAD_CURSOR) from None
+    match = _CURSOR.fullmatch(text)
+    if match is None:
+        raise InvalidInput(BAD_CURSOR)
+    return int(match.group(1))
+
+
+async def read_audit(
+    ctx: AdminContext, since: float | None, limit: int, cursor: str | None = None
+) -> AuditPage:
+    """The newest ``limit`` entries at or after ``since`` (before the cursor's entry, if
+    given), oldest first, with the cursor of the page before when there are older ones."""
+    if limit < 1:
+        raise InvalidInput("limit must be a positive whole number")
+    before = None if cursor is None else decode_cursor(cursor)
+    rows = await _newest(ctx.store, since, limit + 1, before)
+    page = rows[-limit:]
+    more = len(rows) > limit and bool(page) and page[0].id is not None
+    return AuditPage(page, encode_cursor(page[0].id or 0) if more else None)
+
+
+async def _newest(
+    store: Store, since: float | None, wanted: int, before: int | None
+) -> list[AuditEntry]:
+    """Up to ``wanted`` of the newest entries since ``since`` with an id below ``before``.
+
+    The store reads the newest entries only, so a page further back reads the newer entries
+    too, asking for more until enough older ones came back or the trail ran out.
+    """
+    fetch = wanted
+    while True:
+        rows = await store.list_audit(since, fetch)
+        kept = [r for r in rows if before is None or (r.id is not None and r.id < before)]
+        if len(kept) >= wanted or len(rows) < fetch:
+            return kept[-wanted:]
+        fetch = max(2 * fetch, wanted + len(rows) - len(kept))

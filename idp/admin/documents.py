@@ -1,0 +1,122 @@
+"""What administrators see: the JSON documents both the CLI (``--json``) and the admin API give.
+
+Member names follow RFC 7591 section 3.2.1 for clients; times are RFC 3339 UTC to the second.
+Never a secret (except a new client's, once), a password hash or a private key part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from idp.admin.keys import RingReport
+from idp.keyring.lifecycle import Rotation, Transition, iso
+from idp.store.base import AuditEntry, ClientRecord, KeyRecord, UserRecord
+
+
+def iso_time(timestamp: float | None) -> str | None:
+    """An RFC 3339 UTC timestamp, to the second."""
+    return None if timestamp is None else iso(timestamp)
+
+
+def client_document(client: ClientRecord, secret: str | None = None) -> dict[str, Any]:
+    """The client as administrators see it; ``secret`` only in the answer to creation."""
+    document: dict[str, Any] = {"client_id": client.client_id}
+    if secret is not None:
+        document["client_secret"] = secret
+    document.update(
+        {
+            "name": client.name,
+            "redirect_uris": list(client.redirect_uris),
+            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+            "grant_types": list(client.grant_types),
+            "scope": " ".join(client.scope),
+            "audiences": list(client.audiences),
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+            "access_token_alg": client.access_token_alg,
+            "id_token_alg": client.id_token_alg,
+            "require_consent": client.require_consent,
+            "backchannel_logout_uri": client.backchannel_logout_uri,
+            "created_at": iso_time(client.created_at),
+        }
+    )
+    return document
+
+
+def user_document(user: UserRecord) -> dict[str, Any]:
+    """The user as administrators see it; never the password hash."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "name": user.name,
+        "disabled": user.disabled,
+        "created_at": iso_time(user.created_at),
+    }
+
+
+def disabled_document(user: UserRecord, sessions_ended: int) -> dict[str, Any]:
+    """A user just disabled, with how many of their sessions that ended."""
+    return {**user_document(user), "disabled": True, "sessions_ended": sessions_ended}
+
+
+def unlock_document(user: UserRecord, cleared: bool) -> dict[str, Any]:
+    """An unlocked user; ``cleared`` is false when there were no failed logins to forget."""
+    return {"id": user.id, "username": user.username, "unlocked": True, "cleared": cleared}
+
+
+def key_document(key: KeyRecord, transition: Transition | None = None) -> dict[str, Any]:
+    """A key as administrators see it, with its next scheduled transition; never the private part.
+
+    ``next_transition`` is ``activate`` (a next key), ``retire`` (the active key), ``expire``
+    (a retired key) or null (revoked, expired, or a next key waiting behind another).
+    """
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": key.state,
+        "created_at": iso_time(key.created_at),
+        "activated_at": iso_time(key.activated_at),
+        "retired_at": iso_time(key.retired_at),
+        "revoked_at": iso_time(key.revoked_at),
+        "next_transition": transition.name if transition else None,
+        "next_transition_at": iso_time(transition.at) if transition else None,
+    }
+
+
+def rotation_document(rotation: Rotation) -> dict[str, Any]:
+    """A rotation's outcome as administrators see it: ``alg``, ``active_kid``, ``retired_kid``,
+    ``next_kid`` and ``warning``."""
+    return asdict(rotation)
+
+
+def ring_document(report: RingReport) -> dict[str, Any]:
+    """One algorithm's ring status: the next rotation and whether verifiers are safe."""
+    status = report.status
+    return {
+        "alg": status.alg,
+        "active_kid": status.active_kid,
+        "next_kid": status.next_kid,
+        "rotation_due_at": iso_time(status.rotation_due_at),
+        "rotation_at": iso_time(status.rotation_at),
+        "next_key_published_for_at_rotation": status.next_published_for_at_rotation,
+        "verifiers_safe": status.verifiers_safe,
+        "manual_rotation_safe_now": status.manual_rotation_safe_now,
+        "retired_kids": list(report.retired_kids),
+        "summary": report.summary,
+    }
+
+
+def audit_document(entry: AuditEntry) -> dict[str, Any]:
+    """An audit row as administrators see it."""
+    return {
+        "id": entry.id,
+        "at": iso_time(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "outcome": entry.outcome,
+        "detail": dict(entry.detail),
+        "subject": entry.subject,
+        "count": entry.count,
+    }

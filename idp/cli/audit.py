@@ -1,0 +1,44 @@
+"""``idp audit list``: the audit trail, over :mod:`idp.admin.audit`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from idp.admin.audit import parse_since, read_audit
+from idp.admin.context import InvalidInput
+from idp.admin.documents import audit_document
+from idp.cli.base import Commands, Document, finish, group, positive, print_list, read
+from idp.config import Settings
+
+
+def since(text: str) -> float:
+    """``--since``: a duration back from now (``90s``, ``15m``, ``12h``, ``30d``) or an ISO time."""
+    try:
+        return parse_since(text, time.time())
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _row(d: Document) -> str:
+    return (
+        f"{d['at']}  {d['actor']}  {d['action']}  {d['target']}  {d['outcome']}"
+        + (f"  subject={d['subject']}" if d["subject"] else "")
+        + (f"  count={d['count']}" if d["count"] > 1 else "")
+        + (f"  {json.dumps(d['detail'], sort_keys=True)}" if d["detail"] else "")
+    )
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
+    page = read(settings, lambda ctx: read_audit(ctx, args.since, args.limit))
+    print_list(args.json, page.entries, audit_document, _row, "no audit entries")
+
+
+def add_commands(commands: Commands) -> None:
+    """``idp audit ...``."""
+    audit_group = group(commands, "audit", "read the audit trail")
+    audit_list = audit_group.add_parser("list", help="list audit entries, oldest first")
+    audit_list.add_argument("--since", type=since, metavar="WHEN")
+    audit_list.add_argument("--limit", type=positive, default=1000)
+    finish(audit_list, cmd_list, writes=False)

@@ -1,0 +1,98 @@
+"""``idp migrate``, ``idp serve`` and ``idp generate-kek``: the commands that are not admin
+operations (they make the schema, run the server, or print a new key-encryption key)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from idp.cli.base import CommandError, Commands, positive, with_store
+from idp.config import Settings, new_key_encryption_key
+from idp.keyring.changes import ensure_key_rings
+from idp.keyring.lifecycle import settings_warnings
+from idp.store import make_store
+from idp.store.base import SchemaOutdated, Store
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    applied: list[int] = asyncio.run(with_store(settings, lambda s: s.migrate(), schema=False))
+    if applied:
+        print(f"applied migrations {', '.join(f'{v:04d}' for v in applied)}")
+    else:
+        print("schema is up to date")
+
+
+async def _prepare(store: Store, settings: Settings) -> int:
+    """Bring the schema up to date (SQLite only) and the rings into being; how many keys are
+    published."""
+    status = await store.schema_status()
+    if not status.up_to_date:
+        if not settings.is_sqlite:
+            raise SchemaOutdated(
+                f"the database schema is out of date in {store.description}; "
+                "run `idp migrate` before `idp serve`"
+            )
+        await store.migrate()
+    keys = await ensure_key_rings(store, settings)
+    return sum(1 for k in keys if k.state in ("next", "active", "retired"))
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from idp.http.server import ServerOptions, run_server
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise CommandError("--tls-cert and --tls-key go together")
+    published = asyncio.run(with_store(settings, lambda s: _prepare(s, settings), schema=False))
+    scheme = "https" if args.tls_cert else "http"
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"idp: store: {make_store(settings.database_url).description}")
+    print(
+        f"idp: keys: {published} published signing keys, private parts sealed under the "
+        f"key-encryption key from {settings.key_encryption_key_source}"
+    )
+    print(f"idp: open {settings.issuer}/.well-known/openid-configuration")
+    print(f"idp: listening on {scheme}://{host}:{args.port} with {args.workers} worker(s)")
+    if not settings.issuer_is_https:
+        print("idp: warning: the issuer is plain http; use https for anything but development")
+    for warning in settings_warnings(settings):
+        print(f"idp: warning: {warning}")
+    sys.stdout.flush()
+    run_server(
+        ServerOptions(
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        )
+    )
+
+
+def cmd_generate_kek(args: argparse.Namespace, settings: Settings | None) -> None:
+    print(new_key_encryption_key())
+
+
+def port(text: str) -> int:
+    """``--port``: 1 to 65535."""
+    value = positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
+    return value
+
+
+def add_commands(commands: Commands) -> None:
+    """``idp migrate``, ``idp serve``, ``idp generate-kek``."""
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(
+        run=cmd_migrate, needs_schema=False
+    )
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=port, default=8000)
+    serve.add_argument("--workers", type=positive, default=1)
+    serve.add_argument("--tls-cert", metavar="FILE")
+    serve.add_argument("--tls-key", metavar="FILE")
+    serve.set_defaults(run=cmd_serve, needs_schema=False)
+    commands.add_parser(
+        "generate-kek", help="print a new key-encryption key for IDP_KEY_ENCRYPTION_KEY"
+    ).set_defaults(run=cmd_generate_kek, needs_settings=False)

@@ -1,0 +1,76 @@
+"""Admin API client endpoints: register, list, show, change, delete (over idp.admin.clients)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from idp.admin import clients
+from idp.admin.documents import client_document
+from idp.http.admin.routing import AdminCall, answer, no_content
+from idp.http.json_body import BOOLEAN, STRING, STRING_LIST, Field, read_json
+from idp.oauth.registration import ClientRequest, ClientUpdate
+
+_CLIENT_METADATA = (
+    Field("redirect_uris", STRING_LIST, "Exact redirect URIs (RFC 6749 section 3.1.2)."),
+    Field("post_logout_redirect_uris", STRING_LIST, "Exact post-logout redirect URIs."),
+    Field("grant_types", STRING_LIST, "client_credentials, authorization_code, refresh_token."),
+    Field("scope", STRING, "Space-separated scopes the client may ask for."),
+    Field("audiences", STRING_LIST, "Absolute URIs the client may address tokens to."),
+    Field(
+        "backchannel_logout_uri",
+        STRING,
+        'Where logout tokens are posted (https, public host; "" removes it on update).',
+    ),
+)
+CREATE_FIELDS = (
+    Field("name", STRING, "Unique name.", required=True),
+    *_CLIENT_METADATA,
+    Field("public", BOOLEAN, "A public client (auth method none). Default false."),
+    Field(
+        "token_endpoint_auth_method",
+        STRING,
+        "client_secret_basic (default), client_secret_post, or none for a public client.",
+    ),
+    Field("access_token_alg", STRING, "RS256 (default) or ES256."),
+    Field("id_token_alg", STRING, "RS256 (default) or ES256."),
+    Field(
+        "admin",
+        BOOLEAN,
+        "An admin API client: adds scope idp:admin and <issuer>/admin. Machine clients only: "
+        "refused with the authorization_code or refresh_token grant.",
+    ),
+)
+UPDATE_FIELDS = (Field("name", STRING, "Unique name."), *_CLIENT_METADATA)
+
+
+async def list_clients(call: AdminCall) -> Response:
+    """List clients (never a secret)."""
+    return answer([client_document(c) for c in await clients.list_clients(call.admin)])
+
+
+async def create(call: AdminCall) -> Response:
+    """Register a client; the secret is in this answer only."""
+    body = await read_json(call.request, CREATE_FIELDS, optional=False)
+    admin = body.pop("admin", False)
+    record, secret = await clients.create_client(call.admin, ClientRequest(**body), admin=admin)
+    return answer(client_document(record, secret), 201)
+
+
+async def show(call: AdminCall) -> Response:
+    """Show one client."""
+    return answer(client_document(await clients.get_client(call.admin, call.param("client_id"))))
+
+
+async def update(call: AdminCall) -> Response:
+    """Change a client's name, redirect URIs, scope, audiences or grant types."""
+    body = await read_json(call.request, UPDATE_FIELDS, optional=False)
+    client_id = call.param("client_id")
+    return answer(
+        client_document(await clients.update_client(call.admin, client_id, ClientUpdate(**body)))
+    )
+
+
+async def delete(call: AdminCall) -> Response:
+    """Delete a client; its tokens still verify until they expire."""
+    await clients.delete_client(call.admin, call.param("client_id"))
+    return no_content()
