@@ -11,8 +11,9 @@ from dataclasses import replace
 
 import pytest
 
+from idp.admin.context import AdminContext
+from idp.admin.users import create_user
 from idp.config import Settings
-from idp.management import create_user
 from idp.sso import outcomes
 from idp.sso.consent import CLIENT_GONE, SIGNED_OUT, submit_consent
 from idp.sso.login import LOGIN_FAILED
@@ -35,8 +36,8 @@ async def parts(settings: Settings, store: Store) -> AsyncIterator[SignInParts]:
 
 
 @pytest.fixture
-async def alice(store: Store) -> UserRecord:
-    return await create_user(store, "alice", PASSWORD)
+async def alice(settings: Settings, store: Store) -> UserRecord:
+    return await create_user(AdminContext(store, settings), "alice", PASSWORD)
 
 
 def params(client_id: str = "web", **extra: str) -> dict[str, str]:

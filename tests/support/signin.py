@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from idp.config import Settings
-from idp.keyring.admin import ensure_key_rings
+from idp.keyring.changes import ensure_key_rings
 from idp.keyring.ring import KeyRingService
 from idp.sso.backchannel import BackchannelNotifier
 from idp.sso.passwords import PasswordService
