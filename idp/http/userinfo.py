@@ -5,18 +5,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.http.bearer import bearer_refusal
 from idp.http.forms import FORM_TYPE, read_form
 from idp.http.responses import NO_STORE, json_response
 from idp.http.services import services
-from idp.oauth.bearer import (
-    BearerError,
-    InvalidToken,
-    active_access_token,
-    bearer_token,
-    require_scope,
-)
+from idp.oauth.bearer import active_access_token, bearer_token, require_scope
 from idp.oauth.claims import user_claims
 from idp.oauth.errors import OAuthError
+from idp.verify.errors import InvalidToken, VerificationError
 
 
 def _has_form(request: Request) -> bool:
@@ -24,10 +20,9 @@ def _has_form(request: Request) -> bool:
     return request.method == "POST" and content_type.split(";", 1)[0].strip().lower() == FORM_TYPE
 
 
-def _error(exc: OAuthError) -> Response:
-    if not isinstance(exc, BearerError):
-        exc = InvalidToken(exc.description)
-    return json_response(exc.body(), exc.status, {**NO_STORE, **exc.headers})
+def _error(refused: VerificationError) -> Response:
+    answer = bearer_refusal(refused)
+    return json_response(answer.body(), answer.status, {**NO_STORE, **answer.headers})
 
 
 async def userinfo(request: Request) -> Response:
@@ -47,6 +42,8 @@ async def userinfo(request: Request) -> Response:
         require_scope(active.token, "openid")
         if active.user is None:
             raise InvalidToken("the access token has no user")
-    except OAuthError as exc:
+    except VerificationError as exc:
         return _error(exc)
+    except OAuthError as exc:  # a malformed form body: no usable token came with it
+        return _error(InvalidToken(exc.description))
     return json_response(user_claims(active.user, active.token.scopes), headers=NO_STORE)

@@ -10,8 +10,9 @@ access token is.
 (UserInfo, the admin API, introspection): on top of the signature and claims, the token
 must not be revoked (by its ``jti``, its grant or its session, RFC 7009 section 2), its
 client must still exist and its user must still exist and be enabled.
-Failures are errors carrying the RFC 6750 section 3.1 codes and the ``WWW-Authenticate``
-challenge; the token itself never appears in an error, a log line or the audit trail.
+Failures are the verifier library's errors (:mod:`idp.verify.errors`), carrying the RFC
+6750 section 3.1 codes; the HTTP layer answers them with their ``WWW-Authenticate``
+challenge. The token itself never appears in an error, a log line or the audit trail.
 """
 
 from __future__ import annotations
@@ -28,60 +29,15 @@ from idp.oauth.errors import OAuthError
 from idp.oauth.scopes import parse_scope
 from idp.store.base import Store, UserRecord
 from idp.verify import compact as rules
-from idp.verify.errors import InvalidToken as RuleBroken
+from idp.verify.errors import InsufficientScope, InvalidToken, MissingToken
 from idp.verify.result import VerifiedToken
 
-REALM = "idp"
 MAX_TOKEN_LENGTH = 8192
 # b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 6750 section 2.1)
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 
 VerificationKeys = Mapping[str, tuple[str, SigningKey]]
 """kid -> (alg, public key): the ring's published keys."""
-
-
-def _quoted(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
-
-
-class BearerError(OAuthError):
-    """A refused bearer token (RFC 6750 section 3.1), with its ``WWW-Authenticate`` challenge.
-
-    ``client_id`` is set when the token's signature verified, so the refusal can be
-    attributed to a known client even though the token is not accepted.
-    """
-
-    challenge_has_error = True
-
-    def __init__(self, description: str, *, client_id: str | None = None, **params: str) -> None:
-        attributes = (
-            {"realm": REALM, "error": self.error, "error_description": description, **params}
-            if self.challenge_has_error
-            else {"realm": REALM, **params}
-        )
-        challenge = ", ".join(f'{name}="{_quoted(value)}"' for name, value in attributes.items())
-        super().__init__(description, headers={"WWW-Authenticate": f"Bearer {challenge}"})
-        self.client_id = client_id
-
-
-class InvalidToken(BearerError):
-    """Missing, malformed, expired, wrongly signed or wrongly addressed token: 401."""
-
-    error = "invalid_token"
-    status = 401
-
-
-class MissingToken(InvalidToken):
-    """No credentials at all: the challenge carries no error code (RFC 6750 section 3.1)."""
-
-    challenge_has_error = False
-
-
-class InsufficientScope(BearerError):
-    """A valid token without the scope the resource needs: 403."""
-
-    error = "insufficient_scope"
-    status = 403
 
 
 def bearer_token(authorizations: list[str], form: Mapping[str, str] | None = None) -> str:
@@ -133,10 +89,7 @@ def verify_access_token(
         header, claims = verify_signature(token, keys)
     except InvalidSignature as exc:
         raise InvalidToken(str(exc)) from None
-    try:
-        checked = rules.check_header(header, (keys[header["kid"]][0],))
-    except RuleBroken as exc:
-        raise InvalidToken(str(exc)) from None
+    checked = rules.check_header(header, (keys[header["kid"]][0],))
     # From here on the signature holds: a refusal is attributed to the token's client.
     named = claims.get("client_id")
     client_id = named if isinstance(named, str) and named else None
@@ -145,8 +98,8 @@ def verify_access_token(
         verified = rules.check_claims(
             claims, checked, issuer=issuer, audiences=audiences, now=now, leeway=leeway
         )
-    except RuleBroken as exc:
-        raise InvalidToken(str(exc), client_id=client_id) from None
+    except InvalidToken as exc:
+        raise InvalidToken(exc.description, client_id=client_id) from None
     try:
         parse_scope(" ".join(verified.scopes))
     except OAuthError:
@@ -157,9 +110,7 @@ def verify_access_token(
 def require_scope(token: VerifiedToken, scope: str) -> None:
     """Refuse a token that lacks ``scope`` with insufficient_scope (RFC 6750 section 3.1)."""
     if scope not in token.scopes:
-        raise InsufficientScope(
-            f"the token lacks the scope {scope}", client_id=token.client_id, scope=scope
-        )
+        raise InsufficientScope((scope,), client_id=token.client_id)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Any
 
 from idp.oauth.bearer import token_standing
-from idp.oauth.errors import OAuthError
 from idp.oauth.presented_tokens import (
     TokenCheck,
     is_access_token_shaped,
@@ -32,6 +31,7 @@ from idp.oauth.presented_tokens import (
     signed_access_token,
 )
 from idp.store.base import ClientRecord, RefreshTokenRecord, UserRecord
+from idp.verify.errors import VerificationError
 from idp.verify.result import VerifiedToken
 
 INACTIVE: dict[str, Any] = {"active": False}
@@ -91,7 +91,7 @@ async def _introspect_access_token(
         return INACTIVE
     try:
         active = await token_standing(verified, check.store)
-    except OAuthError:
+    except VerificationError:
         return INACTIVE
     return access_token_answer(active.token, active.user)
 

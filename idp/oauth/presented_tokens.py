@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from idp.clock import Clock
 from idp.keyring.ring import KeyRing
 from idp.oauth.bearer import verify_access_token
-from idp.oauth.errors import OAuthError
 from idp.oauth.refresh_tokens import find_refresh_token
 from idp.store.base import RefreshTokenRecord, Store
+from idp.verify.errors import VerificationError
 from idp.verify.result import VerifiedToken
 
 TOKEN_TYPE_HINTS = ("access_token", "refresh_token")
@@ -55,7 +55,7 @@ def signed_access_token(token: str, check: TokenCheck) -> VerifiedToken | None:
         verified = verify_access_token(
             token, check.ring.verification, issuer=check.issuer, audience=None, now=now
         )
-    except OAuthError:
+    except VerificationError:
         return None
     if verified.expires_at <= now:
         return None

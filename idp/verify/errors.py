@@ -6,18 +6,27 @@ safe to send back to the client and to log.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+# RFC 6750 section 3: characters allowed inside a quoted challenge attribute.
+_UNSAFE_IN_QUOTES = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 
 class VerificationError(Exception):
-    """A bearer token was not accepted: ``error`` is its RFC 6750 code, ``status`` HTTP's."""
+    """A bearer token was not accepted: ``error`` is its RFC 6750 code, ``status`` HTTP's.
+
+    ``client_id`` names the token's client when its signature held, so that a refusal can be
+    attributed (in a log or an audit trail); it is never part of the answer.
+    """
 
     error = "invalid_token"
     status = 401
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, *, client_id: str | None = None) -> None:
         super().__init__(description)
         self.description = description
+        self.client_id = client_id
 
 
 class InvalidRequest(VerificationError):
@@ -34,14 +43,21 @@ class InvalidToken(VerificationError):
     status = 401
 
 
+class MissingToken(InvalidToken):
+    """No bearer token at all: the challenge carries no error code (RFC 6750 section 3.1)."""
+
+    def __init__(self, description: str = "a bearer access token is required") -> None:
+        super().__init__(description)
+
+
 class InsufficientScope(VerificationError):
     """The token is valid but lacks a scope the resource needs (RFC 6750 section 3.1)."""
 
     error = "insufficient_scope"
     status = 403
 
-    def __init__(self, required: Sequence[str]) -> None:
-        super().__init__("the access token lacks a required scope")
+    def __init__(self, required: Sequence[str], *, client_id: str | None = None) -> None:
+        super().__init__("the access token lacks a required scope", client_id=client_id)
         self.required: tuple[str, ...] = tuple(required)
 
 
@@ -54,3 +70,23 @@ class KeysUnavailable(VerificationError):
 
     error = "temporarily_unavailable"
     status = 503
+
+
+def _quoted(value: str) -> str:
+    return '"' + _UNSAFE_IN_QUOTES.sub("", value) + '"'
+
+
+def challenge(realm: str | None, error: VerificationError | None = None) -> str:
+    """The ``WWW-Authenticate`` value for a refused request (RFC 6750 section 3).
+
+    A request with no token at all (``error`` None or a MissingToken) gets the bare
+    challenge; otherwise the error code, its description and, for insufficient_scope, the
+    scopes needed.
+    """
+    attributes = [f"realm={_quoted(realm)}"] if realm else []
+    if error is not None and not isinstance(error, MissingToken):
+        attributes.append(f"error={_quoted(error.error)}")
+        attributes.append(f"error_description={_quoted(error.description)}")
+        if isinstance(error, InsufficientScope):
+            attributes.append(f"scope={_quoted(' '.join(error.required))}")
+    return "Bearer" + (" " + ", ".join(attributes) if attributes else "")

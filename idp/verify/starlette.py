@@ -22,19 +22,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from idp.verify.errors import InsufficientScope, InvalidRequest, VerificationError
+from idp.verify.errors import (
+    InvalidRequest,
+    MissingToken,
+    VerificationError,
+    challenge,
+)
 from idp.verify.result import VerifiedToken
 from idp.verify.verifier import TokenVerifier
 
 STATE_KEY = "access_token"
 # RFC 6750 section 2.1: "Bearer" 1*SP b64token (b64token is RFC 7235's token68).
 _B64TOKEN = re.compile(r" *([A-Za-z0-9\-._~+/]+=*) *")
-# RFC 6750 section 3: characters allowed inside a quoted challenge attribute.
-_UNSAFE_IN_QUOTES = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-
-
-class MissingToken(Exception):
-    """No Authorization header: answered with a challenge that carries no error code."""
 
 
 def bearer_token(headers: Headers) -> str:
@@ -56,21 +55,6 @@ def bearer_token(headers: Headers) -> str:
     if match is None:
         raise InvalidRequest("the Authorization header is not a Bearer token")
     return match.group(1)
-
-
-def _quoted(value: str) -> str:
-    return '"' + _UNSAFE_IN_QUOTES.sub("", value) + '"'
-
-
-def challenge(realm: str | None, error: VerificationError | None = None) -> str:
-    """The ``WWW-Authenticate`` value for a refused request (RFC 6750 section 3)."""
-    attributes = [f"realm={_quoted(realm)}"] if realm else []
-    if error is not None:
-        attributes.append(f"error={_quoted(error.error)}")
-        attributes.append(f"error_description={_quoted(error.description)}")
-        if isinstance(error, InsufficientScope):
-            attributes.append(f"scope={_quoted(' '.join(error.required))}")
-    return "Bearer" + (" " + ", ".join(attributes) if attributes else "")
 
 
 def error_response(

@@ -7,16 +7,12 @@ from typing import Any
 import pytest
 from joserfc import jwt
 
+from idp.http.bearer import bearer_refusal
 from idp.keyring.material import new_key_record, unseal
 from idp.keyring.ring import KeyRing
-from idp.oauth.bearer import (
-    InsufficientScope,
-    InvalidToken,
-    bearer_token,
-    require_scope,
-    verify_access_token,
-)
+from idp.oauth.bearer import bearer_token, require_scope, verify_access_token
 from idp.store.base import KeyRecord
+from idp.verify.errors import InsufficientScope, InvalidToken, MissingToken
 
 ISSUER = "https://idp.example"
 AUDIENCE = "https://idp.example/admin"
@@ -72,7 +68,7 @@ def test_a_token_signed_by_the_ring_verifies(ring: KeyRing, alg: str) -> None:
         require_scope(verified, "write")
     assert refused.value.status == 403
     assert refused.value.client_id == "c1"
-    assert 'scope="write"' in refused.value.headers["WWW-Authenticate"]
+    assert 'scope="write"' in bearer_refusal(refused.value).headers["WWW-Authenticate"]
 
 
 def test_a_next_key_verifies_and_an_audience_list_is_accepted(
@@ -114,8 +110,10 @@ def test_claims_that_break_a_rule_are_invalid_token(
     with pytest.raises(InvalidToken) as refused:
         verify(ring, ring.sign("ES256", claims(**changes), "at+jwt", NOW))
     assert refused.value.status == 401
-    assert refused.value.headers["WWW-Authenticate"].startswith(
-        'Bearer realm="idp", error="invalid_token"'
+    assert (
+        bearer_refusal(refused.value)
+        .headers["WWW-Authenticate"]
+        .startswith('Bearer realm="idp", error="invalid_token"')
     )
     assert (refused.value.client_id == "c1") is known_client
 
@@ -176,3 +174,12 @@ def test_authorization_headers_that_carry_no_usable_token(headers: list[str]) ->
 def test_bearer_scheme_is_case_insensitive() -> None:
     assert bearer_token(["bearer abc.def.ghi"]) == "abc.def.ghi"
     assert bearer_token(["BEARER abc.def.ghi"]) == "abc.def.ghi"
+
+
+def test_no_token_at_all_gets_the_bare_challenge() -> None:
+    """RFC 6750 section 3.1: a request without credentials gets no error code."""
+    with pytest.raises(MissingToken) as refused:
+        bearer_token([])
+    answer = bearer_refusal(refused.value)
+    assert answer.status == 401
+    assert answer.headers["WWW-Authenticate"] == 'Bearer realm="idp"'

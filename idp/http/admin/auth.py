@@ -6,8 +6,9 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from idp.http.services import Services
-from idp.oauth.bearer import InvalidToken, active_access_token, bearer_token, require_scope
+from idp.oauth.bearer import active_access_token, bearer_token, require_scope
 from idp.oauth.registration import ADMIN_SCOPE, admin_audience
+from idp.verify.errors import InvalidToken
 from idp.verify.result import VerifiedToken
 
 

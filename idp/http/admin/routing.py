@@ -23,16 +23,17 @@ from starlette.routing import Route
 
 from idp.admin.context import AdminContext, InvalidInput
 from idp.http.admin.auth import UserTokenRefused, authenticate
+from idp.http.bearer import bearer_refusal
 from idp.http.json_body import Field, parse_text
 from idp.http.responses import NO_STORE, json_response, oauth_error_response
 from idp.http.services import Services, services
 from idp.keyring.lifecycle import KeyRingError
 from idp.keyring.material import KeyImportError, KeyMaterialError
-from idp.oauth.bearer import BearerError
 from idp.oauth.errors import InvalidRequest, OAuthError
 from idp.oauth.registration import InvalidClientMetadata
 from idp.sso.throttle import ip_key
 from idp.store.base import AuditEntry, Conflict, NotFound, StoreUnavailable
+from idp.verify.errors import VerificationError
 
 log = logging.getLogger("idp.admin")
 
@@ -175,6 +176,8 @@ def _as_protocol_error(exc: Exception) -> OAuthError | None:
     """The error answer for an exception a handler may raise; None if it is unexpected."""
     if isinstance(exc, OAuthError):
         return exc
+    if isinstance(exc, VerificationError):
+        return bearer_refusal(exc)
     for kind, error, status in _ANSWERS:
         if isinstance(exc, kind):
             return admin_error(error, status, str(exc))
@@ -264,10 +267,10 @@ def endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
             error = _as_protocol_error(exc)
             if error is None:
                 raise
-            if isinstance(error, BearerError) and error.client_id:
-                actor = f"admin:{error.client_id}"
-            if isinstance(error, UserTokenRefused):
-                subject = error.subject
+            if isinstance(exc, VerificationError) and exc.client_id:
+                actor = f"admin:{exc.client_id}"
+            if isinstance(exc, UserTokenRefused):
+                subject = exc.subject
             target = _target(operation.path, request)
             refusal = Refusal(actor, subject, operation.action, target, authenticated)
             await _record_failure(found, request, refusal, error)
