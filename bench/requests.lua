@@ -17,6 +17,14 @@ if basic and basic ~= "" then
     end
 end
 
+-- BENCH_IF_NONE_MATCH: send it as If-None-Match (a JWKS revalidation), and expect 304.
+local if_none_match = os.getenv("BENCH_IF_NONE_MATCH")
+local wanted = 200
+if if_none_match and if_none_match ~= "" then
+    wrk.headers["If-None-Match"] = if_none_match
+    wanted = 304
+end
+
 local expect = os.getenv("BENCH_EXPECT")
 if expect == "" then
     expect = nil
@@ -31,7 +39,7 @@ end
 non_200 = 0
 
 function response(status, headers, body)
-    if status ~= 200 or (expect and not string.find(body, expect, 1, true)) then
+    if status ~= wanted or (expect and not string.find(body, expect, 1, true)) then
         non_200 = non_200 + 1
     end
 end

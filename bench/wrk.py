@@ -109,12 +109,14 @@ def run(
     basic: str | None = None,
     body: str | None = None,
     expect: str | None = None,
+    if_none_match: str | None = None,
 ) -> WrkResult:
     """Load ``url`` for ``duration`` seconds from ``core``.
 
     With ``basic`` set, each request is a POST authenticated by client_secret_basic whose
     form is ``body`` (default: a client_credentials token request); with ``expect`` set,
-    a 200 whose body lacks that text counts as a failure too.
+    a 200 whose body lacks that text counts as a failure too; with ``if_none_match`` set,
+    it is sent as If-None-Match and the answer expected is 304 instead of 200.
     """
     argv = [
         "taskset",
@@ -134,6 +136,7 @@ def run(
         "BENCH_BASIC": basic or "",
         "BENCH_BODY": body or "",
         "BENCH_EXPECT": expect or "",
+        "BENCH_IF_NONE_MATCH": if_none_match or "",
     }
     cpu_before, started = _children_cpu(), time.monotonic()
     result = subprocess.run(

@@ -1,0 +1,174 @@
+"""The service side by side with a peer provider (oidc-provider), and optionally a baseline.
+
+    bench/peer [--baseline DIR] [--runs N] [--duration S] [--endpoint NAME]... [--peer-run PATH]
+
+Every side runs one process pinned to core 0, all started before measuring; wrk loads one
+side at a time from core 1 with bench/requests.lua (the same requests as
+bench/token_endpoint: client_credentials with client_secret_basic, JWKS, discovery, and
+a JWKS revalidation whose If-None-Match matches, answered 304). In each run every side is
+loaded back to back for each endpoint, in an order that rotates run by run; the figures
+are the medians over runs of each side's rate and of the per-run ratios ours/peer (and
+ours/baseline), so that slow drift in the rest of the machine's load cancels out.
+
+``--baseline DIR`` serves a second copy of the service from another checkout of the code
+(e.g. ``git archive main | tar -x -C DIR``) with this virtualenv, to compare before and
+after a change. The peer is `/work/shared/peer/run PORT` (``--peer-run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from bench import servers, service, wrk
+
+PEER_RUN = "/work/shared/peer/run"
+PEER_SECRET = "peer-secret-0123456789abcdef"
+ENDPOINTS = ("es256", "rs256", "jwks", "jwks304", "discovery")
+SERVER_CORE = 0
+LOAD_CORE = 1
+PEER_START_TIMEOUT = 180.0
+
+
+def _basic(client_id: str, secret: str) -> str:
+    return service.Client("", client_id, secret).basic_credentials
+
+
+def _peer_ready(port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if servers._get_status(f"http://127.0.0.1:{port}/jwks") == 200:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the peer did not answer in time")
+
+
+def _etag(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - loopback only
+        return str(answer.headers["ETag"])
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--endpoint", action="append", choices=ENDPOINTS)
+    parser.add_argument("--peer-run", default=PEER_RUN)
+    args = parser.parse_args(argv)
+    endpoints = args.endpoint or list(ENDPOINTS)
+    wrk_path = wrk.ensure_wrk()
+    with tempfile.TemporaryDirectory(prefix="idp-peer-bench-") as folder, ExitStack() as stack:
+        workdir = Path(folder)
+        fixture = service.prepare(workdir, dict(os.environ))
+        sides: dict[str, dict[str, Any]] = {}
+
+        def ours(name: str, pythonpath: str | None) -> None:
+            port = servers.free_port()
+            env = fixture.with_issuer(f"http://127.0.0.1:{port}")
+            if pythonpath:
+                env["PYTHONPATH"] = pythonpath
+            argv_ = servers.command("granian", "", port, service=True)
+            server = stack.enter_context(
+                servers.serving(name, argv_, port, env, workdir / f"{name}.log", SERVER_CORE)
+            )
+            clients = fixture.clients
+            sides[name] = {
+                "url": server.base_url,
+                "jwks": "/jwks.json",
+                "basic": {a.lower(): clients[a].basic_credentials for a in clients},
+            }
+
+        ours("ours", None)
+        if args.baseline:
+            ours("baseline", str(args.baseline.resolve()))
+        peer_port = servers.free_port()
+        peer = servers.start(
+            "peer",
+            [args.peer_run, str(peer_port)],
+            peer_port,
+            dict(os.environ),
+            workdir / "peer.log",
+            SERVER_CORE,
+        )
+        stack.callback(servers.stop, peer)
+        _peer_ready(peer_port, time.monotonic() + PEER_START_TIMEOUT)
+        sides["peer"] = {
+            "url": peer.base_url,
+            "jwks": "/jwks",
+            "basic": {a: _basic(f"peer-{a}", PEER_SECRET) for a in ("es256", "rs256")},
+        }
+        names = list(sides)
+        results: dict[str, dict[str, list[float]]] = {e: {n: [] for n in names} for e in endpoints}
+        results.get("jwks304", {}).pop("peer", None)
+        for run in range(args.runs):
+            order = names[run % len(names) :] + names[: run % len(names)]
+            for endpoint in endpoints:
+                for name in order:
+                    if endpoint == "jwks304" and name == "peer":
+                        continue  # the peer sends no ETag: nothing to revalidate
+                    result = _load(wrk_path, sides[name], endpoint, args)
+                    if not result.ok:
+                        print(f"{name} {endpoint}: failed run {result}", file=sys.stderr)
+                        return 1
+                    results[endpoint][name].append(result.requests_per_second)
+        _report(results, names)
+        if "jwks" in results and "jwks304" in results:
+            revalidation = _paired(results["jwks304"]["ours"], results["jwks"]["ours"])
+            print(f"ours: a 304 revalidation at {revalidation:.2f}x the rate of a 200")
+        print(json.dumps({"loadavg": os.getloadavg(), "results": results}))
+    return 0
+
+
+def _load(wrk_path: str, side: dict[str, Any], endpoint: str, args: Any) -> wrk.WrkResult:
+    common = {"duration": args.duration, "connections": args.connections, "threads": 1}
+    url = side["url"]
+    if endpoint in ("es256", "rs256"):
+        return wrk.run(
+            wrk_path, f"{url}/token", core=LOAD_CORE, basic=side["basic"][endpoint], **common
+        )
+    if endpoint == "discovery":
+        return wrk.run(
+            wrk_path, f"{url}/.well-known/openid-configuration", core=LOAD_CORE, **common
+        )
+    jwks_url = url + side["jwks"]
+    if endpoint == "jwks":
+        return wrk.run(wrk_path, jwks_url, core=LOAD_CORE, **common)
+    return wrk.run(wrk_path, jwks_url, core=LOAD_CORE, if_none_match=_etag(jwks_url), **common)
+
+
+def _paired(ours: list[float], other: list[float]) -> float:
+    """The median over runs of ours/other, each pair measured back to back."""
+    return statistics.median(a / b for a, b in zip(ours, other, strict=True))
+
+
+def _report(results: dict[str, dict[str, list[float]]], names: list[str]) -> None:
+    others = [n for n in names if n != "ours"]
+    print(
+        "| endpoint | "
+        + " | ".join(f"{n} req/s" for n in names)
+        + " | "
+        + " | ".join(f"ours/{n}" for n in others)
+        + " |"
+    )
+    print("|---" * (1 + len(names) + len(others)) + "|")
+    for endpoint, by_side in results.items():
+        rates = [f"{statistics.median(by_side[n]):.0f}" if by_side.get(n) else "-" for n in names]
+        ratios = [
+            f"{_paired(by_side['ours'], by_side[n]):.2f}x" if n in by_side else "-" for n in others
+        ]
+        print(f"| {endpoint} | " + " | ".join(rates) + " | " + " | ".join(ratios) + " |")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
