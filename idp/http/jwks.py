@@ -18,6 +18,8 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Weak comparison of If-None-Match against our ETag (RFC 9110 section 13.1.2)."""
     if not if_none_match:
         return False
+    if if_none_match == etag:
+        return True  # what a cache sends back: no list to split
     for candidate in if_none_match.split(","):
         tag = candidate.strip()
         if tag == "*":
