@@ -1,11 +1,13 @@
 """The service side by side with a peer provider (oidc-provider), and optionally a baseline.
 
-    bench/peer [--baseline DIR] [--runs N] [--duration S] [--endpoint NAME]... [--peer-run PATH]
+    bench/peer [--baseline DIR] [--runs N] [--duration S] [--warmup S] [--endpoint NAME]...
+               [--connections N] [--peer-run PATH]
 
 Every side runs one process pinned to core 0, all started before measuring; wrk loads one
 side at a time from core 1 with bench/requests.lua (the same requests as
 bench/token_endpoint: client_credentials with client_secret_basic, JWKS, discovery, and
-a JWKS revalidation whose If-None-Match matches, answered 304). In each run every side is
+a JWKS revalidation whose If-None-Match matches, answered 304). Every side first gets
+``--warmup`` seconds of each endpoint (the peer's JIT needs it). In each run every side is
 loaded back to back for each endpoint, in an order that rotates run by run; the figures
 are the medians over runs of each side's rate and of the per-run ratios ours/peer (and
 ours/baseline), so that slow drift in the rest of the machine's load cancels out.
@@ -24,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -51,8 +54,6 @@ def _peer_ready(port: int, deadline: float) -> None:
 
 
 def _etag(url: str) -> str:
-    import urllib.request
-
     with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - loopback only
         return str(answer.headers["ETag"])
 
@@ -62,6 +63,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--baseline", type=Path)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--endpoint", action="append", choices=ENDPOINTS)
     parser.add_argument("--peer-run", default=PEER_RUN)
@@ -111,6 +113,11 @@ def main(argv: list[str]) -> int:
         names = list(sides)
         results: dict[str, dict[str, list[float]]] = {e: {n: [] for n in names} for e in endpoints}
         results.get("jwks304", {}).pop("peer", None)
+        warmup = argparse.Namespace(**{**vars(args), "duration": args.warmup})
+        for endpoint in endpoints:
+            for name in names:
+                if not (endpoint == "jwks304" and name == "peer") and args.warmup > 0:
+                    _load(wrk_path, sides[name], endpoint, warmup)
         for run in range(args.runs):
             order = names[run % len(names) :] + names[: run % len(names)]
             for endpoint in endpoints:
