@@ -10,7 +10,10 @@ a JWKS revalidation whose If-None-Match matches, answered 304). Every side first
 ``--warmup`` seconds of each endpoint (the peer's JIT needs it). In each run every side is
 loaded back to back for each endpoint, in an order that rotates run by run; the figures
 are the medians over runs of each side's rate and of the per-run ratios ours/peer (and
-ours/baseline), so that slow drift in the rest of the machine's load cancels out.
+ours/baseline), so that slow drift in the rest of the machine's load cancels out. The
+same is reported per CPU second the server's processes used (from /proc), which moves
+less when other work takes part of core 0. Last, bare ``cryptography`` signing rates on
+core 0 (per CPU second) give the ceiling an RS256 token endpoint can approach.
 
 ``--baseline DIR`` serves a second copy of the service from another checkout of the code
 (e.g. ``git archive main | tar -x -C DIR``) with this virtualenv, to compare before and
@@ -87,6 +90,7 @@ def main(argv: list[str]) -> int:
             clients = fixture.clients
             sides[name] = {
                 "url": server.base_url,
+                "pgid": server.process.pid,
                 "jwks": "/jwks.json",
                 "basic": {a.lower(): clients[a].basic_credentials for a in clients},
             }
@@ -107,12 +111,14 @@ def main(argv: list[str]) -> int:
         _peer_ready(peer_port, time.monotonic() + PEER_START_TIMEOUT)
         sides["peer"] = {
             "url": peer.base_url,
+            "pgid": peer.process.pid,
             "jwks": "/jwks",
             "basic": {a: _basic(f"peer-{a}", PEER_SECRET) for a in ("es256", "rs256")},
         }
         names = list(sides)
         results: dict[str, dict[str, list[float]]] = {e: {n: [] for n in names} for e in endpoints}
         results.get("jwks304", {}).pop("peer", None)
+        per_cpu = {e: {n: list[float]() for n in by_side} for e, by_side in results.items()}
         warmup = argparse.Namespace(**{**vars(args), "duration": args.warmup})
         for endpoint in endpoints:
             for name in names:
@@ -124,17 +130,60 @@ def main(argv: list[str]) -> int:
                 for name in order:
                     if endpoint == "jwks304" and name == "peer":
                         continue  # the peer sends no ETag: nothing to revalidate
+                    cpu = servers.process_group_cpu(sides[name]["pgid"])
                     result = _load(wrk_path, sides[name], endpoint, args)
+                    cpu = servers.process_group_cpu(sides[name]["pgid"]) - cpu
                     if not result.ok:
                         print(f"{name} {endpoint}: failed run {result}", file=sys.stderr)
                         return 1
                     results[endpoint][name].append(result.requests_per_second)
+                    per_cpu[endpoint][name].append(result.requests / max(cpu, 1e-9))
+        print("Requests per second (wall clock):")
         _report(results, names)
+        print("Requests per CPU second of the server's processes:")
+        _report(per_cpu, names)
+        raw = raw_signing_rates()
+        print(
+            f"bare cryptography on core 0, per CPU second: RS256 {raw['RS256']:.0f}/s, "
+            f"ES256 {raw['ES256']:.0f}/s"
+        )
+        if "rs256" in results:
+            share = statistics.median(per_cpu["rs256"]["ours"]) / raw["RS256"]
+            print(f"ours: RS256 tokens per CPU second at {share:.0%} of bare RS256 signing")
         if "jwks" in results and "jwks304" in results:
             revalidation = _paired(results["jwks304"]["ours"], results["jwks"]["ours"])
             print(f"ours: a 304 revalidation at {revalidation:.2f}x the rate of a 200")
-        print(json.dumps({"loadavg": os.getloadavg(), "results": results}))
+        print(json.dumps({"loadavg": os.getloadavg(), "results": results, "per_cpu": per_cpu}))
     return 0
+
+
+def raw_signing_rates(seconds: float = 3.0) -> dict[str, float]:
+    """Signatures per second of bare ``cryptography`` on core 0, where the servers run:
+    RS256 (2048-bit, PKCS#1 v1.5, SHA-256) and ES256 (P-256), over a token-sized input."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {SERVER_CORE})
+    try:
+        data = b"x" * 400
+        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        ec_key = ec.generate_private_key(ec.SECP256R1())
+        sha256 = hashes.SHA256()
+        signs = {
+            "RS256": lambda: rsa_key.sign(data, padding.PKCS1v15(), sha256),
+            "ES256": lambda: ec_key.sign(data, ec.ECDSA(sha256)),
+        }
+        rates = {}
+        for alg, sign in signs.items():
+            count, started = 0, time.process_time()
+            while time.process_time() - started < seconds:
+                sign()
+                count += 1
+            rates[alg] = count / (time.process_time() - started)
+        return rates
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def _load(wrk_path: str, side: dict[str, Any], endpoint: str, args: Any) -> wrk.WrkResult:
