@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from idp.clock import Clock, system_clock
 from idp.config import ConfigError, Settings
@@ -31,6 +32,7 @@ from idp.http import (
     userinfo,
 )
 from idp.http.admin import operations as admin_operations
+from idp.http.direct import DirectRoutes
 from idp.http.html import stylesheet
 from idp.http.middleware import RequestGuard, StrictTransportSecurity, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
@@ -164,6 +166,13 @@ def create_app(
         Route("/metrics", metrics.metrics, methods=["GET"]),
         *admin_operations.routes(),
     ]
+    # The busiest endpoints skip the router (see idp.http.direct); the routes above stay.
+    direct: dict[tuple[str, str], ASGIApp] = {
+        ("GET", "/.well-known/openid-configuration"): discovery.metadata,
+        ("GET", "/.well-known/oauth-authorization-server"): discovery.metadata,
+        ("GET", "/jwks.json"): jwks.jwks,
+        ("POST", "/token"): token.token,
+    }
     hsts = [Middleware(StrictTransportSecurity, max_age=settings.hsts_max_age)]
     app = Starlette(
         routes=routes,
@@ -171,6 +180,7 @@ def create_app(
             *(hsts if settings.hsts else []),
             Middleware(RequestGuard, read_timeout=settings.body_read_timeout),
             Middleware(TrustedProxies, trusted=settings.trusted_proxies),
+            Middleware(DirectRoutes, routes=direct),
         ],
         exception_handlers={
             OAuthError: _oauth_error,

@@ -19,10 +19,14 @@ MAX_CLIENT_ID_LENGTH = 256
 
 def one_authorization(request: Request) -> str | None:
     """The request's Authorization header; several are refused (RFC 6749 section 3.2)."""
-    authorizations = request.headers.getlist("authorization")
-    if len(authorizations) > 1:
+    return only_authorization(request.headers.getlist("authorization"))
+
+
+def only_authorization(values: list[str]) -> str | None:
+    """The one Authorization header among ``values``; several are refused."""
+    if len(values) > 1:
         raise InvalidRequest("more than one Authorization header")
-    return authorizations[0] if authorizations else None
+    return values[0] if values else None
 
 
 def challenged(error: InvalidClient, issuer: str, authorization: str | None) -> InvalidClient:

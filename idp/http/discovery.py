@@ -1,28 +1,24 @@
 """The metadata endpoints (RFC 8414 section 3, OpenID Connect Discovery 1.0 section 4).
 
-A cacheable public document served from bytes prepared at start.
+A cacheable public document served from bytes and headers prepared at start, as a plain
+ASGI endpoint (see ``idp.http.direct``).
 """
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from idp.http.services import services
+from idp.http.direct import scope_services, send_bytes
 
-
-def public_cache_headers(max_age: int) -> dict[str, str]:
-    return {
-        "Cache-Control": f"public, max-age={max_age}",
-        "Access-Control-Allow-Origin": "*",
-    }
+JSON_TYPE = b"application/json"
 
 
-async def metadata(request: Request) -> Response:
+class MetadataEndpoint:
     """RFC 8414 section 3 / OpenID Connect Discovery 1.0 section 4."""
-    found = services(request)
-    return Response(
-        found.discovery,
-        media_type="application/json",
-        headers=public_cache_headers(found.settings.jwks_max_age),
-    )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = scope_services(scope)
+        await send_bytes(send, 200, found.public_headers, found.discovery, JSON_TYPE)
+
+
+metadata = MetadataEndpoint()

@@ -49,12 +49,16 @@ def parse_form(body: bytes, multi_valued: frozenset[str] = MULTI_VALUED) -> Toke
     return TokenRequest(params=params, resources=tuple(resources))
 
 
-async def read_form(request: Request) -> TokenRequest:
-    """Read and parse the body of a POST that must be a form."""
-    content_type = request.headers.get("content-type", "")
-    media_type = content_type.split(";", 1)[0].strip().lower()
+def check_form_type(content_type: str | None) -> None:
+    """Refuse a body that is not declared application/x-www-form-urlencoded."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != FORM_TYPE:
         raise InvalidRequest(f"the content type must be {FORM_TYPE}")
+
+
+async def read_form(request: Request) -> TokenRequest:
+    """Read and parse the body of a POST that must be a form."""
+    check_form_type(request.headers.get("content-type"))
     return parse_form(await request.body())
 
 

@@ -89,10 +89,12 @@ class RequestGuard:
             if body_done:
                 # Past the body, receive() waits for the disconnect: that may take long.
                 return await receive()
+            if deadline is None:
+                deadline = loop.time() + self.read_timeout
             try:
-                if deadline is None:
-                    deadline = loop.time() + self.read_timeout
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
+                # A timer on this task, not a new task per read as wait_for would make.
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimedOut from None
             if message["type"] == "http.request":

@@ -27,11 +27,17 @@ class Services:
     clock: Clock
     metrics: Metrics
     discovery: bytes = b""
+    public_headers: list[tuple[bytes, bytes]] = field(init=False)
+    """The cache headers of the public documents (discovery, JWKS), ready to send."""
     passwords: PasswordService = field(init=False)
     sealer: FormSealer = field(init=False)
     notifier: BackchannelNotifier = field(init=False)
 
     def __post_init__(self) -> None:
+        self.public_headers = [
+            (b"cache-control", f"public, max-age={self.settings.jwks_max_age}".encode("latin-1")),
+            (b"access-control-allow-origin", b"*"),
+        ]
         self.passwords = PasswordService(self.settings.password_hash_concurrency)
         self.sealer = FormSealer(self.settings.key_encryption_key)
         self.notifier = BackchannelNotifier(self.settings, self.keys, self.clock)

@@ -15,13 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from joserfc import jws, jwt
+from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import extract_compact
 
 from idp.keyring.lifecycle import PUBLISHED_STATES, interim_until
 from idp.keyring.material import KeyMaterialError, SigningKey, opens, unseal
+from idp.keyring.signing import JwsSigner
 from idp.store.base import KeyRecord, KeyRingStore, StoreUnavailable
 
 log = logging.getLogger("idp.keyring")
@@ -55,6 +56,8 @@ class KeyRing:
     interim: dict[str, tuple[str, SigningKey, float]] = field(default_factory=dict)
     """Per alg: a just-retired key that signs until the given time instead of an active key
     published too briefly (after a hasty manual rotation), see lifecycle.interim_until."""
+    signers: dict[str, JwsSigner] = field(default_factory=dict)
+    """kid -> the prepared signer of every key in ``signing`` and ``interim``."""
 
     @classmethod
     def build(
@@ -98,7 +101,9 @@ class KeyRing:
         activated_at = {
             r.alg: r.activated_at or r.created_at for r in published if r.state == "active"
         }
-        return cls(version, signing, verification, jwks, etag, activated_at, interim)
+        signers = {kid: JwsSigner(alg, kid, key) for alg, (kid, key) in signing.items()}
+        signers |= {kid: JwsSigner(alg, kid, key) for alg, (kid, key, _) in interim.items()}
+        return cls(version, signing, verification, jwks, etag, activated_at, interim, signers)
 
     def sign(self, alg: str, claims: dict[str, Any], typ: str, now: float) -> str:
         """A compact JWS (RFC 7515) over the claims, by the active key of ``alg``.
@@ -109,13 +114,13 @@ class KeyRing:
         """
         interim = self.interim.get(alg)
         if interim is not None and now < interim[2]:
-            kid, key = interim[0], interim[1]
+            kid = interim[0]
         else:
             try:
-                kid, key = self.signing[alg]
+                kid = self.signing[alg][0]
             except KeyError:
                 raise NoSigningKey(f"no active {alg} key") from None
-        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, algorithms=[alg])
+        return self.signers[kid].sign(typ, claims)
 
     def verify(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The header and claims of a compact JWS signed by one of our published keys.

@@ -1,0 +1,92 @@
+"""Plain ASGI for the busiest endpoints: token, JWKS and discovery.
+
+These endpoints answer machines at high rates, so they read the scope and the body
+themselves and send prepared header lists, without building a Starlette request or
+response. ``DirectRoutes`` hands their exact method and path to them ahead of the router;
+everything else (other methods, HEAD, unknown paths) still goes through the router, where
+the same endpoints are also registered. The guarantees of the middleware around them
+(request id, body size and deadline, error bodies) are unchanged: it runs first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from idp.http.services import Services
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending its whole body: there is no one to answer."""
+
+
+def scope_services(scope: Scope) -> Services:
+    """The app's shared services, as ``services(request)`` gives them."""
+    found: Services = scope["app"].state.services
+    return found
+
+
+def header_values(scope: Scope, name: bytes) -> list[str]:
+    """Every value of one request header (lower-case ``name``), decoded as Starlette does."""
+    return [value.decode("latin-1") for key, value in scope["headers"] if key == name]
+
+
+def first_header(scope: Scope, name: bytes) -> str | None:
+    """The first value of one request header (lower-case ``name``), or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body; ClientGone if the client left first.
+
+    The size and time limits are the RequestGuard's, enforced inside ``receive``.
+    """
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientGone
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def raw_headers(headers: Mapping[str, str]) -> Headers:
+    """Response headers as ASGI wants them: lower-case names, latin-1 bytes."""
+    return [(name.lower().encode("latin-1"), v.encode("latin-1")) for name, v in headers.items()]
+
+
+async def send_bytes(
+    send: Send, status: int, headers: Headers, body: bytes, content_type: bytes | None
+) -> None:
+    """One whole response; ``content-length`` and ``content-type`` are added after
+    ``headers`` as Starlette adds them (none for a 304, RFC 9110 section 15.4.5)."""
+    head = list(headers)
+    if status != 304:
+        head.append((b"content-length", str(len(body)).encode("latin-1")))
+    if content_type is not None:
+        head.append((b"content-type", content_type))
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
+class DirectRoutes:
+    """Send requests whose method and path match exactly straight to their endpoint."""
+
+    def __init__(self, app: ASGIApp, routes: Mapping[tuple[str, str], ASGIApp]) -> None:
+        self.app = app
+        self.routes: dict[tuple[str, str], ASGIApp] = dict(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self.routes.get((scope["method"], scope["path"]))
+            if endpoint is not None and not scope.get("root_path"):
+                await endpoint(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
