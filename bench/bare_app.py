@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idp.http.discovery import etag_matches
+from idp.http.jwks import etag_matches
 from idp.http.responses import NO_STORE, json_bytes
 from idp.keyring.material import generate_key
 

@@ -1,7 +1,9 @@
 -- wrk script: GET by default (with BENCH_IF_NONE_MATCH set, a conditional GET carrying
 -- that If-None-Match); with BENCH_BASIC set, POST a form authenticated by
 -- client_secret_basic: BENCH_BODY when set (e.g. an introspection request, RFC 7662),
--- else a client_credentials token request. Counts every response whose status is not
+-- else a client_credentials token request; with BENCH_BODIES set too, the next line of that
+-- file for each request (single-use grants: one code or refresh token per request; after
+-- the last line it starts over, and the reused ones are refused and counted). Counts every response whose status is not
 -- BENCH_STATUS (default 200), or, with BENCH_EXPECT set, whose body lacks that text, and
 -- prints the count when the run ends ("bench-non-200: N", N the unexpected answers).
 
@@ -15,6 +17,25 @@ if basic and basic ~= "" then
         wrk.body = body
     else
         wrk.body = "grant_type=client_credentials"
+    end
+end
+
+local bodies = {}
+local next_body = 1
+local bodies_file = os.getenv("BENCH_BODIES")
+if basic and basic ~= "" and bodies_file and bodies_file ~= "" then
+    for line in io.lines(bodies_file) do
+        if line ~= "" then
+            table.insert(bodies, line)
+        end
+    end
+end
+
+if #bodies > 0 then
+    function request()
+        local body = bodies[next_body]
+        next_body = next_body % #bodies + 1
+        return wrk.format(nil, nil, nil, body)
     end
 end
 

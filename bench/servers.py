@@ -173,14 +173,15 @@ def start(
     port: int,
     env: dict[str, str],
     log: Path,
-    core: int | None,
+    core: int | str | None,
     *,
     preexec_fn: Callable[[], object] | None = None,
 ) -> Server:
     """Start ``argv`` in a new process group, output to ``log``.
 
-    Pinned to ``core`` with taskset unless it is None (then free to use every core);
-    ``preexec_fn`` runs in the child before ``argv`` starts (e.g. to set its priority).
+    Pinned to ``core`` (a core, or a taskset CPU list such as "0-1") with taskset unless it
+    is None (then free to use every core); ``preexec_fn`` runs in the child before ``argv``
+    starts (e.g. to set its priority).
     """
     pin = ["taskset", "-c", str(core)] if core is not None else []
     with log.open("wb") as out:
@@ -217,7 +218,7 @@ def serving(
     port: int,
     env: dict[str, str],
     log: Path,
-    core: int,
+    core: int | str,
     ready_path: str = "/jwks.json",
 ) -> Iterator[Server]:
     """Start a server, wait until ``ready_path`` answers, yield it, and always stop it after."""

@@ -24,12 +24,15 @@ class Request:
 
     A GET by default (conditional with ``if_none_match``); with ``basic`` set, a POST
     authenticated by client_secret_basic whose form is ``body`` (default: a
-    client_credentials token request). Any answer whose status is not ``status``, or
-    (with ``expect`` set) whose body lacks that text, counts as a failure.
+    client_credentials token request), or with ``bodies`` set, the next line of that file
+    for each request (for single-use grants: one code or refresh token per request; needs
+    one wrk thread). Any answer whose status is not ``status``, or (with ``expect`` set)
+    whose body lacks that text, counts as a failure.
     """
 
     basic: str | None = None
     body: str | None = None
+    bodies: Path | None = None
     expect: str | None = None
     if_none_match: str | None = None
     status: int = 200
@@ -122,10 +125,10 @@ def run(
     duration: float,
     connections: int,
     threads: int,
-    core: int,
+    core: int | str,
     request: Request = Request(),
 ) -> WrkResult:
-    """Load ``url`` for ``duration`` seconds from ``core`` with ``request``."""
+    """Load ``url`` for ``duration`` seconds from ``core`` (a taskset CPU list) with ``request``."""
     argv = [
         "taskset",
         "-c",
@@ -143,6 +146,7 @@ def run(
         **os.environ,
         "BENCH_BASIC": request.basic or "",
         "BENCH_BODY": request.body or "",
+        "BENCH_BODIES": str(request.bodies or ""),
         "BENCH_EXPECT": request.expect or "",
         "BENCH_IF_NONE_MATCH": request.if_none_match or "",
         "BENCH_STATUS": str(request.status),
