@@ -47,12 +47,12 @@ from bench import token_endpoint as te
 from bench.rounds import Options, Run
 from bench.servers import Server
 from bench.service import Client, Fixture
+from idp.cli import base as cli_base
 from idp.clock import system_clock
 from idp.config import Settings, load_settings
 from idp.oauth.authorization import AuthorizationRequest
 from idp.oauth.codes import CODE_LIFETIME, issue_code
 from idp.oauth.refresh_tokens import issue_refresh_token
-from idp.store import make_store
 from idp.store.base import Store
 
 NAME = "grants"
@@ -136,17 +136,8 @@ def register(fixture: Fixture) -> tuple[str, dict[str, Client]]:
 
 
 def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the service's store in this process, run ``work`` on it, close it."""
-
-    async def run() -> T:
-        store = make_store(settings.database_url)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    """Run ``work`` on the service's store, opened in this process as ``idp`` commands do."""
+    return asyncio.run(cli_base.with_store(settings, work))
 
 
 async def _batched(count: int, make: Callable[[], Awaitable[str]]) -> list[str]:
@@ -390,15 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(table(rows))
     rounds.note_other_work(runs)
-    finished = te.moment("end")
-    document = {
-        "options": options.as_dict(),
-        "started": started,
-        "finished": finished,
-        "summary": rows,
-        "minted": minted,
-    }
-    return rounds.conclude(options.output, document, runs)
+    return rounds.finish(options, started, {"summary": rows, "minted": minted}, runs)
 
 
 if __name__ == "__main__":

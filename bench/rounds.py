@@ -29,6 +29,9 @@ STORES = ("sqlite", "postgresql")
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECTIONS = 16
 CORES = (0, 1)
+FULL = (10, 3)
+"""Seconds per measured run and of warm-up per target."""
+QUICK = (2, 1)
 
 
 @dataclass(frozen=True)
@@ -73,14 +76,14 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
 def options(made: argparse.ArgumentParser, argv: Sequence[str] | None, name: str) -> Options:
     """Parse ``argv``; results go to bench/results/<name>-<time>.json by default."""
     args = made.parse_args(argv)
-    quick = args.quick
+    duration, warmup = QUICK if args.quick else FULL
+    admin_url = os.environ.get("IDP_TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
     chosen = Options(
         rounds=args.rounds or 3,
-        duration=args.duration or (2 if quick else 10),
-        warmup=args.warmup if args.warmup is not None else (1 if quick else 3),
+        duration=args.duration or duration,
+        warmup=warmup if args.warmup is None else args.warmup,
         stores=tuple(dict.fromkeys(args.store or STORES)),
-        database_url=args.database_url
-        or os.environ.get("IDP_TEST_DATABASE_URL", DEFAULT_ADMIN_URL),
+        database_url=args.database_url or admin_url,
         connections=args.connections,
         output=te.output_path(args, name),
     )
@@ -149,16 +152,9 @@ class Run:
         return max(0.0, self.cores_busy - self.server_cpu - self.result.load_cpu_share)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "store": self.store,
-            "scenario": self.scenario,
-            "target": self.target,
-            "round": self.round,
-            "server_cpu": round(self.server_cpu, 3),
-            "cores_busy": round(self.cores_busy, 3),
-            "other_cpu": round(self.other_cpu, 3),
-            **self.result.as_dict(),
-        }
+        where = {key: getattr(self, key) for key in ("store", "scenario", "target", "round")}
+        cpu = {key: round(getattr(self, key), 3) for key in ("server_cpu", "cores_busy")}
+        return {**where, **cpu, "other_cpu": round(self.other_cpu, 3), **self.result.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -193,15 +189,15 @@ def measure(
 
 
 def print_run(run: Run) -> None:
+    """One progress line per run; CPU in cores."""
     r = run.result
-    status = "ok" if r.ok else f"FAILED (non-200 {r.non_200}, socket errors {r.socket_errors})"
-    print(
-        f"  {run.store:<10} round {run.round}  {run.scenario:<11} {run.target:<18}"
-        f" {r.requests_per_second:8.1f}/s  p99 {r.p99_ms:7.2f} ms  server CPU"
-        f" {run.server_cpu:4.2f}  wrk CPU {r.load_cpu_share:4.2f}  other {run.other_cpu:4.2f}"
-        f"  {status}",
-        flush=True,
-    )
+    parts = [
+        f"  {run.store:<10} round {run.round}  {run.scenario:<11} {run.target:<18}",
+        f"{r.requests_per_second:8.1f}/s  p99 {r.p99_ms:7.2f} ms",
+        f"server CPU {run.server_cpu:4.2f}  wrk CPU {r.load_cpu_share:4.2f}",
+        f"other {run.other_cpu:4.2f}  {r.status}",
+    ]
+    print("  ".join(parts), flush=True)
 
 
 # -- reporting ----------------------------------------------------------------------------
@@ -265,8 +261,14 @@ def note_other_work(runs: Sequence[Run], limit: float = 0.10) -> None:
         )
 
 
-def conclude(output: Path | None, document: dict[str, Any], runs: Sequence[Run]) -> int:
-    """Write the results (machine, options, summary, every run); 1 if any run failed."""
+def finish(
+    options: Options, started: dict[str, Any], document: dict[str, Any], runs: Sequence[Run]
+) -> int:
+    """Print the end's load average, write the results (machine, options, start and end,
+    ``document``, every run) when asked; the exit status: 1 if any run failed."""
+    finished = te.moment("end")
+    output = options.output
+    document = {"options": options.as_dict(), "started": started, "finished": finished, **document}
     if output:
         every = [r.as_dict() for r in runs]
         te.write_results(output, {"machine": te.machine(), **document, "runs": every})

@@ -189,16 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(SHARING_NOTE)
     rounds.note_other_work(runs)
-    finished = te.moment("end")
-    document = {
-        "options": options.as_dict(),
-        "layouts": [layout.__dict__ for layout in LAYOUTS],
-        "note": SHARING_NOTE,
-        "started": started,
-        "finished": finished,
-        "summary": rows,
-    }
-    return rounds.conclude(options.output, document, runs)
+    layouts = [layout.__dict__ for layout in LAYOUTS]
+    document = {"layouts": layouts, "note": SHARING_NOTE, "summary": rows}
+    return rounds.finish(options, started, document, runs)
 
 
 if __name__ == "__main__":

@@ -481,12 +481,11 @@ def disturbed(measurements: Sequence[Measurement], limit: float = 0.10) -> list[
 
 def print_measurement(m: Measurement) -> None:
     r = m.result
-    status = "ok" if r.ok else f"FAILED (non-200 {r.non_200}, socket errors {r.socket_errors})"
     print(
         f"  {m.server:<8} run {m.run}  {m.scenario:<19} {m.side:<8} {r.requests_per_second:9.1f}/s"
         f"  p99 {r.p99_ms:7.2f} ms  server CPU {m.cpu.server_share:4.0%}"
         f" (core {m.cpu.core_busy_share:4.0%})"
-        f"  wrk CPU {r.load_cpu_share:4.0%}  {status}",
+        f"  wrk CPU {r.load_cpu_share:4.0%}  {r.status}",
         flush=True,
     )
 

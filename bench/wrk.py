@@ -60,6 +60,13 @@ class WrkResult:
             and (self.socket_errors == 0)
         )
 
+    @property
+    def status(self) -> str:
+        """ "ok", or what went wrong, for progress lines."""
+        if self.ok:
+            return "ok"
+        return f"FAILED (non-200 {self.non_200}, socket errors {self.socket_errors})"
+
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
 
