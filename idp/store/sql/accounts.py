@@ -8,8 +8,9 @@ made through this store object is seen by its lookups before the change method r
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 
 from idp.store.base import AuditEntry, ClientRecord, UserRecord
 from idp.store.client_cache import ClientCache, follow_clients
@@ -64,7 +65,10 @@ class Accounts(SqlBase):
 
     async def create_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> None:
         conflict = _taken("client", client.name)
-        await self._change_client(CLIENTS.insert, CLIENTS.values(client), audit, conflict)
+        with self._changing_clients():
+            await self._change_audited(
+                CLIENTS.insert, CLIENTS.values(client), audit, conflict=conflict
+            )
 
     async def create_user(self, user: UserRecord, audit: AuditEntry | None = None) -> None:
         conflict = _taken("user", user.username)
@@ -72,9 +76,10 @@ class Accounts(SqlBase):
 
     async def update_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> bool:
         values = CLIENTS.update_values(client)
-        return await self._change_client(
-            CLIENTS.update, values, audit, _taken("client", client.name)
-        )
+        with self._changing_clients():
+            return await self._change_audited(
+                CLIENTS.update, values, audit, conflict=_taken("client", client.name)
+            )
 
     async def update_user(self, user: UserRecord, audit: AuditEntry | None = None) -> bool:
         values = USERS.update_values(user)
@@ -83,19 +88,16 @@ class Accounts(SqlBase):
         )
 
     async def delete_client(self, client_id: str, audit: AuditEntry | None = None) -> bool:
-        return await self._change_client(CLIENTS.delete, (client_id,), audit)
+        with self._changing_clients():
+            return await self._change_audited(CLIENTS.delete, (client_id,), audit)
 
-    async def _change_client(
-        self,
-        sql: str,
-        params: Sequence[object],
-        audit: AuditEntry | None,
-        conflict: str | None = None,
-    ) -> bool:
-        """Change the clients table (the triggers move its counter) and forget the clients
-        this process holds, even when the outcome is unknown (a change may have committed)."""
+    @contextlib.contextmanager
+    def _changing_clients(self) -> Iterator[None]:
+        """Around a change to the clients table (whose triggers move its counter): forget
+        the clients this process holds, even when the outcome is unknown (it may have
+        committed), before the change method returns."""
         try:
-            return await self._change_audited(sql, params, audit, conflict=conflict)
+            yield
         finally:
             if self.client_cache is not None:
                 self.client_cache.invalidate()
