@@ -129,6 +129,7 @@ def create_app(
             scheduler = KeyRingScheduler(the_store, settings, clock, found.keys.changed)
             tasks = [
                 asyncio.create_task(found.keys.watch(), name="idp-key-ring-watcher"),
+                asyncio.create_task(the_store.cache_clients(), name="idp-client-cache"),
                 asyncio.create_task(scheduler.run(), name="idp-key-ring-scheduler"),
                 asyncio.create_task(
                     housekeeping_loop(collectors, clock, settings.housekeeping_interval),

@@ -45,7 +45,7 @@ async def authenticated_client(
         presented = presented_credentials(authorization, form.params)
         if len(presented.client_id) > MAX_CLIENT_ID_LENGTH or "\x00" in presented.client_id:
             raise InvalidClient()
-        return authenticate(await store.get_client(presented.client_id), presented)
+        return authenticate(await store.get_client_cached(presented.client_id), presented)
     except InvalidClient as exc:
         raise challenged(exc, issuer, authorization) from None
 

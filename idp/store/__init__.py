@@ -6,7 +6,8 @@
 - ``sql/``: the SQL implementation, one module per concern; ``rotation``: its pure
   refresh-token rules; ``migrations``: the numbered schema files it applies;
 - ``dialects/``: the driver and the few forms that differ, per database;
-- ``housekeeping``: the batch deletes of expired rows; ``usernames``: the canonical form.
+- ``housekeeping``: the batch deletes of expired rows; ``usernames``: the canonical form;
+- ``client_cache``: the clients a server process holds in memory, following their counter.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from idp.store.client_cache import ClientCache
+
 # Records are imported from here by the rest of the service, so they are re-exported.
 from idp.store.records import SYSTEM as SYSTEM
 from idp.store.records import Actor as Actor
@@ -77,6 +79,9 @@ class ClientStore(Protocol):
     """Registered clients. ``audit`` rows are written in the same transaction as the change,
     and only when it changed a row."""
 
+    client_cache: ClientCache | None
+    """The clients held in memory while ``cache_clients`` runs (None otherwise)."""
+
     async def get_client(self, client_id: str) -> ClientRecord | None: ...
     async def list_clients(self) -> list[ClientRecord]: ...
 
@@ -88,6 +93,23 @@ class ClientStore(Protocol):
 
     async def delete_client(self, client_id: str, audit: AuditEntry | None = None) -> bool:
         """Delete a client; whether it existed."""
+
+    async def clients_version(self) -> int:
+        """A counter that every committed change to the clients moves (in its transaction)."""
+
+    async def watch_clients(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` soon after every committed change to the clients, until
+        cancelled; as watch_key_ring, a store without notifications returns at once."""
+
+    async def cache_clients(self) -> None:
+        """Hold the clients that ``get_client_cached`` finds in memory, in step with
+        ``clients_version``, until cancelled (``idp.store.client_cache``); for a server."""
+
+    async def get_client_cached(self, client_id: str) -> ClientRecord | None:
+        """``get_client`` from memory while ``cache_clients`` runs: at most a second behind
+        other processes' changes and never behind this store object's own; else as
+        ``get_client``. For lookups that only read (client authentication), never for a
+        read that a write builds on."""
 
 
 class UserStore(Protocol):

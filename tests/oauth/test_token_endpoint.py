@@ -10,6 +10,7 @@ import httpx
 import jwt as pyjwt
 import pytest
 
+from tests.support.processes import wait_for
 from tests.support.server import LiveServer, basic, register_client
 from tests.support.tokens import AUDIENCE, assert_oauth_error, verify_with_joserfc
 
@@ -312,5 +313,11 @@ def test_deleted_client_can_no_longer_get_tokens(
             await store.close()
 
     asyncio.run(delete())
-    response = http.post("/token", data={"grant_type": "client_credentials"}, headers=auth)
+
+    # Deleted by another process: the server notices within a second (waited for up to 10 s).
+    def refused() -> httpx.Response | None:
+        response = http.post("/token", data={"grant_type": "client_credentials"}, headers=auth)
+        return response if response.status_code != 200 else None
+
+    response = wait_for(refused, 10.0, message="deleted client refused")
     assert_oauth_error(response, 401, "invalid_client")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 
-import asyncpg
 import pytest
 
 from idp.config import Settings
 from idp.store import make_store
 from idp.store.base import Conflict, Store, UserRecord
-from tests.support.stores import open_stores
+from tests.support.stores import open_stores, write_raw
 
 pytestmark = pytest.mark.anyio
 
@@ -43,30 +41,6 @@ async def test_concurrent_migrations_apply_once(settings: Settings) -> None:
         assert sorted(v for applied in results for v in applied) == list(status.applied)
 
 
-def _write_raw(database_url: str, statements: list[tuple[str, tuple[object, ...]]]) -> None:
-    """Write rows past the store, as a version before migration 6 left them."""
-    if database_url.startswith("sqlite:"):
-        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"))
-        with connection:
-            for sql, values in statements:
-                connection.execute(sql, values)
-        connection.close()
-        return
-
-    async def run() -> None:
-        pg = await asyncpg.connect(database_url, timeout=10)
-        try:
-            for sql, values in statements:
-                numbered = sql
-                for i in range(1, len(values) + 1):
-                    numbered = numbered.replace("?", f"${i}", 1)
-                await pg.execute(numbered, *values)
-        finally:
-            await pg.close()
-
-    asyncio.run(run())
-
-
 async def test_migration_gives_existing_users_their_canonical_username(
     store: Store, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -81,7 +55,7 @@ async def test_migration_gives_existing_users_their_canonical_username(
         (insert, ("u2", "alice", False, 3.0)),
         (insert, ("u3", "\uff22\uff4f\uff42", False, 2.0)),
     ]
-    await asyncio.to_thread(_write_raw, settings.database_url, statements)
+    await asyncio.to_thread(write_raw, settings.database_url, statements)
     with caplog.at_level(logging.WARNING, logger="idp.store"):
         assert await store.migrate() == []
     found = await store.get_user_by_username("ALICE")

@@ -93,6 +93,11 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=15)
 
+    def held_clients(self) -> int | None:
+        """How many clients the server holds in memory (None: its client cache is not running)."""
+        cache = self.server.config.app.state.services.store.client_cache
+        return None if cache is None else len(cache)
+
 
 def start_server(settings: Settings, port: int, clock: Clock = system_clock) -> LiveServer:
     """Serve ``create_app(settings)`` on 127.0.0.1:port and wait until it accepts requests."""

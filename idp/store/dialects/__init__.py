@@ -42,7 +42,7 @@ class Dialect(Protocol):
 
     The defaults suit a database whose write transactions run one at a time from their
     start (SQLite's ``BEGIN IMMEDIATE``): no row locks, nothing more to lock, and no change
-    notifications (readers poll the key ring's version instead).
+    notifications (readers poll the key ring's and the clients' versions instead).
     """
 
     name: str
@@ -93,4 +93,9 @@ class Dialect(Protocol):
     async def watch_key_ring(self, on_change: Callable[[], None]) -> None:
         """Call ``on_change`` on every committed key-ring change (see Store.watch_key_ring);
         by default return at once, as there are no notifications."""
+        return None
+
+    async def watch_clients(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` on every committed change to the clients (the migrations'
+        triggers send the notification); by default return at once, as watch_key_ring."""
         return None

@@ -2,7 +2,8 @@
 
 Key-ring changes, migrations, refresh-token rotations and login counters are serialised
 across processes with transaction-scoped advisory locks, so replicas can run them at the
-same moment without clashing. Key-ring changes reach every replica by NOTIFY.
+same moment without clashing. Key-ring and client changes reach every replica by NOTIFY
+(the key ring's sent by the store, the clients' by the triggers of their migration).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ COMMAND_TIMEOUT = 10.0
 # The NOTIFY channel of this schema's key ring: derived from the schema, so that several
 # installations (or test schemas) on one database never hear each other's changes.
 KEY_RING_CHANNEL_SQL = "'idp_key_ring_' || left(md5(current_schema()), 16)"
+# The clients' channel, formed the same way (migration 0009's trigger sends on it).
+CLIENTS_CHANNEL_SQL = "'idp_clients_' || left(md5(current_schema()), 16)"
 LISTENER_APPLICATION_NAME = "idp-listener "
 LISTENER_HEALTH_INTERVAL = 5.0
 LISTENER_BACKOFF_FIRST = 0.1
@@ -179,7 +182,14 @@ class PostgresDialect(Dialect):
         )
 
     async def watch_key_ring(self, on_change: Callable[[], None]) -> None:
-        """Call ``on_change`` on every committed key-ring change, until cancelled.
+        await self._watch(KEY_RING_CHANNEL_SQL, "key ring", on_change)
+
+    async def watch_clients(self, on_change: Callable[[], None]) -> None:
+        await self._watch(CLIENTS_CHANNEL_SQL, "clients", on_change)
+
+    async def _watch(self, channel_sql: str, what: str, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` on every notification on the channel ``channel_sql`` names,
+        until cancelled.
 
         A dedicated connection (outside the pool) LISTENs on this schema's channel; if it is
         lost it is opened again with backoff, and ``on_change`` is called after each
@@ -196,7 +206,7 @@ class PostgresDialect(Dialect):
                 connection = await asyncpg.connect(
                     self.dsn, timeout=ACQUIRE_TIMEOUT, command_timeout=COMMAND_TIMEOUT
                 )
-                await self._listen(connection, on_change, resumed, listened)
+                await self._listen(connection, channel_sql, what, on_change, resumed, listened)
                 reason = "the connection was closed"
             except CONNECT_ERRORS as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -206,7 +216,7 @@ class PostgresDialect(Dialect):
             if listened:
                 backoff, reported, resumed = LISTENER_BACKOFF_FIRST, False, True
             if not reported:
-                log.warning("key ring listener: %s; reconnecting (polling meanwhile)", reason)
+                log.warning("%s listener: %s; reconnecting (polling meanwhile)", what, reason)
                 reported = True
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, LISTENER_BACKOFF_MAX)
@@ -214,22 +224,24 @@ class PostgresDialect(Dialect):
     async def _listen(
         self,
         connection: asyncpg.Connection,
+        channel_sql: str,
+        what: str,
         on_change: Callable[[], None],
         resumed: bool,
         listened: list[bool],
     ) -> None:
         """LISTEN on one connection until it is lost (returns or raises)."""
-        channel = await connection.fetchval(f"SELECT {KEY_RING_CHANNEL_SQL}")
+        channel = await connection.fetchval(f"SELECT {channel_sql}")
         await connection.execute(
             f"SELECT set_config('application_name', '{LISTENER_APPLICATION_NAME}' || "
-            f"{KEY_RING_CHANNEL_SQL}, false)"
+            f"{channel_sql}, false)"
         )
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _: lost.set())
         await connection.add_listener(channel, lambda *_: on_change())
         listened.append(True)
         on_change()
-        log.info("key ring listener: %s on %s", "resumed" if resumed else "listening", channel)
+        log.info("%s listener: %s on %s", what, "resumed" if resumed else "listening", channel)
         while not lost.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lost.wait(), LISTENER_HEALTH_INTERVAL)

@@ -184,6 +184,17 @@ def _create_private_file(path: Path) -> None:
 
 
 def _split_statements(sql: str) -> list[str]:
-    """Split a migration file into statements (our migrations hold no ';' inside literals)."""
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    """Split a migration file into statements, each ending at the ``;`` that completes it
+    (a trigger's ``BEGIN ... END`` body stays whole; comment lines are dropped)."""
+    statements: list[str] = []
+    pending = ""
+    for line in sql.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        pending += line + "\n"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements

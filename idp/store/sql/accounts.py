@@ -1,14 +1,19 @@
 """Clients, users and the consents between them.
 
 Admin changes carry their audit row, written in the change's transaction; a name or a
-canonical username already taken is Conflict.
+canonical username already taken is Conflict. A server process holds the clients it
+authenticates in memory (``cache_clients``, see ``idp.store.client_cache``); a client change
+made through this store object is seen by its lookups before the change method returns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 
 from idp.store.base import AuditEntry, ClientRecord, UserRecord
+from idp.store.client_cache import ClientCache, follow_clients
 from idp.store.codec import CLIENTS, USERS
 from idp.store.dialects import Connection
 from idp.store.sql.core import SqlBase
@@ -18,9 +23,33 @@ from idp.store.usernames import canonical_username
 class Accounts(SqlBase):
     """ClientStore, UserStore and ConsentStore."""
 
+    client_cache: ClientCache | None = None
+
     async def get_client(self, client_id: str) -> ClientRecord | None:
-        # Hot: every token request looks its client up.
+        # Hot where no cache runs: every token request looks its client up.
         return await self._get(CLIENTS, "client_id = ?", client_id, hot=True)
+
+    async def get_client_cached(self, client_id: str) -> ClientRecord | None:
+        cache = self.client_cache
+        if cache is None:
+            return await self.get_client(client_id)
+        return await cache.get(client_id)
+
+    async def clients_version(self) -> int:
+        version = await self.dialect.run(
+            lambda c: c.fetchval("SELECT version FROM clients_version WHERE id = 1"), hot=True
+        )
+        return int(version)
+
+    async def watch_clients(self, on_change: Callable[[], None]) -> None:
+        await self.dialect.watch_clients(on_change)
+
+    async def cache_clients(self) -> None:
+        self.client_cache = ClientCache(self.get_client)
+        try:
+            await follow_clients(self.client_cache, self)
+        finally:
+            self.client_cache = None
 
     async def list_clients(self) -> list[ClientRecord]:
         return await self._list(CLIENTS, f"{CLIENTS.select} ORDER BY created_at, name")
@@ -36,7 +65,10 @@ class Accounts(SqlBase):
 
     async def create_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> None:
         conflict = _taken("client", client.name)
-        await self._change_audited(CLIENTS.insert, CLIENTS.values(client), audit, conflict=conflict)
+        with self._changing_clients():
+            await self._change_audited(
+                CLIENTS.insert, CLIENTS.values(client), audit, conflict=conflict
+            )
 
     async def create_user(self, user: UserRecord, audit: AuditEntry | None = None) -> None:
         conflict = _taken("user", user.username)
@@ -44,9 +76,10 @@ class Accounts(SqlBase):
 
     async def update_client(self, client: ClientRecord, audit: AuditEntry | None = None) -> bool:
         values = CLIENTS.update_values(client)
-        return await self._change_audited(
-            CLIENTS.update, values, audit, conflict=_taken("client", client.name)
-        )
+        with self._changing_clients():
+            return await self._change_audited(
+                CLIENTS.update, values, audit, conflict=_taken("client", client.name)
+            )
 
     async def update_user(self, user: UserRecord, audit: AuditEntry | None = None) -> bool:
         values = USERS.update_values(user)
@@ -55,7 +88,19 @@ class Accounts(SqlBase):
         )
 
     async def delete_client(self, client_id: str, audit: AuditEntry | None = None) -> bool:
-        return await self._change_audited(CLIENTS.delete, (client_id,), audit)
+        with self._changing_clients():
+            return await self._change_audited(CLIENTS.delete, (client_id,), audit)
+
+    @contextlib.contextmanager
+    def _changing_clients(self) -> Iterator[None]:
+        """Around a change to the clients table (whose triggers move its counter): forget
+        the clients this process holds, even when the outcome is unknown (it may have
+        committed), before the change method returns."""
+        try:
+            yield
+        finally:
+            if self.client_cache is not None:
+                self.client_cache.invalidate()
 
     async def delete_user(self, user_id: str, audit: AuditEntry | None = None) -> bool:
         return await self._change_audited(USERS.delete, (user_id,), audit)
