@@ -202,8 +202,10 @@ def check(targets: Targets) -> None:
 
 
 def _token_scenario(targets: Targets, alg: str) -> Scenario:
-    ours = wrk.Request(targets.fixture.clients[alg].basic_credentials)
-    peer = wrk.Request(peer_server.basic(peer_server.CLIENTS[alg]), peer_server.TOKEN_BODY)
+    ours = wrk.Request(basic=targets.fixture.clients[alg].basic_credentials)
+    peer = wrk.Request(
+        basic=peer_server.basic(peer_server.CLIENTS[alg]), body=peer_server.TOKEN_BODY
+    )
     return Scenario(
         f"token-{alg.lower()}",
         f"token {alg}",
@@ -271,12 +273,16 @@ def _introspection_scenario(targets: Targets, alg: str) -> Scenario:
             OURS: Request(
                 ours,
                 INTROSPECTION_PATH,
-                wrk.Request(client.basic_credentials, introspection.form(token), ACTIVE),
+                wrk.Request(
+                    basic=client.basic_credentials,
+                    body=introspection.form(token),
+                    expect=ACTIVE,
+                ),
             ),
             PEER: Request(
                 targets.peer,
                 peer_server.INTROSPECTION_PATH,
-                wrk.Request(peer_basic, introspection.form(peer_token), ACTIVE),
+                wrk.Request(basic=peer_basic, body=introspection.form(peer_token), expect=ACTIVE),
             ),
         },
         {CEILING: "no bare introspection app"},

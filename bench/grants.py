@@ -268,14 +268,16 @@ def load_for(setup: Setup, pools: Pools, alg: str, flow: str, seconds: int) -> r
     """What wrk sends for one flow (minting a fresh pool for the single-use ones)."""
     basic = setup.fixture.clients[alg].basic_credentials
     if flow == CC:
-        return rounds.Load(setup.server, "/token", wrk.Request(basic), LOAD_CORES)
+        return rounds.Load(setup.server, "/token", wrk.Request(basic=basic), LOAD_CORES)
     if flow == INTROSPECTION:
         access = json.loads(checks.fetch(setup.server.base_url + "/token", basic))["access_token"]
-        request = wrk.Request(basic, introspection.form(access), expect=introspection.ACTIVE)
+        request = wrk.Request(
+            basic=basic, body=introspection.form(access), expect=introspection.ACTIVE
+        )
         return rounds.Load(setup.server, "/introspect", request, LOAD_CORES)
     path, _ = pools.write(alg, flow, seconds)
     expect = '"id_token"' if flow == CODE else '"refresh_token"'
-    request = wrk.Request(setup.web[alg].basic_credentials, bodies=path, expect=expect)
+    request = wrk.Request(basic=setup.web[alg].basic_credentials, bodies=path, expect=expect)
     return rounds.Load(setup.server, "/token", request, LOAD_CORES)
 
 

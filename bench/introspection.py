@@ -78,7 +78,7 @@ def load(
         connections=CONNECTIONS,
         threads=1,
         core=core,
-        request=wrk.Request(basic, form(token), ACTIVE),
+        request=wrk.Request(basic=basic, body=form(token), expect=ACTIVE),
     )
 
 

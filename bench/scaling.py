@@ -88,7 +88,7 @@ def bench_store(wrk_path: str, options: Options, store: str) -> list[Run]:
         running = start_servers(stack, fixture, workdir)
 
         def load(layout: Layout, alg: str) -> rounds.Load:
-            request = wrk.Request(fixture.clients[alg].basic_credentials)
+            request = wrk.Request(basic=fixture.clients[alg].basic_credentials)
             return rounds.Load(running[layout.workers], "/token", request, layout.load_cores)
 
         print(f"{store}: {'; '.join(layout.label for layout in LAYOUTS)}", flush=True)

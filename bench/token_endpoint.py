@@ -331,9 +331,9 @@ class Loader:
         request = wrk.Request()
         if alg and side == PEER:
             basic = peer_server.basic(peer_server.CLIENTS[alg])
-            request = wrk.Request(basic, peer_server.TOKEN_BODY)
+            request = wrk.Request(basic=basic, body=peer_server.TOKEN_BODY)
         elif alg:
-            request = wrk.Request(self.fixture.clients[alg].basic_credentials)
+            request = wrk.Request(basic=self.fixture.clients[alg].basic_credentials)
         path = scenario.peer_path if side == PEER else scenario.path
         return measure_side(
             self.wrk_path,

@@ -18,7 +18,7 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _DURATION = r"([\d.]+)(us|ms|s|m)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Request:
     """What every wrk request carries, and what every answer must be.
 
