@@ -17,9 +17,10 @@ from idp.http import server
 def main(argv: list[str]) -> None:
     """Serve ``argv[0]`` (a factory import string) on 127.0.0.1 port ``argv[1]``."""
     target, port = argv
-    if not hasattr(server, "APP_FACTORY"):
+    if not hasattr(server, "APP_FACTORY") or not hasattr(server, "APP_INTERFACE"):
         raise SystemExit("idp.http.server.APP_FACTORY is gone; update bench/granian_serve.py")
     server.APP_FACTORY = target
+    server.APP_INTERFACE = "asgi"  # the bare apps are ASGI apps
     server.run_server(server.ServerOptions(host="127.0.0.1", port=int(port), workers=1))
 
 

@@ -1,4 +1,4 @@
-"""Entry point for ASGI servers: builds the app from the process environment."""
+"""Entry points for servers: build the app from the process environment (ASGI or RSGI)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from starlette.applications import Starlette
 
 from idp.config import load_settings
 from idp.http.app import create_app
+from idp.http.rsgi import RsgiApp
 from idp.logs import configure_logging
 
 
@@ -15,3 +16,8 @@ def app_from_environment() -> Starlette:
     """The app for ``IDP_*`` variables of this process (used by each server worker)."""
     configure_logging()
     return create_app(load_settings(os.environ))
+
+
+def rsgi_app_from_environment() -> RsgiApp:
+    """The same app behind granian's RSGI interface (what ``idp serve`` runs in each worker)."""
+    return RsgiApp(app_from_environment())

@@ -2,7 +2,9 @@
 
 These endpoints answer machines at high rates, so they read the scope and the body
 themselves and send prepared header lists, without building a Starlette request or
-response. ``DirectRoutes`` hands their exact method and path to them ahead of the router;
+response. Each endpoint's work is a function from plain values to an :class:`Answer`, so
+the same work also serves granian's RSGI interface (see ``idp.http.rsgi``), which
+``idp serve`` uses. ``DirectRoutes`` hands their exact method and path to them ahead of the router;
 everything else (other methods, HEAD, unknown paths) still goes through the router, where
 the same endpoints are also registered. The guarantees of the middleware around them
 (request id, body size and deadline, error bodies) are unchanged: it runs first.
@@ -14,9 +16,8 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from idp.http.responses import Answer
 from idp.http.services import Services
-
-Headers = list[tuple[bytes, bytes]]
 
 
 class ClientGone(Exception):
@@ -57,23 +58,14 @@ async def read_body(receive: Receive) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def raw_headers(headers: Mapping[str, str]) -> Headers:
-    """Response headers as ASGI wants them: lower-case names, latin-1 bytes."""
-    return [(name.lower().encode("latin-1"), v.encode("latin-1")) for name, v in headers.items()]
-
-
-async def send_bytes(
-    send: Send, status: int, headers: Headers, body: bytes, content_type: bytes | None
-) -> None:
-    """One whole response; ``content-length`` and ``content-type`` are added after
-    ``headers`` as Starlette adds them (none for a 304, RFC 9110 section 15.4.5)."""
-    head = list(headers)
-    if status != 304:
-        head.append((b"content-length", str(len(body)).encode("latin-1")))
-    if content_type is not None:
-        head.append((b"content-type", content_type))
-    await send({"type": "http.response.start", "status": status, "headers": head})
-    await send({"type": "http.response.body", "body": body})
+async def send_answer(send: Send, answer: Answer) -> None:
+    """One whole response as ASGI messages; ``content-length`` is added after the headers
+    (none for a 304, RFC 9110 section 15.4.5)."""
+    head = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
+    if answer.status != 304:
+        head.append((b"content-length", str(len(answer.body)).encode("latin-1")))
+    await send({"type": "http.response.start", "status": answer.status, "headers": head})
+    await send({"type": "http.response.body", "body": answer.body})
 
 
 class DirectRoutes:

@@ -7,10 +7,12 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import Sequence
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from idp.http.responses import NO_STORE, error_body, json_bytes
+from idp.http.direct import send_answer
+from idp.http.responses import JSON_TYPE, NO_STORE, Answer, error_body, header_pairs, json_bytes
 from idp.store.base import StoreUnavailable
 
 log = logging.getLogger("idp.http")
@@ -28,17 +30,48 @@ class BodyTimedOut(Exception):
     """The client did not send its whole request body within the read timeout."""
 
 
-async def _send_json(
-    send: Send, status: int, body: dict[str, str], headers: dict[str, str] | None = None
-) -> None:
-    raw = json_bytes(body)
-    head = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(raw)).encode()),
-        *((k.lower().encode(), v.encode()) for k, v in {**NO_STORE, **(headers or {})}.items()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": head})
-    await send({"type": "http.response.body", "body": raw})
+class Limits(Protocol):
+    """The body limits a request is held to."""
+
+    @property
+    def max_body(self) -> int: ...
+
+    @property
+    def read_timeout(self) -> float: ...
+
+
+def _json_answer(status: int, body: dict[str, str], headers: dict[str, str]) -> Answer:
+    return Answer(
+        status,
+        [("content-type", JSON_TYPE), *header_pairs({**NO_STORE, **headers})],
+        json_bytes(body),
+    )
+
+
+def too_large_answer(limit: int) -> Answer:
+    """413 for a body over ``limit`` bytes; the connection is closed after it."""
+    body = error_body("invalid_request", f"request body larger than {limit} bytes")
+    return _json_answer(413, body, {"Connection": "close"})
+
+
+def timed_out_answer() -> Answer:
+    """408 for a body that did not arrive in time (RFC 9110 section 15.5.9); closed after."""
+    body = error_body("invalid_request", "request body not received in time")
+    return _json_answer(408, body, {"Connection": "close"})
+
+
+def unavailable_answer(request_id: str) -> Answer:
+    """503 ``temporarily_unavailable`` with Retry-After (RFC 6749 section 4.1.2.1)."""
+    body = error_body(
+        "temporarily_unavailable", "the store is unavailable; retry later", request_id=request_id
+    )
+    return _json_answer(503, body, {"Retry-After": RETRY_AFTER_SECONDS, "X-Request-Id": request_id})
+
+
+def unexpected_answer(request_id: str) -> Answer:
+    """500 with a generic body carrying the request id, never a stack trace."""
+    body = error_body("server_error", "unexpected error", request_id=request_id)
+    return _json_answer(500, body, {"X-Request-Id": request_id})
 
 
 class RequestGuard:
@@ -76,7 +109,7 @@ class RequestGuard:
 
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:
-            await _send_json(send, 413, _too_large(self.max_body), {"Connection": "close"})
+            await send_answer(send, too_large_answer(self.max_body))
             return
 
         received = 0
@@ -115,40 +148,28 @@ class RequestGuard:
 
         try:
             await self.app(scope, limited_receive, tracked_send)
-        except BodyTooLarge:
+        except Exception as exc:
+            answer = failure_answer(exc, request_id, scope.get("path"), self)
             if not started:
-                await _send_json(send, 413, _too_large(self.max_body), {"Connection": "close"})
-        except BodyTimedOut:
-            log.info("request %s: body not received within %s s", request_id, self.read_timeout)
-            if not started:
-                body = error_body("invalid_request", "request body not received in time")
-                await _send_json(send, 408, body, {"Connection": "close"})
-        except StoreUnavailable as exc:
-            log.warning("request %s: store unavailable: %s", request_id, exc)
-            if not started:
-                await _send_json(
-                    send,
-                    503,
-                    error_body(
-                        "temporarily_unavailable",
-                        "the store is unavailable; retry later",
-                        request_id=request_id,
-                    ),
-                    {"Retry-After": RETRY_AFTER_SECONDS, "X-Request-Id": request_id},
-                )
-        except Exception:
-            log.exception("request %s: unexpected error on %s", request_id, scope.get("path"))
-            if not started:
-                await _send_json(
-                    send,
-                    500,
-                    error_body("server_error", "unexpected error", request_id=request_id),
-                    {"X-Request-Id": request_id},
-                )
+                await send_answer(send, answer)
 
 
-def _too_large(limit: int) -> dict[str, str]:
-    return error_body("invalid_request", f"request body larger than {limit} bytes")
+def failure_answer(exc: Exception, request_id: str, path: str | None, limits: Limits) -> Answer:
+    """What a request that raised ``exc`` gets, logged once (never with a secret).
+
+    A body too large or too slow, a store outage, or anything else (logged with its
+    stack trace under the request id, answered without it).
+    """
+    if isinstance(exc, BodyTooLarge):
+        return too_large_answer(limits.max_body)
+    if isinstance(exc, BodyTimedOut):
+        log.info("request %s: body not received within %s s", request_id, limits.read_timeout)
+        return timed_out_answer()
+    if isinstance(exc, StoreUnavailable):
+        log.warning("request %s: store unavailable: %s", request_id, exc)
+        return unavailable_answer(request_id)
+    log.error("request %s: unexpected error on %s", request_id, path, exc_info=exc)
+    return unexpected_answer(request_id)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -2,9 +2,11 @@
 
 granian was chosen as the default server from bench/token_endpoint (see bench/README.md):
 throughput within run-to-run noise of uvicorn, a lower p99 on ES256 tokens, and hardening
-uvicorn lacks. Its HTTP/1 parser answers 431 to request heads over the buffer limit and
-closes connections whose head does not arrive within the header timeout, counted from the
-moment of connection.
+uvicorn lacks. Its RSGI interface serves the busiest endpoints with less work per request
+than ASGI (bench/compare); the rest of the app runs over it as ASGI (idp.http.rsgi).
+Its HTTP/1 parser answers 431 to request heads over the buffer limit and closes
+connections whose head does not arrive within the header timeout, counted from the moment
+of connection.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-APP_FACTORY = "idp.http.asgi:app_from_environment"
+APP_FACTORY = "idp.http.asgi:rsgi_app_from_environment"
+APP_INTERFACE = "rsgi"
+"""granian's interface for APP_FACTORY's app: RSGI (see idp.http.rsgi) or ASGI."""
 MAX_HEAD_BYTES = 16 * 1024
 HEADER_READ_TIMEOUT_MS = 10_000
 
@@ -39,7 +43,8 @@ def run_server(options: ServerOptions) -> None:
         factory=True,
         address=options.host,
         port=options.port,
-        interface=Interfaces.ASGI,
+        interface=Interfaces(APP_INTERFACE),
+        websockets=False,
         # HTTP/1 only: with "auto", protocol detection runs before the header timer starts,
         # so a client that connects and sends nothing would never be closed.
         http=HTTPModes.http1,

@@ -27,7 +27,7 @@ class Services:
     clock: Clock
     metrics: Metrics
     discovery: bytes = b""
-    public_headers: list[tuple[bytes, bytes]] = field(init=False)
+    public_headers: list[tuple[str, str]] = field(init=False)
     """The cache headers of the public documents (discovery, JWKS), ready to send."""
     passwords: PasswordService = field(init=False)
     sealer: FormSealer = field(init=False)
@@ -35,8 +35,8 @@ class Services:
 
     def __post_init__(self) -> None:
         self.public_headers = [
-            (b"cache-control", f"public, max-age={self.settings.jwks_max_age}".encode("latin-1")),
-            (b"access-control-allow-origin", b"*"),
+            ("cache-control", f"public, max-age={self.settings.jwks_max_age}"),
+            ("access-control-allow-origin", "*"),
         ]
         self.passwords = PasswordService(self.settings.password_hash_concurrency)
         self.sealer = FormSealer(self.settings.key_encryption_key)

@@ -1,7 +1,8 @@
 """The token endpoint (RFC 6749 section 3.2): authenticate the client, run its grant.
 
-A plain ASGI endpoint (see ``idp.http.direct``): it is the busiest one, so it reads the
-form and the Authorization header straight from the request and sends prepared headers.
+The busiest endpoint: its work, :func:`token_answer`, takes the request's few plain
+values (content type, Authorization headers, body) and gives an :class:`Answer`, served
+as a plain ASGI endpoint (see ``idp.http.direct``) and through RSGI (``idp.http.rsgi``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import time
 
 import orjson
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from idp.http.client_auth import authenticated_client, only_authorization
@@ -17,13 +17,12 @@ from idp.http.direct import (
     ClientGone,
     first_header,
     header_values,
-    raw_headers,
     read_body,
     scope_services,
-    send_bytes,
+    send_answer,
 )
 from idp.http.forms import check_form_type, parse_form
-from idp.http.responses import NO_STORE, oauth_error_response
+from idp.http.responses import JSON_TYPE, NO_STORE, Answer, header_pairs, oauth_error_answer
 from idp.http.services import Services
 from idp.keyring.ring import NoSigningKey
 from idp.oauth.errors import (
@@ -35,37 +34,29 @@ from idp.oauth.errors import (
 from idp.oauth.grants import GRANTS
 from idp.oauth.grants.base import GrantContext
 
-JSON_TYPE = b"application/json"
-_NO_STORE = raw_headers(NO_STORE)
+_TOKEN_HEAD = [*header_pairs(NO_STORE), ("content-type", JSON_TYPE)]
 
 
-class TokenEndpoint:
-    """Answer a token request, timing it and counting the tokens issued."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = scope_services(scope)
-        started = time.perf_counter()
-        refusal: Response | None
-        try:
-            body = await _token(scope, receive, found)
-        except OAuthError as error:
-            refusal = oauth_error_response(error)
-        except ClientGone:
-            return
-        else:
-            refusal = None
-        finally:
-            found.metrics.token_latency.observe(time.perf_counter() - started)
-        if refusal is not None:
-            await refusal(scope, receive, send)
-        else:
-            await send_bytes(send, 200, _NO_STORE, body, JSON_TYPE)
+async def token_answer(
+    found: Services, content_type: str | None, authorizations: list[str], body: bytes
+) -> Answer:
+    """Answer one token request (RFC 6749 sections 5.1 and 5.2), timed and counted."""
+    started = time.perf_counter()
+    try:
+        issued = await _token(found, content_type, authorizations, body)
+    except OAuthError as error:
+        return oauth_error_answer(error)
+    finally:
+        found.metrics.token_latency.observe(time.perf_counter() - started)
+    return Answer(200, _TOKEN_HEAD, issued)
 
 
-async def _token(scope: Scope, receive: Receive, found: Services) -> bytes:
-    check_form_type(first_header(scope, b"content-type"))
-    form = parse_form(await read_body(receive))
-    authorization = only_authorization(header_values(scope, b"authorization"))
+async def _token(
+    found: Services, content_type: str | None, authorizations: list[str], body: bytes
+) -> bytes:
+    check_form_type(content_type)
+    form = parse_form(body)
+    authorization = only_authorization(authorizations)
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
@@ -83,6 +74,23 @@ async def _token(scope: Scope, receive: Receive, found: Services) -> bytes:
     found.metrics.token_issued(grant_type, client.access_token_alg)
     # The same bytes as json_bytes for a token response, which is ASCII (RFC 6749 section 5.1).
     return orjson.dumps(result.body())
+
+
+class TokenEndpoint:
+    """The token endpoint as a plain ASGI endpoint."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await read_body(receive)
+        except ClientGone:
+            return
+        answer = await token_answer(
+            scope_services(scope),
+            first_header(scope, b"content-type"),
+            header_values(scope, b"authorization"),
+            body,
+        )
+        await send_answer(send, answer)
 
 
 token = TokenEndpoint()

@@ -489,6 +489,50 @@ def test_wrong_method_and_unknown_path_get_json(hardened: Hardened) -> None:
         assert_json_error(http.post("/jwks.json"), 405, "method_not_allowed")
 
 
+def test_served_endpoints_keep_their_refusals_headers_and_bodies(hardened: Hardened) -> None:
+    """What ``idp serve`` answers natively (token, JWKS, discovery) and through the app
+    (every other path) carries a request id and keeps each refusal."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with httpx.Client(base_url=hardened.url, timeout=10) as http:
+        twice = http.post(
+            "/token",
+            content=b"grant_type=client_credentials",
+            headers=[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", "Basic YTpi"),
+                ("Authorization", "Basic Yzpk"),
+            ],
+        )
+        assert_json_error(twice, 400, "invalid_request")
+        assert "Authorization" in twice.json()["error_description"]
+        assert_json_error(http.post("/token", content=b"x=1", headers={}), 400, "invalid_request")
+        unknown = http.post("/token", content=b"grant_type=client_credentials", headers=form)
+        assert_json_error(unknown, 401, "invalid_client")
+        assert unknown.headers["www-authenticate"].startswith("Basic")
+
+        first = http.get("/jwks.json")
+        assert first.status_code == 200
+        assert first.headers["content-type"] == "application/jwk-set+json"
+        assert int(first.headers["content-length"]) == len(first.content)
+        again = http.get("/jwks.json", headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304
+        assert again.content == b""
+        assert again.headers["etag"] == first.headers["etag"]
+
+        # Through the app: a query string, a form body and a percent-encoded path.
+        authorize = http.get("/authorize", params={"client_id": "no such client", "x": "a&b"})
+        assert authorize.status_code == 400
+        assert "client_id is not a registered client" in authorize.text
+        introspected = http.post("/introspect", content=b"token=abc", headers=form)
+        assert_json_error(introspected, 401, "invalid_client")
+        assert_json_error(http.get("/no%20such/path"), 404, "not_found")
+
+        answers = [first, again, twice, authorize, introspected, http.get("/healthz")]
+        ids = [answer.headers["x-request-id"] for answer in answers]
+        assert all(re.fullmatch(r"[0-9a-f]{16}", request_id) for request_id in ids)
+        assert len(set(ids)) == len(ids)
+
+
 # -- behind a TLS-terminating proxy: an https issuer -----------------------------------------
 
 BODY_READ_TIMEOUT = 2.0  # IDP_BODY_READ_TIMEOUT below, short for the test
@@ -640,7 +684,7 @@ def test_two_workers_on_postgresql_both_serve(database_url: str, tmp_path: Path)
         assert "with 2 worker(s)" in server.stdout()
         wait_for(lambda: len(worker_pids(server)) == 2, 10, message="two workers spawned")
         wait_for(
-            lambda: server.stdout().count("Started worker-") == 2,
+            lambda: len(re.findall(r"Started worker-\d+$", server.stdout(), re.MULTILINE)) == 2,
             20,
             message="both workers started",
         )
