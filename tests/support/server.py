@@ -99,6 +99,19 @@ class LiveServer:
         return None if cache is None else len(cache)
 
 
+def start_uvicorn(config: uvicorn.Config) -> tuple[uvicorn.Server, threading.Thread]:
+    """Run uvicorn with ``config`` in a daemon thread; return once it accepts requests."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{config.port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    return server, thread
+
+
 def start_server(settings: Settings, port: int, clock: Clock = system_clock) -> LiveServer:
     """Serve ``create_app(settings)`` on 127.0.0.1:port and wait until it accepts requests."""
     asyncio.run(migrate_store(settings.database_url))
@@ -109,14 +122,7 @@ def start_server(settings: Settings, port: int, clock: Clock = system_clock) -> 
         log_level="warning",
         lifespan="on",
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
+    server, thread = start_uvicorn(config)
     return LiveServer(f"http://127.0.0.1:{port}", settings, server, thread)
 
 

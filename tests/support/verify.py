@@ -10,8 +10,6 @@ import asyncio
 import base64
 import json
 import secrets
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from tests.support.clocks import T0
-from tests.support.server import LiveServer, free_port, register_client
+from tests.support.server import LiveServer, free_port, register_client, start_uvicorn
 
 ISSUER = "https://idp.example.com"
 AUDIENCE = "https://api.example.com"
@@ -147,14 +145,7 @@ def serving(app: ASGIApp) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on a free 127.0.0.1 port; yield its base URL."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
+    server, thread = start_uvicorn(config)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
