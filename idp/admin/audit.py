@@ -15,7 +15,7 @@ from datetime import datetime
 
 from idp.admin.context import AdminContext, InvalidInput
 from idp.config import ConfigError, parse_duration
-from idp.store.base import AuditEntry, Store
+from idp.store.base import AuditEntry
 
 _CURSOR = re.compile(r"before:([1-9][0-9]{0,17})")
 BAD_CURSOR = "the cursor is not one this server gave out"
@@ -73,24 +73,7 @@ async def read_audit(
     if limit < 1:
         raise InvalidInput("limit must be a positive whole number")
     before = None if cursor is None else decode_cursor(cursor)
-    rows = await _newest(ctx.store, since, limit + 1, before)
+    rows = await ctx.store.list_audit(since, limit + 1, before)
     page = rows[-limit:]
     more = len(rows) > limit and bool(page) and page[0].id is not None
     return AuditPage(page, encode_cursor(page[0].id or 0) if more else None)
-
-
-async def _newest(
-    store: Store, since: float | None, wanted: int, before: int | None
-) -> list[AuditEntry]:
-    """Up to ``wanted`` of the newest entries since ``since`` with an id below ``before``.
-
-    The store reads the newest entries only, so a page further back reads the newer entries
-    too, asking for more until enough older ones came back or the trail ran out.
-    """
-    fetch = wanted
-    while True:
-        rows = await store.list_audit(since, fetch)
-        kept = [r for r in rows if before is None or (r.id is not None and r.id < before)]
-        if len(kept) >= wanted or len(rows) < fetch:
-            return kept[-wanted:]
-        fetch = max(2 * fetch, wanted + len(rows) - len(kept))

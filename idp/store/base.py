@@ -322,8 +322,11 @@ class AuditStore(Protocol):
         grows by one row (for refused unauthenticated admin calls).
         """
 
-    async def list_audit(self, since: float | None = None, limit: int = 1000) -> list[AuditEntry]:
-        """Audit rows at or after ``since``, oldest first, at most ``limit`` (the newest ones)."""
+    async def list_audit(
+        self, since: float | None = None, limit: int = 1000, before: int | None = None
+    ) -> list[AuditEntry]:
+        """Audit rows at or after ``since`` with an id below ``before``, oldest first, at most
+        ``limit`` (the newest such ones)."""
 
 
 class GrantStore(CodeStore, RefreshTokenStore, RevocationStore, UserStore, Protocol):

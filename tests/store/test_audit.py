@@ -113,6 +113,11 @@ async def test_list_since_and_limit(store: Store) -> None:
     assert [e.action for e in await store.list_audit(limit=2)] == ["b", "c"]
     (entry,) = await store.list_audit(since=300.0)
     assert (entry.outcome, entry.detail, entry.at) == ("failure", {"n": 1}, 300.0)
+    # A page further back is read by id, with the same since and limit.
+    assert entry.id is not None
+    assert [e.action for e in await store.list_audit(before=entry.id, limit=1)] == ["b"]
+    assert [e.action for e in await store.list_audit(since=200.0, before=entry.id)] == ["b"]
+    assert await store.list_audit(since=300.0, before=entry.id) == []
 
 
 async def test_counted_rows_grow_by_one_per_bucket(store: Store) -> None:

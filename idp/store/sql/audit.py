@@ -18,6 +18,10 @@ _COUNTER_UPSERT = f"{LOGIN_COUNTERS.insert} ON CONFLICT (key) DO UPDATE SET " + 
 )
 
 
+_NO_ID_LIMIT = 2**63 - 1
+"""Above every audit row id (a signed 64-bit integer on both databases)."""
+
+
 class AuditAndThrottle(SqlBase):
     """AuditStore and LoginCounterStore."""
 
@@ -32,11 +36,14 @@ class AuditAndThrottle(SqlBase):
             bucket,
         )
 
-    async def list_audit(self, since: float | None = None, limit: int = 1000) -> list[AuditEntry]:
+    async def list_audit(
+        self, since: float | None = None, limit: int = 1000, before: int | None = None
+    ) -> list[AuditEntry]:
         newest = await self._list(
             AUDIT,
-            f"{AUDIT.select} WHERE at >= ? ORDER BY id DESC LIMIT ?",
+            f"{AUDIT.select} WHERE at >= ? AND id < ? ORDER BY id DESC LIMIT ?",
             since if since is not None else float("-inf"),
+            before if before is not None else _NO_ID_LIMIT,
             limit,
         )
         return newest[::-1]
