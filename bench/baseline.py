@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -170,7 +171,7 @@ def raw_signing_rates(seconds: float = 3.0) -> dict[str, float]:
         rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         ec_key = ec.generate_private_key(ec.SECP256R1())
         sha256 = hashes.SHA256()
-        signs = {
+        signs: dict[str, Callable[[], bytes]] = {
             "RS256": lambda: rsa_key.sign(data, padding.PKCS1v15(), sha256),
             "ES256": lambda: ec_key.sign(data, ec.ECDSA(sha256)),
         }

@@ -24,7 +24,7 @@ import pstats
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
@@ -145,6 +145,7 @@ async def main(args: argparse.Namespace) -> None:
             AdminContext(store, settings),
             ClientRequest(name=alg, scope="read", audiences=["https://api"], access_token_alg=alg),
         )
+        assert secret is not None  # a confidential client
         calls[alg.lower()] = token_call(record.client_id, secret)
     await store.close()
     app = create_app(settings)
@@ -155,7 +156,7 @@ async def main(args: argparse.Namespace) -> None:
     started = asyncio.Event()
     await startup.put({"type": "lifespan.startup"})
 
-    async def life_send(message: dict[str, Any]) -> None:
+    async def life_send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "lifespan.startup.complete":
             started.set()
 

@@ -351,7 +351,7 @@ def measure(base_url: str, client_id: str, options: Options) -> dict[str, Any]:
         child.join(timeout=30)
     if errors:
         raise RuntimeError(f"{len(errors)} sign-ins failed, first: {errors[0]}")
-    runs = []
+    runs: list[dict[str, Any]] = []
     for started, ended, latencies, busy in windows:
         done = sum(1 for t in finished if started <= t < ended)
         runs.append(

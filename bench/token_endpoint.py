@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import bare_app, checks, peer_server, servers, service, wrk
 from bench.servers import Server
@@ -373,7 +373,10 @@ def measure_side(
     return result, meter.stop()
 
 
-def rotated(sides: Sequence[str], run: int) -> tuple[str, ...]:
+T = TypeVar("T")
+
+
+def rotated(sides: Sequence[T], run: int) -> tuple[T, ...]:
     """The order of the sides in run ``run`` (from 1): each run starts one side later."""
     shift = (run - 1) % len(sides)
     return (*sides[shift:], *sides[:shift])
