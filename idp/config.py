@@ -71,6 +71,9 @@ class Settings:
     hsts_max_age: int = 365 * 86400
     body_read_timeout: int = 10
     allow_private_backchannel: bool = False
+    metrics_dir: str | None = None
+    """Where the worker processes of one server share their metrics (prometheus-client's
+    multiprocess mode, PROMETHEUS_MULTIPROC_DIR); None: each process counts on its own."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -376,4 +379,5 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         allow_private_backchannel=parse_flag(
             "IDP_ALLOW_PRIVATE_BACKCHANNEL", env.get("IDP_ALLOW_PRIVATE_BACKCHANNEL", "")
         ),
+        metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
     )

@@ -1,8 +1,11 @@
 """Prometheus metrics of one app instance, each in a registry of its own.
 
 The hot paths (/token, /jwks.json) pay one cached child lookup and one increment; key
-ages are computed only when /metrics is scraped, from the in-memory key ring. Each server
-process (granian worker) counts on its own: a scrape sees the worker that answered it.
+ages are computed only when /metrics is scraped, from the in-memory key ring. With one
+worker the process counts in memory. With several (``idp serve --workers N``), each worker
+writes its counts to files in a directory they share (prometheus-client's multiprocess
+mode, ``Settings.metrics_dir``), and a scrape, whichever worker answers it, adds up every
+worker's counts.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from idp.clock import Clock
@@ -93,7 +97,9 @@ class Metrics:
         self._revocations = {
             revoked: revocations.labels(revoked=str(revoked).lower()) for revoked in (True, False)
         }
-        self.registry.register(KeyRingCollector(keys, settings, clock))
+        self._key_ring = KeyRingCollector(keys, settings, clock)
+        self.registry.register(self._key_ring)
+        self._shared_dir = settings.metrics_dir
         self._issued: dict[tuple[str, str], Counter] = {}
 
     def token_issued(self, grant_type: str, alg: str) -> None:
@@ -113,5 +119,11 @@ class Metrics:
         self._revocations[revoked].inc()
 
     def exposition(self) -> bytes:
-        """The Prometheus text format of everything in this app's registry."""
-        return generate_latest(self.registry)
+        """The Prometheus text format of this app's metrics: its own registry, or with a
+        shared directory, every worker's counts added up and this worker's key gauges."""
+        if self._shared_dir is None:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, path=self._shared_dir)  # type: ignore[no-untyped-call]
+        every_worker.register(self._key_ring)
+        return generate_latest(every_worker)

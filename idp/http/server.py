@@ -11,6 +11,9 @@ of connection.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,7 @@ APP_INTERFACE = "rsgi"
 """granian's interface for APP_FACTORY's app: RSGI (see idp.http.rsgi) or ASGI."""
 MAX_HEAD_BYTES = 16 * 1024
 HEADER_READ_TIMEOUT_MS = 10_000
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,23 @@ class ServerOptions:
 
 
 def run_server(options: ServerOptions) -> None:
-    """Serve until interrupted; each worker builds the app from the same environment."""
+    """Serve until interrupted; each worker builds the app from the same environment.
+
+    With several workers and no PROMETHEUS_MULTIPROC_DIR of the operator's, the workers
+    share their metrics through a fresh directory, removed when the server stops.
+    """
+    shared = None
+    if options.workers > 1 and not os.environ.get(METRICS_DIR_VARIABLE):
+        shared = tempfile.mkdtemp(prefix="idp-metrics-")
+        os.environ[METRICS_DIR_VARIABLE] = shared  # read by each worker it starts
+    try:
+        _serve(options)
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
+
+
+def _serve(options: ServerOptions) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings

@@ -670,12 +670,15 @@ def worker_pids(server: ServeProcess) -> list[int]:
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_workers_on_postgresql_both_serve(database_url: str, tmp_path: Path) -> None:
-    """Every request over many fresh connections is answered, and every token verifies."""
+    """Every request over many fresh connections is answered, every token verifies, and
+    /metrics counts the tokens of both workers."""
     port = free_port()
     env = server_env(database_url, port, tmp_path)
     client = create_client(env, tmp_path, "busy-service", "RS256")
+    temporary = tmp_path / "tmp"  # where idp serve makes the workers' metrics directory
+    temporary.mkdir()
     with (
-        serving(env, tmp_path, port, "--workers", "2") as server,
+        serving({**env, "TMPDIR": str(temporary)}, tmp_path, port, "--workers", "2") as server,
         # No keep-alive: every request opens a fresh connection for either worker to accept.
         httpx.Client(
             base_url=server.url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0)
@@ -731,6 +734,13 @@ def test_two_workers_on_postgresql_both_serve(database_url: str, tmp_path: Path)
             for connection in held:
                 connection.close()
 
+        # Every scrape, whichever worker answers it, adds up both workers' counts.
+        issued = len(tokens) + len(held)
+        for _ in range(8):
+            assert issued_tokens(http.get("/metrics").text) == issued
+        (shared,) = list(temporary.glob("idp-metrics-*"))
+        assert {f"counter_{pid}.db" for pid in pids} <= {path.name for path in shared.iterdir()}
+
         # Each worker follows a rotation by itself: soon every answer carries the new kid.
         rotated = idp_json(["keys", "rotate", "--alg", "RS256"], env, tmp_path)
 
@@ -742,3 +752,12 @@ def test_two_workers_on_postgresql_both_serve(database_url: str, tmp_path: Path)
         wait_for(all_rotated, KEY_CHANGE_WAIT, message="every worker signs with the new key")
         assert server.stderr().count("key ring reloaded") == 2
         assert server.alive()
+    assert not shared.exists(), "the shared metrics directory outlived the server"
+
+
+def issued_tokens(exposition: str) -> float:
+    """The client_credentials RS256 tokens counted in a Prometheus text exposition."""
+    for line in exposition.splitlines():
+        if line.startswith("idp_tokens_issued_total{") and 'alg="RS256"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
