@@ -173,6 +173,7 @@ def create_app(
         ("GET", "/.well-known/oauth-authorization-server"): discovery.metadata,
         ("GET", "/jwks.json"): jwks.jwks,
         ("POST", "/token"): token.token,
+        ("POST", "/introspect"): introspect.introspect,
     }
     hsts = [Middleware(StrictTransportSecurity, max_age=settings.hsts_max_age)]
     app = Starlette(

@@ -1,4 +1,4 @@
-"""Plain ASGI for the busiest endpoints: token, JWKS and discovery.
+"""Plain ASGI for the busiest endpoints: token, introspection, JWKS and discovery.
 
 These endpoints answer machines at high rates, so they read the scope and the body
 themselves and send prepared header lists, without building a Starlette request or

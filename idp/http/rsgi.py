@@ -2,8 +2,8 @@
 
 ``idp serve`` runs granian with its RSGI interface (Rust Server Gateway Interface), which
 hands a request over with fewer Python objects than ASGI: a scope with attributes, the
-body by one await, and the whole answer by one call. The token, JWKS and discovery
-endpoints are answered that way from the same work functions their ASGI endpoints call
+body by one await, and the whole answer by one call. The token, introspection, JWKS and
+discovery endpoints are answered that way from the same work functions their ASGI endpoints call
 (:func:`idp.http.token.token_answer` and friends), held to the same guarantees as the
 ASGI middleware gives every other request (request id, body size and deadline, HSTS, the
 failure answers of :mod:`idp.http.middleware`). Every other request goes to the Starlette
@@ -29,6 +29,7 @@ from starlette.types import Message
 
 from idp.http.direct import ClientGone
 from idp.http.discovery import metadata_answer
+from idp.http.introspect import introspect_answer
 from idp.http.jwks import jwks_answer
 from idp.http.middleware import (
     MAX_BODY_BYTES,
@@ -46,6 +47,7 @@ log = logging.getLogger("idp.http")
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 
 Route = Callable[[Scope, HTTPProtocol], Awaitable[Answer]]
+ClientPost = Callable[[Services, str | None, list[str], bytes], Awaitable[Answer]]
 
 
 class StartupFailed(Exception):
@@ -69,6 +71,7 @@ class RsgiApp:
         )
         self.routes: dict[tuple[str, str], Route] = {
             ("POST", "/token"): self._token,
+            ("POST", "/introspect"): self._introspect,
             ("GET", "/jwks.json"): self._jwks,
             ("GET", "/.well-known/openid-configuration"): self._metadata,
             ("GET", "/.well-known/oauth-authorization-server"): self._metadata,
@@ -105,6 +108,14 @@ class RsgiApp:
             protocol.response_bytes(answer.status, head, answer.body)
 
     async def _token(self, scope: Scope, protocol: HTTPProtocol) -> Answer:
+        return await self._client_post(scope, protocol, token_answer)
+
+    async def _introspect(self, scope: Scope, protocol: HTTPProtocol) -> Answer:
+        return await self._client_post(scope, protocol, introspect_answer)
+
+    async def _client_post(self, scope: Scope, protocol: HTTPProtocol, work: ClientPost) -> Answer:
+        """A form POST by an authenticating client: its body read within the limits, then
+        ``work`` with the content type and the Authorization headers."""
         headers = scope.headers
         declared = _content_length(headers.get("content-length"))
         if declared is not None and declared > self.max_body:
@@ -112,7 +123,7 @@ class RsgiApp:
         body = await self._read_body(protocol, declared)
         # get_all is granian's (RSGI headers); its type stub leaves it out.
         authorizations: list[str] = headers.get_all("authorization")  # type: ignore[attr-defined]
-        return await token_answer(self.services, headers.get("content-type"), authorizations, body)
+        return await work(self.services, headers.get("content-type"), authorizations, body)
 
     async def _jwks(self, scope: Scope, protocol: HTTPProtocol) -> Answer:
         return jwks_answer(self.services, scope.headers.get("if-none-match"))
