@@ -23,6 +23,8 @@ from idp.keyring.ring import KeyRingService
 
 # Token latencies: ES256 signs in well under a millisecond, RS256-2048 in a few.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Sign-in pages: a login hashes a password with argon2id (tens to hundreds of milliseconds).
+PAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class KeyRingCollector(Collector):
@@ -71,6 +73,14 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        pages = Histogram(
+            "idp_page_request_duration_seconds",
+            "Time to answer the browser sign-in endpoints, by endpoint (authorize, login).",
+            ["endpoint"],
+            buckets=PAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self._pages = {name: pages.labels(endpoint=name) for name in ("authorize", "login")}
         self.jwks_requests = Counter(
             "idp_jwks_requests", "Requests for /jwks.json.", registry=self.registry
         )
@@ -109,6 +119,10 @@ class Metrics:
             child = self.tokens_issued.labels(grant_type=grant_type, alg=alg)
             self._issued[(grant_type, alg)] = child
         child.inc()
+
+    def page_answered(self, endpoint: str, seconds: float) -> None:
+        """Observe one answer of a sign-in page (``authorize`` or ``login``)."""
+        self._pages[endpoint].observe(seconds)
 
     def introspected(self, active: bool) -> None:
         """Count one introspection answer."""

@@ -34,6 +34,7 @@ from idp.http import (
 from idp.http.admin import operations as admin_operations
 from idp.http.direct import DirectRoutes
 from idp.http.html import stylesheet
+from idp.http.metrics import timed
 from idp.http.middleware import RequestGuard, StrictTransportSecurity, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
 from idp.http.sealed_forms import FormRejected, form_rejected
@@ -155,8 +156,8 @@ def create_app(
         Route("/token", token.token, methods=["POST"]),
         Route("/introspect", introspect.introspect, methods=["POST"]),
         Route("/revoke", revoke.revoke, methods=["POST"]),
-        Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
-        Route("/login", login.login, methods=["POST"]),
+        Route("/authorize", timed("authorize", authorize.authorize), methods=["GET", "POST"]),
+        Route("/login", timed("login", login.login), methods=["POST"]),
         Route("/consent", consent.consent, methods=["POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/logout", logout.end_session_endpoint, methods=["GET", "POST"]),

@@ -71,6 +71,21 @@ def test_token_counts_and_latency_follow_token_requests(
     assert after[("idp_token_request_duration_seconds_bucket", (("le", "+Inf"),))] == 5
 
 
+def test_sign_in_pages_are_timed(http: httpx.Client) -> None:
+    """/authorize and /login answers are observed whatever they are (here: refusals)."""
+    before = scrape(http)
+    count = "idp_page_request_duration_seconds_count"
+    assert before[(count, (("endpoint", "authorize"),))] == 0
+    assert before[(count, (("endpoint", "login"),))] == 0
+    assert http.get("/authorize", params={"client_id": "nobody"}).status_code == 400
+    assert http.get("/authorize").status_code == 400
+    assert http.post("/login", data={"request": "forged"}).status_code in (400, 403)
+    after = scrape(http)
+    assert after[(count, (("endpoint", "authorize"),))] == 2
+    assert after[(count, (("endpoint", "login"),))] == 1
+    assert after[("idp_page_request_duration_seconds_sum", (("endpoint", "login"),))] > 0
+
+
 def test_jwks_requests_and_304s_are_counted(http: httpx.Client) -> None:
     first = http.get("/jwks.json")
     again = http.get("/jwks.json", headers={"If-None-Match": first.headers["etag"]})
