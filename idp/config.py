@@ -71,6 +71,8 @@ class Settings:
     hsts_max_age: int = 365 * 86400
     body_read_timeout: int = 10
     allow_private_backchannel: bool = False
+    reauth_max_age: int = 300
+    webauthn_rp_name: str = "Sign-in"
 
     @property
     def is_sqlite(self) -> bool:
@@ -111,6 +113,16 @@ def parse_duration(name: str, raw: str, *, allow_zero: bool = False) -> int:
             f"{name}: expected a duration such as 600, 90s, 15m, 12h or 30d, got {raw!r}"
         )
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_rp_name(raw: str) -> str:
+    """The relying-party name authenticators show beside a passkey (WebAuthn Level 2 5.4.1)."""
+    name = raw.strip()
+    if not name or len(name) > 64 or not name.isprintable():
+        raise ConfigError(
+            f"IDP_WEBAUTHN_RP_NAME: expected 1 to 64 printable characters, got {raw!r}"
+        )
+    return name
 
 
 def parse_issuer(raw: str) -> str:
@@ -376,4 +388,6 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         allow_private_backchannel=parse_flag(
             "IDP_ALLOW_PRIVATE_BACKCHANNEL", env.get("IDP_ALLOW_PRIVATE_BACKCHANNEL", "")
         ),
+        reauth_max_age=parse_duration("IDP_REAUTH_MAX_AGE", env.get("IDP_REAUTH_MAX_AGE", "300")),
+        webauthn_rp_name=parse_rp_name(env.get("IDP_WEBAUTHN_RP_NAME", "Sign-in")),
     )
