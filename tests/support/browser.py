@@ -13,3 +13,9 @@ ARGS = [
     "--disable-background-networking",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
+
+LOCALHOST_ARGS = [
+    *ARGS[:-1],
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+]
+"""As ARGS, with ``localhost`` resolving too: WebAuthn needs a domain as relying-party id."""
