@@ -16,6 +16,7 @@ import base64
 import binascii
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -186,7 +187,18 @@ def render_account_sign_in(request: Request, found: Services, outcome: AccountSi
     return response
 
 
-Change = Callable[[Services, SessionRecord, UserRecord, Mapping[str, str]], Awaitable[str]]
+@dataclass(frozen=True)
+class AccountForm:
+    """A submitted account form that passed its checks, and who submitted it from where."""
+
+    session: SessionRecord
+    user: UserRecord
+    fields: Mapping[str, str]
+    client_address: str
+
+
+Change = Callable[[Services, AccountForm], Awaitable[str]]
+"""One change of the page: makes it (or raises) and names the notice to show after it."""
 
 
 async def account_form(
@@ -212,8 +224,9 @@ async def run_change(request: Request, change: Change) -> Response:
     if current is None:
         return redirect("/account")
     session, user = current
+    address = request.client.host if request.client else ""
     try:
-        done = await change(found, session, user, fields)
+        done = await change(found, AccountForm(session, user, fields, address))
     except ReauthRequired:
         return account_login_page(request, found, error=REAUTH, status=403)
     except AccountChangeRefused as exc:
@@ -222,50 +235,41 @@ async def run_change(request: Request, change: Change) -> Response:
     return redirect(f"/account?done={done}")
 
 
-async def _password(
-    found: Services, session: SessionRecord, user: UserRecord, fields: Mapping[str, str]
-) -> str:
+async def _password(found: Services, form: AccountForm) -> str:
     await change_password(
         found,
-        session,
-        user,
-        current=fields.get("current", ""),
-        new=fields.get("new", ""),
-        repeated=fields.get("repeat", ""),
+        form.session,
+        form.user,
+        current=form.fields.get("current", ""),
+        new=form.fields.get("new", ""),
+        repeated=form.fields.get("repeat", ""),
+        client_address=form.client_address,
     )
     return "password"
 
 
-async def _remove_passkey(
-    found: Services, session: SessionRecord, user: UserRecord, fields: Mapping[str, str]
-) -> str:
-    raw = fields.get("credential_id", "")
+async def _remove_passkey(found: Services, form: AccountForm) -> str:
+    raw = form.fields.get("credential_id", "")
     try:
         credential_id = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except (binascii.Error, ValueError):
         raise AccountChangeRefused("There is no such passkey on your account.") from None
-    await remove_passkey(found, session, user, credential_id)
+    await remove_passkey(found, form.session, form.user, credential_id)
     return "passkey-removed"
 
 
-async def _end_session(
-    found: Services, session: SessionRecord, user: UserRecord, fields: Mapping[str, str]
-) -> str:
-    await sign_out_session(found, session, user, fields.get("sid", ""))
+async def _end_session(found: Services, form: AccountForm) -> str:
+    await sign_out_session(found, form.session, form.user, form.fields.get("sid", ""))
     return "session-ended"
 
 
-async def _end_others(
-    found: Services, session: SessionRecord, user: UserRecord, fields: Mapping[str, str]
-) -> str:
-    await sign_out_other_sessions(found, session, user)
+async def _end_others(found: Services, form: AccountForm) -> str:
+    await sign_out_other_sessions(found, form.session, form.user)
     return "sessions-ended"
 
 
-async def _revoke_app(
-    found: Services, session: SessionRecord, user: UserRecord, fields: Mapping[str, str]
-) -> str:
-    await revoke_app(found, user, fields.get("client_id", ""))
+async def _revoke_app(found: Services, form: AccountForm) -> str:
+    await revoke_app(found, form.user, form.fields.get("client_id", ""))
     return "app-revoked"
 
 

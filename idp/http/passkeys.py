@@ -17,13 +17,13 @@ this browser's CSRF cookie.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.http.account import (
     ACCOUNT_LOGIN,
+    AccountForm,
     account_form,
     render_account_sign_in,
     run_change,
@@ -42,7 +42,6 @@ from idp.sso.account import (
 )
 from idp.sso.passkeys import Ceremony, begin_authentication
 from idp.sso.signin import sign_in_with_passkey
-from idp.store.base import SessionRecord, UserRecord
 
 
 def ceremony_response(ceremony: Ceremony) -> Response:
@@ -135,16 +134,14 @@ async def register_passkey(request: Request) -> Response:
     """POST /account/passkeys: keep the passkey just created, with its name."""
     browser = _browser(request, services(request))
 
-    async def add(
-        found: Services, session: SessionRecord, user: UserRecord, fields: Mapping[str, str]
-    ) -> str:
+    async def add(found: Services, form: AccountForm) -> str:
         await add_passkey(
             found,
-            session,
-            user,
-            challenge_id=fields.get("challenge", ""),
-            credential_json=fields.get("credential", ""),
-            name=fields.get("name", ""),
+            form.session,
+            form.user,
+            challenge_id=form.fields.get("challenge", ""),
+            credential_json=form.fields.get("credential", ""),
+            name=form.fields.get("name", ""),
             browser=browser,
         )
         return "passkey-added"

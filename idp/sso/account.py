@@ -217,18 +217,26 @@ async def change_password(
     current: str,
     new: str,
     repeated: str,
+    client_address: str,
 ) -> None:
     """Replace the person's password after checking the current one (NIST SP 800-63B
     section 5.1.1.2: a new password at least IDP_PASSWORD_MIN_LENGTH long).
 
-    ReauthRequired for a stale sign-in; AccountChangeRefused for a wrong current password,
-    new passwords that differ, or one too short or too long. Audited as ``user.password``.
+    The check of the current password is throttled as a sign-in is (per account and
+    address), so a borrowed session cannot be used to guess it. ReauthRequired for a stale
+    sign-in; AccountChangeRefused when throttled, for a wrong current password, new
+    passwords that differ, or one too short or too long. Audited as ``user.password``.
     """
     require_recent_sign_in(services, session)
+    who = {"username": user.username, "ip": client_address}
+    verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
+    if not verdict.allowed:
+        raise AccountChangeRefused(throttled_message(verdict.delay))
     if len(current) > MAX_PASSWORD_LENGTH or not await services.passwords.verify(
         user.password_hash, current
     ):
         raise AccountChangeRefused(WRONG_PASSWORD)
+    await record_login_success(services.store, services.settings, services.clock, **who)
     if new != repeated:
         raise AccountChangeRefused(PASSWORDS_DIFFER)
     least = services.settings.password_min_length

@@ -87,6 +87,20 @@ def test_password_change_needs_the_current_password(world: World) -> None:
         )
 
 
+def test_guessing_the_current_password_is_throttled(world: World) -> None:
+    world.clock.freeze()  # every attempt at one instant: the pause after the allowance holds
+    allowance = world.server.settings.login_max_failures
+    with world.browser() as browser:
+        page = account_sign_in(browser)
+        for _ in range(allowance):
+            wrong = change_password(browser, page, "a guess")
+            assert wrong.status_code == 400 and "current password is not right" in wrong.text
+        held = change_password(browser, page, PASSWORD)
+        assert held.status_code == 400 and "Too many failed sign-ins" in held.text
+        world.clock.advance(2)
+        assert change_password(browser, page, PASSWORD).status_code == 303
+
+
 def test_changes_without_a_session_go_to_the_sign_in(world: World) -> None:
     with world.browser() as browser:
         page = account_sign_in(browser)
