@@ -132,8 +132,11 @@ class RelyingParty:
 def relying_party(settings: Settings) -> RelyingParty:
     """The RP ID (the issuer's host), the name authenticators show, and the issuer's origin."""
     parts = urlsplit(settings.issuer)
+    netloc = parts.netloc
+    if (parts.scheme, parts.port) in (("https", 443), ("http", 80)):
+        netloc = netloc.rsplit(":", 1)[0]  # a browser's origin never names the default port
     return RelyingParty(
-        parts.hostname or "", settings.webauthn_rp_name, f"{parts.scheme}://{parts.netloc}"
+        parts.hostname or "", settings.webauthn_rp_name, f"{parts.scheme}://{netloc}"
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from idp.admin.context import AdminContext
 from idp.admin.users import create_user
-from idp.config import Settings
+from idp.config import Settings, load_settings, new_key_encryption_key
 from idp.sso import outcomes
 from idp.sso.passkeys import (
     PasskeyRefused,
@@ -19,6 +19,7 @@ from idp.sso.passkeys import (
     begin_authentication,
     begin_registration,
     finish_registration,
+    relying_party,
     verify_passkey_assertion,
 )
 from idp.sso.signin import answer_authorization_request, sign_in_with_passkey
@@ -300,3 +301,20 @@ async def test_passkey_sign_in_is_throttled_per_address(
         answers.append(answer)
     assert isinstance(answers[0], outcomes.ShowLoginForm)
     assert isinstance(answers[-1], outcomes.Throttled) and answers[-1].retry_after >= 1
+
+
+@pytest.mark.parametrize(
+    ("issuer", "rp_id", "origin"),
+    [
+        ("https://id.example", "id.example", "https://id.example"),
+        ("https://id.example:443", "id.example", "https://id.example"),
+        ("https://id.example:8443", "id.example", "https://id.example:8443"),
+        ("http://localhost:9443", "localhost", "http://localhost:9443"),
+    ],
+)
+def test_the_relying_party_is_the_issuers_host_and_origin(
+    issuer: str, rp_id: str, origin: str
+) -> None:
+    env = {"IDP_ISSUER": issuer, "IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key()}
+    party = relying_party(load_settings(env))
+    assert (party.id, party.origin) == (rp_id, origin)

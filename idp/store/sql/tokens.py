@@ -27,7 +27,8 @@ from idp.store.sql.core import SqlBase, insert, insert_audit
 
 
 class Tokens(SqlBase):
-    """SessionStore, CodeStore, RefreshTokenStore and RevocationStore."""
+    """SessionStore, CodeStore, RefreshTokenStore and RevocationStore, and ConsentStore's
+    ``revoke_consent`` (which ends refresh-token families with the consent)."""
 
     # -- browser sessions -----------------------------------------------------------------
 
