@@ -11,10 +11,20 @@ import pytest
 
 from idp.store.base import Store
 from tests.support.records import a_passkey
-from tests.support.server import with_store
-from tests.support.sso import PASSWORD, World, add_user, hidden_inputs
+from tests.support.server import register_client, with_store
+from tests.support.sso import (
+    PASSWORD,
+    AuthorizeParams,
+    World,
+    add_user,
+    hidden_inputs,
+    query_of,
+    redeem,
+    sign_in,
+)
 
 NEW_PASSWORD = "a different horse, battery staple"
+APP_CB = "http://127.0.0.1:8765/notes/cb"
 
 
 def account_sign_in(browser: httpx.Client, username: str = "alice") -> httpx.Response:
@@ -203,6 +213,57 @@ def test_signing_out_other_browsers_ends_their_sessions(world: World) -> None:
         for signed_out in (other, third):
             assert 'action="/account/login"' in signed_out.get("/account").text
         assert "This browser" in browser.get("/account").text
+
+
+def test_a_browser_signed_out_from_the_account_page_loses_its_tokens(world: World) -> None:
+    with world.browser() as other, world.browser() as browser:
+        request = world.request()
+        answer = sign_in(other, request)
+        access = redeem(world.url, request, answer["code"]).json()["access_token"]
+        bearer = {"Authorization": f"Bearer {access}"}
+        assert other.get("/userinfo", headers=bearer).status_code == 200
+        page = account_sign_in(browser)
+        sid = hidden_inputs(page.text)["sid"]
+        assert browser.post("/account/sessions/end", data=form_of(page, sid=sid)).status_code == 303
+        assert other.get("/userinfo", headers=bearer).status_code == 401
+        assert other.get(world.request().url()).status_code == 200  # asked to sign in again
+
+
+def test_removing_an_apps_access_ends_its_refresh_tokens(world: World) -> None:
+    client_id, _ = register_client(
+        world.server.settings,
+        "notes",
+        public=True,
+        redirect_uris=[APP_CB],
+        grant_types=["authorization_code", "refresh_token"],
+        require_consent=True,
+    )
+    # The app's browser and the account page's are two: a sign-in on the account page in
+    # the app's browser would end the app's session, and its grants, by itself.
+    with world.browser() as browser, world.browser() as owner:
+        request = AuthorizeParams(client_id, APP_CB)
+        page = browser.get(request.url())
+        asked = browser.post(
+            "/login", data={**form_of(page), "username": "alice", "password": PASSWORD}
+        )
+        allowed = browser.post("/consent", data={**form_of(asked), "decision": "allow"})
+        code = query_of(allowed.headers["location"])["code"]
+        tokens = redeem(world.url, request, code).json()
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert browser.get("/userinfo", headers=bearer).status_code == 200
+
+        account = account_sign_in(owner)
+        assert "notes" in account.text
+        assert browser.get("/userinfo", headers=bearer).status_code == 200
+        done = owner.post("/account/apps/revoke", data=form_of(account, client_id=client_id))
+        assert done.headers["location"] == "/account?done=app-revoked"
+        assert "notes" not in owner.get("/account").text
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        refused = httpx.post(f"{world.url}/token", data={**refresh, "client_id": client_id})
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+        assert browser.get("/userinfo", headers=bearer).status_code == 401
+        again = owner.post("/account/apps/revoke", data=form_of(account, client_id=client_id))
+        assert again.status_code == 400
 
 
 @pytest.mark.parametrize("path", ["/account/login/passkey/options", "/login/passkey/options"])
