@@ -74,6 +74,8 @@ class Settings:
     metrics_dir: str | None = None
     """Where the worker processes of one server share their metrics (prometheus-client's
     multiprocess mode, PROMETHEUS_MULTIPROC_DIR); None: each process counts on its own."""
+    reauth_max_age: int = 300
+    webauthn_rp_name: str = "Sign-in"
 
     @property
     def is_sqlite(self) -> bool:
@@ -114,6 +116,16 @@ def parse_duration(name: str, raw: str, *, allow_zero: bool = False) -> int:
             f"{name}: expected a duration such as 600, 90s, 15m, 12h or 30d, got {raw!r}"
         )
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_rp_name(raw: str) -> str:
+    """The relying-party name authenticators show beside a passkey (WebAuthn Level 2 5.4.1)."""
+    name = raw.strip()
+    if not name or len(name) > 64 or not name.isprintable():
+        raise ConfigError(
+            f"IDP_WEBAUTHN_RP_NAME: expected 1 to 64 printable characters, got {raw!r}"
+        )
+    return name
 
 
 def parse_issuer(raw: str) -> str:
@@ -380,4 +392,6 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
             "IDP_ALLOW_PRIVATE_BACKCHANNEL", env.get("IDP_ALLOW_PRIVATE_BACKCHANNEL", "")
         ),
         metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+        reauth_max_age=parse_duration("IDP_REAUTH_MAX_AGE", env.get("IDP_REAUTH_MAX_AGE", "300")),
+        webauthn_rp_name=parse_rp_name(env.get("IDP_WEBAUTHN_RP_NAME", "Sign-in")),
     )

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from idp.clock import Clock, system_clock
 from idp.config import ConfigError, Settings
 from idp.http import (
+    account,
     authorize,
     consent,
     discovery,
@@ -27,13 +28,14 @@ from idp.http import (
     login,
     logout,
     metrics,
+    passkeys,
     revoke,
     token,
     userinfo,
 )
 from idp.http.admin import operations as admin_operations
 from idp.http.direct import DirectRoutes
-from idp.http.html import stylesheet
+from idp.http.html import stylesheet, webauthn_script
 from idp.http.metrics import timed
 from idp.http.middleware import RequestGuard, StrictTransportSecurity, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
@@ -162,7 +164,22 @@ def create_app(
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/logout", logout.end_session_endpoint, methods=["GET", "POST"]),
         Route("/logout/confirm", logout.confirm_logout_endpoint, methods=["POST"]),
+        Route("/login/passkey/options", passkeys.login_options, methods=["POST"]),
+        Route("/login/passkey", passkeys.login_with_passkey, methods=["POST"]),
+        Route("/account", account.account, methods=["GET"]),
+        Route("/account/login", account.account_login_form, methods=["GET"]),
+        Route("/account/login", account.account_login, methods=["POST"]),
+        Route("/account/login/passkey/options", passkeys.account_login_options, methods=["POST"]),
+        Route("/account/login/passkey", passkeys.account_login_with_passkey, methods=["POST"]),
+        Route("/account/password", account.password, methods=["POST"]),
+        Route("/account/passkeys/options", passkeys.registration_options, methods=["POST"]),
+        Route("/account/passkeys", passkeys.register_passkey, methods=["POST"]),
+        Route("/account/passkeys/remove", account.passkey_remove, methods=["POST"]),
+        Route("/account/sessions/end", account.session_end, methods=["POST"]),
+        Route("/account/sessions/end-others", account.sessions_end_others, methods=["POST"]),
+        Route("/account/apps/revoke", account.app_revoke, methods=["POST"]),
         Route("/assets/idp.css", stylesheet, methods=["GET"]),
+        Route("/assets/webauthn.js", webauthn_script, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics.metrics, methods=["GET"]),

@@ -21,6 +21,7 @@ TEMPLATES = Environment(
     auto_reload=False,
 )
 STYLESHEET = resources.files("idp").joinpath("templates/idp.css").read_bytes()
+WEBAUTHN_SCRIPT = resources.files("idp").joinpath("templates/webauthn.js").read_bytes()
 
 
 def form_action_source(uri: str) -> str:
@@ -31,13 +32,19 @@ def form_action_source(uri: str) -> str:
     return f"{parts.scheme}:"
 
 
-def security_headers(form_targets: Sequence[str] = ()) -> dict[str, str]:
-    """Headers of every HTML page: strict CSP with no script, no framing, no caching."""
+def security_headers(form_targets: Sequence[str] = (), *, scripts: bool = False) -> dict[str, str]:
+    """Headers of every HTML page: strict CSP, no framing, no caching.
+
+    A page has no script unless ``scripts``: then only our own files (``script-src 'self'``,
+    never inline) and requests back to our origin (``connect-src 'self'``), which the
+    passkey ceremony needs.
+    """
     targets = " ".join(dict.fromkeys(form_action_source(t) for t in form_targets))
     form_action = f"form-action 'self' {targets}".rstrip()
+    script = "script-src 'self'; connect-src 'self'; " if scripts else ""
     return {
         "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'self'; img-src 'self'; {form_action}; "
+            f"default-src 'none'; {script}style-src 'self'; img-src 'self'; {form_action}; "
             "frame-ancestors 'none'; base-uri 'none'"
         ),
         "Referrer-Policy": "no-referrer",
@@ -53,10 +60,13 @@ def page(
     context: dict[str, Any],
     status: int = 200,
     form_targets: Sequence[str] = (),
+    *,
+    scripts: bool = False,
 ) -> HTMLResponse:
-    """Render a template with the security headers."""
+    """Render a template with the security headers (``scripts``: see security_headers)."""
     body = TEMPLATES.get_template(template).render(**context)
-    return HTMLResponse(body, status_code=status, headers=security_headers(form_targets))
+    headers = security_headers(form_targets, scripts=scripts)
+    return HTMLResponse(body, status_code=status, headers=headers)
 
 
 def error_page(message: str, status: int = 400) -> HTMLResponse:
@@ -78,6 +88,15 @@ def stylesheet(request: Request) -> Response:
     return Response(
         STYLESHEET,
         media_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def webauthn_script(request: Request) -> Response:
+    """The passkey ceremony's script (served from our origin: CSP script-src 'self')."""
+    return Response(
+        WEBAUTHN_SCRIPT,
+        media_type="text/javascript",
         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
     )
 

@@ -42,11 +42,14 @@ def form_page(
     sealed: str,
     context: Mapping[str, object],
     form_targets: Sequence[str],
+    *,
+    status: int = 200,
+    scripts: bool = False,
 ) -> Response:
     """Render a form page holding ``sealed`` and its CSRF token; set the browser cookie."""
     binding, is_new = browser_binding(request, found.settings)
     context = {**context, "sealed": sealed, "csrf": found.sealer.csrf_token(binding, sealed)}
-    response = page(template, context, form_targets=form_targets)
+    response = page(template, context, status, form_targets=form_targets, scripts=scripts)
     if is_new:
         set_browser_binding(response, found.settings, binding)
     return response

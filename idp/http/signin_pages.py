@@ -81,7 +81,7 @@ def login_page(
         sealed = found.sealer.seal("login", document, found.clock() + FORM_LIFETIME)
     context = {"client_name": form.client_name, "username": form.username, "error": form.error}
     targets = (form.request.redirect_uri,)
-    return form_page(request, found, "login.html", sealed, context, targets)
+    return form_page(request, found, "login.html", sealed, context, targets, scripts=True)
 
 
 def consent_page(request: Request, found: Services, asked: ConsentNeeded) -> Response:

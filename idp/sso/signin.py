@@ -10,7 +10,9 @@ section 3.1.2):
   throttle (:mod:`idp.sso.throttle`), password check (:mod:`idp.sso.login`), a new
   session in place of any earlier one (:mod:`idp.sso.sessions`, which revokes the old
   session's grants and tells its clients by back-channel logout), then consent or code
-  (:mod:`idp.sso.consent`).
+  (:mod:`idp.sso.consent`);
+- :func:`sign_in_with_passkey` does the same for a usernameless passkey assertion
+  (:mod:`idp.sso.passkeys`) in place of the username and password.
 
 A service of the sso floor: the /authorize and /login handlers call it with plain values
 and render the :mod:`idp.sso.outcomes` value it returns; it never sees HTTP.
@@ -42,8 +44,14 @@ from idp.sso.outcomes import (
     SignInServices,
     Throttled,
 )
+from idp.sso.passkeys import PasskeyRefused, record_passkey_sign_in, verify_passkey_assertion
 from idp.sso.sessions import end_session, resume_session, session_id_of, start_session
-from idp.sso.throttle import record_login_success, reserve_login_attempt
+from idp.sso.throttle import (
+    record_address_success,
+    record_login_success,
+    reserve_address_attempt,
+    reserve_login_attempt,
+)
 from idp.store.base import SessionRecord
 
 
@@ -119,3 +127,51 @@ async def sign_in(
         await end_session(services, session_id_of(session_cookie))
     new = await start_session(services.store, services.settings, services.clock, user.id)
     return await answer_signed_in(services, client, request, new.record, user, new)
+
+
+async def sign_in_with_passkey(
+    services: SignInServices,
+    request: AuthorizationRequest,
+    *,
+    challenge_id: str,
+    credential_json: str,
+    browser: str,
+    client_address: str,
+    session_cookie: str | None,
+) -> SignInOutcome:
+    """Check a usernameless passkey assertion for a pending request and, if it verifies,
+    answer the request in a new session, as a right password does (:func:`sign_in`).
+
+    The passkey is the first factor and names the user (WebAuthn Level 2 section 7.2,
+    through :func:`idp.sso.passkeys.verify_passkey_assertion`, user verification required).
+    The attempt is counted against the client address before it is checked; success and
+    failure are audited (``passkey.sign_in``) with the RFC 8176 methods it proved.
+    """
+    client = await registered_client(services.store, request)
+    if client is None:
+        return ShowError(CLIENT_GONE)
+    now = services.clock
+    verdict = await reserve_address_attempt(
+        services.store, services.settings, now, ip=client_address
+    )
+    if not verdict.allowed:
+        refused = ShowLoginForm(client.name, request, None, throttled_message(verdict.delay))
+        return Throttled(refused, max(1, math.ceil(verdict.delay)))
+    try:
+        verified = await verify_passkey_assertion(
+            services.store,
+            services.settings,
+            now,
+            challenge_id=challenge_id,
+            credential_json=credential_json,
+            browser=browser,
+        )
+    except PasskeyRefused as exc:
+        await record_passkey_sign_in(services.store, now(), None, request.client_id, exc.reason)
+        return ShowLoginForm(client.name, request, None, exc.message)
+    await record_address_success(services.store, services.settings, now, ip=client_address)
+    await record_passkey_sign_in(services.store, now(), verified, request.client_id)
+    if session_cookie:
+        await end_session(services, session_id_of(session_cookie))
+    new = await start_session(services.store, services.settings, now, verified.user.id)
+    return await answer_signed_in(services, client, request, new.record, verified.user, new)

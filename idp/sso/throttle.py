@@ -38,7 +38,9 @@ __all__ = [
     "clear_account",
     "ip_key",
     "pair_key",
+    "record_address_success",
     "record_login_success",
+    "reserve_address_attempt",
     "reserve_login_attempt",
 ]
 
@@ -118,3 +120,46 @@ async def clear_account(store: Store, username: str, audit: AuditEntry | None = 
     ``audit`` (the administrator's ``user.unlock``) is recorded only when it had some.
     """
     return await store.clear_login_failures(account_key(username), audit)
+
+
+def _address(settings: Settings, ip: str) -> tuple[str, ThrottlePolicy]:
+    """The address key alone, with its policy (a sign-in that names no account)."""
+    policy = ThrottlePolicy(
+        settings.login_max_failures_per_ip,
+        settings.login_failure_window,
+        settings.login_lock_duration,
+    )
+    return ip_key(ip), policy
+
+
+async def reserve_address_attempt(
+    store: Store, settings: Settings, clock: Clock, *, ip: str
+) -> ThrottleVerdict:
+    """Whether a sign-in that names no account (a passkey) may be checked now from ``ip``.
+
+    As :func:`reserve_login_attempt` with the address key only: the attempt counts against
+    the address's allowance (shared with passwords) until it succeeds.
+    """
+    now = clock()
+    keys = [_address(settings, ip)]
+    decided: list[ThrottleVerdict] = []
+
+    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
+        decision, change = reserve(live, keys, now)
+        decided.append(decision)
+        return change
+
+    await store.update_login_counters([keys[0][0]], now, update)
+    return decided[-1]
+
+
+async def record_address_success(
+    store: Store, settings: Settings, clock: Clock, *, ip: str
+) -> None:
+    """Give the address its reservation back after a sign-in that names no account."""
+    address = _address(settings, ip)
+
+    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
+        return settle_success(live, [], [address])
+
+    await store.update_login_counters([address[0]], clock(), update)

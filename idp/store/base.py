@@ -24,6 +24,7 @@ from idp.store.records import AuditEntry as AuditEntry
 from idp.store.records import AuthorizationCodeRecord as AuthorizationCodeRecord
 from idp.store.records import ClientRecord as ClientRecord
 from idp.store.records import CodeRedemption as CodeRedemption
+from idp.store.records import ConsentRecord as ConsentRecord
 from idp.store.records import KeyRecord as KeyRecord
 from idp.store.records import KeyRingChange as KeyRingChange
 from idp.store.records import KeyRingMutation as KeyRingMutation
@@ -31,6 +32,7 @@ from idp.store.records import LoginCounter as LoginCounter
 from idp.store.records import LoginCounterChange as LoginCounterChange
 from idp.store.records import LoginCounterUpdate as LoginCounterUpdate
 from idp.store.records import NewRefreshToken as NewRefreshToken
+from idp.store.records import PasskeyRecord as PasskeyRecord
 from idp.store.records import RefreshRotation as RefreshRotation
 from idp.store.records import RefreshRotationRequest as RefreshRotationRequest
 from idp.store.records import RefreshTokenRecord as RefreshTokenRecord
@@ -38,6 +40,7 @@ from idp.store.records import RotationOutcome as RotationOutcome
 from idp.store.records import SchemaStatus as SchemaStatus
 from idp.store.records import SessionRecord as SessionRecord
 from idp.store.records import UserRecord as UserRecord
+from idp.store.records import WebAuthnChallengeRecord as WebAuthnChallengeRecord
 
 
 class StoreError(Exception):
@@ -134,6 +137,49 @@ class UserStore(Protocol):
         """Replace the user's password hash; False when no such user."""
 
 
+class PasskeyStore(Protocol):
+    """Passkeys (WebAuthn Level 2): user handles, credentials and single-use challenges.
+    ``audit`` rows as in ClientStore."""
+
+    async def get_webauthn_user_handle(self, user_id: str) -> bytes | None: ...
+    async def list_passkeys(self, user_id: str) -> list[PasskeyRecord]: ...
+    async def get_passkey(self, credential_id: bytes) -> PasskeyRecord | None: ...
+    async def delete_expired_webauthn_challenges(self, now: float, limit: int) -> int: ...
+
+    async def ensure_webauthn_user_handle(self, user_id: str, user_handle: bytes) -> bytes:
+        """The user's handle (WebAuthn 5.4.3): the one stored, else ``user_handle`` stored now."""
+
+    async def get_user_id_by_webauthn_handle(self, user_handle: bytes) -> str | None:
+        """The id of the user whose WebAuthn user handle this is."""
+
+    async def add_passkey(self, passkey: PasskeyRecord, audit: AuditEntry | None = None) -> None:
+        """Register a credential; Conflict when its credential id is already registered
+        (WebAuthn 7.1 step 22: to this or any other user)."""
+
+    async def delete_passkey(
+        self, user_id: str, credential_id: bytes, audit: AuditEntry | None = None
+    ) -> bool:
+        """Remove the user's credential; False when the user has no such credential."""
+
+    async def record_passkey_use(
+        self, credential_id: bytes, sign_count: int, backed_up: bool, now: float
+    ) -> bool:
+        """Store a verified assertion's counter and backup state, in one conditional update.
+
+        Refused (False, nothing written) when the counter does not move forward while either
+        it or the stored one is non-zero (WebAuthn 7.2 step 21), also against a concurrent
+        use of the same credential, or when the credential is gone.
+        """
+
+    async def create_webauthn_challenge(self, challenge: WebAuthnChallengeRecord) -> None: ...
+
+    async def consume_webauthn_challenge(
+        self, challenge_id: str, now: float
+    ) -> WebAuthnChallengeRecord | None:
+        """Delete the challenge and return it, if it existed and had not expired: of any
+        number of concurrent callers at most one gets it."""
+
+
 class SessionStore(Protocol):
     """Browser sessions at the provider, and the clients that received tokens through each."""
 
@@ -152,6 +198,9 @@ class SessionStore(Protocol):
 
     async def end_user_sessions(self, user_id: str, now: float) -> list[SessionRecord]:
         """End every not-yet-ended session of the user; return the sessions just ended."""
+
+    async def list_user_sessions(self, user_id: str, now: float) -> list[SessionRecord]:
+        """The user's live sessions (not ended, not timed out at ``now``), newest first."""
 
     async def add_session_client(self, session_id: bytes, client_id: str, now: float) -> None:
         """Remember that a client received tokens through this session (idempotent)."""
@@ -184,6 +233,16 @@ class ConsentStore(Protocol):
         self, user_id: str, client_id: str, scope: tuple[str, ...], now: float
     ) -> None:
         """Add scopes to the user's grant for the client (earlier ones are kept)."""
+
+    async def list_consents(self, user_id: str) -> list[ConsentRecord]:
+        """The user's consents, one per client, oldest grant first."""
+
+    async def revoke_consent(
+        self, user_id: str, client_id: str, now: float, audit: AuditEntry | None = None
+    ) -> bool:
+        """End the user's grant to the client in one transaction: the consent row goes, and
+        every refresh token of the user and client is revoked, its family recorded revoked
+        (so the access tokens it issued are refused); whether there was a consent."""
 
 
 class RefreshTokenStore(Protocol):
@@ -337,6 +396,7 @@ class Store(
     SchemaStore,
     ClientStore,
     UserStore,
+    PasskeyStore,
     SessionStore,
     CodeStore,
     ConsentStore,

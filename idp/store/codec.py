@@ -18,11 +18,14 @@ from idp.store.records import (
     AuditEntry,
     AuthorizationCodeRecord,
     ClientRecord,
+    ConsentRecord,
     KeyRecord,
     LoginCounter,
+    PasskeyRecord,
     RefreshTokenRecord,
     SessionRecord,
     UserRecord,
+    WebAuthnChallengeRecord,
 )
 from idp.store.usernames import canonical_username
 
@@ -121,6 +124,9 @@ USERS = Table(
     derived={"canonical_username": lambda user: canonical_username(user.username)},
 )
 SESSIONS = Table("sessions", SessionRecord, "id")
+CONSENTS = Table("consents", ConsentRecord, "user_id")
+PASSKEYS = Table("webauthn_credentials", PasskeyRecord, "credential_id")
+CHALLENGES = Table("webauthn_challenges", WebAuthnChallengeRecord, "id")
 CODES = Table("authorization_codes", AuthorizationCodeRecord, "id")
 REFRESH_TOKENS = Table("refresh_tokens", RefreshTokenRecord, "id")
 LOGIN_COUNTERS = Table("login_failures", LoginCounter, "key")

@@ -26,7 +26,7 @@ BATCH_SIZE = 500
 
 def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Collector]]:
     """The collectors of every kind of row that expires: sessions, codes, refresh tokens,
-    login failure counters, revoked access tokens and revoked grants.
+    login failure counters, revoked access tokens, revoked grants and WebAuthn challenges.
 
     A grant issues no access token once it has ended, so its row is kept for the
     access-token lifetime (plus the verification leeway) after it was revoked.
@@ -43,6 +43,7 @@ def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Col
         ("login_failures", store.delete_expired_login_failures),
         ("revoked_access_tokens", store.delete_expired_revoked_access_tokens),
         ("revoked_grants", revoked_grants),
+        ("webauthn_challenges", store.delete_expired_webauthn_challenges),
     ]
 
 

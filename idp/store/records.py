@@ -54,6 +54,53 @@ class UserRecord:
 
 
 @dataclass(frozen=True)
+class PasskeyRecord:
+    """A WebAuthn public-key credential of a user (WebAuthn Level 2 section 6.1: the
+    credential id, its COSE public key and signature counter; the backup flags of 6.1.3)."""
+
+    credential_id: bytes
+    user_id: str
+    public_key: bytes = field(repr=False)
+    sign_count: int
+    transports: tuple[str, ...]
+    name: str
+    """What the person called it when they registered it."""
+    created_at: float
+    last_used_at: float | None
+    backup_eligible: bool
+    backed_up: bool
+    aaguid: str
+
+
+@dataclass(frozen=True)
+class WebAuthnChallengeRecord:
+    """A ceremony's challenge (WebAuthn Level 2 section 13.4.3), kept until it is used once.
+
+    ``purpose`` is ``register`` or ``authenticate``; ``user_id`` the user a registration or
+    a second-factor check is for (None for a usernameless sign-in); ``binding`` the hash of
+    what ties it to one browser.
+    """
+
+    id: str
+    challenge: bytes = field(repr=False)
+    purpose: str
+    user_id: str | None
+    binding: bytes = field(repr=False)
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """The scopes a user has granted a client (OpenID Connect Core 1.0 section 3.1.2.4)."""
+
+    user_id: str
+    client_id: str
+    scope: tuple[str, ...]
+    granted_at: float
+
+
+@dataclass(frozen=True)
 class SessionRecord:
     """A browser's sign-in at the provider (OpenID Connect Session Management: the OP session).
 

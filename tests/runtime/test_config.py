@@ -92,6 +92,9 @@ def test_durations(raw: str, seconds: int) -> None:
         ("IDP_HSTS_MAX_AGE", "a year"),
         ("IDP_BODY_READ_TIMEOUT", "0"),
         ("IDP_ALLOW_PRIVATE_BACKCHANNEL", "maybe"),
+        ("IDP_REAUTH_MAX_AGE", "0"),
+        ("IDP_WEBAUTHN_RP_NAME", "   "),
+        ("IDP_WEBAUTHN_RP_NAME", "x" * 65),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
@@ -115,6 +118,19 @@ def test_postgresql_requires_a_key_encryption_key() -> None:
 def test_loopback_http_and_any_https_issuer_accepted(issuer: str) -> None:
     settings = load_settings({"IDP_ISSUER": issuer + "/", "IDP_KEY_ENCRYPTION_KEY": KEK})
     assert settings.issuer == issuer
+
+
+def test_passkey_and_account_settings() -> None:
+    defaults = load_settings({"IDP_KEY_ENCRYPTION_KEY": KEK})
+    assert (defaults.reauth_max_age, defaults.webauthn_rp_name) == (300, "Sign-in")
+    chosen = load_settings(
+        {
+            "IDP_KEY_ENCRYPTION_KEY": KEK,
+            "IDP_REAUTH_MAX_AGE": "10m",
+            "IDP_WEBAUTHN_RP_NAME": " Example Corp ",
+        }
+    )
+    assert (chosen.reauth_max_age, chosen.webauthn_rp_name) == (600, "Example Corp")
 
 
 def test_trusted_proxies_and_algs_parse() -> None:

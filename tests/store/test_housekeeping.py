@@ -43,6 +43,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "login_failures": 33,
         "revoked_access_tokens": 11,
         "revoked_grants": 11,
+        "webauthn_challenges": 0,
     }
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
     assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
@@ -64,6 +65,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "login_failures": 0,
         "revoked_access_tokens": 0,
         "revoked_grants": 0,
+        "webauthn_challenges": 0,
     }
 
 

@@ -13,3 +13,9 @@ ARGS = [
     "--disable-background-networking",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
+
+LOCALHOST_ARGS = [
+    *(arg for arg in ARGS if not arg.startswith("--host-resolver-rules=")),
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+]
+"""As ARGS, with ``localhost`` resolving too: WebAuthn needs a domain as relying-party id."""

@@ -1,4 +1,5 @@
-"""Record factories for store tests: clients, users, sessions, codes and refresh tokens.
+"""Record factories for store tests: clients, users, sessions, codes, refresh tokens,
+passkeys and WebAuthn challenges.
 
 Each returns a valid record with plain defaults; keyword changes make the variant a test needs.
 """
@@ -12,9 +13,11 @@ from dataclasses import replace
 from idp.store.base import (
     AuthorizationCodeRecord,
     ClientRecord,
+    PasskeyRecord,
     RefreshTokenRecord,
     SessionRecord,
     UserRecord,
+    WebAuthnChallengeRecord,
 )
 
 
@@ -116,3 +119,37 @@ def a_refresh_token(family: str, sid: str, offline: bool) -> RefreshTokenRecord:
         f"rt-{family}", secrets.token_bytes(32), family, None, 0, "c1", "u1", sid, ("openid",),
         1.0, offline, 1.0, 10_000.0,
     )  # fmt: skip
+
+
+def a_passkey(
+    credential_id: bytes = b"cred-1", user_id: str = "u1", **changes: object
+) -> PasskeyRecord:
+    """A registered passkey of ``user_id`` whose counter stands at 5."""
+    record = PasskeyRecord(
+        credential_id=credential_id,
+        user_id=user_id,
+        public_key=b"\xa5public-key",
+        sign_count=5,
+        transports=("internal", "hybrid"),
+        name="Laptop",
+        created_at=10.0,
+        last_used_at=None,
+        backup_eligible=True,
+        backed_up=False,
+        aaguid="00000000-0000-0000-0000-000000000000",
+    )
+    return replace(record, **changes)  # type: ignore[arg-type]
+
+
+def a_challenge(challenge_id: str = "ch-1", **changes: object) -> WebAuthnChallengeRecord:
+    """A usernameless sign-in challenge that expires at 200."""
+    record = WebAuthnChallengeRecord(
+        id=challenge_id,
+        challenge=b"c" * 32,
+        purpose="authenticate",
+        user_id=None,
+        binding=b"b" * 32,
+        created_at=100.0,
+        expires_at=200.0,
+    )
+    return replace(record, **changes)  # type: ignore[arg-type]

@@ -9,7 +9,8 @@ are grouped by concern, one module each, over ``core`` (the dialect, the schema,
 - ``accounts``: clients, users, consents;
 - ``tokens``: browser sessions, authorization codes, refresh tokens, revocations;
 - ``keys``: the signing-key ring;
-- ``audit``: the audit trail and the login throttle's counters.
+- ``audit``: the audit trail and the login throttle's counters;
+- ``passkeys``: WebAuthn user handles, credentials and challenges.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from __future__ import annotations
 from idp.store.sql.accounts import Accounts
 from idp.store.sql.audit import AuditAndThrottle
 from idp.store.sql.keys import Keys
+from idp.store.sql.passkeys import Passkeys
 from idp.store.sql.tokens import Tokens
 
 
-class SqlStore(Accounts, Tokens, Keys, AuditAndThrottle):
+class SqlStore(Accounts, Tokens, Keys, AuditAndThrottle, Passkeys):
     """Store backed by a SQL database, through the dialect that speaks to it."""

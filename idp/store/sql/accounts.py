@@ -12,9 +12,9 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 
-from idp.store.base import AuditEntry, ClientRecord, UserRecord
+from idp.store.base import AuditEntry, ClientRecord, ConsentRecord, UserRecord
 from idp.store.client_cache import ClientCache, follow_clients
-from idp.store.codec import CLIENTS, USERS
+from idp.store.codec import CLIENTS, CONSENTS, USERS
 from idp.store.dialects import Connection
 from idp.store.sql.core import SqlBase
 from idp.store.usernames import canonical_username
@@ -137,6 +137,10 @@ class Accounts(SqlBase):
             )
 
         await self.dialect.run(save, transaction=True)
+
+    async def list_consents(self, user_id: str) -> list[ConsentRecord]:
+        sql = f"{CONSENTS.select} WHERE user_id = ? ORDER BY granted_at, client_id"
+        return await self._list(CONSENTS, sql, user_id)
 
 
 async def _consented(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from idp.store import rotation
 from idp.store.base import (
+    AuditEntry,
     AuthorizationCodeRecord,
     CodeRedemption,
     RefreshRotation,
@@ -22,11 +23,12 @@ from idp.store.base import (
 )
 from idp.store.codec import CODES, REFRESH_TOKENS, SESSIONS
 from idp.store.dialects import Connection
-from idp.store.sql.core import SqlBase, insert
+from idp.store.sql.core import SqlBase, insert, insert_audit
 
 
 class Tokens(SqlBase):
-    """SessionStore, CodeStore, RefreshTokenStore and RevocationStore."""
+    """SessionStore, CodeStore, RefreshTokenStore and RevocationStore, and ConsentStore's
+    ``revoke_consent`` (which ends refresh-token families with the consent)."""
 
     # -- browser sessions -----------------------------------------------------------------
 
@@ -59,6 +61,13 @@ class Tokens(SqlBase):
             f"RETURNING {SESSIONS.columns}"
         )
         return await self._list(SESSIONS, sql, now, value)
+
+    async def list_user_sessions(self, user_id: str, now: float) -> list[SessionRecord]:
+        sql = (
+            f"{SESSIONS.select} WHERE user_id = ? AND ended_at IS NULL "
+            "AND idle_expires_at > ? AND expires_at > ? ORDER BY created_at DESC, sid"
+        )
+        return await self._list(SESSIONS, sql, user_id, now, now)
 
     async def add_session_client(self, session_id: bytes, client_id: str, now: float) -> None:
         await self._execute(
@@ -198,6 +207,35 @@ class Tokens(SqlBase):
             count = await _revoke_refresh(connection, where, grant_id, now)
             await _record_revoked_grants(connection, "VALUES (?, ?)", grant_id, now)
             return count
+
+        return await self.dialect.run(revoke, transaction=True)
+
+    async def revoke_consent(
+        self, user_id: str, client_id: str, now: float, audit: AuditEntry | None = None
+    ) -> bool:
+        async def revoke(connection: Connection) -> bool:
+            # Refresh rows first, as a rotation locks them (see _revoke_grant).
+            await connection.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND client_id = ? "
+                "AND revoked_at IS NULL",
+                now,
+                user_id,
+                client_id,
+            )
+            await _record_revoked_grants(
+                connection,
+                "SELECT DISTINCT family_id, CAST(? AS double precision) FROM refresh_tokens "
+                "WHERE user_id = ? AND client_id = ?",
+                now,
+                user_id,
+                client_id,
+            )
+            deleted = await connection.execute(
+                "DELETE FROM consents WHERE user_id = ? AND client_id = ?", user_id, client_id
+            )
+            if deleted:
+                await insert_audit(connection, audit)
+            return bool(deleted)
 
         return await self.dialect.run(revoke, transaction=True)
 
