@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from dataclasses import replace
 
 from idp.cli.base import CommandError, Commands, positive, with_store
-from idp.config import Settings, new_key_encryption_key
+from idp.config import Settings, issuer_mismatch, new_key_encryption_key, served_issuer
 from idp.keyring.changes import ensure_key_rings
 from idp.keyring.lifecycle import settings_warnings
 from idp.store import make_store
@@ -43,6 +45,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
     if (args.tls_cert is None) != (args.tls_key is None):
         raise CommandError("--tls-cert and --tls-key go together")
+    settings, mismatch = _issuer_for(settings, args)
     published = asyncio.run(with_store(settings, lambda s: _prepare(s, settings), schema=False))
     scheme = "https" if args.tls_cert else "http"
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -53,6 +56,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     )
     print(f"idp: open {settings.issuer}/.well-known/openid-configuration")
     print(f"idp: listening on {scheme}://{host}:{args.port} with {args.workers} worker(s)")
+    if mismatch:
+        print(f"idp: warning: {mismatch}")
     if not settings.issuer_is_https:
         print("idp: warning: the issuer is plain http; use https for anything but development")
     for warning in settings_warnings(settings):
@@ -67,6 +72,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             tls_key=args.tls_key,
         )
     )
+
+
+def _issuer_for(settings: Settings, args: argparse.Namespace) -> tuple[Settings, str | None]:
+    """The settings to serve with, and a warning when IDP_ISSUER cannot reach this server.
+
+    Without IDP_ISSUER the issuer is the address served; it is exported so that every
+    worker, which builds its app from the environment, advertises the same one.
+    """
+    if settings.issuer_configured:
+        return settings, issuer_mismatch(settings.issuer, args.host, args.port)
+    issuer = served_issuer(args.host, args.port, tls=args.tls_cert is not None)
+    os.environ["IDP_ISSUER"] = issuer
+    return replace(settings, issuer=issuer), None
 
 
 def cmd_generate_kek(args: argparse.Namespace, settings: Settings | None) -> None:
