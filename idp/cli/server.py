@@ -41,12 +41,16 @@ async def _prepare(store: Store, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    from idp.http.server import ServerOptions, run_server
+    from idp.http.server import ListenError, ServerOptions, check_address_free, run_server
 
     if (args.tls_cert is None) != (args.tls_key is None):
         raise CommandError("--tls-cert and --tls-key go together")
     settings, mismatch = _issuer_for(settings, args)
     published = asyncio.run(with_store(settings, lambda s: _prepare(s, settings), schema=False))
+    try:
+        check_address_free(args.host, args.port)
+    except ListenError as exc:
+        raise CommandError(str(exc)) from None
     scheme = "https" if args.tls_cert else "http"
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"idp: store: {make_store(settings.database_url).description}")

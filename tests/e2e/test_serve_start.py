@@ -4,12 +4,13 @@ no part in what is tested here)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import serving
+from tests.support.processes import START_TIMEOUT, ServeProcess, serving, start_serve
 from tests.support.server import free_port, make_env
 
 pytestmark = pytest.mark.slow
@@ -66,3 +67,43 @@ def test_a_matching_issuer_gives_no_warning(tmp_path: Path) -> None:
     with serving(env, tmp_path, port) as server:
         banner = server.stdout()
     assert not [w for w in warnings_in(banner) if "does not match" in w]
+
+
+# -- a port already taken -------------------------------------------------------------------
+
+
+def refused_start(server: ServeProcess) -> str:
+    """The server exited 1 with exactly one line on stderr, and that line."""
+    try:
+        server.process.wait(START_TIMEOUT)
+    finally:
+        server.stop()
+    assert server.process.returncode == 1, server.output()
+    assert "Traceback" not in server.output()
+    lines = server.stderr().strip().splitlines()
+    assert len(lines) == 1, server.stderr()
+    return lines[0]
+
+
+def test_a_port_another_program_listens_on_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        line = refused_start(start_serve(sqlite_env(tmp_path, port), tmp_path, port))
+    assert line == (
+        f"idp: error: cannot listen on 127.0.0.1:{port}: the port is in use (another idp "
+        "serve or another program); stop it or choose another --port"
+    )
+
+
+def test_a_second_idp_serve_on_the_same_port_is_refused(tmp_path: Path) -> None:
+    """granian binds with SO_REUSEPORT; the second server must not start beside the first."""
+    port = free_port()
+    env = sqlite_env(tmp_path, port)
+    with serving(env, tmp_path, port) as first:
+        second = start_serve(env, tmp_path, port, name="second")
+        line = refused_start(second)
+        assert "the port is in use" in line
+        assert first.alive()
+        assert httpx.get(f"{first.url}/readyz", timeout=10).status_code == 200
