@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 
 from idp.cli.base import CommandError, Commands, positive, with_store
+from idp.cli.next_steps import idp_program, next_steps
 from idp.config import Settings, issuer_mismatch, new_key_encryption_key, served_issuer
 from idp.keyring.changes import ensure_key_rings
 from idp.keyring.lifecycle import settings_warnings
@@ -66,6 +67,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         print("idp: warning: the issuer is plain http; use https for anything but development")
     for warning in settings_warnings(settings):
         print(f"idp: warning: {warning}")
+    if args.next_steps:
+        print(
+            f"idp: next steps: in another terminal, in {os.getcwd()} with the same IDP_* "
+            "variables, paste these lines in order"
+        )
+        for line in next_steps(settings.issuer, idp_program()):
+            print(f"  {line}")
     sys.stdout.flush()
     run_server(
         ServerOptions(
@@ -114,6 +122,12 @@ def add_commands(commands: Commands) -> None:
     serve.add_argument("--workers", type=positive, default=1)
     serve.add_argument("--tls-cert", metavar="FILE")
     serve.add_argument("--tls-key", metavar="FILE")
+    serve.add_argument(
+        "--next-steps",
+        action="store_true",
+        help="end the banner with the commands that make a first client and user, and a "
+        "sign-in to try in a browser (scripts/serve passes it)",
+    )
     serve.set_defaults(run=cmd_serve, needs_schema=False)
     commands.add_parser(
         "generate-kek", help="print a new key-encryption key for IDP_KEY_ENCRYPTION_KEY"

@@ -4,14 +4,26 @@ no part in what is tested here)."""
 
 from __future__ import annotations
 
+import json
+import re
 import socket
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import START_TIMEOUT, ServeProcess, serving, start_serve
+from tests.support.processes import (
+    CLI_TIMEOUT,
+    START_TIMEOUT,
+    ServeProcess,
+    child_env,
+    idp_json,
+    serving,
+    start_serve,
+)
 from tests.support.server import free_port, make_env
+from tests.support.sso import query_of, submit_login
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +119,72 @@ def test_a_second_idp_serve_on_the_same_port_is_refused(tmp_path: Path) -> None:
         assert "the port is in use" in line
         assert first.alive()
         assert httpx.get(f"{first.url}/readyz", timeout=10).status_code == 200
+
+
+# -- next steps at the end of the banner ----------------------------------------------------
+
+
+def next_step_commands(banner: str) -> list[str]:
+    """The commands (not the comments) the banner lists after ``idp: next steps``."""
+    lines = banner.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("idp: next steps"))
+    steps = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        if not line.strip().startswith("#"):
+            steps.append(line.strip())
+    return steps
+
+
+def bash(
+    script: str, env: dict[str, str], cwd: Path, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env=child_env(env),
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+
+
+def test_the_banners_next_steps_work_when_pasted(tmp_path: Path) -> None:
+    """Paste the commands: two clients and a user exist, the URL signs alice in, and the
+    curl line redeems the code with the PKCE verifier for tokens."""
+    port = free_port()
+    env = sqlite_env(tmp_path, port)
+    password = "a quick start password"
+    with serving(env, tmp_path, port, "--next-steps") as server:
+        commands = next_step_commands(server.stdout())
+        assert len(commands) == 5, commands
+        *setup, redeem_line = commands
+        assert redeem_line.startswith("curl ")
+        done = bash("\n".join(setup), env, tmp_path, stdin=password + "\n")
+        assert done.returncode == 0, done.stderr
+        secret = re.search(r"^client_secret: (\S+)$", done.stderr, re.MULTILINE)
+        client_id = re.search(r"^client_id: (\S+)$", done.stderr, re.MULTILINE)
+        assert secret and client_id, done.stderr
+        url = done.stdout.strip().splitlines()[-1]
+        assert url.startswith(f"{server.url}/authorize?")
+        assert f"client_id={client_id[1]}&" in url
+
+        names = {c["name"] for c in idp_json(["clients", "list"], env, tmp_path)}
+        assert names == {"my-service", "my-web-app"}
+        assert [u["username"] for u in idp_json(["users", "list"], env, tmp_path)] == ["alice"]
+
+        with httpx.Client(base_url=server.url, timeout=30) as browser:
+            page = browser.get(url)
+            assert page.status_code == 200, page.text
+            answer = submit_login(browser, page, "alice", password)
+        assert answer.status_code == 303, answer.text
+        code = query_of(answer.headers["location"])["code"]
+        redeem = redeem_line.replace("CODE", code).replace("CLIENT_SECRET", secret[1])
+        tokens = bash(f"CLIENT_ID={client_id[1]}\n{redeem}", env, tmp_path)
+    assert tokens.returncode == 0, tokens.stderr
+    body = json.loads(tokens.stdout)
+    assert body["token_type"] == "Bearer", body
+    assert body["id_token"] and body["access_token"] and body["refresh_token"]
