@@ -39,6 +39,14 @@ def add_commands(commands: Commands) -> None:
     """``idp audit ...``."""
     audit_group = group(commands, "audit", "read the audit trail")
     audit_list = audit_group.add_parser("list", help="list audit entries, oldest first")
-    audit_list.add_argument("--since", type=since, metavar="WHEN")
-    audit_list.add_argument("--limit", type=positive, default=1000)
+    audit_list.add_argument(
+        "--since",
+        type=since,
+        metavar="WHEN",
+        help="only entries from then on: a duration back from now (90s, 15m, 12h, 30d) or an "
+        "ISO time with zone (default: all)",
+    )
+    audit_list.add_argument(
+        "--limit", type=positive, default=1000, help="keep the newest N entries (default: 1000)"
+    )
     finish(audit_list, cmd_list, writes=False)

@@ -57,7 +57,9 @@ def group(commands: Commands, name: str, help: str) -> Commands:
 
 def finish(parser: argparse.ArgumentParser, run: Callable[..., None], **defaults: Any) -> None:
     """End a command's options with ``--json`` and name the function that runs it."""
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document (for scripts) instead of text"
+    )
     parser.set_defaults(run=run, **defaults)
 
 
@@ -67,11 +69,13 @@ def add_show_and_delete(
     identifier: str,
     show: Callable[..., None],
     delete: Callable[..., None],
+    identifier_help: str,
+    metavar: str | None = None,
 ) -> None:
     """``show ID`` (read-only) and ``delete ID`` of one ``noun``."""
     for name, command in (("show", show), ("delete", delete)):
         sub = commands.add_parser(name, help=f"{name} one {noun}")
-        sub.add_argument(identifier)
+        sub.add_argument(identifier, metavar=metavar, help=identifier_help)
         finish(sub, command, writes=name == "delete")
 
 

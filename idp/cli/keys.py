@@ -138,14 +138,25 @@ def add_commands(commands: Commands) -> None:
     )
     finish(status, cmd_status, writes=False)
     key_import = keys_group.add_parser("import", help="import a PEM private key as the next key")
-    key_import.add_argument("--alg", choices=["RS256", "ES256"], required=True)
-    key_import.add_argument("--pem", required=True, metavar="FILE")
+    key_import.add_argument(
+        "--alg", choices=["RS256", "ES256"], required=True, help="the key's ring: %(choices)s"
+    )
+    key_import.add_argument(
+        "--pem",
+        required=True,
+        metavar="FILE",
+        help="an unencrypted PEM private key (PKCS#8 or traditional)",
+    )
     finish(key_import, cmd_import)
     rotate = keys_group.add_parser("rotate", help="rotate signing keys now")
-    rotate.add_argument("--alg", choices=["RS256", "ES256"])
+    rotate.add_argument(
+        "--alg",
+        choices=["RS256", "ES256"],
+        help="rotate only this ring: %(choices)s (default: every configured ring)",
+    )
     finish(rotate, cmd_rotate)
     revoke = keys_group.add_parser("revoke", help="revoke one key at once")
-    revoke.add_argument("kid")
+    revoke.add_argument("kid", help="the key's id (kid)")
     finish(revoke, cmd_revoke)
     rewrap = keys_group.add_parser(
         "rewrap", help="seal every signing key anew under a new key-encryption key"

@@ -58,7 +58,6 @@ def next_steps(issuer: str, idp: str) -> list[str]:
         "# a web client (authorization code with PKCE); its id is kept in CLIENT_ID, note its "
         "client_secret:",
         f"CLIENT_ID=$({idp} clients create --name my-web-app --redirect-uri {TRY_REDIRECT_URI} "
-        "--grant-type authorization_code --grant-type refresh_token "
         "| tee /dev/stderr | sed -n 's/^client_id: //p')",
         "# open this URL in a browser and sign in as alice:",
         f'echo "{issuer}/authorize?{query}"',

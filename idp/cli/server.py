@@ -117,11 +117,21 @@ def add_commands(commands: Commands) -> None:
         run=cmd_migrate, needs_schema=False
     )
     serve = commands.add_parser("serve", help="run the HTTP server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=port, default=8000)
-    serve.add_argument("--workers", type=positive, default=1)
-    serve.add_argument("--tls-cert", metavar="FILE")
-    serve.add_argument("--tls-key", metavar="FILE")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 or :: for every interface (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--port", type=port, default=8000, help="port to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--workers", type=positive, default=1, help="worker processes (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--tls-cert", metavar="FILE", help="PEM certificate chain: serve HTTPS (with --tls-key)"
+    )
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
     serve.add_argument(
         "--next-steps",
         action="store_true",

@@ -13,7 +13,13 @@ from idp.oauth.registration import ClientRequest, ClientUpdate
 _CLIENT_METADATA = (
     Field("redirect_uris", STRING_LIST, "Exact redirect URIs (RFC 6749 section 3.1.2)."),
     Field("post_logout_redirect_uris", STRING_LIST, "Exact post-logout redirect URIs."),
-    Field("grant_types", STRING_LIST, "client_credentials, authorization_code, refresh_token."),
+    Field(
+        "grant_types",
+        STRING_LIST,
+        "client_credentials, authorization_code, refresh_token. On creation, default: "
+        "authorization_code and refresh_token with redirect_uris, else client_credentials "
+        "(public: authorization_code).",
+    ),
     Field("scope", STRING, "Space-separated scopes the client may ask for."),
     Field("audiences", STRING_LIST, "Absolute URIs the client may address tokens to."),
     Field(
