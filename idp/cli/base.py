@@ -34,6 +34,8 @@ R = TypeVar("R")
 Document = dict[str, Any]
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """The subcommands of a parser, to which each command group adds its own."""
+Column: TypeAlias = tuple[str, Callable[[Document], Any]]
+"""A column of a listing: its heading and what it shows of each document."""
 
 
 class CommandError(Exception):
@@ -234,13 +236,13 @@ def read(settings: Settings, operation: Callable[[AdminContext], Awaitable[T]]) 
 def listing(
     operation: Callable[[AdminContext], Awaitable[Sequence[R]]],
     document: Callable[[R], Document],
-    row: Callable[[Document], str],
+    columns: Sequence[Column],
     empty: str,
 ) -> Callable[[argparse.Namespace, Settings], None]:
-    """A ``list`` command: every record ``operation`` reads, as JSON or a line each."""
+    """A ``list`` command: every record ``operation`` reads, as JSON or a table."""
 
     def command(args: argparse.Namespace, settings: Settings) -> None:
-        print_list(args.json, read(settings, operation), document, row, empty)
+        print_list(args.json, read(settings, operation), document, columns, empty)
 
     return command
 
@@ -249,13 +251,20 @@ def print_list(
     as_json: bool,
     records: Sequence[R],
     document: Callable[[R], Document],
-    row: Callable[[Document], str],
+    columns: Sequence[Column],
     empty: str,
 ) -> None:
-    """Print records as a JSON array, or a line each (``empty`` when there are none)."""
+    """Print records as a JSON array, or a table (``empty`` when there are none)."""
     documents = [document(r) for r in records]
+    emit(documents, as_json, lambda _: table(documents, columns) if documents else empty)
 
-    def text(_: Any) -> str:
-        return "\n".join(row(d) for d in documents) if documents else empty
 
-    emit(documents, as_json, text)
+def table(documents: Sequence[Document], columns: Sequence[Column]) -> str:
+    """Aligned columns under a heading line, two spaces apart; a cell is one line."""
+    rows = [[heading for heading, _ in columns]]
+    rows += [[" ".join(text_value(cell(d)).split()) for _, cell in columns] for d in documents]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )

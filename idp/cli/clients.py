@@ -48,11 +48,14 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
     base.emit(base.run(settings, work), args.json, base.record_text)
 
 
-def _row(d: base.Document) -> str:
-    return f"{d['client_id']}  {d['name']}  {','.join(d['grant_types'])}"
-
-
-cmd_list = base.listing(clients.list_clients, client_document, _row, "no clients")
+COLUMNS: list[base.Column] = [
+    ("CLIENT ID", lambda d: d["client_id"]),
+    ("NAME", lambda d: d["name"]),
+    ("GRANT TYPES", lambda d: ",".join(d["grant_types"])),
+    ("AUTH METHOD", lambda d: d["token_endpoint_auth_method"]),
+    ("CREATED", lambda d: d["created_at"]),
+]
+cmd_list = base.listing(clients.list_clients, client_document, COLUMNS, "no clients")
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> None:

@@ -15,9 +15,9 @@ from idp.admin import keys
 from idp.admin.documents import key_document, ring_document, rotation_document
 from idp.admin.keys import MAX_PEM_BYTES
 from idp.cli.base import (
+    Column,
     CommandError,
     Commands,
-    Document,
     emit,
     finish,
     group,
@@ -28,19 +28,20 @@ from idp.cli.base import (
 from idp.config import ConfigError, Settings, read_key_file, replace_key_file
 from idp.keyring.material import KeyImportError
 
-
-def _key_row(d: Document) -> str:
-    upcoming = (
-        f"{d['next_transition']} at {d['next_transition_at']}" if d["next_transition"] else "-"
-    )
-    return (
-        f"{d['kid']}  {d['alg']}  {d['state']:<8} created {d['created_at']}"
-        f"  activated {d['activated_at'] or '-'}  retired {d['retired_at'] or '-'}"
-        f"  revoked {d['revoked_at'] or '-'}  next: {upcoming}"
-    )
-
-
-cmd_list = listing(keys.list_keys, lambda listed: key_document(*listed), _key_row, "no keys")
+COLUMNS: list[Column] = [
+    ("KID", lambda d: d["kid"]),
+    ("ALG", lambda d: d["alg"]),
+    ("STATE", lambda d: d["state"]),
+    ("CREATED", lambda d: d["created_at"]),
+    ("ACTIVATED", lambda d: d["activated_at"]),
+    ("RETIRED", lambda d: d["retired_at"]),
+    ("REVOKED", lambda d: d["revoked_at"]),
+    (
+        "NEXT",
+        lambda d: d["next_transition"] and f"{d['next_transition']} at {d['next_transition_at']}",
+    ),
+]
+cmd_list = listing(keys.list_keys, lambda listed: key_document(*listed), COLUMNS, "no keys")
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> None:

@@ -47,11 +47,15 @@ def cmd_disable(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
-def _row(d: base.Document) -> str:
-    return f"{d['id']}  {d['username']}  {d['email'] or '-'}"
-
-
-cmd_list = base.listing(users.list_users, user_document, _row, "no users")
+COLUMNS: list[base.Column] = [
+    ("ID", lambda d: d["id"]),
+    ("USERNAME", lambda d: d["username"]),
+    ("EMAIL", lambda d: d["email"]),
+    ("NAME", lambda d: d["name"]),
+    ("DISABLED", lambda d: "yes" if d["disabled"] else "no"),
+    ("CREATED", lambda d: d["created_at"]),
+]
+cmd_list = base.listing(users.list_users, user_document, COLUMNS, "no users")
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> None:

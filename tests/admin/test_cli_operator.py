@@ -4,6 +4,7 @@ identifiers it takes, and its listings. Run for real as ``python -m idp`` on bot
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -142,3 +143,89 @@ def test_user_commands_take_a_username_or_an_id(migrated: Idp) -> None:
     deleted = migrated("users", "delete", "ALICE", "--json").json()
     assert deleted == {"id": user_id, "deleted": True}
     migrated("users", "show", user_id).fails(1, f"no user named '{user_id}'")
+
+
+# -- listings -------------------------------------------------------------------------------
+
+
+def assert_aligned(text: str, headings: list[str]) -> list[dict[str, str]]:
+    """The heading line names ``headings``; every row's cells start under their heading.
+    Returns the rows as heading-to-cell mappings."""
+    lines = text.rstrip("\n").split("\n")
+    header = lines[0]
+    assert re.split(r"\s{2,}", header) == headings, header
+    starts: list[int] = []
+    for heading in headings:
+        starts.append(header.index(heading, starts[-1] + 1 if starts else 0))
+    rows = []
+    for line in lines[1:]:
+        for start in starts[1:]:
+            assert line[start - 2 : start] == "  " and line[start] != " ", (line, start)
+        ends = [*starts[1:], None]
+        rows.append({h: line[s:e].strip() for h, s, e in zip(headings, starts, ends, strict=True)})
+    return rows
+
+
+def test_lists_are_aligned_tables_and_json_is_unchanged(migrated: Idp) -> None:
+    short = migrated("clients", "create", "--name", "m", "--json").json()
+    migrated(
+        "clients",
+        "create",
+        "--name",
+        "a much longer client name",
+        "--redirect-uri",
+        "http://127.0.0.1:9/cb",
+        "--json",
+    ).ok()
+    migrated("users", "create", "--username", "bo", "--password-stdin", stdin="password one").ok()
+    migrated(
+        "users",
+        "create",
+        "--username",
+        "christabel",
+        "--email",
+        "c@example.com",
+        "--password-stdin",
+        stdin="password two",
+    ).ok()
+
+    clients = assert_aligned(
+        migrated("clients", "list").ok().stdout,
+        ["CLIENT ID", "NAME", "GRANT TYPES", "AUTH METHOD", "CREATED"],
+    )
+    assert {c["NAME"] for c in clients} == {"m", "a much longer client name"}
+    assert {c["GRANT TYPES"] for c in clients} == {
+        "client_credentials",
+        "authorization_code,refresh_token",
+    }
+    users = assert_aligned(
+        migrated("users", "list").ok().stdout,
+        ["ID", "USERNAME", "EMAIL", "NAME", "DISABLED", "CREATED"],
+    )
+    assert sorted((u["USERNAME"], u["EMAIL"]) for u in users) == [
+        ("bo", "-"),
+        ("christabel", "c@example.com"),
+    ]
+    migrated("keys", "rotate").ok()
+    keys = assert_aligned(
+        migrated("keys", "list").ok().stdout,
+        ["KID", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED", "REVOKED", "NEXT"],
+    )
+    assert {k["STATE"] for k in keys} == {"active", "next"}
+    audit = assert_aligned(
+        migrated("audit", "list").ok().stdout,
+        ["TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "DETAILS"],
+    )
+    assert {"client.create", "user.create"} <= {a["ACTION"] for a in audit}
+
+    listed = migrated("clients", "list", "--json").json()
+    expected = {k: v for k, v in short.items() if k != "client_secret"}
+    assert expected in listed and len(listed) == 2
+    assert set(migrated("users", "list", "--json").json()[0]) == {
+        "id",
+        "username",
+        "email",
+        "name",
+        "disabled",
+        "created_at",
+    }
