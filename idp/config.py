@@ -72,6 +72,8 @@ class Settings:
     body_read_timeout: int = 10
     allow_private_backchannel: bool = False
     issuer_configured: bool = True
+    log_format: str = "plain"
+    """``plain`` text lines, or ``json``: one JSON object per line (see ``idp.logs``)."""
     """Whether IDP_ISSUER was set; if not, ``idp serve`` derives it from the address served."""
 
     @property
@@ -305,6 +307,13 @@ def parse_trusted_proxies(
     return tuple(networks)
 
 
+def parse_log_format(raw: str) -> str:
+    value = raw.strip().lower() or "plain"
+    if value not in ("plain", "json"):
+        raise ConfigError(f"IDP_LOG_FORMAT: expected plain or json, got {raw!r}")
+    return value
+
+
 def parse_flag(name: str, raw: str) -> bool:
     """``1``, ``true``, ``yes``, ``on`` mean on; ``0``, ``false``, ``no``, ``off``, empty off."""
     value = raw.strip().lower()
@@ -422,4 +431,5 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
             "IDP_ALLOW_PRIVATE_BACKCHANNEL", env.get("IDP_ALLOW_PRIVATE_BACKCHANNEL", "")
         ),
         issuer_configured=bool(env.get("IDP_ISSUER")),
+        log_format=parse_log_format(env.get("IDP_LOG_FORMAT", "plain")),
     )

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 
 from idp.cli.base import CommandError, Commands, positive, with_store
@@ -14,6 +15,7 @@ from idp.cli.next_steps import idp_program, next_steps
 from idp.config import Settings, issuer_mismatch, new_key_encryption_key, served_issuer
 from idp.keyring.changes import ensure_key_rings
 from idp.keyring.lifecycle import settings_warnings
+from idp.logs import configure_logging, granian_log_config, json_line
 from idp.store import make_store
 from idp.store.base import SchemaOutdated, Store
 
@@ -44,6 +46,7 @@ async def _prepare(store: Store, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     from idp.http.server import ListenError, ServerOptions, check_address_free, run_server
 
+    configure_logging(log_format=settings.log_format)
     if (args.tls_cert is None) != (args.tls_key is None):
         raise CommandError("--tls-cert and --tls-key go together")
     settings, mismatch = _issuer_for(settings, args)
@@ -54,26 +57,29 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         raise CommandError(str(exc)) from None
     scheme = "https" if args.tls_cert else "http"
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"idp: store: {make_store(settings.database_url).description}")
-    print(
-        f"idp: keys: {published} published signing keys, private parts sealed under the "
-        f"key-encryption key from {settings.key_encryption_key_source}"
+    say = _banner(settings.log_format)
+    say("info", f"store: {make_store(settings.database_url).description}")
+    say(
+        "info",
+        f"keys: {published} published signing keys, private parts sealed under the "
+        f"key-encryption key from {settings.key_encryption_key_source}",
     )
-    print(f"idp: open {settings.issuer}/.well-known/openid-configuration")
-    print(f"idp: listening on {scheme}://{host}:{args.port} with {args.workers} worker(s)")
+    say("info", f"open {settings.issuer}/.well-known/openid-configuration")
+    say("info", f"listening on {scheme}://{host}:{args.port} with {args.workers} worker(s)")
     if mismatch:
-        print(f"idp: warning: {mismatch}")
+        say("warning", mismatch)
     if not settings.issuer_is_https:
-        print("idp: warning: the issuer is plain http; use https for anything but development")
+        say("warning", "the issuer is plain http; use https for anything but development")
     for warning in settings_warnings(settings):
-        print(f"idp: warning: {warning}")
+        say("warning", warning)
     if args.next_steps:
-        print(
-            f"idp: next steps: in another terminal, in {os.getcwd()} with the same IDP_* "
-            "variables, paste these lines in order"
+        say(
+            "info",
+            f"next steps: in another terminal, in {os.getcwd()} with the same IDP_* "
+            "variables, paste these lines in order",
         )
         for line in next_steps(settings.issuer, idp_program()):
-            print(f"  {line}")
+            say("step", line)
     sys.stdout.flush()
     run_server(
         ServerOptions(
@@ -82,8 +88,25 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             workers=args.workers,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            log_config=granian_log_config(settings.log_format),
         )
     )
+
+
+def _banner(log_format: str) -> Callable[[str, str], None]:
+    """Print a start-up line: ``idp: ...`` text (a step indented, to paste), or one JSON
+    object (event ``startup``, or ``next_step``)."""
+
+    def say(level: str, text: str) -> None:
+        if log_format == "json":
+            event = "next_step" if level == "step" else "startup"
+            print(json_line("info" if level == "step" else level, event, message=text))
+        elif level == "step":
+            print(f"  {text}")
+        else:
+            print(f"idp: warning: {text}" if level == "warning" else f"idp: {text}")
+
+    return say
 
 
 def _issuer_for(settings: Settings, args: argparse.Namespace) -> tuple[Settings, str | None]:

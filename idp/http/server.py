@@ -13,6 +13,7 @@ import errno
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 APP_FACTORY = "idp.http.asgi:app_from_environment"
 MAX_HEAD_BYTES = 16 * 1024
@@ -28,6 +29,8 @@ class ServerOptions:
     workers: int = 1
     tls_cert: str | None = None
     tls_key: str | None = None
+    log_config: dict[str, Any] | None = None
+    """granian's logging configuration (``logging.config.dictConfig``); None: its own."""
 
 
 class ListenError(Exception):
@@ -87,4 +90,5 @@ def run_server(options: ServerOptions) -> None:
         ssl_key=Path(options.tls_key) if options.tls_key else None,
         respawn_failed_workers=True,
         log_access=False,
+        log_dictconfig=options.log_config,
     ).serve()

@@ -12,6 +12,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from idp.http.access_log import note
 from idp.http.client_auth import authenticated_client, only_authorization
 from idp.http.direct import (
     ClientGone,
@@ -70,6 +71,7 @@ async def _token(scope: Scope, receive: Receive, found: Services) -> bytes:
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
     client = await authenticated_client(authorization, form, found.store, found.settings.issuer)
+    note(scope, client_id=client.client_id)
     handler = GRANTS.get(grant_type)
     if handler is None:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")

@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,9 +19,13 @@ from tests.support.processes import (
     START_TIMEOUT,
     ServeProcess,
     child_env,
+    client_basic,
+    create_client,
     idp_json,
+    migrate,
     serving,
     start_serve,
+    wait_for,
 )
 from tests.support.server import free_port, make_env
 from tests.support.sso import query_of, submit_login
@@ -188,3 +193,66 @@ def test_the_banners_next_steps_work_when_pasted(tmp_path: Path) -> None:
     body = json.loads(tokens.stdout)
     assert body["token_type"] == "Bearer", body
     assert body["id_token"] and body["access_token"] and body["refresh_token"]
+
+
+# -- JSON logs ------------------------------------------------------------------------------
+
+
+def test_json_logs_one_object_per_line_with_an_access_record_and_no_secrets(
+    tmp_path: Path,
+) -> None:
+    """Every line the server writes parses as JSON; a token request is logged with its
+    client id; no secret, token, query value or Authorization header is in the log."""
+    port = free_port()
+    env = sqlite_env(tmp_path, port, IDP_LOG_FORMAT="json")
+    migrate(env, tmp_path)
+    client = create_client(env, tmp_path, "logged", "ES256")
+    with serving(env, tmp_path, port) as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/jwks.json", params={"code": "query-value-never-logged"}).is_success
+        answer = http.post(
+            "/token", data={"grant_type": "client_credentials"}, headers=client_basic(client)
+        )
+        assert answer.status_code == 200, answer.text
+        token = answer.json()["access_token"]
+        refused = http.post(
+            "/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client["client_id"],
+                "client_secret": "wrong-secret-never-logged",
+            },
+        )
+        assert refused.status_code == 401
+        assert (
+            http.get("/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+        )
+        request_id = answer.headers["x-request-id"]
+
+        def token_logged() -> dict[str, Any] | None:
+            records = [json.loads(line) for line in server.stderr().splitlines() if line]
+            return next((r for r in records if r.get("request_id") == request_id), None)
+
+        record = wait_for(token_logged, 10, message="the token request is logged")
+    output = server.output()
+    records = [json.loads(line) for line in output.splitlines() if line.strip()]
+    assert all({"time", "level", "event"} <= set(r) for r in records)
+    events = {r["event"] for r in records}
+    assert {"startup", "request"} <= events
+    assert next(r["message"] for r in records if r["event"] == "startup").startswith("store: ")
+    assert record["event"] == "request" and record["level"] == "info"
+    assert (record["method"], record["path"], record["status"]) == ("POST", "/token", 200)
+    assert record["client_id"] == client["client_id"]
+    assert isinstance(record["duration_ms"], float) and record["time"].endswith("Z")
+    requests = [r for r in records if r["event"] == "request"]
+    assert any(r["path"] == "/userinfo" and r["subject"] == client["client_id"] for r in requests)
+    for secret in (
+        client["client_secret"],
+        token,
+        token.split(".")[2],
+        "query-value-never-logged",
+        "wrong-secret-never-logged",
+        client_basic(client)["Authorization"].split()[1],
+        "Basic ",
+        "Bearer ",
+    ):
+        assert secret not in output

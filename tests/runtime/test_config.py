@@ -195,3 +195,11 @@ def test_issuer_configured_says_whether_idp_issuer_was_set() -> None:
     env = {"IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key()}
     assert not load_settings(env).issuer_configured
     assert load_settings({**env, "IDP_ISSUER": "http://localhost:9000"}).issuer_configured
+
+
+def test_log_format_is_plain_or_json() -> None:
+    env = {"IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key()}
+    assert load_settings(env).log_format == "plain"
+    assert load_settings({**env, "IDP_LOG_FORMAT": "JSON"}).log_format == "json"
+    with pytest.raises(ConfigError, match="IDP_LOG_FORMAT: expected plain or json"):
+        load_settings({**env, "IDP_LOG_FORMAT": "xml"})
