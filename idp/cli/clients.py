@@ -1,4 +1,5 @@
-"""``idp clients create|list|show|update|delete``: OAuth clients, over :mod:`idp.admin.clients`."""
+"""``idp clients create|list|show|update|delete|rotate-secret``: OAuth clients, over
+:mod:`idp.admin.clients`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import argparse
 
 from idp.admin import clients
 from idp.admin.context import AdminContext
-from idp.admin.documents import client_document
+from idp.admin.documents import client_document, rotated_secret_document
 from idp.cli import base
 from idp.cli.base import Commands
-from idp.config import Settings
+from idp.config import ConfigError, Settings, parse_duration
 from idp.oauth.registration import GRANT_TYPES, ClientRequest, ClientUpdate
 
 GRANT_HELP = "a grant the client may use: %(choices)s (repeat for several)"
@@ -95,6 +96,30 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> None:
         args.json,
         lambda d: f"deleted client {d['client_id']}",
     )
+
+
+def cmd_rotate_secret(args: argparse.Namespace, settings: Settings) -> None:
+    record, secret = base.run(
+        settings, lambda ctx: clients.rotate_client_secret(ctx, args.client_id, args.keep_old)
+    )
+
+    def text(d: base.Document) -> str:
+        until = d["previous_secret_expires_at"]
+        old = f"the old secret works until {until}" if until else "the old secret works no more"
+        return (
+            f"client_id: {d['client_id']}\nclient_secret: {d['client_secret']}\n"
+            f"({old}; the new secret is shown only this once; store it now)"
+        )
+
+    base.emit(rotated_secret_document(record, secret), args.json, text)
+
+
+def overlap(text: str) -> int:
+    """``--keep-old``: a duration (``0``, ``90s``, ``15m``, ``24h``, ``7d``)."""
+    try:
+        return parse_duration("--keep-old", text, allow_zero=True)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_create(commands: Commands) -> None:
@@ -195,3 +220,16 @@ def add_commands(commands: Commands) -> None:
         clients_group, "client", "client_id", cmd_show, cmd_delete, "the client's id"
     )
     _add_update(clients_group)
+    rotate = clients_group.add_parser(
+        "rotate-secret", help="give a client a new secret, keeping the old one for a while"
+    )
+    rotate.add_argument("client_id", help="the client's id")
+    rotate.add_argument(
+        "--keep-old",
+        type=overlap,
+        default=0,
+        metavar="DURATION",
+        help="how long the old secret stays valid beside the new one (90s, 15m, 24h, 7d; at "
+        "most 30d); default: 0, it stops working at once",
+    )
+    base.finish(rotate, cmd_rotate_secret)

@@ -34,6 +34,7 @@ _FLAGS = frozenset({"--json", "-h", "--help"})
 # Commands written ``COMMAND ID [--option ...]``: the identifier comes first.
 _IDENTIFIER_FIRST_COMMANDS = {
     ("clients", "update"),
+    ("clients", "rotate-secret"),
     ("users", "update"),
     ("users", "set-password"),
     ("users", "disable"),

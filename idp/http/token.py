@@ -70,7 +70,9 @@ async def _token(scope: Scope, receive: Receive, found: Services) -> bytes:
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
-    client = await authenticated_client(authorization, form, found.store, found.settings.issuer)
+    client = await authenticated_client(
+        authorization, form, found.store, found.settings.issuer, found.clock()
+    )
     note(scope, client_id=client.client_id)
     handler = GRANTS.get(grant_type)
     if handler is None:

@@ -1,11 +1,14 @@
-"""Admin API client endpoints: register, list, show, change, delete (over idp.admin.clients)."""
+"""Admin API client endpoints: register, list, show, change, delete, rotate the secret (over
+idp.admin.clients)."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
 from idp.admin import clients
-from idp.admin.documents import client_document
+from idp.admin.context import InvalidInput
+from idp.admin.documents import client_document, rotated_secret_document
+from idp.config import ConfigError, parse_duration
 from idp.http.admin.routing import AdminCall, answer, no_content
 from idp.http.json_body import BOOLEAN, STRING, STRING_LIST, Field, read_json
 from idp.oauth.registration import ClientRequest, ClientUpdate
@@ -47,6 +50,14 @@ CREATE_FIELDS = (
     ),
 )
 UPDATE_FIELDS = (Field("name", STRING, "Unique name."), *_CLIENT_METADATA)
+ROTATE_SECRET_FIELDS = (
+    Field(
+        "keep_old",
+        STRING,
+        "How long the old secret stays valid beside the new one: 90s, 15m, 24h, 7d (at most "
+        "30d). Default 0: it stops working at once.",
+    ),
+)
 
 
 async def list_clients(call: AdminCall) -> Response:
@@ -80,3 +91,16 @@ async def delete(call: AdminCall) -> Response:
     """Delete a client; its tokens still verify until they expire."""
     await clients.delete_client(call.admin, call.param("client_id"))
     return no_content()
+
+
+async def rotate_secret(call: AdminCall) -> Response:
+    """Give a client a new secret (in this answer only), keeping the old one for keep_old."""
+    body = await read_json(call.request, ROTATE_SECRET_FIELDS, optional=True)
+    try:
+        keep_old = parse_duration("keep_old", body.get("keep_old") or "0", allow_zero=True)
+    except ConfigError as exc:
+        raise InvalidInput(str(exc)) from None
+    record, secret = await clients.rotate_client_secret(
+        call.admin, call.param("client_id"), keep_old
+    )
+    return answer(rotated_secret_document(record, secret))
