@@ -256,3 +256,40 @@ def test_json_logs_one_object_per_line_with_an_access_record_and_no_secrets(
         "Bearer ",
     ):
         assert secret not in output
+
+
+# -- scripts/serve --------------------------------------------------------------------------
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def test_scripts_serve_port_is_the_issuer_and_ends_with_next_steps(tmp_path: Path) -> None:
+    """``scripts/serve --port P`` advertises port P and prints the next steps. Skipped where
+    the script would first install into .venv (scripts/test leaves it installed)."""
+    marker = REPOSITORY / ".venv" / ".idp-installed"
+    pyproject = REPOSITORY / "pyproject.toml"
+    if not marker.exists() or marker.stat().st_mtime < pyproject.stat().st_mtime:
+        pytest.skip("scripts/serve would install into .venv first")
+    port = free_port()
+    env = {"IDP_DATABASE_URL": f"sqlite:///{tmp_path}/idp.db"}
+    out, err = tmp_path / "script.stdout.log", tmp_path / "script.stderr.log"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [str(REPOSITORY / "scripts" / "serve"), "--port", str(port)],
+            env=child_env(env),
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    server = ServeProcess(process, f"http://127.0.0.1:{port}", out, err)
+    try:
+        server.wait_ready()
+        discovery = httpx.get(f"{server.url}/.well-known/openid-configuration", timeout=10)
+        banner = server.stdout()
+    finally:
+        server.stop()
+    assert discovery.json()["issuer"] == server.url
+    assert f"idp: open {server.url}/.well-known/openid-configuration" in banner
+    assert any(c.startswith(f'echo "{server.url}/authorize?') for c in next_step_commands(banner))
