@@ -114,6 +114,18 @@ def test_a_port_another_program_listens_on_is_one_line(tmp_path: Path) -> None:
     )
 
 
+def test_a_port_in_use_is_one_json_line_with_json_logs(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = sqlite_env(tmp_path, port, IDP_LOG_FORMAT="json")
+        line = refused_start(start_serve(env, tmp_path, port))
+    record = json.loads(line)
+    assert (record["level"], record["event"]) == ("error", "error")
+    assert record["message"].startswith(f"cannot listen on 127.0.0.1:{port}: the port is in use")
+
+
 def test_a_second_idp_serve_on_the_same_port_is_refused(tmp_path: Path) -> None:
     """granian binds with SO_REUSEPORT; the second server must not start beside the first."""
     port = free_port()
