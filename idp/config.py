@@ -76,6 +76,10 @@ class Settings:
     multiprocess mode, PROMETHEUS_MULTIPROC_DIR); None: each process counts on its own."""
     reauth_max_age: int = 300
     webauthn_rp_name: str = "Sign-in"
+    issuer_configured: bool = True
+    """Whether IDP_ISSUER was set; if not, ``idp serve`` derives it from the address served."""
+    log_format: str = "plain"
+    """``plain`` text lines, or ``json``: one JSON object per line (see ``idp.logs``)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -149,6 +153,49 @@ def parse_issuer(raw: str) -> str:
     except ValueError:
         raise ConfigError(f"{name}: has an invalid port, got {raw!r}") from None
     return raw.rstrip("/")
+
+
+WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104
+"""A listen address on every interface, and the loopback address it is reached at."""
+
+
+def served_issuer(host: str, port: int, tls: bool) -> str:
+    """The issuer for a server listening on ``host:port`` when IDP_ISSUER is not set.
+
+    A wildcard address is named by its loopback address. Plain http is only valid on a
+    loopback host (see :func:`parse_issuer`), so any other host needs TLS or IDP_ISSUER.
+    """
+    scheme = "https" if tls else "http"
+    name = WILDCARD_HOSTS.get(host, host)
+    if scheme == "http" and name not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"IDP_ISSUER: required when serving plain http on {host} (set it to the URL "
+            "clients use, https behind a proxy)"
+        )
+    default_port = 443 if tls else 80
+    authority = f"[{name}]" if ":" in name else name
+    return parse_issuer(f"{scheme}://{authority}" + ("" if port == default_port else f":{port}"))
+
+
+def issuer_mismatch(issuer: str, host: str, port: int) -> str | None:
+    """Why a loopback issuer does not reach a server on ``host:port``, or None.
+
+    Only a loopback issuer can be compared: any other is reached through a proxy or a name
+    this process cannot check.
+    """
+    parts = urlsplit(issuer)
+    if parts.hostname not in LOOPBACK_HOSTS:
+        return None
+    issuer_port = parts.port or (443 if parts.scheme == "https" else 80)
+    served = WILDCARD_HOSTS.get(host, host)
+    same_host = "localhost" in (parts.hostname, served) or parts.hostname == served
+    if issuer_port == port and same_host and served in LOOPBACK_HOSTS:
+        return None
+    authority = f"[{host}]" if ":" in host else host
+    return (
+        f"IDP_ISSUER {issuer} does not match the address served ({authority}:{port}): "
+        "discovery and tokens name URLs that do not reach this server"
+    )
 
 
 def parse_database_url(raw: str) -> str:
@@ -275,6 +322,13 @@ def parse_trusted_proxies(
     return tuple(networks)
 
 
+def parse_log_format(raw: str) -> str:
+    value = raw.strip().lower() or "plain"
+    if value not in ("plain", "json"):
+        raise ConfigError(f"IDP_LOG_FORMAT: expected plain or json, got {raw!r}")
+    return value
+
+
 def parse_flag(name: str, raw: str) -> bool:
     """``1``, ``true``, ``yes``, ``on`` mean on; ``0``, ``false``, ``no``, ``off``, empty off."""
     value = raw.strip().lower()
@@ -303,7 +357,7 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
     exist yet leaves the key empty, for a command to create it once it has seen that the
     store holds no sealed keys (``idp.keyring.kek.provide_key_file``) or not need it at all.
     """
-    issuer = parse_issuer(env.get("IDP_ISSUER", "http://127.0.0.1:8000"))
+    issuer = parse_issuer(env.get("IDP_ISSUER") or "http://127.0.0.1:8000")
     database_url = parse_database_url(env.get("IDP_DATABASE_URL", DEFAULT_DATABASE_URL))
     raw_kek = env.get("IDP_KEY_ENCRYPTION_KEY", "")
     if raw_kek:
@@ -394,4 +448,6 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         reauth_max_age=parse_duration("IDP_REAUTH_MAX_AGE", env.get("IDP_REAUTH_MAX_AGE", "300")),
         webauthn_rp_name=parse_rp_name(env.get("IDP_WEBAUTHN_RP_NAME", "Sign-in")),
+        issuer_configured=bool(env.get("IDP_ISSUER")),
+        log_format=parse_log_format(env.get("IDP_LOG_FORMAT", "plain")),
     )

@@ -1,4 +1,5 @@
-"""Client operations for administrators: register, list, show, change and delete clients.
+"""Client operations for administrators: register, list, show, change and delete clients,
+and rotate a client's secret.
 
 The registration rules (RFC 7591 metadata, redirect and back-channel URI rules) are those of
 :mod:`idp.oauth.registration`; each change is audited in the same transaction.
@@ -6,7 +7,10 @@ The registration rules (RFC 7591 metadata, redirect and back-channel URI rules) 
 
 from __future__ import annotations
 
-from idp.admin.context import AdminContext
+from dataclasses import replace
+
+from idp.admin.context import AdminContext, InvalidInput
+from idp.oauth.client_auth import hash_client_secret, new_client_secret
 from idp.oauth.registration import (
     ClientRequest,
     ClientUpdate,
@@ -26,6 +30,10 @@ _UPDATE_FIELDS = (
     "audiences",
     "backchannel_logout_uri",
 )
+
+
+MAX_SECRET_OVERLAP = 30 * 86400
+"""The longest a replaced secret may stay valid after a rotation: 30 days."""
 
 
 def _missing(client_id: str) -> NotFound:
@@ -79,3 +87,33 @@ async def delete_client(ctx: AdminContext, client_id: str) -> None:
     """Delete a client by id (its tokens still verify until they expire); raises NotFound."""
     if not await ctx.store.delete_client(client_id, ctx.audit("client.delete", client_id)):
         raise _missing(client_id)
+
+
+async def rotate_client_secret(
+    ctx: AdminContext, client_id: str, keep_old: int = 0
+) -> tuple[ClientRecord, str]:
+    """Give a confidential client a new secret, returned once (only its SHA-256 is kept).
+
+    With ``keep_old`` seconds (at most ``MAX_SECRET_OVERLAP``) the secret replaced stays
+    valid that long beside the new one, so the client's deployments can move to the new one
+    without downtime; with 0 it stops working at once. A secret kept from an earlier rotation
+    is dropped: only the one just replaced may overlap. Audited as ``client.rotate_secret``
+    (details: the overlap in seconds, never a secret). Raises NotFound or InvalidInput.
+    """
+    if not 0 <= keep_old <= MAX_SECRET_OVERLAP:
+        raise InvalidInput(f"the old secret may be kept for 0 to {MAX_SECRET_OVERLAP} seconds")
+    current = await get_client(ctx, client_id)
+    if current.is_public or current.secret_hash is None:
+        raise InvalidInput(f"client {client_id!r} is public: it has no secret to rotate")
+    secret = new_client_secret()
+    keep = keep_old > 0
+    rotated = replace(
+        current,
+        secret_hash=hash_client_secret(secret),
+        previous_secret_hash=current.secret_hash if keep else None,
+        previous_secret_expires_at=ctx.clock() + keep_old if keep else None,
+    )
+    audit = ctx.audit("client.rotate_secret", client_id, {"keep_old_seconds": keep_old})
+    if not await ctx.store.update_client(rotated, audit):
+        raise _missing(client_id)
+    return rotated, secret

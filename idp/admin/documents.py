@@ -43,6 +43,16 @@ def client_document(client: ClientRecord, secret: str | None = None) -> dict[str
     return document
 
 
+def rotated_secret_document(client: ClientRecord, secret: str) -> dict[str, Any]:
+    """A client's new secret, shown this once, and until when the old one still works
+    (null: it stopped at once)."""
+    return {
+        "client_id": client.client_id,
+        "client_secret": secret,
+        "previous_secret_expires_at": iso_time(client.previous_secret_expires_at),
+    }
+
+
 def user_document(user: UserRecord) -> dict[str, Any]:
     """The user as administrators see it; never the password hash."""
     return {

@@ -31,12 +31,17 @@ class InvalidUser(InvalidInput):
 class UserRef:
     """Which account an operation is about: by ``id``, or by ``username`` as people sign in.
 
-    The admin API and most commands name the id; ``set-password``, ``disable`` and
-    ``unlock`` take the login name (matched in its canonical form).
+    The admin API names the id; the commands take either (:meth:`either`). With both set,
+    an account with that id is meant, or else the one with that login name.
     """
 
     id: str | None = None
     username: str | None = None
+
+    @classmethod
+    def either(cls, text: str) -> UserRef:
+        """An id or a login name (matched in its canonical form), as an operator types it."""
+        return cls(id=text, username=text)
 
 
 class _Unchanged:
@@ -120,15 +125,16 @@ async def list_users(ctx: AdminContext) -> list[UserRecord]:
 
 
 async def get_user(ctx: AdminContext, ref: UserRef) -> UserRecord:
-    """The account ``ref`` names; raises NotFound when there is none."""
-    if ref.username is not None:
+    """The account ``ref`` names (its id first, then its login name); raises NotFound."""
+    user = await ctx.store.get_user(ref.id) if ref.id is not None else None
+    if user is None and ref.username is not None:
         user = await ctx.store.get_user_by_username(ref.username.strip())
-        missing = f"no user named {ref.username!r}"
-    else:
-        user = await ctx.store.get_user(ref.id or "")
-        missing = f"no user with id {ref.id!r}"
     if user is None:
-        raise NotFound(missing)
+        if ref.id is not None and ref.username is not None:
+            raise NotFound(f"no user named {ref.username!r} or with that id")
+        if ref.username is not None:
+            raise NotFound(f"no user named {ref.username!r}")
+        raise NotFound(f"no user with id {ref.id or ''!r}")
     return user
 
 

@@ -34,6 +34,8 @@ R = TypeVar("R")
 Document = dict[str, Any]
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """The subcommands of a parser, to which each command group adds its own."""
+Column: TypeAlias = tuple[str, Callable[[Document], Any]]
+"""A column of a listing: its heading and what it shows of each document."""
 
 
 class CommandError(Exception):
@@ -57,7 +59,9 @@ def group(commands: Commands, name: str, help: str) -> Commands:
 
 def finish(parser: argparse.ArgumentParser, run: Callable[..., None], **defaults: Any) -> None:
     """End a command's options with ``--json`` and name the function that runs it."""
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document (for scripts) instead of text"
+    )
     parser.set_defaults(run=run, **defaults)
 
 
@@ -67,11 +71,13 @@ def add_show_and_delete(
     identifier: str,
     show: Callable[..., None],
     delete: Callable[..., None],
+    identifier_help: str,
+    metavar: str | None = None,
 ) -> None:
     """``show ID`` (read-only) and ``delete ID`` of one ``noun``."""
     for name, command in (("show", show), ("delete", delete)):
         sub = commands.add_parser(name, help=f"{name} one {noun}")
-        sub.add_argument(identifier)
+        sub.add_argument(identifier, metavar=metavar, help=identifier_help)
         finish(sub, command, writes=name == "delete")
 
 
@@ -230,13 +236,13 @@ def read(settings: Settings, operation: Callable[[AdminContext], Awaitable[T]]) 
 def listing(
     operation: Callable[[AdminContext], Awaitable[Sequence[R]]],
     document: Callable[[R], Document],
-    row: Callable[[Document], str],
+    columns: Sequence[Column],
     empty: str,
 ) -> Callable[[argparse.Namespace, Settings], None]:
-    """A ``list`` command: every record ``operation`` reads, as JSON or a line each."""
+    """A ``list`` command: every record ``operation`` reads, as JSON or a table."""
 
     def command(args: argparse.Namespace, settings: Settings) -> None:
-        print_list(args.json, read(settings, operation), document, row, empty)
+        print_list(args.json, read(settings, operation), document, columns, empty)
 
     return command
 
@@ -245,13 +251,20 @@ def print_list(
     as_json: bool,
     records: Sequence[R],
     document: Callable[[R], Document],
-    row: Callable[[Document], str],
+    columns: Sequence[Column],
     empty: str,
 ) -> None:
-    """Print records as a JSON array, or a line each (``empty`` when there are none)."""
+    """Print records as a JSON array, or a table (``empty`` when there are none)."""
     documents = [document(r) for r in records]
+    emit(documents, as_json, lambda _: table(documents, columns) if documents else empty)
 
-    def text(_: Any) -> str:
-        return "\n".join(row(d) for d in documents) if documents else empty
 
-    emit(documents, as_json, text)
+def table(documents: Sequence[Document], columns: Sequence[Column]) -> str:
+    """Aligned columns under a heading line, two spaces apart; a cell is one line."""
+    rows = [[heading for heading, _ in columns]]
+    rows += [[" ".join(text_value(cell(d)).split()) for _, cell in columns] for d in documents]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )

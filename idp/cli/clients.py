@@ -1,4 +1,5 @@
-"""``idp clients create|list|show|update|delete``: OAuth clients, over :mod:`idp.admin.clients`."""
+"""``idp clients create|list|show|update|delete|rotate-secret``: OAuth clients, over
+:mod:`idp.admin.clients`."""
 
 from __future__ import annotations
 
@@ -6,11 +7,23 @@ import argparse
 
 from idp.admin import clients
 from idp.admin.context import AdminContext
-from idp.admin.documents import client_document
+from idp.admin.documents import client_document, rotated_secret_document
 from idp.cli import base
 from idp.cli.base import Commands
-from idp.config import Settings
-from idp.oauth.registration import ClientRequest, ClientUpdate
+from idp.config import ConfigError, Settings, parse_duration
+from idp.oauth.registration import GRANT_TYPES, ClientRequest, ClientUpdate
+
+GRANT_HELP = "a grant the client may use: %(choices)s (repeat for several)"
+REDIRECT_HELP = (
+    "an exact redirect URI: https, http on loopback, or a reverse-domain private scheme "
+    "(repeat for several)"
+)
+LOGOUT_HELP = "an exact post-logout redirect URI, same rules (repeat for several)"
+AUDIENCE_HELP = "an absolute URI tokens may be addressed to (RFC 8707 resource; repeat)"
+BACKCHANNEL_HELP = (
+    "where logout tokens are posted when a session ends (https; public hosts only unless "
+    "IDP_ALLOW_PRIVATE_BACKCHANNEL=1)"
+)
 
 
 def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
@@ -36,11 +49,14 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
     base.emit(base.run(settings, work), args.json, base.record_text)
 
 
-def _row(d: base.Document) -> str:
-    return f"{d['client_id']}  {d['name']}  {','.join(d['grant_types'])}"
-
-
-cmd_list = base.listing(clients.list_clients, client_document, _row, "no clients")
+COLUMNS: list[base.Column] = [
+    ("CLIENT ID", lambda d: d["client_id"]),
+    ("NAME", lambda d: d["name"]),
+    ("GRANT TYPES", lambda d: ",".join(d["grant_types"])),
+    ("AUTH METHOD", lambda d: d["token_endpoint_auth_method"]),
+    ("CREATED", lambda d: d["created_at"]),
+]
+cmd_list = base.listing(clients.list_clients, client_document, COLUMNS, "no clients")
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> None:
@@ -82,15 +98,55 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
+def cmd_rotate_secret(args: argparse.Namespace, settings: Settings) -> None:
+    record, secret = base.run(
+        settings, lambda ctx: clients.rotate_client_secret(ctx, args.client_id, args.keep_old)
+    )
+
+    def text(d: base.Document) -> str:
+        until = d["previous_secret_expires_at"]
+        old = f"the old secret works until {until}" if until else "the old secret works no more"
+        return (
+            f"client_id: {d['client_id']}\nclient_secret: {d['client_secret']}\n"
+            f"({old}; the new secret is shown only this once; store it now)"
+        )
+
+    base.emit(rotated_secret_document(record, secret), args.json, text)
+
+
+def overlap(text: str) -> int:
+    """``--keep-old``: a duration (``0``, ``90s``, ``15m``, ``24h``, ``7d``)."""
+    try:
+        return parse_duration("--keep-old", text, allow_zero=True)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_create(commands: Commands) -> None:
     create = commands.add_parser("create", help="register a client")
-    create.add_argument("--name", required=True)
-    create.add_argument("--redirect-uri", action="append", default=[])
-    create.add_argument("--post-logout-redirect-uri", action="append", default=[])
-    create.add_argument("--grant-type", action="append", default=[])
-    create.add_argument("--scope", default="")
-    create.add_argument("--audience", action="append", default=[])
-    create.add_argument("--public", action="store_true")
+    create.add_argument("--name", required=True, help="a unique name (required)")
+    create.add_argument("--redirect-uri", action="append", default=[], help=REDIRECT_HELP)
+    create.add_argument("--post-logout-redirect-uri", action="append", default=[], help=LOGOUT_HELP)
+    create.add_argument(
+        "--grant-type",
+        action="append",
+        default=[],
+        choices=GRANT_TYPES,
+        help=GRANT_HELP + "; default: authorization_code and refresh_token with a redirect "
+        "URI, else client_credentials (a public client: authorization_code)",
+    )
+    create.add_argument(
+        "--scope",
+        default="",
+        help='the client\'s own scopes, space-separated ("a b"), added to openid profile '
+        "email offline_access (default: none)",
+    )
+    create.add_argument("--audience", action="append", default=[], help=AUDIENCE_HELP)
+    create.add_argument(
+        "--public",
+        action="store_true",
+        help="a public client (no secret, auth method none, PKCE); default: confidential",
+    )
     create.add_argument(
         "--admin",
         action="store_true",
@@ -99,37 +155,59 @@ def _add_create(commands: Commands) -> None:
     create.add_argument(
         "--token-endpoint-auth-method",
         choices=["client_secret_basic", "client_secret_post", "none"],
+        help="how the client authenticates at /token: %(choices)s (default: "
+        "client_secret_basic, none for a public client)",
     )
-    create.add_argument("--access-token-alg", choices=["RS256", "ES256"], default="RS256")
-    create.add_argument("--id-token-alg", choices=["RS256", "ES256"], default="RS256")
+    create.add_argument(
+        "--access-token-alg",
+        choices=["RS256", "ES256"],
+        default="RS256",
+        help="algorithm of its access tokens: %(choices)s (default: %(default)s)",
+    )
+    create.add_argument(
+        "--id-token-alg",
+        choices=["RS256", "ES256"],
+        default="RS256",
+        help="algorithm of its ID tokens: %(choices)s (default: %(default)s)",
+    )
     create.add_argument(
         "--require-consent",
         action="store_true",
         help="show a consent page before the client gets access (default: first-party client)",
     )
-    create.add_argument(
-        "--backchannel-logout-uri",
-        metavar="URI",
-        help="where logout tokens are posted when a session ends (https; public hosts only "
-        "unless IDP_ALLOW_PRIVATE_BACKCHANNEL=1)",
-    )
+    create.add_argument("--backchannel-logout-uri", metavar="URI", help=BACKCHANNEL_HELP)
     base.finish(create, cmd_create)
 
 
 def _add_update(commands: Commands) -> None:
     update = commands.add_parser("update", help="change a client's metadata")
-    update.add_argument("client_id")
-    update.add_argument("--name")
-    update.add_argument("--redirect-uri", action="append", default=[])
-    update.add_argument("--no-redirect-uris", action="store_true")
-    update.add_argument("--post-logout-redirect-uri", action="append", default=[])
-    update.add_argument("--no-post-logout-redirect-uris", action="store_true")
-    update.add_argument("--grant-type", action="append", default=[])
-    update.add_argument("--scope")
-    update.add_argument("--audience", action="append", default=[])
-    update.add_argument("--no-audiences", action="store_true")
-    update.add_argument("--backchannel-logout-uri", metavar="URI")
-    update.add_argument("--no-backchannel-logout-uri", action="store_true")
+    keep = "; replaces the whole list (default: unchanged)"
+    update.add_argument("client_id", help="the client's id")
+    update.add_argument("--name", help="a new unique name (default: unchanged)")
+    update.add_argument("--redirect-uri", action="append", default=[], help=REDIRECT_HELP + keep)
+    update.add_argument("--no-redirect-uris", action="store_true", help="remove every redirect URI")
+    update.add_argument(
+        "--post-logout-redirect-uri", action="append", default=[], help=LOGOUT_HELP + keep
+    )
+    update.add_argument(
+        "--no-post-logout-redirect-uris",
+        action="store_true",
+        help="remove every post-logout redirect URI",
+    )
+    update.add_argument(
+        "--grant-type", action="append", default=[], choices=GRANT_TYPES, help=GRANT_HELP + keep
+    )
+    update.add_argument(
+        "--scope", help='the client\'s own scopes, space-separated ("a b") (default: unchanged)'
+    )
+    update.add_argument("--audience", action="append", default=[], help=AUDIENCE_HELP + keep)
+    update.add_argument("--no-audiences", action="store_true", help="remove every audience")
+    update.add_argument(
+        "--backchannel-logout-uri", metavar="URI", help=BACKCHANNEL_HELP + " (default: unchanged)"
+    )
+    update.add_argument(
+        "--no-backchannel-logout-uri", action="store_true", help="remove the back-channel URI"
+    )
     base.finish(update, cmd_update)
 
 
@@ -138,5 +216,20 @@ def add_commands(commands: Commands) -> None:
     clients_group = base.group(commands, "clients", "manage OAuth clients")
     _add_create(clients_group)
     base.finish(clients_group.add_parser("list", help="list clients"), cmd_list, writes=False)
-    base.add_show_and_delete(clients_group, "client", "client_id", cmd_show, cmd_delete)
+    base.add_show_and_delete(
+        clients_group, "client", "client_id", cmd_show, cmd_delete, "the client's id"
+    )
     _add_update(clients_group)
+    rotate = clients_group.add_parser(
+        "rotate-secret", help="give a client a new secret, keeping the old one for a while"
+    )
+    rotate.add_argument("client_id", help="the client's id")
+    rotate.add_argument(
+        "--keep-old",
+        type=overlap,
+        default=0,
+        metavar="DURATION",
+        help="how long the old secret stays valid beside the new one (90s, 15m, 24h, 7d; at "
+        "most 30d); default: 0, it stops working at once",
+    )
+    base.finish(rotate, cmd_rotate_secret)

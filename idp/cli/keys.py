@@ -15,9 +15,9 @@ from idp.admin import keys
 from idp.admin.documents import key_document, ring_document, rotation_document
 from idp.admin.keys import MAX_PEM_BYTES
 from idp.cli.base import (
+    Column,
     CommandError,
     Commands,
-    Document,
     emit,
     finish,
     group,
@@ -28,19 +28,20 @@ from idp.cli.base import (
 from idp.config import ConfigError, Settings, read_key_file, replace_key_file
 from idp.keyring.material import KeyImportError
 
-
-def _key_row(d: Document) -> str:
-    upcoming = (
-        f"{d['next_transition']} at {d['next_transition_at']}" if d["next_transition"] else "-"
-    )
-    return (
-        f"{d['kid']}  {d['alg']}  {d['state']:<8} created {d['created_at']}"
-        f"  activated {d['activated_at'] or '-'}  retired {d['retired_at'] or '-'}"
-        f"  revoked {d['revoked_at'] or '-'}  next: {upcoming}"
-    )
-
-
-cmd_list = listing(keys.list_keys, lambda listed: key_document(*listed), _key_row, "no keys")
+COLUMNS: list[Column] = [
+    ("KID", lambda d: d["kid"]),
+    ("ALG", lambda d: d["alg"]),
+    ("STATE", lambda d: d["state"]),
+    ("CREATED", lambda d: d["created_at"]),
+    ("ACTIVATED", lambda d: d["activated_at"]),
+    ("RETIRED", lambda d: d["retired_at"]),
+    ("REVOKED", lambda d: d["revoked_at"]),
+    (
+        "NEXT",
+        lambda d: d["next_transition"] and f"{d['next_transition']} at {d['next_transition_at']}",
+    ),
+]
+cmd_list = listing(keys.list_keys, lambda listed: key_document(*listed), COLUMNS, "no keys")
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> None:
@@ -138,14 +139,25 @@ def add_commands(commands: Commands) -> None:
     )
     finish(status, cmd_status, writes=False)
     key_import = keys_group.add_parser("import", help="import a PEM private key as the next key")
-    key_import.add_argument("--alg", choices=["RS256", "ES256"], required=True)
-    key_import.add_argument("--pem", required=True, metavar="FILE")
+    key_import.add_argument(
+        "--alg", choices=["RS256", "ES256"], required=True, help="the key's ring: %(choices)s"
+    )
+    key_import.add_argument(
+        "--pem",
+        required=True,
+        metavar="FILE",
+        help="an unencrypted PEM private key (PKCS#8 or traditional)",
+    )
     finish(key_import, cmd_import)
     rotate = keys_group.add_parser("rotate", help="rotate signing keys now")
-    rotate.add_argument("--alg", choices=["RS256", "ES256"])
+    rotate.add_argument(
+        "--alg",
+        choices=["RS256", "ES256"],
+        help="rotate only this ring: %(choices)s (default: every configured ring)",
+    )
     finish(rotate, cmd_rotate)
     revoke = keys_group.add_parser("revoke", help="revoke one key at once")
-    revoke.add_argument("kid")
+    revoke.add_argument("kid", help="the key's id (kid)")
     finish(revoke, cmd_revoke)
     rewrap = keys_group.add_parser(
         "rewrap", help="seal every signing key anew under a new key-encryption key"

@@ -17,6 +17,7 @@ from idp.cli.base import EXIT_FAILURE, EXIT_USAGE, CommandError, Parser, provide
 from idp.config import ConfigError, load_settings
 from idp.keyring.lifecycle import KeyRingError
 from idp.keyring.material import KeyMaterialError
+from idp.logs import json_line
 from idp.oauth.registration import InvalidClientMetadata
 from idp.store.base import StoreError
 
@@ -33,6 +34,7 @@ _FLAGS = frozenset({"--json", "-h", "--help"})
 # Commands written ``COMMAND ID [--option ...]``: the identifier comes first.
 _IDENTIFIER_FIRST_COMMANDS = {
     ("clients", "update"),
+    ("clients", "rotate-secret"),
     ("users", "update"),
     ("users", "set-password"),
     ("users", "disable"),
@@ -115,7 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return _usage_error(f"configuration error: {_one_line(exc)}")
     except _FAILURES as exc:
-        sys.stderr.write(f"idp: error: {_one_line(exc)}\n")
+        if settings is not None and settings.log_format == "json" and args.command == "serve":
+            sys.stderr.write(json_line("error", "error", message=_one_line(exc)) + "\n")
+        else:
+            sys.stderr.write(f"idp: error: {_one_line(exc)}\n")
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 
 from idp.cli.base import CommandError, Commands, positive, with_store
-from idp.config import Settings, new_key_encryption_key
+from idp.cli.next_steps import idp_program, next_steps
+from idp.config import Settings, issuer_mismatch, new_key_encryption_key, served_issuer
 from idp.keyring.changes import ensure_key_rings
 from idp.keyring.lifecycle import settings_warnings
+from idp.logs import configure_logging, granian_log_config, json_line
 from idp.store import make_store
 from idp.store.base import SchemaOutdated, Store
 
@@ -39,24 +44,42 @@ async def _prepare(store: Store, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    from idp.http.server import ServerOptions, run_server
+    from idp.http.server import ListenError, ServerOptions, check_address_free, run_server
 
+    configure_logging(log_format=settings.log_format)
     if (args.tls_cert is None) != (args.tls_key is None):
         raise CommandError("--tls-cert and --tls-key go together")
+    settings, mismatch = _issuer_for(settings, args)
     published = asyncio.run(with_store(settings, lambda s: _prepare(s, settings), schema=False))
+    try:
+        check_address_free(args.host, args.port)
+    except ListenError as exc:
+        raise CommandError(str(exc)) from None
     scheme = "https" if args.tls_cert else "http"
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"idp: store: {make_store(settings.database_url).description}")
-    print(
-        f"idp: keys: {published} published signing keys, private parts sealed under the "
-        f"key-encryption key from {settings.key_encryption_key_source}"
+    say = _banner(settings.log_format)
+    say("info", f"store: {make_store(settings.database_url).description}")
+    say(
+        "info",
+        f"keys: {published} published signing keys, private parts sealed under the "
+        f"key-encryption key from {settings.key_encryption_key_source}",
     )
-    print(f"idp: open {settings.issuer}/.well-known/openid-configuration")
-    print(f"idp: listening on {scheme}://{host}:{args.port} with {args.workers} worker(s)")
+    say("info", f"open {settings.issuer}/.well-known/openid-configuration")
+    say("info", f"listening on {scheme}://{host}:{args.port} with {args.workers} worker(s)")
+    if mismatch:
+        say("warning", mismatch)
     if not settings.issuer_is_https:
-        print("idp: warning: the issuer is plain http; use https for anything but development")
+        say("warning", "the issuer is plain http; use https for anything but development")
     for warning in settings_warnings(settings):
-        print(f"idp: warning: {warning}")
+        say("warning", warning)
+    if args.next_steps:
+        say(
+            "info",
+            f"next steps: in another terminal, in {os.getcwd()} with the same IDP_* "
+            "variables, paste these lines in order",
+        )
+        for line in next_steps(settings.issuer, idp_program()):
+            say("step", line)
     sys.stdout.flush()
     run_server(
         ServerOptions(
@@ -65,8 +88,38 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             workers=args.workers,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            log_config=granian_log_config(settings.log_format),
         )
     )
+
+
+def _banner(log_format: str) -> Callable[[str, str], None]:
+    """Print a start-up line: ``idp: ...`` text (a step indented, to paste), or one JSON
+    object (event ``startup``, or ``next_step``)."""
+
+    def say(level: str, text: str) -> None:
+        if log_format == "json":
+            event = "next_step" if level == "step" else "startup"
+            print(json_line("info" if level == "step" else level, event, message=text))
+        elif level == "step":
+            print(f"  {text}")
+        else:
+            print(f"idp: warning: {text}" if level == "warning" else f"idp: {text}")
+
+    return say
+
+
+def _issuer_for(settings: Settings, args: argparse.Namespace) -> tuple[Settings, str | None]:
+    """The settings to serve with, and a warning when IDP_ISSUER cannot reach this server.
+
+    Without IDP_ISSUER the issuer is the address served; it is exported so that every
+    worker, which builds its app from the environment, advertises the same one.
+    """
+    if settings.issuer_configured:
+        return settings, issuer_mismatch(settings.issuer, args.host, args.port)
+    issuer = served_issuer(args.host, args.port, tls=args.tls_cert is not None)
+    os.environ["IDP_ISSUER"] = issuer
+    return replace(settings, issuer=issuer), None
 
 
 def cmd_generate_kek(args: argparse.Namespace, settings: Settings | None) -> None:
@@ -87,11 +140,27 @@ def add_commands(commands: Commands) -> None:
         run=cmd_migrate, needs_schema=False
     )
     serve = commands.add_parser("serve", help="run the HTTP server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=port, default=8000)
-    serve.add_argument("--workers", type=positive, default=1)
-    serve.add_argument("--tls-cert", metavar="FILE")
-    serve.add_argument("--tls-key", metavar="FILE")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 or :: for every interface (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--port", type=port, default=8000, help="port to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--workers", type=positive, default=1, help="worker processes (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--tls-cert", metavar="FILE", help="PEM certificate chain: serve HTTPS (with --tls-key)"
+    )
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    serve.add_argument(
+        "--next-steps",
+        action="store_true",
+        help="end the banner with the commands that make a first client and user, and a "
+        "sign-in to try in a browser (scripts/serve passes it)",
+    )
     serve.set_defaults(run=cmd_serve, needs_schema=False)
     commands.add_parser(
         "generate-kek", help="print a new key-encryption key for IDP_KEY_ENCRYPTION_KEY"

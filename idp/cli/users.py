@@ -13,6 +13,9 @@ from idp.cli import base
 from idp.cli.base import Commands
 from idp.config import Settings
 
+USER_HELP = "the user's username or id"
+PASSWORD_HELP = "read the password as one line from standard input (required to set one)"
+
 
 def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
     password = base.required_password(args.password_stdin)
@@ -29,13 +32,13 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_set_password(args: argparse.Namespace, settings: Settings) -> None:
     update = UserUpdate(password=base.required_password(args.password_stdin))
-    ref = UserRef(username=args.username)
+    ref = UserRef.either(args.user)
     user = base.run(settings, lambda ctx: users.update_user(ctx, ref, update))
     base.emit(user_document(user), args.json, lambda d: f"password of user {d['username']} changed")
 
 
 def cmd_disable(args: argparse.Namespace, settings: Settings) -> None:
-    ref = UserRef(username=args.username)
+    ref = UserRef.either(args.user)
     user, ended = base.run(settings, lambda ctx: users.disable_user(ctx, ref), notifies=True)
     base.emit(
         disabled_document(user, ended),
@@ -44,15 +47,19 @@ def cmd_disable(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
-def _row(d: base.Document) -> str:
-    return f"{d['id']}  {d['username']}  {d['email'] or '-'}"
-
-
-cmd_list = base.listing(users.list_users, user_document, _row, "no users")
+COLUMNS: list[base.Column] = [
+    ("ID", lambda d: d["id"]),
+    ("USERNAME", lambda d: d["username"]),
+    ("EMAIL", lambda d: d["email"]),
+    ("NAME", lambda d: d["name"]),
+    ("DISABLED", lambda d: "yes" if d["disabled"] else "no"),
+    ("CREATED", lambda d: d["created_at"]),
+]
+cmd_list = base.listing(users.list_users, user_document, COLUMNS, "no users")
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> None:
-    user = base.read(settings, lambda ctx: users.get_user(ctx, UserRef(id=args.user_id)))
+    user = base.read(settings, lambda ctx: users.get_user(ctx, UserRef.either(args.user)))
     base.emit(user_document(user), args.json, base.record_text)
 
 
@@ -72,18 +79,23 @@ def _update(args: argparse.Namespace) -> UserUpdate:
 
 
 def cmd_update(args: argparse.Namespace, settings: Settings) -> None:
-    update, ref = _update(args), UserRef(id=args.user_id)
+    update, ref = _update(args), UserRef.either(args.user)
     user = base.run(settings, lambda ctx: users.update_user(ctx, ref, update), notifies=True)
     base.emit(user_document(user), args.json, base.record_text)
 
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> None:
-    base.run(settings, lambda ctx: users.delete_user(ctx, UserRef(id=args.user_id)), notifies=True)
-    base.emit({"id": args.user_id, "deleted": True}, args.json, lambda d: f"deleted user {d['id']}")
+    ref = UserRef.either(args.user)
+    user = base.run(settings, lambda ctx: users.delete_user(ctx, ref), notifies=True)
+    base.emit(
+        {"id": user.id, "deleted": True},
+        args.json,
+        lambda d: f"deleted user {user.username} (id {d['id']})",
+    )
 
 
 def cmd_unlock(args: argparse.Namespace, settings: Settings) -> None:
-    ref = UserRef(username=args.username)
+    ref = UserRef.either(args.user)
     user, cleared = base.run(settings, lambda ctx: users.unlock_user(ctx, ref))
 
     def text(document: base.Document) -> str:
@@ -96,13 +108,21 @@ def cmd_unlock(args: argparse.Namespace, settings: Settings) -> None:
 
 def _add_update(commands: Commands) -> None:
     update = commands.add_parser("update", help="change a user")
-    update.add_argument("user_id")
-    update.add_argument("--email")
-    update.add_argument("--no-email", action="store_true")
-    update.add_argument("--name")
-    update.add_argument("--disable", dest="disabled", action="store_const", const=True)
-    update.add_argument("--enable", dest="disabled", action="store_const", const=False)
-    update.add_argument("--password-stdin", action="store_true")
+    update.add_argument("user", metavar="username-or-id", help=USER_HELP)
+    update.add_argument("--email", help="a new email address (default: unchanged)")
+    update.add_argument("--no-email", action="store_true", help="remove the email address")
+    update.add_argument("--name", help="a new display name (default: unchanged)")
+    update.add_argument(
+        "--disable",
+        dest="disabled",
+        action="store_const",
+        const=True,
+        help="disable the user and end their sessions",
+    )
+    update.add_argument(
+        "--enable", dest="disabled", action="store_const", const=False, help="enable the user"
+    )
+    update.add_argument("--password-stdin", action="store_true", help=PASSWORD_HELP)
     base.finish(update, cmd_update)
 
 
@@ -110,21 +130,23 @@ def add_commands(commands: Commands) -> None:
     """``idp users ...``."""
     users_group = base.group(commands, "users", "manage users")
     create = users_group.add_parser("create", help="create a user")
-    create.add_argument("--username", required=True)
-    create.add_argument("--password-stdin", action="store_true")
-    create.add_argument("--email")
-    create.add_argument("--name")
+    create.add_argument("--username", required=True, help="a unique sign-in name (required)")
+    create.add_argument("--password-stdin", action="store_true", help=PASSWORD_HELP)
+    create.add_argument("--email", help="email address (default: none)")
+    create.add_argument("--name", help="display name (default: none)")
     base.finish(create, cmd_create)
     password = users_group.add_parser("set-password", help="replace a user's password")
-    password.add_argument("username")
-    password.add_argument("--password-stdin", action="store_true")
+    password.add_argument("user", metavar="username-or-id", help=USER_HELP)
+    password.add_argument("--password-stdin", action="store_true", help=PASSWORD_HELP)
     base.finish(password, cmd_set_password)
     disable = users_group.add_parser("disable", help="disable a user and end their sessions")
-    disable.add_argument("username")
+    disable.add_argument("user", metavar="username-or-id", help=USER_HELP)
     base.finish(disable, cmd_disable)
     base.finish(users_group.add_parser("list", help="list users"), cmd_list, writes=False)
-    base.add_show_and_delete(users_group, "user", "user_id", cmd_show, cmd_delete)
+    base.add_show_and_delete(
+        users_group, "user", "user", cmd_show, cmd_delete, USER_HELP, "username-or-id"
+    )
     _add_update(users_group)
     unlock = users_group.add_parser("unlock", help="forget a user's failed logins and end a lock")
-    unlock.add_argument("username")
+    unlock.add_argument("user", metavar="username-or-id", help=USER_HELP)
     base.finish(unlock, cmd_unlock)

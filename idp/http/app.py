@@ -33,6 +33,7 @@ from idp.http import (
     token,
     userinfo,
 )
+from idp.http.access_log import AccessLog
 from idp.http.admin import operations as admin_operations
 from idp.http.direct import DirectRoutes
 from idp.http.html import stylesheet, webauthn_script
@@ -194,9 +195,11 @@ def create_app(
         ("POST", "/introspect"): introspect.introspect,
     }
     hsts = [Middleware(StrictTransportSecurity, max_age=settings.hsts_max_age)]
+    access_log = [Middleware(AccessLog)] if settings.log_format == "json" else []
     app = Starlette(
         routes=routes,
         middleware=[
+            *access_log,
             *(hsts if settings.hsts else []),
             Middleware(RequestGuard, read_timeout=settings.body_read_timeout),
             Middleware(TrustedProxies, trusted=settings.trusted_proxies),

@@ -14,8 +14,9 @@ from idp.logs import configure_logging
 
 def app_from_environment() -> Starlette:
     """The app for ``IDP_*`` variables of this process (used by each server worker)."""
-    configure_logging()
-    return create_app(load_settings(os.environ))
+    settings = load_settings(os.environ)
+    configure_logging(log_format=settings.log_format)
+    return create_app(settings)
 
 
 def rsgi_app_from_environment() -> RsgiApp:

@@ -38,14 +38,16 @@ def challenged(error: InvalidClient, issuer: str, authorization: str | None) -> 
 
 
 async def authenticated_client(
-    authorization: str | None, form: TokenRequest, store: Store, issuer: str
+    authorization: str | None, form: TokenRequest, store: Store, issuer: str, now: float
 ) -> ClientRecord:
-    """The registered client the request's credentials prove, or 401 invalid_client."""
+    """The registered client the request's credentials prove at ``now``, or 401
+    invalid_client."""
     try:
         presented = presented_credentials(authorization, form.params)
         if len(presented.client_id) > MAX_CLIENT_ID_LENGTH or "\x00" in presented.client_id:
             raise InvalidClient()
-        return authenticate(await store.get_client_cached(presented.client_id), presented)
+        client = await store.get_client_cached(presented.client_id)
+        return authenticate(client, presented, now)
     except InvalidClient as exc:
         raise challenged(exc, issuer, authorization) from None
 
@@ -59,7 +61,9 @@ async def client_and_token(request: Request, found: Services) -> tuple[ClientRec
     """
     form: TokenRequest = await read_form(request)
     authorization = one_authorization(request)
-    client = await authenticated_client(authorization, form, found.store, found.settings.issuer)
+    client = await authenticated_client(
+        authorization, form, found.store, found.settings.issuer, found.clock()
+    )
     token = form.get("token")
     if token is None:
         raise InvalidRequest("token is required")

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from idp.http.access_log import note
 from idp.http.client_auth import authenticated_client, challenged, only_authorization, token_check
 from idp.http.direct import (
     ClientGone,
@@ -23,7 +24,14 @@ from idp.http.direct import (
     send_answer,
 )
 from idp.http.forms import check_form_type, parse_form
-from idp.http.responses import JSON_TYPE, NO_STORE, Answer, header_pairs, oauth_error_answer
+from idp.http.responses import (
+    JSON_TYPE,
+    NO_STORE,
+    Answer,
+    KnownClient,
+    header_pairs,
+    oauth_error_answer,
+)
 from idp.http.services import Services
 from idp.oauth.errors import InvalidClient, InvalidRequest, OAuthError
 from idp.oauth.introspection import introspect as introspect_token
@@ -41,21 +49,27 @@ async def introspect_answer(
     revoked a moment ago is already inactive. ``token_type_hint`` is accepted and ignored:
     the type shows in the token itself (section 2.1 allows that).
     """
+    known = KnownClient()
     try:
-        document = await _introspect(found, content_type, authorizations, body)
+        document = await _introspect(found, content_type, authorizations, body, known)
     except OAuthError as error:
-        return oauth_error_answer(error)
-    return Answer(200, _HEAD, orjson.dumps(document))
+        return oauth_error_answer(error, known.client_id)
+    return Answer(200, _HEAD, orjson.dumps(document), known.client_id)
 
 
 async def _introspect(
-    found: Services, content_type: str | None, authorizations: list[str], body: bytes
+    found: Services,
+    content_type: str | None,
+    authorizations: list[str],
+    body: bytes,
+    known: KnownClient,
 ) -> dict[str, Any]:
     check_form_type(content_type)
     form = parse_form(body)
     authorization = only_authorization(authorizations)
     issuer = found.settings.issuer
-    client = await authenticated_client(authorization, form, found.store, issuer)
+    client = await authenticated_client(authorization, form, found.store, issuer, found.clock())
+    known.client_id = client.client_id
     token = form.get("token")
     if token is None:
         raise InvalidRequest("token is required")
@@ -82,6 +96,7 @@ class IntrospectionEndpoint:
             header_values(scope, b"authorization"),
             body,
         )
+        note(scope, client_id=answer.client_id)
         await send_answer(send, answer)
 
 

@@ -28,6 +28,15 @@ class Answer:
     status: int
     headers: HeaderPairs
     body: bytes = b""
+    client_id: str | None = None
+    """The authenticated client the answer went to, for the access log."""
+
+
+@dataclass(slots=True)
+class KnownClient:
+    """Who a request turned out to come from, once its client authenticated."""
+
+    client_id: str | None = None
 
 
 def header_pairs(headers: dict[str, str]) -> HeaderPairs:
@@ -55,11 +64,10 @@ def oauth_error_response(error: OAuthError) -> Response:
     return json_response(error.body(), error.status, {**NO_STORE, **error.headers})
 
 
-def oauth_error_answer(error: OAuthError) -> Answer:
+def oauth_error_answer(error: OAuthError, client_id: str | None = None) -> Answer:
     """The same error as :func:`oauth_error_response`, as an :class:`Answer`."""
-    return Answer(
-        error.status, [*_ERROR_HEAD, *header_pairs(error.headers)], json_bytes(error.body())
-    )
+    head = [*_ERROR_HEAD, *header_pairs(error.headers)]
+    return Answer(error.status, head, json_bytes(error.body()), client_id)
 
 
 def error_body(error: str, description: str, **extra: str) -> dict[str, str]:

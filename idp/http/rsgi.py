@@ -17,6 +17,7 @@ import asyncio
 import logging
 import secrets
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from granian.rsgi import Scope
 from starlette.applications import Starlette
 from starlette.types import Message
 
+from idp.http.access_log import log_request
 from idp.http.direct import ClientGone
 from idp.http.discovery import metadata_answer
 from idp.http.introspect import introspect_answer
@@ -64,6 +66,7 @@ class RsgiApp:
         self.max_body = MAX_BODY_BYTES
         self.read_timeout = float(self.services.settings.body_read_timeout)
         settings = self.services.settings
+        self.access_log = settings.log_format == "json"
         self.extra_headers: HeaderPairs = (
             [("strict-transport-security", f"max-age={settings.hsts_max_age}")]
             if settings.hsts
@@ -94,10 +97,12 @@ class RsgiApp:
         if route is None:
             await serve_asgi(self.app, scope, protocol, self.lifespan.state)
             return
+        started = time.perf_counter()
         request_id = secrets.token_hex(8)
         try:
             answer = await route(scope, protocol)
         except ClientGone:
+            self._log(scope, request_id, 0, started, None)
             return
         except Exception as exc:
             answer = failure_answer(exc, request_id, scope.path, self)
@@ -106,6 +111,15 @@ class RsgiApp:
             protocol.response_empty(304, head)
         else:
             protocol.response_bytes(answer.status, head, answer.body)
+        self._log(scope, request_id, answer.status, started, answer.client_id)
+
+    def _log(
+        self, scope: Scope, request_id: str, status: int, started: float, client_id: str | None
+    ) -> None:
+        """The access record the ASGI AccessLog would write, when the log format asks for it."""
+        if self.access_log:
+            duration = time.perf_counter() - started
+            log_request(request_id, scope.method, scope.path, status, duration, client_id=client_id)
 
     async def _token(self, scope: Scope, protocol: HTTPProtocol) -> Answer:
         return await self._client_post(scope, protocol, token_answer)

@@ -11,11 +11,14 @@ of connection.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 APP_FACTORY = "idp.http.asgi:rsgi_app_from_environment"
 APP_INTERFACE = "rsgi"
@@ -34,6 +37,39 @@ class ServerOptions:
     workers: int = 1
     tls_cert: str | None = None
     tls_key: str | None = None
+    log_config: dict[str, Any] | None = None
+    """granian's logging configuration (``logging.config.dictConfig``); None: its own."""
+
+
+class ListenError(Exception):
+    """The address cannot be listened on (in use, not local, not permitted); one line."""
+
+
+def check_address_free(host: str, port: int) -> None:
+    """Raise ListenError unless this process could bind ``host:port`` on its own.
+
+    granian's workers bind with SO_REUSEPORT, so a second server on the same port would
+    start silently beside the first and share its connections. A probe bound without
+    SO_REUSEPORT is refused by Linux while anyone listens there, whatever their options;
+    SO_REUSEADDR lets it past connections of an earlier run still in TIME_WAIT.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot listen on {where}: {exc.strerror}") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenError(
+                f"cannot listen on {where}: the port is in use (another idp serve or another "
+                "program); stop it or choose another --port"
+            ) from None
+        raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from None
 
 
 def run_server(options: ServerOptions) -> None:
@@ -79,4 +115,5 @@ def _serve(options: ServerOptions) -> None:
         ssl_key=Path(options.tls_key) if options.tls_key else None,
         respawn_failed_workers=True,
         log_access=False,
+        log_dictconfig=options.log_config,
     ).serve()

@@ -12,6 +12,7 @@ import time
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from idp.http.access_log import note
 from idp.http.client_auth import authenticated_client, only_authorization
 from idp.http.direct import (
     ClientGone,
@@ -22,7 +23,14 @@ from idp.http.direct import (
     send_answer,
 )
 from idp.http.forms import check_form_type, parse_form
-from idp.http.responses import JSON_TYPE, NO_STORE, Answer, header_pairs, oauth_error_answer
+from idp.http.responses import (
+    JSON_TYPE,
+    NO_STORE,
+    Answer,
+    KnownClient,
+    header_pairs,
+    oauth_error_answer,
+)
 from idp.http.services import Services
 from idp.keyring.ring import NoSigningKey
 from idp.oauth.errors import (
@@ -42,17 +50,22 @@ async def token_answer(
 ) -> Answer:
     """Answer one token request (RFC 6749 sections 5.1 and 5.2), timed and counted."""
     started = time.perf_counter()
+    known = KnownClient()
     try:
-        issued = await _token(found, content_type, authorizations, body)
+        issued = await _token(found, content_type, authorizations, body, known)
     except OAuthError as error:
-        return oauth_error_answer(error)
+        return oauth_error_answer(error, known.client_id)
     finally:
         found.metrics.token_latency.observe(time.perf_counter() - started)
-    return Answer(200, _TOKEN_HEAD, issued)
+    return Answer(200, _TOKEN_HEAD, issued, known.client_id)
 
 
 async def _token(
-    found: Services, content_type: str | None, authorizations: list[str], body: bytes
+    found: Services,
+    content_type: str | None,
+    authorizations: list[str],
+    body: bytes,
+    known: KnownClient,
 ) -> bytes:
     check_form_type(content_type)
     form = parse_form(body)
@@ -60,7 +73,10 @@ async def _token(
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
-    client = await authenticated_client(authorization, form, found.store, found.settings.issuer)
+    client = await authenticated_client(
+        authorization, form, found.store, found.settings.issuer, found.clock()
+    )
+    known.client_id = client.client_id
     handler = GRANTS.get(grant_type)
     if handler is None:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
@@ -90,6 +106,7 @@ class TokenEndpoint:
             header_values(scope, b"authorization"),
             body,
         )
+        note(scope, client_id=answer.client_id)
         await send_answer(send, answer)
 
 

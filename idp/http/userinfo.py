@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.http.access_log import note
 from idp.http.bearer import bearer_refusal
 from idp.http.forms import FORM_TYPE, read_form
 from idp.http.responses import NO_STORE, json_response
@@ -39,6 +40,7 @@ async def userinfo(request: Request) -> Response:
             audience=None,
             now=found.clock(),
         )
+        note(request.scope, client_id=active.token.client_id, subject=active.token.subject)
         require_scope(active.token, "openid")
         if active.user is None:
             raise InvalidToken("the access token has no user")

@@ -102,18 +102,35 @@ def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def authenticate(client: ClientRecord | None, presented: PresentedCredentials) -> ClientRecord:
+def authenticate(
+    client: ClientRecord | None, presented: PresentedCredentials, now: float
+) -> ClientRecord:
     """Check the presented credentials against the registered client, in constant time.
 
-    Every failure gives the same invalid_client answer, whatever the reason.
+    The secret a rotation replaced is accepted as well until its overlap ends at
+    ``previous_secret_expires_at`` (``now`` is compared with it). Both comparisons always
+    run, so the timing does not tell which secret matched. Every failure gives the same
+    invalid_client answer, whatever the reason.
     """
     stored = client.secret_hash if client and client.secret_hash else _DUMMY_HASH
+    previous = client.previous_secret_hash if client and client.previous_secret_hash else None
     given = hash_client_secret(presented.secret or "")
     matches = hmac.compare_digest(stored, given)
+    matches_previous = hmac.compare_digest(previous or _DUMMY_HASH, given)
     if client is None or presented.method != client.token_endpoint_auth_method:
         raise InvalidClient()
     if client.is_public:
         return client
-    if not matches or client.secret_hash is None:
+    if client.secret_hash is None:
         raise InvalidClient()
-    return client
+    if matches:
+        return client
+    if matches_previous and previous is not None and previous_secret_valid(client, now):
+        return client
+    raise InvalidClient()
+
+
+def previous_secret_valid(client: ClientRecord, now: float) -> bool:
+    """Whether the secret a rotation replaced is still accepted at ``now``."""
+    expires = client.previous_secret_expires_at
+    return client.previous_secret_hash is not None and expires is not None and now < expires

@@ -66,10 +66,17 @@ def _auth_method(request: ClientRequest) -> str:
     return method
 
 
+def default_grant_types(redirect_uris: Sequence[str], public: bool) -> tuple[str, ...]:
+    """The grants of a client registered without any: a client with redirect URIs signs
+    people in (authorization_code, refresh_token); a confidential one without is a machine
+    client (client_credentials). RFC 7591 section 2 defaults to authorization_code."""
+    if redirect_uris or public:
+        return ("authorization_code", "refresh_token") if redirect_uris else ("authorization_code",)
+    return ("client_credentials",)
+
+
 def _grant_types(request: ClientRequest, public: bool) -> tuple[str, ...]:
-    grants = _unique(request.grant_types) or (
-        ("authorization_code",) if public else ("client_credentials",)
-    )
+    grants = _unique(request.grant_types) or default_grant_types(request.redirect_uris, public)
     unknown = [g for g in grants if g not in GRANT_TYPES]
     if unknown:
         raise InvalidClientMetadata(f"unknown grant type {unknown[0]!r}; one of {GRANT_TYPES}")

@@ -34,6 +34,9 @@ class ClientRecord:
     created_at: float
     require_consent: bool = False
     backchannel_logout_uri: str | None = None
+    previous_secret_hash: bytes | None = field(default=None, repr=False)
+    """The secret replaced by a rotation, still accepted until ``previous_secret_expires_at``."""
+    previous_secret_expires_at: float | None = None
 
     @property
     def is_public(self) -> bool:

@@ -128,7 +128,7 @@ def test_create_confidential_and_public_clients_json(migrated: Idp, database_url
     assert "client_secret" not in public
     assert public["name"] == "SPA"
     assert public["redirect_uris"] == ["https://spa.example/cb"]
-    assert public["grant_types"] == ["authorization_code"]
+    assert public["grant_types"] == ["authorization_code", "refresh_token"]
     assert public["token_endpoint_auth_method"] == "none"
     assert public["client_id"] != confidential["client_id"]
 

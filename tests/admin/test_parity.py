@@ -28,6 +28,7 @@ TWINS = {
     ("clients", "show"): "client.show",
     ("clients", "update"): "client.update",
     ("clients", "delete"): "client.delete",
+    ("clients", "rotate-secret"): "client.rotate_secret",
     ("users", "create"): "user.create",
     ("users", "list"): "user.list",
     ("users", "show"): "user.show",

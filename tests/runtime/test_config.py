@@ -11,9 +11,11 @@ import pytest
 from idp.config import (
     ConfigError,
     create_key_file,
+    issuer_mismatch,
     load_settings,
     new_key_encryption_key,
     parse_duration,
+    served_issuer,
 )
 
 KEK = new_key_encryption_key()
@@ -165,3 +167,55 @@ def test_transport_defaults_and_how_to_turn_hsts_off() -> None:
     assert not load_settings({**base, "IDP_ISSUER": "http://127.0.0.1:8000"}).hsts
     assert load_settings({**base, "IDP_HSTS_MAX_AGE": "1d"}).hsts_max_age == 86400
     assert load_settings({**base, "IDP_ALLOW_PRIVATE_BACKCHANNEL": "1"}).allow_private_backchannel
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "tls", "issuer"),
+    [
+        ("127.0.0.1", 9000, False, "http://127.0.0.1:9000"),
+        ("0.0.0.0", 8000, False, "http://127.0.0.1:8000"),  # noqa: S104
+        ("::", 8000, False, "http://[::1]:8000"),
+        ("localhost", 80, False, "http://localhost"),
+        ("idp.example.com", 443, True, "https://idp.example.com"),
+        ("192.0.2.7", 8443, True, "https://192.0.2.7:8443"),
+    ],
+)
+def test_served_issuer_follows_the_address(host: str, port: int, tls: bool, issuer: str) -> None:
+    assert served_issuer(host, port, tls) == issuer
+
+
+def test_served_issuer_needs_idp_issuer_for_plain_http_off_loopback() -> None:
+    with pytest.raises(ConfigError, match="IDP_ISSUER: required when serving plain http"):
+        served_issuer("192.0.2.7", 8000, tls=False)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "host", "port", "matches"),
+    [
+        ("http://localhost:8000", "127.0.0.1", 8000, True),
+        ("http://127.0.0.1:8000", "0.0.0.0", 8000, True),  # noqa: S104
+        ("http://[::1]:8000", "::1", 8000, True),
+        ("http://localhost:8000", "127.0.0.1", 9000, False),
+        ("http://127.0.0.1:8000", "::1", 8000, False),
+        ("http://127.0.0.1:8000", "192.0.2.7", 8000, False),
+        ("https://idp.example.com", "0.0.0.0", 8000, True),  # noqa: S104
+    ],
+)
+def test_issuer_mismatch_only_for_a_loopback_issuer(
+    issuer: str, host: str, port: int, matches: bool
+) -> None:
+    assert (issuer_mismatch(issuer, host, port) is None) is matches
+
+
+def test_issuer_configured_says_whether_idp_issuer_was_set() -> None:
+    env = {"IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key()}
+    assert not load_settings(env).issuer_configured
+    assert load_settings({**env, "IDP_ISSUER": "http://localhost:9000"}).issuer_configured
+
+
+def test_log_format_is_plain_or_json() -> None:
+    env = {"IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key()}
+    assert load_settings(env).log_format == "plain"
+    assert load_settings({**env, "IDP_LOG_FORMAT": "JSON"}).log_format == "json"
+    with pytest.raises(ConfigError, match="IDP_LOG_FORMAT: expected plain or json"):
+        load_settings({**env, "IDP_LOG_FORMAT": "xml"})

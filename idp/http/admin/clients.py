@@ -1,11 +1,14 @@
-"""Admin API client endpoints: register, list, show, change, delete (over idp.admin.clients)."""
+"""Admin API client endpoints: register, list, show, change, delete, rotate the secret (over
+idp.admin.clients)."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
 from idp.admin import clients
-from idp.admin.documents import client_document
+from idp.admin.context import InvalidInput
+from idp.admin.documents import client_document, rotated_secret_document
+from idp.config import ConfigError, parse_duration
 from idp.http.admin.routing import AdminCall, answer, no_content
 from idp.http.json_body import BOOLEAN, STRING, STRING_LIST, Field, read_json
 from idp.oauth.registration import ClientRequest, ClientUpdate
@@ -13,7 +16,13 @@ from idp.oauth.registration import ClientRequest, ClientUpdate
 _CLIENT_METADATA = (
     Field("redirect_uris", STRING_LIST, "Exact redirect URIs (RFC 6749 section 3.1.2)."),
     Field("post_logout_redirect_uris", STRING_LIST, "Exact post-logout redirect URIs."),
-    Field("grant_types", STRING_LIST, "client_credentials, authorization_code, refresh_token."),
+    Field(
+        "grant_types",
+        STRING_LIST,
+        "client_credentials, authorization_code, refresh_token. On creation, default: "
+        "authorization_code and refresh_token with redirect_uris, else client_credentials "
+        "(public: authorization_code).",
+    ),
     Field("scope", STRING, "Space-separated scopes the client may ask for."),
     Field("audiences", STRING_LIST, "Absolute URIs the client may address tokens to."),
     Field(
@@ -41,6 +50,14 @@ CREATE_FIELDS = (
     ),
 )
 UPDATE_FIELDS = (Field("name", STRING, "Unique name."), *_CLIENT_METADATA)
+ROTATE_SECRET_FIELDS = (
+    Field(
+        "keep_old",
+        STRING,
+        "How long the old secret stays valid beside the new one: 90s, 15m, 24h, 7d (at most "
+        "30d). Default 0: it stops working at once.",
+    ),
+)
 
 
 async def list_clients(call: AdminCall) -> Response:
@@ -74,3 +91,16 @@ async def delete(call: AdminCall) -> Response:
     """Delete a client; its tokens still verify until they expire."""
     await clients.delete_client(call.admin, call.param("client_id"))
     return no_content()
+
+
+async def rotate_secret(call: AdminCall) -> Response:
+    """Give a client a new secret (in this answer only), keeping the old one for keep_old."""
+    body = await read_json(call.request, ROTATE_SECRET_FIELDS, optional=True)
+    try:
+        keep_old = parse_duration("keep_old", body.get("keep_old") or "0", allow_zero=True)
+    except ConfigError as exc:
+        raise InvalidInput(str(exc)) from None
+    record, secret = await clients.rotate_client_secret(
+        call.admin, call.param("client_id"), keep_old
+    )
+    return answer(rotated_secret_document(record, secret))

@@ -134,6 +134,18 @@ def _schemas() -> dict[str, Any]:
         "Rotations": {"type": "array", "items": _ref("Rotation")},
         "Client": client,
         "Clients": {"type": "array", "items": _ref("Client")},
+        "ClientSecret": _object(
+            {
+                "client_id": _string("The client's id."),
+                "client_secret": _string("The new secret, in this answer only."),
+                "previous_secret_expires_at": _string(
+                    "Until when the old secret works too; null: it stopped at once.",
+                    nullable=True,
+                    fmt=time,
+                ),
+            },
+            ["client_id", "client_secret", "previous_secret_expires_at"],
+        ),
         "User": user,
         "Users": {"type": "array", "items": _ref("User")},
         "Error": error,

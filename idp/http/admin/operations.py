@@ -64,6 +64,16 @@ OPERATIONS: tuple[Operation, ...] = (
         CLIENT, "client.update", clients.update, "Client", clients.UPDATE_FIELDS, CLASHING_ONE
     ),
     Operation("DELETE", CLIENT, "client.delete", clients.delete, status=204, errors=ONE_ERRORS),
+    Operation(
+        "POST",
+        f"{CLIENT}/secret",
+        "client.rotate_secret",
+        clients.rotate_secret,
+        "ClientSecret",
+        body=clients.ROTATE_SECRET_FIELDS,
+        body_required=False,
+        errors=ONE_ERRORS,
+    ),
     Operation("GET", "/admin/users", "user.list", users.list_users, "Users"),
     creating("/admin/users", "user.create", users.create, "User", users.CREATE_FIELDS),
     Operation("GET", USER, "user.show", users.show, "User", errors=ONE_ERRORS),
