@@ -71,6 +71,8 @@ class Settings:
     hsts_max_age: int = 365 * 86400
     body_read_timeout: int = 10
     allow_private_backchannel: bool = False
+    reauth_max_age: int = 300
+    """Seconds since a sign-in within which the account pages allow sensitive changes."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -375,5 +377,8 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         ),
         allow_private_backchannel=parse_flag(
             "IDP_ALLOW_PRIVATE_BACKCHANNEL", env.get("IDP_ALLOW_PRIVATE_BACKCHANNEL", "")
+        ),
+        reauth_max_age=parse_duration(
+            "IDP_REAUTH_MAX_AGE", env.get("IDP_REAUTH_MAX_AGE", "300")
         ),
     )

@@ -27,6 +27,7 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
         id_token_alg=args.id_token_alg,
         require_consent=args.require_consent,
         backchannel_logout_uri=args.backchannel_logout_uri,
+        require_mfa=args.require_mfa,
     )
 
     async def work(ctx: AdminContext) -> base.Document:
@@ -61,6 +62,7 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> None:
         backchannel_logout_uri=(
             "" if args.no_backchannel_logout_uri else args.backchannel_logout_uri
         ),
+        require_mfa=args.require_mfa,
     )
     record = base.run(settings, lambda ctx: clients.update_client(ctx, args.client_id, update))
     base.emit(client_document(record), args.json, base.record_text)
@@ -80,6 +82,9 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> None:
         args.json,
         lambda d: f"deleted client {d['client_id']}",
     )
+
+
+_REQUIRE_MFA = "every sign-in for this client needs a second factor (acr urn:idp:acr:mfa)"
 
 
 def _add_create(commands: Commands) -> None:
@@ -113,6 +118,7 @@ def _add_create(commands: Commands) -> None:
         help="where logout tokens are posted when a session ends (https; public hosts only "
         "unless IDP_ALLOW_PRIVATE_BACKCHANNEL=1)",
     )
+    create.add_argument("--require-mfa", action="store_true", help=_REQUIRE_MFA)
     base.finish(create, cmd_create)
 
 
@@ -130,6 +136,8 @@ def _add_update(commands: Commands) -> None:
     update.add_argument("--no-audiences", action="store_true")
     update.add_argument("--backchannel-logout-uri", metavar="URI")
     update.add_argument("--no-backchannel-logout-uri", action="store_true")
+    update.add_argument("--require-mfa", action="store_const", const=True, help=_REQUIRE_MFA)
+    update.add_argument("--no-require-mfa", dest="require_mfa", action="store_const", const=False)
     base.finish(update, cmd_update)
 
 

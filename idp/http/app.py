@@ -28,6 +28,7 @@ from idp.http import (
     logout,
     metrics,
     revoke,
+    second_factor,
     token,
     userinfo,
 )
@@ -157,6 +158,7 @@ def create_app(
         Route("/revoke", revoke.revoke, methods=["POST"]),
         Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
         Route("/login", login.login, methods=["POST"]),
+        Route("/login/second-factor", second_factor.second_factor, methods=["POST"]),
         Route("/consent", consent.consent, methods=["POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/logout", logout.end_session_endpoint, methods=["GET", "POST"]),

@@ -30,11 +30,14 @@ from idp.oauth.authorization import (
     identify,
     validate_authorization_request,
 )
-from idp.oauth.errors import LoginRequired
+from idp.oauth.errors import InteractionRequired, LoginRequired
 from idp.sso.consent import CLIENT_GONE, answer_signed_in, redirect_with_error, registered_client
+from idp.sso.factors import has_second_factor
 from idp.sso.login import LOGIN_FAILED, check_password, throttled_message
 from idp.sso.outcomes import (
     AuthorizeOutcome,
+    EnrolmentNeeded,
+    PendingSecondFactor,
     RedirectWithError,
     ShowError,
     ShowLoginForm,
@@ -42,6 +45,7 @@ from idp.sso.outcomes import (
     SignInServices,
     Throttled,
 )
+from idp.sso.second_factor import second_factor_step
 from idp.sso.sessions import end_session, resume_session, session_id_of, start_session
 from idp.sso.throttle import record_login_success, reserve_login_attempt
 from idp.store.base import SessionRecord
@@ -70,20 +74,38 @@ async def answer_authorization_request(
     resumed = await resume_session(
         services.store, services.settings, services.clock, session_cookie
     )
-    if resumed is not None and not needs_login(request, resumed[0], services.clock()):
-        return await answer_signed_in(services, client, request, *resumed)
+    if resumed is not None:
+        session, user = resumed
+        renewable = await has_second_factor(services.store, user.id)
+        if not needs_login(request, session, services.clock(), renewable=renewable):
+            pending = PendingSecondFactor(request, user.id, session.sid)
+            step = await second_factor_step(services, client, pending, user, session)
+            if step is None:
+                return await answer_signed_in(services, client, request, session, user)
+            if "none" in request.prompt:
+                needed = InteractionRequired("the user must give a second factor")
+                return redirect_with_error(services.settings.issuer, request, needed)
+            return step
     if "none" in request.prompt:
         required = LoginRequired("the user must sign in")
         return redirect_with_error(services.settings.issuer, request, required)
     return ShowLoginForm(client.name, request, request.login_hint)
 
 
-def needs_login(request: AuthorizationRequest, session: SessionRecord, now: float) -> bool:
-    """Whether the request asks for a fresher or other sign-in than ``session`` (OIDC 3.1.2.1)."""
+def needs_login(
+    request: AuthorizationRequest, session: SessionRecord, now: float, *, renewable: bool = False
+) -> bool:
+    """Whether the request asks for a fresher or other sign-in than ``session`` (OIDC 3.1.2.1).
+
+    When ``renewable`` (the user has a second factor), a ``max_age`` that has passed is met
+    by asking the second factor again (:mod:`idp.sso.second_factor`), not the password.
+    """
     if "login" in request.prompt:
         return True
     if request.hint_subject is not None and request.hint_subject != session.user_id:
         return True  # the session is another user's than the one the client expects
+    if renewable:
+        return False
     return request.max_age is not None and now - session.auth_time > request.max_age
 
 
@@ -115,6 +137,14 @@ async def sign_in(
     if user is None:
         return ShowLoginForm(client.name, request, username, LOGIN_FAILED)
     await record_login_success(services.store, services.settings, services.clock, **who)
+    step = await second_factor_step(services, client, PendingSecondFactor(request, user.id), user)
+    if isinstance(step, EnrolmentNeeded):
+        if session_cookie:
+            await end_session(services, session_id_of(session_cookie))
+        new = await start_session(services.store, services.settings, services.clock, user.id)
+        return EnrolmentNeeded(client.name, new)
+    if step is not None:
+        return step
     if session_cookie:
         await end_session(services, session_id_of(session_cookie))
     new = await start_session(services.store, services.settings, services.clock, user.id)

@@ -20,8 +20,10 @@ from idp.store.records import (
     ClientRecord,
     KeyRecord,
     LoginCounter,
+    RecoveryCode,
     RefreshTokenRecord,
     SessionRecord,
+    TotpCredential,
     UserRecord,
 )
 from idp.store.usernames import canonical_username
@@ -126,3 +128,5 @@ REFRESH_TOKENS = Table("refresh_tokens", RefreshTokenRecord, "id")
 LOGIN_COUNTERS = Table("login_failures", LoginCounter, "key")
 KEYS = Table("signing_keys", KeyRecord, "kid")
 AUDIT = Table("audit_log", AuditEntry, "id", generated=("id", "count"))
+TOTP = Table("totp_credentials", TotpCredential, "user_id")
+RECOVERY_CODES = Table("recovery_codes", RecoveryCode, "code_hash")

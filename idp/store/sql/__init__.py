@@ -9,16 +9,18 @@ are grouped by concern, one module each, over ``core`` (the dialect, the schema,
 - ``accounts``: clients, users, consents;
 - ``tokens``: browser sessions, authorization codes, refresh tokens, revocations;
 - ``keys``: the signing-key ring;
-- ``audit``: the audit trail and the login throttle's counters.
+- ``audit``: the audit trail and the login throttle's counters;
+- ``factors``: second factors (TOTP, recovery codes) and what a session has proved.
 """
 
 from __future__ import annotations
 
 from idp.store.sql.accounts import Accounts
 from idp.store.sql.audit import AuditAndThrottle
+from idp.store.sql.factors import Factors
 from idp.store.sql.keys import Keys
 from idp.store.sql.tokens import Tokens
 
 
-class SqlStore(Accounts, Tokens, Keys, AuditAndThrottle):
+class SqlStore(Accounts, Tokens, Keys, AuditAndThrottle, Factors):
     """Store backed by a SQL database, through the dialect that speaks to it."""
