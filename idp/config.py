@@ -378,7 +378,5 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         allow_private_backchannel=parse_flag(
             "IDP_ALLOW_PRIVATE_BACKCHANNEL", env.get("IDP_ALLOW_PRIVATE_BACKCHANNEL", "")
         ),
-        reauth_max_age=parse_duration(
-            "IDP_REAUTH_MAX_AGE", env.get("IDP_REAUTH_MAX_AGE", "300")
-        ),
+        reauth_max_age=parse_duration("IDP_REAUTH_MAX_AGE", env.get("IDP_REAUTH_MAX_AGE", "300")),
     )

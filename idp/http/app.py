@@ -18,6 +18,8 @@ from starlette.types import ASGIApp
 from idp.clock import Clock, system_clock
 from idp.config import ConfigError, Settings
 from idp.http import (
+    account_reauth,
+    account_totp,
     authorize,
     consent,
     discovery,
@@ -160,6 +162,12 @@ def create_app(
         Route("/login", login.login, methods=["POST"]),
         Route("/login/second-factor", second_factor.second_factor, methods=["POST"]),
         Route("/consent", consent.consent, methods=["POST"]),
+        Route("/account/totp", account_totp.totp_page, methods=["GET"]),
+        Route("/account/totp", account_totp.confirm, methods=["POST"]),
+        Route("/account/totp/remove", account_totp.remove, methods=["POST"]),
+        Route("/account/recovery-codes", account_totp.new_recovery_codes, methods=["POST"]),
+        Route("/account/reauth", account_reauth.reauth_page, methods=["GET"]),
+        Route("/account/reauth", account_reauth.reauth, methods=["POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/logout", logout.end_session_endpoint, methods=["GET", "POST"]),
         Route("/logout/confirm", logout.confirm_logout_endpoint, methods=["POST"]),

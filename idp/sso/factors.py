@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from idp.clock import Clock
 from idp.config import Settings
-from idp.oauth.acr import ACR_MFA
+from idp.oauth.acr import ACR_MFA, AMR_MFA
 from idp.sso import totp
 from idp.sso.throttle import record_second_factor_success, reserve_second_factor_attempt
 from idp.store.base import (
@@ -266,12 +266,18 @@ async def begin_totp(
 
 
 async def confirm_totp(
-    store: Store, settings: Settings, clock: Clock, user: UserRecord, code: str
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    user: UserRecord,
+    code: str,
+    session_id: bytes | None = None,
 ) -> list[str]:
     """Activate the pending credential with a first right code; the new recovery codes.
 
     Raises FactorError when nothing is pending or the code is wrong. The time step of the
-    first code counts as used. Audited as ``mfa.totp.enable``.
+    first code counts as used. Audited as ``mfa.totp.enable``. The session ``session_id``
+    it was confirmed in has now proved a second factor (``urn:idp:acr:mfa``).
     """
     credential = await store.get_totp(user.id)
     if credential is None or credential.state != "pending":
@@ -286,6 +292,8 @@ async def confirm_totp(
     audit = AuditEntry(now, f"user:{user.id}", "mfa.totp.enable", user.id)
     if not await store.activate_totp(user.id, step, now, hashes, audit):
         raise FactorError("There is no authenticator waiting to be confirmed. Start again.")
+    if session_id is not None:
+        await store.record_authentication(session_id, AMR_MFA, ACR_MFA, now, second_factor=True)
     return codes
 
 
