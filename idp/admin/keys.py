@@ -27,6 +27,7 @@ from idp.keyring.lifecycle import (
 )
 from idp.keyring.material import imported_key_record, reseal
 from idp.keyring.status import RingStatus, ring_status
+from idp.sso.factors import resealed_secret
 from idp.store.base import KeyRecord, KeyRingChange
 
 MAX_PEM_BYTES = 64 * 1024
@@ -205,4 +206,10 @@ async def rewrap_keys(ctx: AdminContext, new_key_encryption_key: bytes) -> list[
             updates
         )
 
-    return await _change(ctx, mutate)
+    rewrapped = await _change(ctx, mutate)
+    # TOTP secrets are sealed under the same key (idp.sso.factors): re-sealed right after.
+    await ctx.store.reseal_totp_secrets(
+        lambda credential: resealed_secret(credential, old_key, new_key_encryption_key),
+        ctx.audit("mfa.totp.rewrap", "totp_credentials"),
+    )
+    return rewrapped

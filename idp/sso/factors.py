@@ -81,6 +81,13 @@ def open_secret(credential: TotpCredential, key_encryption_key: bytes) -> bytes 
         return None
 
 
+def resealed_secret(credential: TotpCredential, old_key: bytes, new_key: bytes) -> bytes | None:
+    """The credential's secret sealed under ``new_key`` instead of ``old_key``; None when
+    ``old_key`` does not open it (already resealed, or sealed under another key)."""
+    secret = open_secret(credential, old_key)
+    return None if secret is None else seal_secret(secret, credential.user_id, new_key)
+
+
 def new_recovery_codes() -> list[str]:
     """Ten fresh recovery codes, each 16 symbols (about 79 bits) shown as four groups."""
     codes = []

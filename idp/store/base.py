@@ -363,6 +363,12 @@ class SecondFactorStore(Protocol):
     async def count_recovery_codes(self, user_id: str) -> int:
         """How many unused recovery codes the user has."""
 
+    async def reseal_totp_secrets(
+        self, reseal: Callable[[TotpCredential], bytes | None], audit: AuditEntry | None = None
+    ) -> int:
+        """Replace every TOTP secret's seal with ``reseal(credential)`` (None: leave it), in
+        one transaction; how many changed (``audit`` is written if any did)."""
+
     async def record_authentication(
         self, session_id: bytes, amr: Sequence[str], acr: str, now: float, second_factor: bool
     ) -> bool:

@@ -4,11 +4,21 @@ equivalents, audited alike."""
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
+import pyotp
+import pytest
 from openapi_spec_validator import validate
 
+from idp.admin.context import AdminContext
+from idp.admin.keys import rewrap_keys
+from idp.admin.users import create_user
 from idp.clock import system_clock
-from idp.config import load_settings
+from idp.config import Settings, load_settings
+from idp.keyring.changes import ensure_key_rings
+from idp.sso.factors import begin_totp, open_secret
+from idp.store.base import Store
 from tests.support.admin_api import audit
 from tests.support.cli import Idp
 from tests.support.factors import enrol_totp
@@ -123,3 +133,23 @@ def test_admin_api_mfa_operations_match_the_cli(
     assert set(document["paths"]["/admin/users/{user_id}/mfa"]) == {"get"}
     assert set(document["paths"]["/admin/users/{user_id}/mfa/reset"]) == {"post"}
     assert set(document["paths"]["/admin/users/{user_id}/require-mfa"]) == {"post"}
+
+
+@pytest.mark.anyio
+async def test_rewrap_reseals_totp_secrets_under_the_new_key(
+    store: Store, settings: Settings
+) -> None:
+    ctx = AdminContext(store, settings)
+    await ensure_key_rings(store, settings)
+    user = await create_user(ctx, "ada", "long enough")
+    enrolment = await begin_totp(store, settings, system_clock, user)
+    assert enrolment is not None
+    new_key = secrets.token_bytes(32)
+    await rewrap_keys(ctx, new_key)
+    credential = await store.get_totp(user.id)
+    assert credential is not None
+    assert open_secret(credential, settings.key_encryption_key) is None
+    opened = open_secret(credential, new_key)
+    assert opened is not None and pyotp.TOTP(enrolment.secret).byte_secret() == opened
+    actions = [e.action for e in await store.list_audit()]
+    assert "key.rewrap" in actions and "mfa.totp.rewrap" in actions

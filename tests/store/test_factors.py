@@ -151,3 +151,19 @@ async def test_codes_carry_amr_and_acr_and_flags_round_trip(seeded: Store) -> No
     assert user is not None and not user.mfa_required
     await seeded.update_user(replace(user, mfa_required=True))
     assert await seeded.get_user("u1") == replace(user, mfa_required=True)
+
+
+async def test_totp_secrets_are_resealed_in_one_audited_transaction(seeded: Store) -> None:
+    await seeded.create_user(a_user("u2", "bob"))
+    await seeded.put_pending_totp(_pending(b"one"))
+    await seeded.put_pending_totp(replace(_pending(b"two"), user_id="u2"))
+
+    def reseal(credential: TotpCredential) -> bytes | None:
+        return None if credential.user_id == "u2" else credential.secret_sealed + b"!"
+
+    assert await seeded.reseal_totp_secrets(reseal, _audit("rewrap")) == 1
+    one, two = await seeded.get_totp("u1"), await seeded.get_totp("u2")
+    assert one is not None and one.secret_sealed == b"one!"
+    assert two is not None and two.secret_sealed == b"two"
+    assert await seeded.reseal_totp_secrets(lambda c: None, _audit("rewrap")) == 0
+    assert [e.action for e in await seeded.list_audit()] == ["rewrap"]

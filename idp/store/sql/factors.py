@@ -7,7 +7,7 @@ TOTP time step exactly one changes a row (and wins) on either database.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from idp.store.base import AuditEntry, TotpCredential
 from idp.store.codec import TOTP
@@ -106,6 +106,30 @@ class Factors(SqlBase):
             )
         )
         return int(count or 0)
+
+    async def reseal_totp_secrets(
+        self, reseal: Callable[[TotpCredential], bytes | None], audit: AuditEntry | None = None
+    ) -> int:
+        async def change(connection: Connection) -> int:
+            await self.dialect.lock(connection, "idp-totp-reseal")
+            rows = await connection.fetch(
+                f"{TOTP.select} ORDER BY user_id{self.dialect.for_update}"
+            )
+            changed = 0
+            for credential in (TOTP.from_row(row) for row in rows):
+                sealed = reseal(credential)
+                if sealed is not None:
+                    await connection.execute(
+                        "UPDATE totp_credentials SET secret_sealed = ? WHERE user_id = ?",
+                        sealed,
+                        credential.user_id,
+                    )
+                    changed += 1
+            if changed:
+                await insert_audit(connection, audit)
+            return changed
+
+        return await self.dialect.run(change, transaction=True)
 
     async def record_authentication(
         self, session_id: bytes, amr: Sequence[str], acr: str, now: float, second_factor: bool
