@@ -10,7 +10,8 @@ section 3.1.2):
   throttle (:mod:`idp.sso.throttle`), password check (:mod:`idp.sso.login`), a new
   session in place of any earlier one (:mod:`idp.sso.sessions`, which revokes the old
   session's grants and tells its clients by back-channel logout), then consent or code
-  (:mod:`idp.sso.consent`).
+  (:mod:`idp.sso.consent`); where a second factor is needed
+  (:mod:`idp.sso.second_factor`), the session waits for it.
 
 A service of the sso floor: the /authorize and /login handlers call it with plain values
 and render the :mod:`idp.sso.outcomes` value it returns; it never sees HTTP.
