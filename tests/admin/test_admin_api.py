@@ -852,6 +852,7 @@ def test_openapi_document_is_valid_and_matches_the_routes(
         "audiences",
         "grant_types",
         "backchannel_logout_uri",
+        "require_mfa",
     }
     assert body["additionalProperties"] is False
     user_patch = document["paths"]["/admin/users/{user_id}"]["patch"]
