@@ -47,24 +47,25 @@ USER_GONE = "This account cannot sign in. Start again from the application."
 async def second_factor_step(
     services: SignInServices,
     client: ClientRecord,
-    request: PendingSecondFactor,
+    pending: PendingSecondFactor,
     user: UserRecord,
     session: SessionRecord | None = None,
 ) -> FactorAnswer | None:
-    """What to ask before ``request`` may be answered for ``user``; None when nothing.
+    """What to ask before ``pending``'s request may be answered for ``user``; None when
+    nothing.
 
     With ``session`` (a live one) nothing is asked when it proved a second factor, within
     ``max_age`` seconds if the request gives one (OIDC Core 3.1.2.1). A second factor the
     user does not have yet is :class:`EnrolmentNeeded`.
     """
-    asked = request.request
+    asked = pending.request
     if not await second_factor_required(services.store, user, client, asked.acr_values):
         return None
     if session is not None and session_has_second_factor(session, services.clock(), asked.max_age):
         return None
     if not await has_second_factor(services.store, user.id):
         return EnrolmentNeeded(client.name)
-    return SecondFactorNeeded(client.name, request)
+    return SecondFactorNeeded(client.name, pending)
 
 
 async def submit_second_factor(

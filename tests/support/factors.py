@@ -51,3 +51,10 @@ def submit_code(browser: httpx.Client, page: httpx.Response, code: str) -> httpx
 
 def is_second_factor_page(page: httpx.Response) -> bool:
     return 'action="/login/second-factor"' in page.text and 'name="password"' not in page.text
+
+
+def wrong_code(secret: str, clock: Callable[[], float]) -> str:
+    """A 6-digit code that no time step within one of the server's current one has."""
+    totp = pyotp.TOTP(secret)
+    near = {totp.at(clock() + 30 * offset) for offset in (-1, 0, 1)}
+    return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in near)
