@@ -17,7 +17,7 @@ from idp.admin.users import create_user
 from idp.clock import system_clock
 from idp.config import Settings, load_settings
 from idp.keyring.changes import ensure_key_rings
-from idp.sso.factors import begin_totp, open_secret
+from idp.sso.factors import begin_totp, open_secret, resealed_secret
 from idp.store.base import Store
 from tests.support.admin_api import audit
 from tests.support.cli import Idp
@@ -153,3 +153,19 @@ async def test_rewrap_reseals_totp_secrets_under_the_new_key(
     assert opened is not None and pyotp.TOTP(enrolment.secret).byte_secret() == opened
     actions = [e.action for e in await store.list_audit()]
     assert "key.rewrap" in actions and "mfa.totp.rewrap" in actions
+
+
+@pytest.mark.anyio
+async def test_a_rewrap_cut_short_after_the_totp_secrets_runs_again(
+    store: Store, settings: Settings
+) -> None:
+    ctx = AdminContext(store, settings)
+    await ensure_key_rings(store, settings)
+    user = await create_user(ctx, "ada", "long enough")
+    assert await begin_totp(store, settings, system_clock, user) is not None
+    new_key, old_key = secrets.token_bytes(32), settings.key_encryption_key
+    # As if the first run stopped after the TOTP step: the secrets are already under the new key.
+    await store.reseal_totp_secrets(lambda c: resealed_secret(c, old_key, new_key))
+    assert len(await rewrap_keys(ctx, new_key)) >= 1
+    credential = await store.get_totp(user.id)
+    assert credential is not None and open_secret(credential, new_key) is not None
