@@ -75,6 +75,7 @@ class Settings:
     """Where the worker processes of one server share their metrics (prometheus-client's
     multiprocess mode, PROMETHEUS_MULTIPROC_DIR); None: each process counts on its own."""
     reauth_max_age: int = 300
+    """Seconds since a sign-in within which the account pages allow sensitive changes."""
     webauthn_rp_name: str = "Sign-in"
     issuer_configured: bool = True
     """Whether IDP_ISSUER was set; if not, ``idp serve`` derives it from the address served."""

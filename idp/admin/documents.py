@@ -11,6 +11,7 @@ from typing import Any
 
 from idp.admin.keys import RingReport
 from idp.keyring.lifecycle import Rotation, Transition, iso
+from idp.sso.factors import FactorStatus
 from idp.store.base import AuditEntry, ClientRecord, KeyRecord, UserRecord
 
 
@@ -37,6 +38,7 @@ def client_document(client: ClientRecord, secret: str | None = None) -> dict[str
             "id_token_alg": client.id_token_alg,
             "require_consent": client.require_consent,
             "backchannel_logout_uri": client.backchannel_logout_uri,
+            "require_mfa": client.require_mfa,
             "created_at": iso_time(client.created_at),
         }
     )
@@ -62,6 +64,17 @@ def user_document(user: UserRecord) -> dict[str, Any]:
         "name": user.name,
         "disabled": user.disabled,
         "created_at": iso_time(user.created_at),
+    }
+
+
+def mfa_document(user: UserRecord, status: FactorStatus) -> dict[str, Any]:
+    """A user's second factors: TOTP state, unused recovery codes, whether one is required."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "totp": status.totp,
+        "recovery_codes_left": status.recovery_codes_left,
+        "mfa_required": status.required,
     }
 
 

@@ -16,6 +16,7 @@ from typing import TypeVar
 from idp.admin.context import AdminContext, InvalidInput
 from idp.keyring import lifecycle
 from idp.keyring.changes import checked, ensure_key_rings, ready_factory
+from idp.keyring.kek import check_store
 from idp.keyring.lifecycle import (
     KeyRingError,
     LifecyclePolicy,
@@ -27,6 +28,7 @@ from idp.keyring.lifecycle import (
 )
 from idp.keyring.material import imported_key_record, reseal
 from idp.keyring.status import RingStatus, ring_status
+from idp.sso.factors import resealed_secret
 from idp.store.base import KeyRecord, KeyRingChange
 
 MAX_PEM_BYTES = 64 * 1024
@@ -191,7 +193,8 @@ async def rewrap_keys(ctx: AdminContext, new_key_encryption_key: bytes) -> list[
     Each re-sealed key is audited as ``key.rewrap``; states and kids stay as they are. The
     configured key must open every sealed key first (KeyEncryptionKeyMismatch otherwise,
     nothing written). Returns the re-sealed rows. Afterwards only the new key opens the ring:
-    every process must be given it (see README, "Keys").
+    every process must be given it (see README, "Keys"). Users' TOTP secrets are re-sealed
+    just before, in a transaction of their own (audited ``mfa.totp.rewrap``).
     """
     old_key = ctx.settings.key_encryption_key
     if hmac.compare_digest(new_key_encryption_key, old_key):
@@ -205,4 +208,12 @@ async def rewrap_keys(ctx: AdminContext, new_key_encryption_key: bytes) -> list[
             updates
         )
 
+    # TOTP secrets are sealed under the same key (idp.sso.factors). They go first, each only
+    # if the old key opens it, so a rewrap cut short between the two steps can be run again;
+    # and only once the old key is known to open the ring, which the ring's change rechecks.
+    await check_store(ctx.store, ctx.settings)
+    await ctx.store.reseal_totp_secrets(
+        lambda credential: resealed_secret(credential, old_key, new_key_encryption_key),
+        ctx.audit("mfa.totp.rewrap", "totp_credentials"),
+    )
     return await _change(ctx, mutate)

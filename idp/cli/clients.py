@@ -40,6 +40,7 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
         id_token_alg=args.id_token_alg,
         require_consent=args.require_consent,
         backchannel_logout_uri=args.backchannel_logout_uri,
+        require_mfa=args.require_mfa,
     )
 
     async def work(ctx: AdminContext) -> base.Document:
@@ -77,6 +78,7 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> None:
         backchannel_logout_uri=(
             "" if args.no_backchannel_logout_uri else args.backchannel_logout_uri
         ),
+        require_mfa=args.require_mfa,
     )
     record = base.run(settings, lambda ctx: clients.update_client(ctx, args.client_id, update))
     base.emit(client_document(record), args.json, base.record_text)
@@ -120,6 +122,9 @@ def overlap(text: str) -> int:
         return parse_duration("--keep-old", text, allow_zero=True)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_REQUIRE_MFA = "every sign-in for this client needs a second factor (acr urn:idp:acr:mfa)"
 
 
 def _add_create(commands: Commands) -> None:
@@ -176,6 +181,7 @@ def _add_create(commands: Commands) -> None:
         help="show a consent page before the client gets access (default: first-party client)",
     )
     create.add_argument("--backchannel-logout-uri", metavar="URI", help=BACKCHANNEL_HELP)
+    create.add_argument("--require-mfa", action="store_true", help=_REQUIRE_MFA)
     base.finish(create, cmd_create)
 
 
@@ -207,6 +213,19 @@ def _add_update(commands: Commands) -> None:
     )
     update.add_argument(
         "--no-backchannel-logout-uri", action="store_true", help="remove the back-channel URI"
+    )
+    update.add_argument(
+        "--require-mfa",
+        action="store_const",
+        const=True,
+        help=_REQUIRE_MFA + " (default: unchanged)",
+    )
+    update.add_argument(
+        "--no-require-mfa",
+        dest="require_mfa",
+        action="store_const",
+        const=False,
+        help="sign-ins for this client need a second factor only when the user has one",
     )
     base.finish(update, cmd_update)
 

@@ -1,13 +1,13 @@
-"""``idp users create|list|show|update|set-password|disable|unlock|delete``, over
-:mod:`idp.admin.users`."""
+"""``idp users create|list|show|update|set-password|disable|unlock|delete`` and
+``mfa|mfa-reset|require-mfa``, over :mod:`idp.admin.users` and :mod:`idp.admin.factors`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from idp.admin import users
-from idp.admin.documents import disabled_document, unlock_document, user_document
+from idp.admin import factors, users
+from idp.admin.documents import disabled_document, mfa_document, unlock_document, user_document
 from idp.admin.users import UserRef, UserUpdate
 from idp.cli import base
 from idp.cli.base import Commands
@@ -150,3 +150,52 @@ def add_commands(commands: Commands) -> None:
     unlock = users_group.add_parser("unlock", help="forget a user's failed logins and end a lock")
     unlock.add_argument("user", metavar="username-or-id", help=USER_HELP)
     base.finish(unlock, cmd_unlock)
+    add_mfa_commands(users_group)
+
+
+def _mfa_text(document: base.Document) -> str:
+    required = "required" if document["mfa_required"] else "not required"
+    return (
+        f"user {document['username']}: TOTP {document['totp']}, "
+        f"{document['recovery_codes_left']} recovery code(s) left, second factor {required}"
+    )
+
+
+def cmd_mfa(args: argparse.Namespace, settings: Settings) -> None:
+    ref = UserRef(username=args.username)
+    user, status = base.read(settings, lambda ctx: factors.mfa_status(ctx, ref))
+    base.emit(mfa_document(user, status), args.json, _mfa_text)
+
+
+def cmd_mfa_reset(args: argparse.Namespace, settings: Settings) -> None:
+    ref = UserRef(username=args.username)
+    user, status, removed = base.run(settings, lambda ctx: factors.reset_mfa(ctx, ref))
+
+    def text(document: base.Document) -> str:
+        if document["reset"]:
+            return f"second factors of user {document['username']} removed"
+        return f"user {document['username']} had no second factor to remove"
+
+    base.emit({**mfa_document(user, status), "reset": removed}, args.json, text)
+
+
+def cmd_require_mfa(args: argparse.Namespace, settings: Settings) -> None:
+    ref, required = UserRef(username=args.username), not args.off
+    user, status = base.run(settings, lambda ctx: factors.require_mfa(ctx, ref, required))
+    base.emit(mfa_document(user, status), args.json, _mfa_text)
+
+
+def add_mfa_commands(users_group: Commands) -> None:
+    """``idp users mfa|mfa-reset|require-mfa``."""
+    show = users_group.add_parser("mfa", help="show a user's second factors")
+    show.add_argument("username")
+    base.finish(show, cmd_mfa, writes=False)
+    reset = users_group.add_parser("mfa-reset", help="remove a user's TOTP and recovery codes")
+    reset.add_argument("username")
+    base.finish(reset, cmd_mfa_reset)
+    require = users_group.add_parser(
+        "require-mfa", help="require a second factor at every sign-in of a user"
+    )
+    require.add_argument("username")
+    require.add_argument("--off", action="store_true", help="stop requiring one")
+    base.finish(require, cmd_require_mfa)

@@ -85,6 +85,7 @@ def account_login_page(
         "action": "/account/login",
         "passkey_action": "/account/login/passkey",
         "passkey_options": "/account/login/passkey/options",
+        "ask_code": True,
     }
     return form_page(request, found, "login.html", sealed, context, (), status=status, scripts=True)
 
@@ -166,6 +167,7 @@ async def account_login(request: Request) -> Response:
         found,
         username=form.fields.get("username", ""),
         password=form.fields.get("password", ""),
+        code=form.fields.get("code", ""),
         client_address=request.client.host if request.client else "",
         session_cookie=session_cookie(request, found.settings),
     )

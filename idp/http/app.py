@@ -19,6 +19,8 @@ from idp.clock import Clock, system_clock
 from idp.config import ConfigError, Settings
 from idp.http import (
     account,
+    account_reauth,
+    account_totp,
     authorize,
     consent,
     discovery,
@@ -30,6 +32,7 @@ from idp.http import (
     metrics,
     passkeys,
     revoke,
+    second_factor,
     token,
     userinfo,
 )
@@ -161,7 +164,14 @@ def create_app(
         Route("/revoke", revoke.revoke, methods=["POST"]),
         Route("/authorize", timed("authorize", authorize.authorize), methods=["GET", "POST"]),
         Route("/login", timed("login", login.login), methods=["POST"]),
+        Route("/login/second-factor", second_factor.second_factor, methods=["POST"]),
         Route("/consent", consent.consent, methods=["POST"]),
+        Route("/account/totp", account_totp.totp_page, methods=["GET"]),
+        Route("/account/totp", account_totp.confirm, methods=["POST"]),
+        Route("/account/totp/remove", account_totp.remove, methods=["POST"]),
+        Route("/account/recovery-codes", account_totp.new_recovery_codes, methods=["POST"]),
+        Route("/account/reauth", account_reauth.reauth_page, methods=["GET"]),
+        Route("/account/reauth", account_reauth.reauth, methods=["POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/logout", logout.end_session_endpoint, methods=["GET", "POST"]),
         Route("/logout/confirm", logout.confirm_logout_endpoint, methods=["POST"]),

@@ -15,11 +15,14 @@ from starlette.responses import Response
 
 from idp.http.html import error_page, redirect, set_session_cookie
 from idp.http.sealed_forms import FORM_LIFETIME, form_page
+from idp.http.second_factor_pages import enrolment_needed_page, second_factor_page
 from idp.http.services import Services
 from idp.sso.outcomes import (
     ConsentNeeded,
+    EnrolmentNeeded,
     RedirectWithCode,
     RedirectWithError,
+    SecondFactorNeeded,
     ShowError,
     ShowLoginForm,
     SignInOutcome,
@@ -59,6 +62,11 @@ def render(
             response.status_code = 429
             response.headers["Retry-After"] = str(retry_after)
             return response
+        case SecondFactorNeeded():
+            # The login form's seal is not the pending second factor's: seal it anew.
+            return second_factor_page(request, found, outcome, _factor_seal(outcome, sealed))
+        case EnrolmentNeeded():
+            return enrolment_needed_page(found, outcome)
         case ConsentNeeded():
             response = consent_page(request, found, outcome)
         case RedirectWithCode(location=location):
@@ -70,6 +78,11 @@ def render(
     if outcome.new_session is not None:
         set_session_cookie(response, found.settings, outcome.new_session.cookie_value)
     return response
+
+
+def _factor_seal(asked: SecondFactorNeeded, sealed: str | None) -> str | None:
+    """The submitted seal to show again: only a second-factor form's own (one that failed)."""
+    return sealed if asked.error is not None else None
 
 
 def login_page(

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from idp.keyring.ring import KeyRing
+from idp.oauth.acr import check_acr_values
 from idp.oauth.errors import (
     InvalidRequest,
     InvalidScope,
@@ -66,6 +67,8 @@ class AuthorizationRequest:
     login_hint: str | None
     hint_subject: str | None = None
     """The ``sub`` of a valid ``id_token_hint``: the user the client expects."""
+    acr_values: tuple[str, ...] = ()
+    """The requested authentication context classes (``idp.oauth.acr``)."""
 
     def to_document(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +78,7 @@ class AuthorizationRequest:
         values = dict(document)
         values["scope"] = tuple(values["scope"])
         values["prompt"] = tuple(values["prompt"])
+        values["acr_values"] = tuple(values.get("acr_values", ()))
         return cls(**values)
 
 
@@ -253,6 +257,7 @@ def validate_authorization_request(
         max_age=max_age,
         login_hint=params.get("login_hint"),
         hint_subject=hint_subject,
+        acr_values=check_acr_values(params),
     )
 
 

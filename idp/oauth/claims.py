@@ -22,6 +22,8 @@ CLAIMS_SUPPORTED = (
     "sid",
     "azp",
     "at_hash",
+    "amr",
+    "acr",
     "name",
     "preferred_username",
     "email",

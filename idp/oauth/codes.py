@@ -29,8 +29,12 @@ async def issue_code(
     user_id: str,
     sid: str,
     auth_time: float,
+    amr: tuple[str, ...] = (),
+    acr: str | None = None,
 ) -> str:
-    """Store a new code for the request and return it; it lives 60 s (RFC 6749 4.1.2)."""
+    """Store a new code for the request and return it; it lives 60 s (RFC 6749 4.1.2).
+
+    ``amr`` and ``acr`` say how the session's user authenticated, for the ID token."""
     code = secrets.token_urlsafe(32)
     now = clock()
     await store.create_authorization_code(
@@ -48,6 +52,8 @@ async def issue_code(
             auth_time=auth_time,
             created_at=now,
             expires_at=now + CODE_LIFETIME,
+            amr=amr,
+            acr=acr,
         )
     )
     return code

@@ -94,3 +94,10 @@ class RequestNotSupported(OAuthError):
 
 class RequestUriNotSupported(OAuthError):
     error = "request_uri_not_supported"
+
+
+class InteractionRequired(OAuthError):
+    """OpenID Connect Core 1.0 section 3.1.2.6: prompt=none and the user must act (here:
+    give a second factor)."""
+
+    error = "interaction_required"

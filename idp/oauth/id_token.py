@@ -34,11 +34,14 @@ def id_token_claims(
     lifetime: int,
     access_token: str,
     alg: str,
+    amr: Sequence[str] = (),
+    acr: str | None = None,
 ) -> dict[str, Any]:
     """The claims of an ID token issued at the token endpoint (OIDC Core 1.0 section 2).
 
     ``azp`` is the client (section 2); ``sid`` names the session (Back-Channel Logout 1.0
-    section 2.1); profile and email claims are added when those scopes were granted.
+    section 2.1); profile and email claims are added when those scopes were granted;
+    ``amr`` (RFC 8176) and ``acr`` (section 2) when the sign-in recorded them.
     """
     claims: dict[str, Any] = {
         **user_claims(user, scope),
@@ -54,6 +57,10 @@ def id_token_claims(
     }
     if nonce is not None:
         claims["nonce"] = nonce
+    if amr:
+        claims["amr"] = list(amr)
+    if acr is not None:
+        claims["acr"] = acr
     return claims
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from idp.oauth.acr import ACR_VALUES
 from idp.oauth.authorization import STANDARD_SCOPES
 from idp.oauth.claims import CLAIMS_SUPPORTED
 from idp.oauth.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
@@ -42,6 +43,7 @@ def server_metadata(
         "scopes_supported": list(STANDARD_SCOPES),
         "claims_supported": list(CLAIMS_SUPPORTED),
         "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": list(ACR_VALUES),
         "authorization_response_iss_parameter_supported": True,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,

@@ -47,6 +47,7 @@ class ClientRequest:
     id_token_alg: str = "RS256"
     require_consent: bool = False
     backchannel_logout_uri: str | None = None
+    require_mfa: bool = False
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -159,6 +160,7 @@ def build_client(
         created_at=now,
         require_consent=request.require_consent,
         backchannel_logout_uri=backchannel_uri,
+        require_mfa=request.require_mfa,
     )
     return record, secret
 
@@ -174,6 +176,7 @@ class ClientUpdate:
     scope: str | None = None
     audiences: Sequence[str] | None = None
     backchannel_logout_uri: str | None = None  # "" removes it
+    require_mfa: bool | None = None
 
 
 def apply_client_update(
@@ -214,6 +217,7 @@ def apply_client_update(
         scope=scope,
         audiences=audiences,
         backchannel_logout_uri=backchannel_uri,
+        require_mfa=client.require_mfa if update.require_mfa is None else update.require_mfa,
     )
 
 

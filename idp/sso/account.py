@@ -22,6 +22,7 @@ import logging
 import math
 from dataclasses import dataclass
 
+from idp.sso.factors import check_second_factor, has_second_factor
 from idp.sso.login import LOGIN_FAILED, MAX_PASSWORD_LENGTH, check_password, throttled_message
 from idp.sso.outcomes import SignInServices
 from idp.sso.passkeys import (
@@ -98,6 +99,12 @@ class AccountSignedIn:
     new_session: NewSession
 
 
+CODE_NEEDED = (
+    "This account has two-step verification: enter your password and the code from your "
+    "authenticator app (or a recovery code)."
+)
+
+
 @dataclass(frozen=True)
 class AccountSignInRefused:
     """The account sign-in failed; ``retry_after`` (whole seconds) when throttled."""
@@ -144,12 +151,24 @@ async def account_overview(
 
 
 async def _replace_session(
-    services: SignInServices, user_id: str, session_cookie: str | None
+    services: SignInServices,
+    user_id: str,
+    session_cookie: str | None,
+    *,
+    second_factor: bool = False,
+    methods: tuple[str, ...] | None = None,
 ) -> NewSession:
     """A new session for the one who just signed in, ending the browser's earlier one."""
     if session_cookie:
         await end_session(services, session_id_of(session_cookie))
-    return await start_session(services.store, services.settings, services.clock, user_id)
+    return await start_session(
+        services.store,
+        services.settings,
+        services.clock,
+        user_id,
+        second_factor=second_factor,
+        methods=methods,
+    )
 
 
 async def sign_in_to_account(
@@ -157,11 +176,14 @@ async def sign_in_to_account(
     *,
     username: str,
     password: str,
+    code: str = "",
     client_address: str,
     session_cookie: str | None,
 ) -> AccountSignIn:
     """Check a typed password for the account page, throttled as :func:`idp.sso.signin.sign_in`
-    is, and start a new session when it is right."""
+    is, and start a new session when it is right. An account with a second factor needs
+    its code in the same form (checked, throttled and audited as at sign-in), so the
+    account page is never reached with the password alone."""
     who = {"username": username, "ip": client_address}
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
@@ -171,7 +193,18 @@ async def sign_in_to_account(
     if user is None:
         return AccountSignInRefused(LOGIN_FAILED, username)
     await record_login_success(services.store, services.settings, services.clock, **who)
-    return AccountSignedIn(await _replace_session(services, user.id, session_cookie))
+    two_factors = await has_second_factor(services.store, user.id)
+    if two_factors:
+        result = await check_second_factor(
+            services.store, services.settings, services.clock, user, code, client_address
+        )
+        if not result.accepted:
+            if result.retry_after:
+                retry = max(1, math.ceil(result.retry_after))
+                return AccountSignInRefused(throttled_message(result.retry_after), username, retry)
+            return AccountSignInRefused(CODE_NEEDED, username)
+    new = await _replace_session(services, user.id, session_cookie, second_factor=two_factors)
+    return AccountSignedIn(new)
 
 
 async def sign_in_to_account_with_passkey(
@@ -206,7 +239,8 @@ async def sign_in_to_account_with_passkey(
         return AccountSignInRefused(exc.message)
     await record_address_success(services.store, services.settings, clock, ip=client_address)
     await record_passkey_sign_in(services.store, clock(), verified, None)
-    return AccountSignedIn(await _replace_session(services, verified.user.id, session_cookie))
+    new = await _replace_session(services, verified.user.id, session_cookie, methods=verified.amr)
+    return AccountSignedIn(new)
 
 
 async def change_password(

@@ -72,6 +72,8 @@ async def redirect_with_code(
         user_id=session.user_id,
         sid=session.sid,
         auth_time=session.auth_time,
+        amr=session.amr,
+        acr=session.acr,
     )
     await services.store.add_session_client(session.id, request.client_id, services.clock())
     return RedirectWithCode(code_redirect(request, code, services.settings.issuer), new_session)

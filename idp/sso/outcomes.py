@@ -93,9 +93,40 @@ class RedirectWithError:
     new_session: NewSession | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PendingSecondFactor:
+    """A sign-in waiting for its second factor: the request, whose password was right, and,
+    for a step-up of a live session, that session's ``sid`` (None: a new session follows)."""
+
+    request: AuthorizationRequest
+    user_id: str
+    sid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactorNeeded:
+    """Ask for a TOTP code or a recovery code to finish ``pending`` (the handler keeps it
+    sealed and bound to the browser); ``retry_after`` (seconds) when throttled."""
+
+    client_name: str
+    pending: PendingSecondFactor
+    error: str | None = None
+    retry_after: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentNeeded:
+    """A second factor is required but the user has none: say so, issue nothing. The session
+    (password only) lets the person set one up on the account pages."""
+
+    client_name: str
+    new_session: NewSession | None = None
+
+
 SignedInAnswer = ConsentNeeded | RedirectWithCode | RedirectWithError
-AuthorizeOutcome = ShowError | ShowLoginForm | SignedInAnswer
-SignInOutcome = ShowError | ShowLoginForm | Throttled | SignedInAnswer
+FactorAnswer = SecondFactorNeeded | EnrolmentNeeded
+AuthorizeOutcome = ShowError | ShowLoginForm | FactorAnswer | SignedInAnswer
+SignInOutcome = ShowError | ShowLoginForm | Throttled | FactorAnswer | SignedInAnswer
 ConsentOutcome = ShowError | RedirectWithCode | RedirectWithError
 
 

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from idp.clock import Clock
 from idp.config import Settings
+from idp.oauth.acr import ACR_MFA, ACR_PASSWORD, AMR_MFA, AMR_PASSWORD
 from idp.oauth.refresh_tokens import revoke_session_refresh_tokens
 from idp.sso.backchannel import BackchannelNotifier, BackchannelTarget
 from idp.store.base import ClientRecord, SessionRecord, SessionStore, Store, UserRecord
@@ -64,10 +65,21 @@ class NewSession:
 
 
 async def start_session(
-    store: SessionStore, settings: Settings, clock: Clock, user_id: str
+    store: SessionStore,
+    settings: Settings,
+    clock: Clock,
+    user_id: str,
+    *,
+    second_factor: bool = False,
+    methods: tuple[str, ...] | None = None,
 ) -> NewSession:
-    """Start a fresh session for a user who has just signed in (a new id every time)."""
+    """Start a fresh session for a user who has just signed in (a new id every time), with
+    a password alone or, if ``second_factor``, a password and a second factor; or with the
+    RFC 8176 ``methods`` of another sign-in (a passkey), two factors when they hold ``mfa``."""
     now = clock()
+    if methods is not None:
+        second_factor = "mfa" in methods
+    amr = methods or (AMR_MFA if second_factor else AMR_PASSWORD)
     cookie_value = secrets.token_urlsafe(32)
     record = SessionRecord(
         id=session_id_of(cookie_value),
@@ -78,6 +90,9 @@ async def start_session(
         last_seen_at=now,
         idle_expires_at=min(now + settings.session_idle_timeout, now + settings.session_max_age),
         expires_at=now + settings.session_max_age,
+        amr=amr,
+        acr=ACR_MFA if second_factor else ACR_PASSWORD,
+        second_factor_at=now if second_factor else None,
     )
     await store.create_session(record)
     return NewSession(cookie_value, record)

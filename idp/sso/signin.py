@@ -11,8 +11,10 @@ section 3.1.2):
   session in place of any earlier one (:mod:`idp.sso.sessions`, which revokes the old
   session's grants and tells its clients by back-channel logout), then consent or code
   (:mod:`idp.sso.consent`);
+  (:mod:`idp.sso.consent`); where a second factor is needed
+  (:mod:`idp.sso.second_factor`), the session waits for it;
 - :func:`sign_in_with_passkey` does the same for a usernameless passkey assertion
-  (:mod:`idp.sso.passkeys`) in place of the username and password.
+  (:mod:`idp.sso.passkeys`) in place of the username, password and second factor.
 
 A service of the sso floor: the /authorize and /login handlers call it with plain values
 and render the :mod:`idp.sso.outcomes` value it returns; it never sees HTTP.
@@ -32,11 +34,14 @@ from idp.oauth.authorization import (
     identify,
     validate_authorization_request,
 )
-from idp.oauth.errors import LoginRequired
+from idp.oauth.errors import InteractionRequired, LoginRequired
 from idp.sso.consent import CLIENT_GONE, answer_signed_in, redirect_with_error, registered_client
+from idp.sso.factors import has_second_factor
 from idp.sso.login import LOGIN_FAILED, check_password, throttled_message
 from idp.sso.outcomes import (
     AuthorizeOutcome,
+    EnrolmentNeeded,
+    PendingSecondFactor,
     RedirectWithError,
     ShowError,
     ShowLoginForm,
@@ -45,6 +50,7 @@ from idp.sso.outcomes import (
     Throttled,
 )
 from idp.sso.passkeys import PasskeyRefused, record_passkey_sign_in, verify_passkey_assertion
+from idp.sso.second_factor import second_factor_step
 from idp.sso.sessions import end_session, resume_session, session_id_of, start_session
 from idp.sso.throttle import (
     record_address_success,
@@ -78,20 +84,38 @@ async def answer_authorization_request(
     resumed = await resume_session(
         services.store, services.settings, services.clock, session_cookie
     )
-    if resumed is not None and not needs_login(request, resumed[0], services.clock()):
-        return await answer_signed_in(services, client, request, *resumed)
+    if resumed is not None:
+        session, user = resumed
+        renewable = await has_second_factor(services.store, user.id)
+        if not needs_login(request, session, services.clock(), renewable=renewable):
+            pending = PendingSecondFactor(request, user.id, session.sid)
+            step = await second_factor_step(services, client, pending, user, session)
+            if step is None:
+                return await answer_signed_in(services, client, request, session, user)
+            if "none" in request.prompt:
+                needed = InteractionRequired("the user must give a second factor")
+                return redirect_with_error(services.settings.issuer, request, needed)
+            return step
     if "none" in request.prompt:
         required = LoginRequired("the user must sign in")
         return redirect_with_error(services.settings.issuer, request, required)
     return ShowLoginForm(client.name, request, request.login_hint)
 
 
-def needs_login(request: AuthorizationRequest, session: SessionRecord, now: float) -> bool:
-    """Whether the request asks for a fresher or other sign-in than ``session`` (OIDC 3.1.2.1)."""
+def needs_login(
+    request: AuthorizationRequest, session: SessionRecord, now: float, *, renewable: bool = False
+) -> bool:
+    """Whether the request asks for a fresher or other sign-in than ``session`` (OIDC 3.1.2.1).
+
+    When ``renewable`` (the user has a second factor), a ``max_age`` that has passed is met
+    by asking the second factor again (:mod:`idp.sso.second_factor`), not the password.
+    """
     if "login" in request.prompt:
         return True
     if request.hint_subject is not None and request.hint_subject != session.user_id:
         return True  # the session is another user's than the one the client expects
+    if renewable:
+        return False
     return request.max_age is not None and now - session.auth_time > request.max_age
 
 
@@ -123,6 +147,14 @@ async def sign_in(
     if user is None:
         return ShowLoginForm(client.name, request, username, LOGIN_FAILED)
     await record_login_success(services.store, services.settings, services.clock, **who)
+    step = await second_factor_step(services, client, PendingSecondFactor(request, user.id), user)
+    if isinstance(step, EnrolmentNeeded):
+        if session_cookie:
+            await end_session(services, session_id_of(session_cookie))
+        new = await start_session(services.store, services.settings, services.clock, user.id)
+        return EnrolmentNeeded(client.name, new)
+    if step is not None:
+        return step
     if session_cookie:
         await end_session(services, session_id_of(session_cookie))
     new = await start_session(services.store, services.settings, services.clock, user.id)
@@ -173,5 +205,7 @@ async def sign_in_with_passkey(
     await record_passkey_sign_in(services.store, now(), verified, request.client_id)
     if session_cookie:
         await end_session(services, session_id_of(session_cookie))
-    new = await start_session(services.store, services.settings, now, verified.user.id)
+    new = await start_session(
+        services.store, services.settings, now, verified.user.id, methods=verified.amr
+    )
     return await answer_signed_in(services, client, request, new.record, verified.user, new)

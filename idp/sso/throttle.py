@@ -40,8 +40,10 @@ __all__ = [
     "pair_key",
     "record_address_success",
     "record_login_success",
+    "record_second_factor_success",
     "reserve_address_attempt",
     "reserve_login_attempt",
+    "reserve_second_factor_attempt",
 ]
 
 
@@ -107,6 +109,50 @@ async def record_login_success(
 ) -> None:
     """Forget the account's and the pair's failures; give the address its reservation back."""
     pair, address, account = _keys(settings, username, ip)
+
+    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
+        return settle_success(live, [pair[0], account[0]], [address])
+
+    await store.update_login_counters([pair[0], address[0], account[0]], clock(), update)
+
+
+def _second_factor_keys(
+    settings: Settings, username: str, ip: str
+) -> list[tuple[str, ThrottlePolicy]]:
+    """The keys a second-factor attempt counts against: the account (under its login key,
+    so an unlock forgets them too) and the account with the address lock, as someone
+    guessing codes already knows the password; the address counts with password attempts."""
+    window, lock = settings.login_failure_window, settings.login_lock_duration
+    factor = f"{account_key(username)}|mfa"
+    return [
+        (f"{factor}|{ip_key(ip)}", ThrottlePolicy(settings.login_max_failures, window, lock)),
+        (ip_key(ip), ThrottlePolicy(settings.login_max_failures_per_ip, window, lock)),
+        (factor, ThrottlePolicy(settings.login_max_failures, window, lock)),
+    ]
+
+
+async def reserve_second_factor_attempt(
+    store: Store, settings: Settings, clock: Clock, *, username: str, ip: str
+) -> ThrottleVerdict:
+    """As :func:`reserve_login_attempt`, for a second-factor code of ``username``."""
+    now = clock()
+    keys = _second_factor_keys(settings, username, ip)
+    decided: list[ThrottleVerdict] = []
+
+    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
+        decision, change = reserve(live, keys, now)
+        decided.append(decision)
+        return change
+
+    await store.update_login_counters([key for key, _ in keys], now, update)
+    return decided[-1]
+
+
+async def record_second_factor_success(
+    store: Store, settings: Settings, clock: Clock, *, username: str, ip: str
+) -> None:
+    """As :func:`record_login_success`, for a right second-factor code."""
+    pair, address, account = _second_factor_keys(settings, username, ip)
 
     def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
         return settle_success(live, [pair[0], account[0]], [address])

@@ -33,12 +33,14 @@ from idp.store.records import LoginCounterChange as LoginCounterChange
 from idp.store.records import LoginCounterUpdate as LoginCounterUpdate
 from idp.store.records import NewRefreshToken as NewRefreshToken
 from idp.store.records import PasskeyRecord as PasskeyRecord
+from idp.store.records import RecoveryCode as RecoveryCode
 from idp.store.records import RefreshRotation as RefreshRotation
 from idp.store.records import RefreshRotationRequest as RefreshRotationRequest
 from idp.store.records import RefreshTokenRecord as RefreshTokenRecord
 from idp.store.records import RotationOutcome as RotationOutcome
 from idp.store.records import SchemaStatus as SchemaStatus
 from idp.store.records import SessionRecord as SessionRecord
+from idp.store.records import TotpCredential as TotpCredential
 from idp.store.records import UserRecord as UserRecord
 from idp.store.records import WebAuthnChallengeRecord as WebAuthnChallengeRecord
 
@@ -388,6 +390,55 @@ class AuditStore(Protocol):
         ``limit`` (the newest such ones)."""
 
 
+class SecondFactorStore(Protocol):
+    """Second factors (``idp.sso.factors``): TOTP credentials and recovery codes, and what a
+    session has proved. ``audit`` rows as in ClientStore. Each ``use_*`` is one atomic step:
+    of concurrent callers with the same code or time step, exactly one gets True."""
+
+    async def get_totp(self, user_id: str) -> TotpCredential | None: ...
+
+    async def put_pending_totp(self, credential: TotpCredential) -> bool:
+        """Store a pending credential in place of a pending one; False (nothing written)
+        when the user already has an active one."""
+
+    async def activate_totp(
+        self, user_id: str, step: int, now: float, code_hashes: Sequence[bytes], audit: AuditEntry
+    ) -> bool:
+        """Make the pending credential active with ``step`` as used, and replace the user's
+        recovery codes with ``code_hashes``, in one transaction; False when none was pending."""
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Record ``step`` as used if it is later than every step used before, for an active
+        credential (RFC 6238 section 5.2: a code is accepted once)."""
+
+    async def delete_second_factors(self, user_id: str, audit: AuditEntry | None = None) -> bool:
+        """Forget the user's TOTP credential and recovery codes; whether there was any."""
+
+    async def replace_recovery_codes(
+        self, user_id: str, code_hashes: Sequence[bytes], now: float, audit: AuditEntry
+    ) -> None:
+        """Replace every recovery code of the user with new ones (audited with the change)."""
+
+    async def use_recovery_code(self, user_id: str, code_hash: bytes, now: float) -> bool:
+        """Mark an unused recovery code used; False when there is no such unused code."""
+
+    async def count_recovery_codes(self, user_id: str) -> int:
+        """How many unused recovery codes the user has."""
+
+    async def reseal_totp_secrets(
+        self, reseal: Callable[[TotpCredential], bytes | None], audit: AuditEntry | None = None
+    ) -> int:
+        """Replace every TOTP secret's seal with ``reseal(credential)`` (None: leave it), in
+        one transaction; how many changed (``audit`` is written if any did)."""
+
+    async def record_authentication(
+        self, session_id: bytes, amr: Sequence[str], acr: str, now: float, second_factor: bool
+    ) -> bool:
+        """A live session's user authenticated again now (a step-up or a re-authentication):
+        set its amr, acr and auth_time, and second_factor_at if ``second_factor``; False when
+        the session is gone or ended."""
+
+
 class GrantStore(CodeStore, RefreshTokenStore, RevocationStore, UserStore, Protocol):
     """What the token endpoint's grants use: codes, refresh tokens, revocations and users."""
 
@@ -405,6 +456,7 @@ class Store(
     LoginCounterStore,
     KeyRingStore,
     AuditStore,
+    SecondFactorStore,
     Protocol,
 ):
     """Everything the service keeps."""

@@ -22,8 +22,10 @@ from idp.store.records import (
     KeyRecord,
     LoginCounter,
     PasskeyRecord,
+    RecoveryCode,
     RefreshTokenRecord,
     SessionRecord,
+    TotpCredential,
     UserRecord,
     WebAuthnChallengeRecord,
 )
@@ -132,3 +134,5 @@ REFRESH_TOKENS = Table("refresh_tokens", RefreshTokenRecord, "id")
 LOGIN_COUNTERS = Table("login_failures", LoginCounter, "key")
 KEYS = Table("signing_keys", KeyRecord, "kid")
 AUDIT = Table("audit_log", AuditEntry, "id", generated=("id", "count"))
+TOTP = Table("totp_credentials", TotpCredential, "user_id")
+RECOVERY_CODES = Table("recovery_codes", RecoveryCode, "code_hash")

@@ -37,6 +37,8 @@ class ClientRecord:
     previous_secret_hash: bytes | None = field(default=None, repr=False)
     """The secret replaced by a rotation, still accepted until ``previous_secret_expires_at``."""
     previous_secret_expires_at: float | None = None
+    require_mfa: bool = False
+    """Every sign-in for this client needs a second factor (acr ``urn:idp:acr:mfa``)."""
 
     @property
     def is_public(self) -> bool:
@@ -54,6 +56,8 @@ class UserRecord:
     name: str | None
     created_at: float
     disabled: bool = False
+    mfa_required: bool = False
+    """Every sign-in of this user needs a second factor."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,12 @@ class SessionRecord:
     idle_expires_at: float
     expires_at: float
     ended_at: float | None = None
+    amr: tuple[str, ...] = ("pwd",)
+    """How the user authenticated (RFC 8176 section 2 values)."""
+    acr: str | None = None
+    """The authentication context class reached (``idp.sso.factors`` names them)."""
+    second_factor_at: float | None = None
+    """When a second factor was last checked in this session."""
 
     def is_live(self, now: float) -> bool:
         """Not ended, and neither the idle nor the absolute timeout has passed."""
@@ -149,6 +159,34 @@ class AuthorizationCodeRecord:
     created_at: float
     expires_at: float
     consumed_at: float | None = None
+    amr: tuple[str, ...] = ()
+    acr: str | None = None
+
+
+@dataclass(frozen=True)
+class TotpCredential:
+    """A user's TOTP shared secret (RFC 6238), sealed under the key-encryption key.
+
+    ``pending`` until the user confirms a first code, then ``active``; ``last_step`` is the
+    newest time step accepted, so no code is accepted twice (RFC 6238 section 5.2).
+    """
+
+    user_id: str
+    secret_sealed: bytes = field(repr=False)
+    state: str
+    created_at: float
+    activated_at: float | None = None
+    last_step: int | None = None
+
+
+@dataclass(frozen=True)
+class RecoveryCode:
+    """One single-use recovery code: only a hash of it is kept."""
+
+    user_id: str
+    code_hash: bytes = field(repr=False)
+    created_at: float
+    used_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,11 @@ _CLIENT_METADATA = (
         STRING,
         'Where logout tokens are posted (https, public host; "" removes it on update).',
     ),
+    Field(
+        "require_mfa",
+        BOOLEAN,
+        "Every sign-in for this client needs a second factor (acr urn:idp:acr:mfa).",
+    ),
 )
 CREATE_FIELDS = (
     Field("name", STRING, "Unique name.", required=True),

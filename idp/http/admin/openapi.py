@@ -105,6 +105,7 @@ def _schemas() -> dict[str, Any]:
         "access_token_alg": _string("Algorithm of its access tokens."),
         "id_token_alg": _string("Algorithm of its ID tokens."),
         "created_at": _string("When it was registered.", fmt=time),
+        "require_mfa": {"type": "boolean", "description": "Sign-ins need a second factor."},
     }
     client = _object(client_properties, [n for n in client_properties if n != "client_secret"])
     user = _object(
@@ -165,6 +166,23 @@ def _user_outcomes(user: dict[str, Any]) -> dict[str, Any]:
     return {
         "DisabledUser": _object(disabled, [*user["required"], "sessions_ended"]),
         "Unlocked": _object(unlocked, list(unlocked)),
+        **_mfa_outcomes(),
+    }
+
+
+def _mfa_outcomes() -> dict[str, Any]:
+    """A user's second factors (as ``idp users mfa --json``), and the answer to a reset."""
+    status = {
+        "id": _string("The user's id."),
+        "username": _string("Login name."),
+        "totp": {"type": "string", "enum": ["none", "pending", "active"]},
+        "recovery_codes_left": _count("Unused recovery codes."),
+        "mfa_required": {"type": "boolean", "description": "Every sign-in needs one."},
+    }
+    reset = {**status, "reset": {"type": "boolean", "description": "False: there was none."}}
+    return {
+        "MfaStatus": _object(status, list(status)),
+        "MfaReset": _object(reset, list(reset)),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idp.http.admin import audit, clients, keys, users
+from idp.http.admin import audit, clients, factors, keys, users
 from idp.http.admin.openapi import openapi_document
 from idp.http.admin.routing import (
     ONE_ERRORS,
@@ -83,6 +83,20 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("POST", f"{USER}/unlock", "user.unlock", users.unlock, "Unlocked", errors=ONE_ERRORS),
     Operation("DELETE", USER, "user.delete", users.delete, status=204, errors=ONE_ERRORS),
+    Operation("GET", f"{USER}/mfa", "user.mfa", factors.status, "MfaStatus", errors=ONE_ERRORS),
+    Operation(
+        "POST", f"{USER}/mfa/reset", "user.mfa_reset", factors.reset, "MfaReset", errors=ONE_ERRORS
+    ),
+    Operation(
+        "POST",
+        f"{USER}/require-mfa",
+        "user.require_mfa",
+        factors.require,
+        "MfaStatus",
+        body=factors.REQUIRE_FIELDS,
+        body_required=False,
+        errors=ONE_ERRORS,
+    ),
     Operation(
         "GET", "/admin/audit", "audit.list", audit.list_audit, "AuditPage", query=audit.QUERY
     ),

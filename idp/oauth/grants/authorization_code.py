@@ -138,6 +138,7 @@ class AuthorizationCodeGrant:
             scope=record.scope,
             grant_id=record.id,
             sid=session_bound_sid(record.sid, "offline_access" in record.scope),
+            acr=record.acr,
         )
         now = context.clock()
         issued_at = int(now)
@@ -157,6 +158,8 @@ class AuthorizationCodeGrant:
                     lifetime=settings.id_token_ttl,
                     access_token=access_token,
                     alg=client.id_token_alg,
+                    amr=record.amr,
+                    acr=record.acr,
                 ),
                 ID_TOKEN_TYP,
                 now,

@@ -103,6 +103,7 @@ def issue_access_token(
     auth_time: float | None = None,
     grant_id: str | None = None,
     sid: str | None = None,
+    acr: str | None = None,
 ) -> str:
     """An RFC 9068 access token for ``client``, signed by the active key of its algorithm.
 
@@ -123,4 +124,6 @@ def issue_access_token(
     )
     if auth_time is not None:
         claims["auth_time"] = int(auth_time)
+    if acr is not None:
+        claims["acr"] = acr  # RFC 9068 section 2.2.1
     return context.ring.sign(client.access_token_alg, claims, ACCESS_TOKEN_TYP, now)

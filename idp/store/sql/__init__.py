@@ -11,16 +11,18 @@ are grouped by concern, one module each, over ``core`` (the dialect, the schema,
 - ``keys``: the signing-key ring;
 - ``audit``: the audit trail and the login throttle's counters;
 - ``passkeys``: WebAuthn user handles, credentials and challenges.
+- ``factors``: second factors (TOTP, recovery codes) and what a session has proved.
 """
 
 from __future__ import annotations
 
 from idp.store.sql.accounts import Accounts
 from idp.store.sql.audit import AuditAndThrottle
+from idp.store.sql.factors import Factors
 from idp.store.sql.keys import Keys
 from idp.store.sql.passkeys import Passkeys
 from idp.store.sql.tokens import Tokens
 
 
-class SqlStore(Accounts, Tokens, Keys, AuditAndThrottle, Passkeys):
+class SqlStore(Accounts, Tokens, Keys, AuditAndThrottle, Passkeys, Factors):
     """Store backed by a SQL database, through the dialect that speaks to it."""
