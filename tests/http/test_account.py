@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from idp.store.base import Store
+from tests.support.factors import code_now, enrol_totp, wrong_code
 from tests.support.records import a_passkey
 from tests.support.server import register_client, with_store
 from tests.support.sso import (
@@ -279,3 +280,27 @@ def test_passkey_options_need_the_forms_csrf_token(world: World, path: str) -> N
         assert body["publicKey"]["userVerification"] == "required"
         assert body["publicKey"]["rpId"] == "127.0.0.1"
         assert body["publicKey"]["allowCredentials"] == [] and body["challenge_id"]
+
+
+def test_an_account_with_two_step_verification_needs_its_code_to_sign_in(world: World) -> None:
+    """The password alone never opens the account page of an account with a second factor:
+    the code goes in the same form, and a wrong one starts no session."""
+    secret, _ = enrol_totp(world.server.settings, world.user_id, world.clock)
+    with world.browser() as browser:
+        page = browser.get("/account/login")
+        assert 'name="code"' in page.text
+
+        def attempt(code: str) -> httpx.Response:
+            fields = hidden_inputs(browser.get("/account/login").text)
+            data = {"request": fields["request"], "csrf": fields["csrf"], "username": "alice",
+                    "password": PASSWORD, "code": code}  # fmt: skip
+            return browser.post("/account/login", data=data)
+
+        without = attempt("")
+        assert without.status_code == 400 and "two-step verification" in without.text
+        wrong = attempt(wrong_code(secret, world.clock))
+        assert wrong.status_code == 400
+        assert 'action="/account/login"' in browser.get("/account").text  # no session yet
+        done = attempt(code_now(secret, world.clock))
+        assert done.status_code == 303 and done.headers["location"] == "/account", done.text
+        assert "Your account" in browser.get("/account").text
