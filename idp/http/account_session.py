@@ -25,15 +25,14 @@ from idp.store.base import SessionRecord, UserRecord
 
 ACCOUNT_PURPOSE = "account"
 ACCOUNT_FORM_LIFETIME = 900
-NOT_SIGNED_IN = (
-    "You are not signed in. Sign in to an application that uses this account, then come back."
-)
+NOT_SIGNED_IN = "You are not signed in. Sign in on your account page, then come back."
 REAUTH_PATH = "/account/reauth"
 
 
 def not_signed_in() -> Response:
     """The page for a browser without a live session (401)."""
-    return page("account_message.html", {"title": "Sign in first", "message": NOT_SIGNED_IN}, 401)
+    context = {"title": "Sign in first", "message": NOT_SIGNED_IN, "link": "/account/login"}
+    return page("account_message.html", context, 401)
 
 
 async def signed_in(request: Request, found: Services) -> tuple[SessionRecord, UserRecord] | None:

@@ -33,6 +33,7 @@ def test_without_a_session_the_pages_say_to_sign_in(world: World) -> None:
     with world.browser() as browser:
         page = browser.get("/account/totp")
         assert page.status_code == 401 and "not signed in" in page.text
+        assert 'href="/account/login"' in page.text
         assert browser.post("/account/totp/remove", data={}).status_code == 401
         assert browser.get("/account/reauth").status_code == 401
 
