@@ -245,3 +245,22 @@ def test_account_password_sign_in_points_a_passkey_only_account_to_its_passkey(
         assert refused.status_code == 400, refused.text
         assert "two-step verification with a passkey" in refused.text
         assert "idp_session" not in browser.cookies
+
+
+def test_a_passkey_steps_up_a_password_session_in_place(world: World) -> None:
+    device = _device(world)
+    with world.browser() as browser:
+        first = world.request()
+        page = browser.get(first.url())
+        assert submit_login(browser, page, "alice", PASSWORD).status_code == 303
+        cookie = browser.cookies["idp_session"]
+        _register(world, world.user_id, device)  # added after this sign-in
+        request = world.request(acr_values=MFA)
+        asked = browser.get(request.url())
+        assert asked.status_code == 200 and "Use a passkey" in asked.text
+        done = _use_passkey(browser, asked, device)
+        assert done.status_code == 303, done.text
+        assert browser.cookies["idp_session"] == cookie  # the same session, raised
+        claims = _claims(world, request, done.headers["location"])
+        assert claims["amr"] == ["pwd", "hwk", "mfa"] and claims["acr"] == MFA
+        assert browser.get(world.request(acr_values=MFA).url()).status_code == 303
