@@ -163,7 +163,8 @@ async def submit_passkey_second_factor(
     verifies, answer the request as a right code does (:func:`submit_second_factor`).
 
     The session gets ``amr`` pwd, then hwk or swk as the passkey is device-bound or synced,
-    then mfa (RFC 8176 section 2), and ``acr`` ``urn:idp:acr:mfa``. Another user's passkey,
+    then mfa (RFC 8176 section 2; a step-up keeps what its session proved before in place
+    of pwd), and ``acr`` ``urn:idp:acr:mfa``. Another user's passkey,
     a used or expired challenge, or a throttled attempt asks again.
     """
     parts = await _pending_parts(services, pending, session_cookie)
@@ -183,8 +184,15 @@ async def submit_passkey_second_factor(
     if result.passkey is None:
         refused = EXPIRED if result.reason == "challenge" else PASSKEY_REFUSED
         return await _ask_again(services, client, pending, user, result, refused)
-    amr = ("pwd", result.passkey.key_method, "mfa")
+    amr = _with_passkey(session.amr if session else ("pwd",), result.passkey.key_method)
     return await _finish(services, client, pending, user, session, session_cookie, amr)
+
+
+def _with_passkey(proved: tuple[str, ...], key_method: str) -> tuple[str, ...]:
+    """The RFC 8176 methods once a passkey (``hwk`` or ``swk``) joins those the sign-in
+    proved before it (the password, or a live session's), ending with ``mfa``."""
+    earlier = [m for m in proved if m != "mfa"]
+    return tuple(dict.fromkeys([*earlier, key_method, "mfa"]))
 
 
 async def _ask_again(
