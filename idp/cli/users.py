@@ -190,7 +190,9 @@ def add_mfa_commands(users_group: Commands) -> None:
     show = users_group.add_parser("mfa", help="show a user's second factors")
     show.add_argument("username")
     base.finish(show, cmd_mfa, writes=False)
-    reset = users_group.add_parser("mfa-reset", help="remove a user's TOTP and recovery codes")
+    reset = users_group.add_parser(
+        "mfa-reset", help="remove a user's TOTP, recovery codes and passkeys"
+    )
     reset.add_argument("username")
     base.finish(reset, cmd_mfa_reset)
     require = users_group.add_parser(

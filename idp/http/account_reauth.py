@@ -21,7 +21,7 @@ from idp.http.account_session import (
 )
 from idp.http.html import redirect
 from idp.http.services import Services, services
-from idp.sso.factors import has_second_factor
+from idp.sso.factors import has_totp
 from idp.sso.reauth import reauthenticate
 from idp.store.base import SessionRecord, UserRecord
 
@@ -51,7 +51,7 @@ async def _form(
     context = {
         "username": user.username,
         "error": error,
-        "two_factors": await has_second_factor(found.store, user.id),
+        "two_factors": await has_totp(found.store, user.id),
     }
     extra = {"next": next_path}
     return account_form_page(request, found, session, "account_reauth.html", context, status, extra)

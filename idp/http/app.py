@@ -165,6 +165,14 @@ def create_app(
         Route("/authorize", timed("authorize", authorize.authorize), methods=["GET", "POST"]),
         Route("/login", timed("login", login.login), methods=["POST"]),
         Route("/login/second-factor", second_factor.second_factor, methods=["POST"]),
+        Route(
+            "/login/second-factor/passkey/options",
+            second_factor.passkey_options,
+            methods=["POST"],
+        ),
+        Route(
+            "/login/second-factor/passkey", second_factor.second_factor_passkey, methods=["POST"]
+        ),
         Route("/consent", consent.consent, methods=["POST"]),
         Route("/account/totp", account_totp.totp_page, methods=["GET"]),
         Route("/account/totp", account_totp.confirm, methods=["POST"]),

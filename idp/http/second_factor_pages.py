@@ -58,7 +58,8 @@ def pending_from(document: dict[str, Any], binding: str | None) -> PendingSecond
 def second_factor_page(
     request: Request, found: Services, asked: SecondFactorNeeded, sealed: str | None = None
 ) -> Response:
-    """The code form for a pending sign-in (429 with Retry-After when throttled)."""
+    """The code form for a pending sign-in, with the passkey button (and its script) for a
+    user who has a passkey (429 with Retry-After when throttled)."""
     binding, is_new = browser_binding(request, found.settings)
     if sealed is None:
         document = pending_document(asked.pending, binding)
@@ -69,9 +70,12 @@ def second_factor_page(
         "error": asked.error,
         "sealed": sealed,
         "csrf": found.sealer.csrf_token(binding, sealed),
+        "code": asked.code,
+        "passkey": asked.passkey,
     }
     status = 429 if asked.retry_after else 200
-    response = page("second_factor.html", context, status, (asked.pending.request.redirect_uri,))
+    targets = (asked.pending.request.redirect_uri,)
+    response = page("second_factor.html", context, status, targets, scripts=asked.passkey)
     if asked.retry_after:
         response.headers["Retry-After"] = str(asked.retry_after)
     if is_new:

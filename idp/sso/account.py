@@ -22,7 +22,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from idp.sso.factors import check_second_factor, has_second_factor
+from idp.sso.factors import check_second_factor, has_passkey, has_totp
 from idp.sso.login import LOGIN_FAILED, MAX_PASSWORD_LENGTH, check_password, throttled_message
 from idp.sso.outcomes import SignInServices
 from idp.sso.passkeys import (
@@ -105,6 +105,12 @@ CODE_NEEDED = (
 )
 
 
+PASSKEY_NEEDED = (
+    "This account has two-step verification with a passkey: use Sign in with a passkey "
+    "below instead of your password."
+)
+
+
 @dataclass(frozen=True)
 class AccountSignInRefused:
     """The account sign-in failed; ``retry_after`` (whole seconds) when throttled."""
@@ -181,9 +187,11 @@ async def sign_in_to_account(
     session_cookie: str | None,
 ) -> AccountSignIn:
     """Check a typed password for the account page, throttled as :func:`idp.sso.signin.sign_in`
-    is, and start a new session when it is right. An account with a second factor needs
-    its code in the same form (checked, throttled and audited as at sign-in), so the
-    account page is never reached with the password alone."""
+    is, and start a new session when it is right. An account with an authenticator app
+    needs its code in the same form (checked, throttled and audited as at sign-in); one
+    with only a passkey as its second factor is told to sign in with the passkey
+    (:func:`sign_in_to_account_with_passkey`). The account page is never reached with the
+    password alone when the account has a second factor."""
     who = {"username": username, "ip": client_address}
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
@@ -193,7 +201,9 @@ async def sign_in_to_account(
     if user is None:
         return AccountSignInRefused(LOGIN_FAILED, username)
     await record_login_success(services.store, services.settings, services.clock, **who)
-    two_factors = await has_second_factor(services.store, user.id)
+    two_factors = await has_totp(services.store, user.id)
+    if not two_factors and await has_passkey(services.store, user.id):
+        return AccountSignInRefused(PASSKEY_NEEDED, username)
     if two_factors:
         result = await check_second_factor(
             services.store, services.settings, services.clock, user, code, client_address

@@ -1,10 +1,11 @@
 """Second factors: TOTP enrolment and checks, recovery codes, and when a sign-in needs one.
 
 What a sign-in proved is told to clients in the RFC 8176 ``amr`` values (``pwd``; ``pwd``,
-``otp``, ``mfa`` after a TOTP or recovery code) and in an ``acr`` (OpenID Connect Core 1.0
+``otp``, ``mfa`` after a TOTP or recovery code; ``pwd``, ``hwk`` or ``swk``, ``mfa`` after a
+passkey, :func:`check_passkey_second_factor`) and in an ``acr`` (OpenID Connect Core 1.0
 section 2) of our own naming: ``urn:idp:acr:pwd`` for a password alone and
 ``urn:idp:acr:mfa`` for a password and a second factor. A sign-in needs a second factor
-when the user has one (an active TOTP credential), the user or the client is marked as
+when the user has one (an active TOTP credential or a passkey), the user or the client is marked as
 requiring one, or the request asks for ``urn:idp:acr:mfa`` in ``acr_values``.
 
 TOTP secrets are sealed with AES-256-GCM under the key-encryption key, the user id bound in
@@ -29,11 +30,13 @@ from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from webauthn.helpers import bytes_to_base64url
 
 from idp.clock import Clock
 from idp.config import Settings
 from idp.oauth.acr import ACR_MFA, AMR_MFA
 from idp.sso import totp
+from idp.sso.passkeys import PasskeyRefused, VerifiedPasskey, verify_passkey_assertion
 from idp.sso.throttle import record_second_factor_success, reserve_second_factor_attempt
 from idp.store.base import (
     AuditEntry,
@@ -117,10 +120,21 @@ def totp_issuer_name(settings: Settings) -> str:
 # -- when a second factor is needed -------------------------------------------------------
 
 
-async def has_second_factor(store: Store, user_id: str) -> bool:
-    """Whether the user has an active TOTP credential."""
+async def has_totp(store: Store, user_id: str) -> bool:
+    """Whether the user has an active TOTP credential (and so recovery codes)."""
     credential = await store.get_totp(user_id)
     return credential is not None and credential.state == "active"
+
+
+async def has_passkey(store: Store, user_id: str) -> bool:
+    """Whether the user has registered a passkey."""
+    return bool(await store.list_passkeys(user_id))
+
+
+async def has_second_factor(store: Store, user_id: str) -> bool:
+    """Whether the user has a second factor to give after the password: an active TOTP
+    credential or a passkey (WebAuthn Level 2 section 7.2, for a known user)."""
+    return await has_totp(store, user_id) or await has_passkey(store, user_id)
 
 
 async def second_factor_required(
@@ -150,6 +164,7 @@ class Check(Enum):
 
     TOTP = "totp"
     RECOVERY_CODE = "recovery_code"
+    PASSKEY = "passkey"
     WRONG = "wrong"
     THROTTLED = "throttled"
 
@@ -158,10 +173,14 @@ class Check(Enum):
 class CheckResult:
     check: Check
     retry_after: float = 0.0
+    passkey: VerifiedPasskey | None = None
+    """The verified assertion, for :data:`Check.PASSKEY`."""
+    reason: str = ""
+    """Why a passkey was refused (:class:`idp.sso.passkeys.PasskeyRefused`'s reason)."""
 
     @property
     def accepted(self) -> bool:
-        return self.check in (Check.TOTP, Check.RECOVERY_CODE)
+        return self.check in (Check.TOTP, Check.RECOVERY_CODE, Check.PASSKEY)
 
 
 async def check_second_factor(
@@ -201,6 +220,56 @@ async def check_second_factor(
             store, clock, user, "mfa.recovery_code.use", "success", client_address, remaining=left
         )
     return CheckResult(result)
+
+
+async def check_passkey_second_factor(
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    user: UserRecord,
+    *,
+    challenge_id: str,
+    credential_json: str,
+    browser: str,
+    client_address: str,
+) -> CheckResult:
+    """Check a passkey assertion of ``user`` as a second factor, throttled and audited as a
+    code is (:func:`check_second_factor`).
+
+    Only ``user``'s own credentials verify (WebAuthn Level 2 section 7.2 with the user known
+    beforehand, :func:`idp.sso.passkeys.verify_passkey_assertion`); the challenge is used
+    once whatever the outcome. Audited as ``mfa.verify`` with ``method`` ``passkey``.
+    """
+    who = {"username": user.username, "ip": client_address}
+    verdict = await reserve_second_factor_attempt(store, settings, clock, **who)
+    if not verdict.allowed:
+        await _audit(
+            store, clock, user, "mfa.verify", "failure", client_address, "passkey",
+            reason="throttled",
+        )  # fmt: skip
+        return CheckResult(Check.THROTTLED, verdict.delay)
+    try:
+        verified = await verify_passkey_assertion(
+            store,
+            settings,
+            clock,
+            challenge_id=challenge_id,
+            credential_json=credential_json,
+            browser=browser,
+            user_id=user.id,
+        )
+    except PasskeyRefused as exc:
+        await _audit(
+            store, clock, user, "mfa.verify", "failure", client_address, "passkey",
+            reason=exc.reason,
+        )  # fmt: skip
+        return CheckResult(Check.WRONG, reason=exc.reason)
+    await record_second_factor_success(store, settings, clock, **who)
+    await _audit(
+        store, clock, user, "mfa.verify", "success", client_address, "passkey",
+        credential=bytes_to_base64url(verified.passkey.credential_id),
+    )  # fmt: skip
+    return CheckResult(Check.PASSKEY, passkey=verified)
 
 
 async def _check_code(
@@ -307,7 +376,7 @@ async def confirm_totp(
 async def regenerate_recovery_codes(store: Store, clock: Clock, user: UserRecord) -> list[str]:
     """Ten new recovery codes in place of the old ones (audited ``mfa.recovery_codes.new``);
     FactorError when the user has no active TOTP credential."""
-    if not await has_second_factor(store, user.id):
+    if not await has_totp(store, user.id):
         raise FactorError("Set up an authenticator app first.")
     codes = new_recovery_codes()
     hashes = [recovery_code_hash(user.id, c) for c in codes]

@@ -105,13 +105,18 @@ class PendingSecondFactor:
 
 @dataclass(frozen=True, slots=True)
 class SecondFactorNeeded:
-    """Ask for a TOTP code or a recovery code to finish ``pending`` (the handler keeps it
-    sealed and bound to the browser); ``retry_after`` (seconds) when throttled."""
+    """Ask for a TOTP code or a recovery code (when ``code``) or a passkey (when ``passkey``)
+    to finish ``pending`` (the handler keeps it sealed and bound to the browser);
+    ``retry_after`` (seconds) when throttled."""
 
     client_name: str
     pending: PendingSecondFactor
     error: str | None = None
     retry_after: int = 0
+    code: bool = True
+    """The user has an authenticator app (and recovery codes)."""
+    passkey: bool = False
+    """The user has a passkey."""
 
 
 @dataclass(frozen=True, slots=True)

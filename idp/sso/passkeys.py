@@ -18,7 +18,8 @@ what a verified response may do:
   (section 7.2 step 21); a counter that goes back is refused and audited as a possibly
   cloned authenticator (section 6.1.1).
 
-A service of the sso floor: the passkey sign-in (:func:`idp.sso.signin.sign_in_with_passkey`)
+A service of the sso floor: the passkey sign-in (:func:`idp.sso.signin.sign_in_with_passkey`),
+the second factor after a password (:mod:`idp.sso.factors`, :mod:`idp.sso.second_factor`)
 and the account page (:mod:`idp.sso.account`) call it; it calls the store.
 """
 
@@ -105,6 +106,12 @@ class VerifiedPasskey:
     user_verified: bool
 
     @property
+    def key_method(self) -> str:
+        """The RFC 8176 (section 2) method of the key: ``swk`` for a backup-eligible (synced)
+        passkey, ``hwk`` for a device-bound one."""
+        return "swk" if self.passkey.backup_eligible else "hwk"
+
+    @property
     def amr(self) -> tuple[str, ...]:
         """Authentication method references (RFC 8176 section 2) for this assertion.
 
@@ -114,7 +121,7 @@ class VerifiedPasskey:
         the authenticator verified the user too (PIN or biometric: a second factor on the
         device itself).
         """
-        methods = ["swk" if self.passkey.backup_eligible else "hwk", "user"]
+        methods = [self.key_method, "user"]
         if self.user_verified:
             methods.append("mfa")
         return tuple(methods)

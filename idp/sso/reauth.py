@@ -2,7 +2,9 @@
 
 A change of second factors needs a sign-in within IDP_REAUTH_MAX_AGE seconds. A person
 whose sign-in is older confirms it is still them: the password (throttled as at sign-in)
-and, when the account has one, a second factor (throttled and audited as at sign-in).
+and, when the account has an authenticator app, its code or a recovery code (throttled
+and audited as at sign-in). A passkey is not asked here: a person whose only second factor
+is a passkey confirms with the password, or signs in afresh with the passkey.
 The session then records the new authentication (its ``auth_time``, and its ``amr`` and
 ``acr``), and keeps its id, its sid and its clients' grants.
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idp.oauth.acr import ACR_MFA, ACR_PASSWORD, AMR_MFA, AMR_PASSWORD
-from idp.sso.factors import check_second_factor, has_second_factor
+from idp.sso.factors import check_second_factor, has_totp
 from idp.sso.login import check_password, throttled_message
 from idp.sso.outcomes import SignInServices
 from idp.sso.second_factor import WRONG_CODE
@@ -46,7 +48,7 @@ async def reauthenticate(
     code: str,
     client_address: str,
 ) -> ReauthRefused | None:
-    """Check the password (and the second factor, if the user has one) of a live session's
+    """Check the password (and the TOTP or recovery code, if the user has TOTP) of a live session's
     user and record the new authentication in the session; None when it succeeded."""
     who = {"username": user.username, "ip": client_address}
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
@@ -56,7 +58,7 @@ async def reauthenticate(
     if checked is None or checked.id != user.id:
         return ReauthRefused(WRONG_PASSWORD)
     await record_login_success(services.store, services.settings, services.clock, **who)
-    two_factors = await has_second_factor(services.store, user.id)
+    two_factors = await has_totp(services.store, user.id)
     if two_factors:
         result = await check_second_factor(
             services.store, services.settings, services.clock, user, code, client_address

@@ -12,16 +12,18 @@ import pytest
 from openapi_spec_validator import validate
 
 from idp.admin.context import AdminContext
+from idp.admin.factors import reset_mfa
 from idp.admin.keys import rewrap_keys
-from idp.admin.users import create_user
+from idp.admin.users import UserRef, create_user
 from idp.clock import system_clock
 from idp.config import Settings, load_settings
 from idp.keyring.changes import ensure_key_rings
-from idp.sso.factors import begin_totp, open_secret, resealed_secret
+from idp.sso.factors import begin_totp, has_second_factor, open_secret, resealed_secret
 from idp.store.base import Store
 from tests.support.admin_api import audit
 from tests.support.cli import Idp
 from tests.support.factors import enrol_totp
+from tests.support.records import a_passkey
 from tests.support.server import LiveServer, with_store
 
 Admin = tuple[str, dict[str, str]]
@@ -169,3 +171,20 @@ async def test_a_rewrap_cut_short_after_the_totp_secrets_runs_again(
     assert len(await rewrap_keys(ctx, new_key)) >= 1
     credential = await store.get_totp(user.id)
     assert credential is not None and open_secret(credential, new_key) is not None
+
+
+@pytest.mark.anyio
+async def test_a_reset_removes_passkeys_too(store: Store, settings: Settings) -> None:
+    ctx = AdminContext(store, settings)
+    user = await create_user(ctx, "ada", "long enough")
+    other = await create_user(ctx, "bob", "long enough")
+    await store.add_passkey(a_passkey(b"ada-key", user_id=user.id))
+    await store.add_passkey(a_passkey(b"bob-key", user_id=other.id))
+    assert await has_second_factor(store, user.id)  # a passkey alone is a second factor
+    _, _, removed = await reset_mfa(ctx, UserRef(id=user.id))
+    assert removed and not await has_second_factor(store, user.id)
+    assert [p.credential_id for p in await store.list_passkeys(other.id)] == [b"bob-key"]
+    [row] = [e for e in await store.list_audit() if e.action == "passkey.remove"]
+    assert row.target == user.id and row.detail["name"] == "Laptop"
+    _, _, again = await reset_mfa(ctx, UserRef(id=user.id))
+    assert again is False

@@ -5,8 +5,9 @@ id; localhost is a secure context over http), and Chromium's virtual authenticat
 (DevTools protocol ``WebAuthn`` domain: CTAP2, internal transport, resident keys, user
 verification) stands in for a platform authenticator. The person registers a passkey on
 the account page and signs in with it without a username; a credential that claims another
-user's handle and an authenticator whose counter went back are refused. The account page's
-actions run in the same browser.
+user's handle and an authenticator whose counter went back are refused. With a passkey, a
+password sign-in asks for it as the second factor. The account page's actions run in the
+same browser.
 """
 
 from __future__ import annotations
@@ -257,6 +258,65 @@ def test_passkey_registered_on_the_account_page_signs_in_without_a_username(
     assert clone.target == local_world.user_id and clone.detail["presented_count"] == 1
     added = [r.target for r in rows if r.action == "passkey.add"]
     assert added == [local_world.user_id, bob]
+    assert not [m for m in console if "Content Security Policy" in m], console
+
+
+def test_passkey_as_the_second_factor_after_the_password(
+    local_world: World,
+    local_settings: Settings,
+    port: int,
+    client_app: tuple[str, list[str]],
+    request: pytest.FixtureRequest,
+) -> None:
+    base = f"http://localhost:{port}"
+    app_url, reached = client_app
+    client_id, _ = register_client(
+        local_settings,
+        "browser app",
+        public=True,
+        redirect_uris=[f"{app_url}/cb"],
+        grant_types=["authorization_code"],
+    )
+    authorization = AuthorizeParams(client_id, f"{app_url}/cb")
+    console: list[str] = []
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=LOCALHOST_ARGS
+        )
+        try:
+            page = browser.new_page()
+            page.on("console", lambda message: console.append(message.text))
+            virtual_authenticator(page)
+            try:
+                account_sign_in(page, base, "alice", PASSWORD)
+                register_passkey(page, base, "Test laptop")
+
+                # The password first, then the passkey on the second-factor page.
+                page.context.clear_cookies()
+                page.goto(base + authorization.url())
+                page.fill("input[name=username]", "alice")
+                page.fill("input[name=password]", PASSWORD)
+                page.click("form[action='/login'] button")
+                page.wait_for_selector("text=Two-step verification")
+                assert page.locator("input[name=code]").count() == 0  # no authenticator app
+                with page.expect_navigation(url=f"{app_url}/cb?**"):
+                    page.click("text=Use a passkey")
+                assert "signed in" in page.content()
+            except Exception:
+                with_screenshot(page, request)
+                raise
+        finally:
+            browser.close()
+
+    [callback] = [path for path in reached if path.startswith("/cb")]
+    answer = query_of(f"{app_url}{callback}")
+    tokens = redeem(local_world.url, authorization, answer["code"]).json()
+    _, claims = verify_jwt(local_world.url, tokens["id_token"])
+    assert claims["sub"] == local_world.user_id
+    assert claims["amr"] == ["pwd", "hwk", "mfa"] and claims["acr"] == "urn:idp:acr:mfa"
+    verified = [r for r in audit_rows(local_settings) if r.action == "mfa.verify"]
+    assert [(r.outcome, r.detail["method"]) for r in verified] == [("success", "passkey")]
     assert not [m for m in console if "Content Security Policy" in m], console
 
 

@@ -171,13 +171,14 @@ def test_another_users_passkey_cannot_be_removed(world: World) -> None:
         await store.add_passkey(a_passkey(b"bob-key", user_id=bob))
         await store.add_passkey(a_passkey(b"alice-key", user_id=world.user_id, name="Mine"))
 
-    with_store(world.server.settings.database_url, add)
     encoded = {
         key: base64.urlsafe_b64encode(key).rstrip(b"=").decode()
         for key in (b"bob-key", b"alice-key")
     }
     with world.browser() as browser:
-        page = account_sign_in(browser)
+        account_sign_in(browser)  # before the passkey: then the password alone signs in
+        with_store(world.server.settings.database_url, add)
+        page = browser.get("/account")
         assert "Mine" in page.text and encoded[b"alice-key"] in page.text
         assert encoded[b"bob-key"] not in page.text
         refused = browser.post(

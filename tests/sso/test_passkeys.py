@@ -22,7 +22,9 @@ from idp.sso.passkeys import (
     relying_party,
     verify_passkey_assertion,
 )
-from idp.sso.signin import answer_authorization_request, sign_in_with_passkey
+from idp.sso.reauth import reauthenticate
+from idp.sso.sessions import start_session
+from idp.sso.signin import answer_authorization_request, sign_in, sign_in_with_passkey
 from idp.store.base import PasskeyRecord, Store, UserRecord
 from tests.support.authenticator import SoftAuthenticator, b64url
 from tests.support.records import a_web_client
@@ -318,3 +320,42 @@ def test_the_relying_party_is_the_issuers_host_and_origin(
     env = {"IDP_ISSUER": issuer, "IDP_KEY_ENCRYPTION_KEY": new_key_encryption_key()}
     party = relying_party(load_settings(env))
     assert (party.id, party.origin) == (rp_id, origin)
+
+
+async def test_a_password_sign_in_asks_a_passkey_only_account_for_its_passkey(
+    parts: SignInParts, alice: UserRecord
+) -> None:
+    await parts.store.create_client(a_web_client())
+    _, challenge = pkce_pair()
+    form = await answer_authorization_request(
+        parts,
+        {"client_id": "web", "redirect_uri": "https://app.example/cb", "response_type": "code",
+         "scope": "openid", "code_challenge": challenge, "code_challenge_method": "S256"},
+        session_cookie=None,
+    )  # fmt: skip
+    assert isinstance(form, outcomes.ShowLoginForm)
+    await register(parts, alice, SoftAuthenticator(ORIGIN))
+    asked = await sign_in(
+        parts, form.request, username="alice", password=PASSWORD,
+        client_address="192.0.2.11", session_cookie=None,
+    )  # fmt: skip
+    assert isinstance(asked, outcomes.SecondFactorNeeded)
+    assert (asked.code, asked.passkey) == (False, True)
+
+
+async def test_a_passkey_only_account_reauthenticates_with_its_password(
+    parts: SignInParts, alice: UserRecord
+) -> None:
+    await register(parts, alice, SoftAuthenticator(ORIGIN))
+    new = await start_session(
+        parts.store, parts.settings, parts.clock, alice.id, methods=("pwd", "hwk", "mfa")
+    )
+    parts.clock.advance(parts.settings.reauth_max_age + 1)
+    wrong = await reauthenticate(
+        parts, new.record, alice, password="wrong", code="", client_address="192.0.2.12"
+    )
+    assert wrong is not None
+    done = await reauthenticate(
+        parts, new.record, alice, password=PASSWORD, code="", client_address="192.0.2.12"
+    )
+    assert done is None
