@@ -162,13 +162,13 @@ def _mfa_text(document: base.Document) -> str:
 
 
 def cmd_mfa(args: argparse.Namespace, settings: Settings) -> None:
-    ref = UserRef(username=args.username)
+    ref = UserRef.either(args.user)
     user, status = base.read(settings, lambda ctx: factors.mfa_status(ctx, ref))
     base.emit(mfa_document(user, status), args.json, _mfa_text)
 
 
 def cmd_mfa_reset(args: argparse.Namespace, settings: Settings) -> None:
-    ref = UserRef(username=args.username)
+    ref = UserRef.either(args.user)
     user, status, removed = base.run(settings, lambda ctx: factors.reset_mfa(ctx, ref))
 
     def text(document: base.Document) -> str:
@@ -180,7 +180,7 @@ def cmd_mfa_reset(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_require_mfa(args: argparse.Namespace, settings: Settings) -> None:
-    ref, required = UserRef(username=args.username), not args.off
+    ref, required = UserRef.either(args.user), not args.off
     user, status = base.run(settings, lambda ctx: factors.require_mfa(ctx, ref, required))
     base.emit(mfa_document(user, status), args.json, _mfa_text)
 
@@ -188,16 +188,16 @@ def cmd_require_mfa(args: argparse.Namespace, settings: Settings) -> None:
 def add_mfa_commands(users_group: Commands) -> None:
     """``idp users mfa|mfa-reset|require-mfa``."""
     show = users_group.add_parser("mfa", help="show a user's second factors")
-    show.add_argument("username")
+    show.add_argument("user", metavar="username-or-id", help=USER_HELP)
     base.finish(show, cmd_mfa, writes=False)
     reset = users_group.add_parser(
         "mfa-reset", help="remove a user's TOTP, recovery codes and passkeys"
     )
-    reset.add_argument("username")
+    reset.add_argument("user", metavar="username-or-id", help=USER_HELP)
     base.finish(reset, cmd_mfa_reset)
     require = users_group.add_parser(
         "require-mfa", help="require a second factor at every sign-in of a user"
     )
-    require.add_argument("username")
+    require.add_argument("user", metavar="username-or-id", help=USER_HELP)
     require.add_argument("--off", action="store_true", help="stop requiring one")
     base.finish(require, cmd_require_mfa)
