@@ -12,10 +12,11 @@ the same endpoints are also registered. The guarantees of the middleware around 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from idp.http.access_log import note
 from idp.http.responses import Answer
 from idp.http.services import Services
 
@@ -66,6 +67,32 @@ async def send_answer(send: Send, answer: Answer) -> None:
         head.append((b"content-length", str(len(answer.body)).encode("latin-1")))
     await send({"type": "http.response.start", "status": answer.status, "headers": head})
     await send({"type": "http.response.body", "body": answer.body})
+
+
+ClientPost = Callable[[Services, str | None, list[str], bytes], Awaitable[Answer]]
+"""The work of an endpoint a client POSTs a form to: (services, content type, Authorization
+headers, body) to an answer."""
+
+
+class ClientPostEndpoint:
+    """A client-POST work function (token, introspection) as a plain ASGI endpoint."""
+
+    def __init__(self, work: ClientPost) -> None:
+        self.work = work
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await read_body(receive)
+        except ClientGone:
+            return
+        answer = await self.work(
+            scope_services(scope),
+            first_header(scope, b"content-type"),
+            header_values(scope, b"authorization"),
+            body,
+        )
+        note(scope, client_id=answer.client_id)
+        await send_answer(send, answer)
 
 
 class DirectRoutes:

@@ -11,18 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.types import Receive, Scope, Send
 
-from idp.http.access_log import note
 from idp.http.client_auth import authenticated_client, challenged, only_authorization, token_check
-from idp.http.direct import (
-    ClientGone,
-    first_header,
-    header_values,
-    read_body,
-    scope_services,
-    send_answer,
-)
+from idp.http.direct import ClientPostEndpoint
 from idp.http.forms import check_form_type, parse_form
 from idp.http.responses import (
     JSON_TYPE,
@@ -82,22 +73,4 @@ async def _introspect(
     return answer
 
 
-class IntrospectionEndpoint:
-    """The introspection endpoint as a plain ASGI endpoint."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            body = await read_body(receive)
-        except ClientGone:
-            return
-        answer = await introspect_answer(
-            scope_services(scope),
-            first_header(scope, b"content-type"),
-            header_values(scope, b"authorization"),
-            body,
-        )
-        note(scope, client_id=answer.client_id)
-        await send_answer(send, answer)
-
-
-introspect = IntrospectionEndpoint()
+introspect = ClientPostEndpoint(introspect_answer)

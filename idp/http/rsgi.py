@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.types import Message
 
 from idp.http.access_log import log_request
-from idp.http.direct import ClientGone
+from idp.http.direct import ClientGone, ClientPost
 from idp.http.discovery import metadata_answer
 from idp.http.introspect import introspect_answer
 from idp.http.jwks import jwks_answer
@@ -49,7 +49,6 @@ log = logging.getLogger("idp.http")
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 
 Route = Callable[[Scope, HTTPProtocol], Awaitable[Answer]]
-ClientPost = Callable[[Services, str | None, list[str], bytes], Awaitable[Answer]]
 
 
 class StartupFailed(Exception):

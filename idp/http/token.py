@@ -10,18 +10,9 @@ from __future__ import annotations
 import time
 
 import orjson
-from starlette.types import Receive, Scope, Send
 
-from idp.http.access_log import note
 from idp.http.client_auth import authenticated_client, only_authorization
-from idp.http.direct import (
-    ClientGone,
-    first_header,
-    header_values,
-    read_body,
-    scope_services,
-    send_answer,
-)
+from idp.http.direct import ClientPostEndpoint
 from idp.http.forms import check_form_type, parse_form
 from idp.http.responses import (
     JSON_TYPE,
@@ -92,22 +83,4 @@ async def _token(
     return orjson.dumps(result.body())
 
 
-class TokenEndpoint:
-    """The token endpoint as a plain ASGI endpoint."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            body = await read_body(receive)
-        except ClientGone:
-            return
-        answer = await token_answer(
-            scope_services(scope),
-            first_header(scope, b"content-type"),
-            header_values(scope, b"authorization"),
-            body,
-        )
-        note(scope, client_id=answer.client_id)
-        await send_answer(send, answer)
-
-
-token = TokenEndpoint()
+token = ClientPostEndpoint(token_answer)

@@ -8,15 +8,14 @@ the login page's Content-Security-Policy.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
 from idp.config import Settings
+from tests.support import relying_party
 from tests.support.browser import ARGS, CHROMIUM
 from tests.support.server import register_client
 from tests.support.sso import (
@@ -31,36 +30,11 @@ from tests.support.sso import (
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
-class ClientApp(BaseHTTPRequestHandler):
-    """The relying party's redirect endpoint: records what arrives, says "signed in"."""
-
-    reached: list[str]
-
-    def do_GET(self) -> None:
-        self.reached.append(self.path)
-        body = b"<!doctype html><title>app</title><p>signed in</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def client_app() -> Iterator[tuple[str, list[str]]]:
-    reached: list[str] = []
-    handler = type("Handler", (ClientApp,), {"reached": reached})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", reached
-    finally:
-        server.shutdown()
-        server.server_close()
+    """The relying party's redirect endpoint on 127.0.0.1 (tests.support.relying_party)."""
+    with relying_party.client_app() as app:
+        yield app
 
 
 def test_chromium_signs_in_through_the_login_page(
