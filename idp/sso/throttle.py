@@ -91,17 +91,7 @@ async def reserve_login_attempt(
     (nothing counted), ``retry_at`` is the moment every key allows it again and ``delay``
     the seconds to it.
     """
-    now = clock()
-    keys = _keys(settings, username, ip)
-    decided: list[ThrottleVerdict] = []
-
-    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
-        decision, change = reserve(live, keys, now)
-        decided.append(decision)
-        return change
-
-    await store.update_login_counters([key for key, _ in keys], now, update)
-    return decided[-1]
+    return await _reserve(store, _keys(settings, username, ip), clock())
 
 
 async def record_login_success(
@@ -109,11 +99,7 @@ async def record_login_success(
 ) -> None:
     """Forget the account's and the pair's failures; give the address its reservation back."""
     pair, address, account = _keys(settings, username, ip)
-
-    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
-        return settle_success(live, [pair[0], account[0]], [address])
-
-    await store.update_login_counters([pair[0], address[0], account[0]], clock(), update)
+    await _settle(store, [pair, account], [address], clock())
 
 
 def _second_factor_keys(
@@ -135,17 +121,7 @@ async def reserve_second_factor_attempt(
     store: Store, settings: Settings, clock: Clock, *, username: str, ip: str
 ) -> ThrottleVerdict:
     """As :func:`reserve_login_attempt`, for a second-factor code of ``username``."""
-    now = clock()
-    keys = _second_factor_keys(settings, username, ip)
-    decided: list[ThrottleVerdict] = []
-
-    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
-        decision, change = reserve(live, keys, now)
-        decided.append(decision)
-        return change
-
-    await store.update_login_counters([key for key, _ in keys], now, update)
-    return decided[-1]
+    return await _reserve(store, _second_factor_keys(settings, username, ip), clock())
 
 
 async def record_second_factor_success(
@@ -153,11 +129,7 @@ async def record_second_factor_success(
 ) -> None:
     """As :func:`record_login_success`, for a right second-factor code."""
     pair, address, account = _second_factor_keys(settings, username, ip)
-
-    def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
-        return settle_success(live, [pair[0], account[0]], [address])
-
-    await store.update_login_counters([pair[0], address[0], account[0]], clock(), update)
+    await _settle(store, [pair, account], [address], clock())
 
 
 async def clear_account(store: Store, username: str, audit: AuditEntry | None = None) -> bool:
@@ -186,8 +158,20 @@ async def reserve_address_attempt(
     As :func:`reserve_login_attempt` with the address key only: the attempt counts against
     the address's allowance (shared with passwords) until it succeeds.
     """
-    now = clock()
-    keys = [_address(settings, ip)]
+    return await _reserve(store, [_address(settings, ip)], clock())
+
+
+async def record_address_success(
+    store: Store, settings: Settings, clock: Clock, *, ip: str
+) -> None:
+    """Give the address its reservation back after a sign-in that names no account."""
+    await _settle(store, [], [_address(settings, ip)], clock())
+
+
+async def _reserve(
+    store: Store, keys: list[tuple[str, ThrottlePolicy]], now: float
+) -> ThrottleVerdict:
+    """Count one attempt against every key if all allow it, in one atomic store step."""
     decided: list[ThrottleVerdict] = []
 
     def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
@@ -195,17 +179,21 @@ async def reserve_address_attempt(
         decided.append(decision)
         return change
 
-    await store.update_login_counters([keys[0][0]], now, update)
+    await store.update_login_counters([key for key, _ in keys], now, update)
     return decided[-1]
 
 
-async def record_address_success(
-    store: Store, settings: Settings, clock: Clock, *, ip: str
+async def _settle(
+    store: Store,
+    forgotten: list[tuple[str, ThrottlePolicy]],
+    returned: list[tuple[str, ThrottlePolicy]],
+    now: float,
 ) -> None:
-    """Give the address its reservation back after a sign-in that names no account."""
-    address = _address(settings, ip)
+    """After a success: forget the failures of ``forgotten`` keys and give ``returned`` keys
+    their reservation back, in one atomic store step."""
 
     def update(live: Mapping[str, LoginCounter]) -> LoginCounterChange:
-        return settle_success(live, [], [address])
+        return settle_success(live, [key for key, _ in forgotten], returned)
 
-    await store.update_login_counters([address[0]], clock(), update)
+    keys = [key for key, _ in forgotten] + [key for key, _ in returned]
+    await store.update_login_counters(keys, now, update)
