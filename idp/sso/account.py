@@ -33,6 +33,7 @@ from idp.sso.passkeys import (
     record_passkey_sign_in,
     verify_passkey_assertion,
 )
+from idp.sso.reauth import recently_signed_in
 from idp.sso.sessions import NewSession, end_session, session_id_of, start_session
 from idp.sso.throttle import (
     record_address_success,
@@ -123,14 +124,9 @@ class AccountSignInRefused:
 AccountSignIn = AccountSignedIn | AccountSignInRefused
 
 
-def is_recent(services: SignInServices, session: SessionRecord) -> bool:
-    """Whether the session's sign-in is within IDP_REAUTH_MAX_AGE of now."""
-    return services.clock() - session.auth_time <= services.settings.reauth_max_age
-
-
 def require_recent_sign_in(services: SignInServices, session: SessionRecord) -> None:
     """ReauthRequired unless the session's sign-in is recent enough for a sensitive change."""
-    if not is_recent(services, session):
+    if not recently_signed_in(services, session):
         raise ReauthRequired
 
 
@@ -152,7 +148,7 @@ async def account_overview(
         ),
         passkeys=tuple(await store.list_passkeys(user.id)),
         apps=tuple(apps),
-        recent_sign_in=is_recent(services, session),
+        recent_sign_in=recently_signed_in(services, session),
     )
 
 
