@@ -81,6 +81,8 @@ class Settings:
     """Whether IDP_ISSUER was set; if not, ``idp serve`` derives it from the address served."""
     log_format: str = "plain"
     """``plain`` text lines, or ``json``: one JSON object per line (see ``idp.logs``)."""
+    require_par: bool = False
+    """Every client must push its authorization requests first (RFC 9126 section 5)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -451,4 +453,5 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         webauthn_rp_name=parse_rp_name(env.get("IDP_WEBAUTHN_RP_NAME", "Sign-in")),
         issuer_configured=bool(env.get("IDP_ISSUER")),
         log_format=parse_log_format(env.get("IDP_LOG_FORMAT", "plain")),
+        require_par=parse_flag("IDP_REQUIRE_PAR", env.get("IDP_REQUIRE_PAR", "")),
     )

@@ -30,6 +30,7 @@ from idp.http import (
     login,
     logout,
     metrics,
+    par,
     passkeys,
     revoke,
     second_factor,
@@ -115,7 +116,11 @@ def create_app(
         keys=keys,
         clock=clock,
         metrics=Metrics(keys, settings, clock),
-        discovery=json_bytes(server_metadata(settings.issuer, settings.signing_algs)),
+        discovery=json_bytes(
+            server_metadata(
+                settings.issuer, settings.signing_algs, require_par=settings.require_par
+            )
+        ),
     )
 
     # Expired rows each kind of record leaves behind, deleted in batches in the background.
@@ -162,6 +167,7 @@ def create_app(
         Route("/token", token.token, methods=["POST"]),
         Route("/introspect", introspect.introspect, methods=["POST"]),
         Route("/revoke", revoke.revoke, methods=["POST"]),
+        Route("/par", par.par, methods=["POST"]),
         Route("/authorize", timed("authorize", authorize.authorize), methods=["GET", "POST"]),
         Route("/login", timed("login", login.login), methods=["POST"]),
         Route("/login/second-factor", second_factor.second_factor, methods=["POST"]),

@@ -17,7 +17,7 @@ from idp.oauth.pkce import S256
 
 
 def server_metadata(
-    issuer: str, signing_algs: Sequence[str] = ("RS256", "ES256")
+    issuer: str, signing_algs: Sequence[str] = ("RS256", "ES256"), *, require_par: bool = False
 ) -> dict[str, Any]:
     """The metadata document served at both well-known locations."""
     return {
@@ -48,5 +48,9 @@ def server_metadata(
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
         "request_parameter_supported": False,
+        # OpenID Connect's request_uri (a request object fetched from the client) is not
+        # supported; the request_uri of a pushed request is (RFC 9126 section 5).
         "request_uri_parameter_supported": False,
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": require_par,
     }

@@ -48,6 +48,7 @@ class ClientRequest:
     require_consent: bool = False
     backchannel_logout_uri: str | None = None
     require_mfa: bool = False
+    require_par: bool = False
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -161,6 +162,7 @@ def build_client(
         require_consent=request.require_consent,
         backchannel_logout_uri=backchannel_uri,
         require_mfa=request.require_mfa,
+        require_par=request.require_par,
     )
     return record, secret
 
@@ -177,6 +179,7 @@ class ClientUpdate:
     audiences: Sequence[str] | None = None
     backchannel_logout_uri: str | None = None  # "" removes it
     require_mfa: bool | None = None
+    require_par: bool | None = None
 
 
 def apply_client_update(
@@ -218,6 +221,7 @@ def apply_client_update(
         audiences=audiences,
         backchannel_logout_uri=backchannel_uri,
         require_mfa=client.require_mfa if update.require_mfa is None else update.require_mfa,
+        require_par=client.require_par if update.require_par is None else update.require_par,
     )
 
 

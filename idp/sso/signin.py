@@ -29,12 +29,20 @@ from idp.oauth.authorization import (
     AuthorizationError,
     AuthorizationRequest,
     ClientNotIdentified,
+    check_client,
     check_client_id,
     error_redirect,
     identify,
     validate_authorization_request,
 )
 from idp.oauth.errors import InteractionRequired, LoginRequired
+from idp.oauth.par import (
+    UnknownRequestUri,
+    check_request_uri,
+    par_required,
+    pushed_request,
+    request_uri_hash,
+)
 from idp.sso.consent import CLIENT_GONE, answer_signed_in, redirect_with_error, registered_client
 from idp.sso.factors import has_second_factor
 from idp.sso.login import LOGIN_FAILED, check_password, throttled_message
@@ -58,7 +66,7 @@ from idp.sso.throttle import (
     reserve_address_attempt,
     reserve_login_attempt,
 )
-from idp.store.base import SessionRecord
+from idp.store.base import ClientRecord, SessionRecord
 
 
 async def answer_authorization_request(
@@ -72,13 +80,16 @@ async def answer_authorization_request(
     """
     try:
         client_id = check_client_id(params)
-        client, redirect_uri = identify(params, await services.store.get_client(client_id))
-    except ClientNotIdentified as exc:
+        if "request_uri" in params:
+            client, request = await pushed_authorization_request(services, params, client_id)
+        else:
+            client, redirect_uri = identify(params, await services.store.get_client(client_id))
+            request = validate_authorization_request(
+                params, client, redirect_uri, services.keys.ring, services.settings.issuer
+            )
+            check_pushing_not_required(client, services.settings.require_par, request)
+    except (ClientNotIdentified, UnknownRequestUri) as exc:
         return ShowError(str(exc))
-    try:
-        request = validate_authorization_request(
-            params, client, redirect_uri, services.keys.ring, services.settings.issuer
-        )
     except AuthorizationError as exc:
         return RedirectWithError(error_redirect(exc, services.settings.issuer))
     resumed = await resume_session(
@@ -100,6 +111,29 @@ async def answer_authorization_request(
         required = LoginRequired("the user must sign in")
         return redirect_with_error(services.settings.issuer, request, required)
     return ShowLoginForm(client.name, request, request.login_hint)
+
+
+async def pushed_authorization_request(
+    services: SignInServices, params: Mapping[str, str], client_id: str
+) -> tuple[ClientRecord, AuthorizationRequest]:
+    """The client and the request a request_uri names, used up by this call (RFC 9126
+    section 4); every parameter beside client_id and request_uri is ignored."""
+    request_uri = check_request_uri(params)
+    pushed = await services.store.consume_pushed_request(
+        request_uri_hash(request_uri), services.clock()
+    )
+    client = await services.store.get_client(client_id)
+    request = pushed_request(pushed, client_id, client)
+    return check_client(client), request
+
+
+def check_pushing_not_required(
+    client: ClientRecord, required_for_all: bool, request: AuthorizationRequest
+) -> None:
+    """AuthorizationError when the client had to push this request first (RFC 9126 5, 6)."""
+    required = par_required(client, required_for_all)
+    if required is not None:
+        raise AuthorizationError(required, request.redirect_uri, request.state)
 
 
 def needs_login(

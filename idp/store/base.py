@@ -33,6 +33,7 @@ from idp.store.records import LoginCounterChange as LoginCounterChange
 from idp.store.records import LoginCounterUpdate as LoginCounterUpdate
 from idp.store.records import NewRefreshToken as NewRefreshToken
 from idp.store.records import PasskeyRecord as PasskeyRecord
+from idp.store.records import PushedRequestRecord as PushedRequestRecord
 from idp.store.records import RecoveryCode as RecoveryCode
 from idp.store.records import RefreshRotation as RefreshRotation
 from idp.store.records import RefreshRotationRequest as RefreshRotationRequest
@@ -223,6 +224,19 @@ class CodeStore(Protocol):
         the others (and every later caller) get the row with ``already_consumed=True``.
         None when no such code exists. Expiry is the caller's to check.
         """
+
+
+class PushedRequestStore(Protocol):
+    """Pushed authorization requests (RFC 9126), kept by the SHA-256 of their request_uri."""
+
+    async def create_pushed_request(self, pushed: PushedRequestRecord) -> None: ...
+    async def delete_expired_pushed_requests(self, now: float, limit: int) -> int: ...
+
+    async def consume_pushed_request(
+        self, request_uri_hash: bytes, now: float
+    ) -> PushedRequestRecord | None:
+        """Delete the pushed request and return it, if it existed and had not expired: of
+        any number of concurrent callers at most one gets it (RFC 9126 section 4: one use)."""
 
 
 class ConsentStore(Protocol):
@@ -450,6 +464,7 @@ class Store(
     PasskeyStore,
     SessionStore,
     CodeStore,
+    PushedRequestStore,
     ConsentStore,
     RefreshTokenStore,
     RevocationStore,

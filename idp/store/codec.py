@@ -22,6 +22,7 @@ from idp.store.records import (
     KeyRecord,
     LoginCounter,
     PasskeyRecord,
+    PushedRequestRecord,
     RecoveryCode,
     RefreshTokenRecord,
     SessionRecord,
@@ -130,6 +131,7 @@ CONSENTS = Table("consents", ConsentRecord, "user_id")
 PASSKEYS = Table("webauthn_credentials", PasskeyRecord, "credential_id")
 CHALLENGES = Table("webauthn_challenges", WebAuthnChallengeRecord, "id")
 CODES = Table("authorization_codes", AuthorizationCodeRecord, "id")
+PUSHED_REQUESTS = Table("pushed_authorization_requests", PushedRequestRecord, "request_uri_hash")
 REFRESH_TOKENS = Table("refresh_tokens", RefreshTokenRecord, "id")
 LOGIN_COUNTERS = Table("login_failures", LoginCounter, "key")
 KEYS = Table("signing_keys", KeyRecord, "kid")

@@ -39,10 +39,27 @@ class ClientRecord:
     previous_secret_expires_at: float | None = None
     require_mfa: bool = False
     """Every sign-in for this client needs a second factor (acr ``urn:idp:acr:mfa``)."""
+    require_par: bool = False
+    """Authorization requests only by pushed request (RFC 9126 section 6)."""
 
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+
+@dataclass(frozen=True)
+class PushedRequestRecord:
+    """A pushed authorization request (RFC 9126 section 2), validated when it was pushed.
+
+    Kept under the SHA-256 of its ``request_uri`` until /authorize uses it once or it
+    expires; ``request`` is the validated request as a JSON document.
+    """
+
+    request_uri_hash: bytes = field(repr=False)
+    client_id: str
+    request: str
+    created_at: float
+    expires_at: float
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,11 @@ _CLIENT_METADATA = (
         BOOLEAN,
         "Every sign-in for this client needs a second factor (acr urn:idp:acr:mfa).",
     ),
+    Field(
+        "require_par",
+        BOOLEAN,
+        "Authorization requests only through the pushed authorization request endpoint (RFC 9126).",
+    ),
 )
 CREATE_FIELDS = (
     Field("name", STRING, "Unique name.", required=True),

@@ -21,8 +21,9 @@ from idp.store.sql.audit import AuditAndThrottle
 from idp.store.sql.factors import Factors
 from idp.store.sql.keys import Keys
 from idp.store.sql.passkeys import Passkeys
+from idp.store.sql.pushed_requests import PushedRequests
 from idp.store.sql.tokens import Tokens
 
 
-class SqlStore(Accounts, Tokens, Keys, AuditAndThrottle, Passkeys, Factors):
+class SqlStore(Accounts, Tokens, Keys, AuditAndThrottle, Passkeys, Factors, PushedRequests):
     """Store backed by a SQL database, through the dialect that speaks to it."""

@@ -1,0 +1,33 @@
+"""The pushed authorization request endpoint, POST /par (RFC 9126 section 2).
+
+The client authenticates as at the token endpoint; the rest of the form is an
+authorization request, answered with 201 and a one-time request_uri, or with an OAuth
+error as JSON (section 2.3).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.http.client_auth import authenticated_client, one_authorization
+from idp.http.forms import read_form
+from idp.http.responses import NO_STORE, json_response
+from idp.http.services import services
+from idp.sso.pushed_requests import push_authorization_request
+
+CLIENT_AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
+"""Form fields that authenticate the client and are not part of the request itself."""
+
+
+async def par(request: Request) -> Response:
+    """RFC 9126 section 2.1 and 2.2: authenticate, check, keep; 201 with the request_uri."""
+    found = services(request)
+    form = await read_form(request)
+    client = await authenticated_client(
+        one_authorization(request), form, found.store, found.settings.issuer, found.clock()
+    )
+    params = {k: v for k, v in form.params.items() if k not in CLIENT_AUTH_PARAMS}
+    pushed = await push_authorization_request(found, client, params)
+    document = {"request_uri": pushed.request_uri, "expires_in": pushed.expires_in}
+    return json_response(document, status=201, headers=NO_STORE)

@@ -1,0 +1,37 @@
+"""Accepting a pushed authorization request (RFC 9126 section 2).
+
+The request is checked as /authorize would check it (:mod:`idp.oauth.par`) and kept until
+/authorize uses it once (:func:`idp.sso.signin.answer_authorization_request`) or it
+expires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from idp.oauth.par import PUSHED_REQUEST_LIFETIME, new_request_uri, pushed_record
+from idp.oauth.par import validate_pushed_request as validate
+from idp.sso.outcomes import SignInServices
+from idp.store.base import ClientRecord
+
+
+@dataclass(frozen=True)
+class PushedRequest:
+    """The answer to a push (section 2.2): the reference and its lifetime in seconds."""
+
+    request_uri: str
+    expires_in: int
+
+
+async def push_authorization_request(
+    services: SignInServices, client: ClientRecord, params: Mapping[str, str]
+) -> PushedRequest:
+    """Check the request of the authenticated ``client`` and keep it under a new
+    request_uri; an OAuthError (section 2.3) when /authorize would refuse it."""
+    request = validate(params, client, services.keys.ring, services.settings.issuer)
+    request_uri = new_request_uri()
+    await services.store.create_pushed_request(
+        pushed_record(request, request_uri, services.clock())
+    )
+    return PushedRequest(request_uri, PUSHED_REQUEST_LIFETIME)
