@@ -193,7 +193,7 @@ async def rewrap_keys(ctx: AdminContext, new_key_encryption_key: bytes) -> list[
     Each re-sealed key is audited as ``key.rewrap``; states and kids stay as they are. The
     configured key must open every sealed key first (KeyEncryptionKeyMismatch otherwise,
     nothing written). Returns the re-sealed rows. Afterwards only the new key opens the ring:
-    every process must be given it (see README, "Keys"). Users' TOTP secrets are re-sealed
+    every process must be given it (see docs/keys.md). Users' TOTP secrets are re-sealed
     just before, in a transaction of their own (audited ``mfa.totp.rewrap``).
     """
     old_key = ctx.settings.key_encryption_key

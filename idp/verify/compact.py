@@ -2,7 +2,7 @@
 
 Each check is a small function named after what it refuses; together they are RFC 7515
 section 5.2 (JWS validation), RFC 7519 section 7.2 (JWT validation) and RFC 9068 section 4
-(access-token validation), with the stricter choices documented in README.md.
+(access-token validation), with the stricter choices documented in docs/verifying.md.
 """
 
 from __future__ import annotations

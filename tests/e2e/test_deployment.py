@@ -172,7 +172,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 
 
 def test_compose_file_has_the_topology() -> None:
-    """docker-compose.yml parses and wires what the README's Deployment section promises."""
+    """docker-compose.yml parses and wires what docs/deployment.md promises."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     assert {"postgres", "migrate", "idp-1", "idp-2", "proxy", "app-a", "app-b", "api"} <= set(
