@@ -1,0 +1,55 @@
+// openid-client 6 as a relying party, one step per run, for tests/interop/test_openid_client.py.
+// Input: one JSON object on stdin; output: one JSON object on stdout.
+//   {"step": "par", issuer, client_id, redirect_uri, scope}
+//     -> {url, code_verifier, state, nonce}: the /authorize URL after a pushed request
+//   {"step": "redeem", issuer, client_id, callback_url, code_verifier, state, nonce}
+//     -> {access_token, id_token, claims}: the code redeemed, ID token checked by the library
+import * as client from 'openid-client';
+
+async function readInput() {
+  let text = '';
+  for await (const chunk of process.stdin) text += chunk;
+  return JSON.parse(text);
+}
+
+async function configuration(input) {
+  return client.discovery(new URL(input.issuer), input.client_id, undefined, client.None(), {
+    execute: [client.allowInsecureRequests],
+  });
+}
+
+async function par(input) {
+  const config = await configuration(input);
+  const code_verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = await client.buildAuthorizationUrlWithPAR(config, {
+    redirect_uri: input.redirect_uri,
+    scope: input.scope,
+    code_challenge: await client.calculatePKCECodeChallenge(code_verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  });
+  return { url: url.href, code_verifier, state, nonce };
+}
+
+async function redeem(input) {
+  const config = await configuration(input);
+  const tokens = await client.authorizationCodeGrant(config, new URL(input.callback_url), {
+    pkceCodeVerifier: input.code_verifier,
+    expectedState: input.state,
+    expectedNonce: input.nonce,
+    idTokenExpected: true,
+  });
+  return { access_token: tokens.access_token, id_token: tokens.id_token, claims: tokens.claims() };
+}
+
+const input = await readInput();
+const steps = { par, redeem };
+try {
+  process.stdout.write(JSON.stringify(await steps[input.step](input)));
+} catch (error) {
+  process.stdout.write(JSON.stringify({ error: String(error), code: error.code, cause: String(error.cause ?? '') }));
+  process.exitCode = 1;
+}
