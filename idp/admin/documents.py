@@ -6,6 +6,7 @@ Never a secret (except a new client's, once), a password hash or a private key p
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -40,6 +41,8 @@ def client_document(client: ClientRecord, secret: str | None = None) -> dict[str
             "backchannel_logout_uri": client.backchannel_logout_uri,
             "require_mfa": client.require_mfa,
             "require_par": client.require_par,
+            "jwks": json.loads(client.jwks) if client.jwks else None,
+            "jwks_uri": client.jwks_uri,
             "created_at": iso_time(client.created_at),
         }
     )

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from idp.admin import clients
 from idp.admin.context import AdminContext
@@ -42,6 +44,8 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
         backchannel_logout_uri=args.backchannel_logout_uri,
         require_mfa=args.require_mfa,
         require_par=args.require_par,
+        jwks=_read_jwks(args.jwks),
+        jwks_uri=args.jwks_uri,
     )
 
     async def work(ctx: AdminContext) -> base.Document:
@@ -81,9 +85,21 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> None:
         ),
         require_mfa=args.require_mfa,
         require_par=args.require_par,
+        jwks=_read_jwks(args.jwks),
+        jwks_uri=args.jwks_uri,
     )
     record = base.run(settings, lambda ctx: clients.update_client(ctx, args.client_id, update))
     base.emit(client_document(record), args.json, base.record_text)
+
+
+def _read_jwks(path: str | None) -> str | None:
+    """The JWK Set document in ``path`` (``-``: standard input), or None."""
+    if path is None:
+        return None
+    try:
+        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise base.CommandError(f"cannot read the JWK Set from {path}: {exc}") from None
 
 
 def _replacement(values: list[str], clear: bool) -> list[str] | None:
@@ -127,6 +143,14 @@ def overlap(text: str) -> int:
 
 
 _REQUIRE_MFA = "every sign-in for this client needs a second factor (acr urn:idp:acr:mfa)"
+_JWKS_HELP = (
+    "private_key_jwt: a file holding the client's public keys as a JWK Set (each key with "
+    "kid and alg: RS256, PS256 or ES256; - reads standard input)"
+)
+_JWKS_URI_HELP = (
+    "private_key_jwt: the https URL where the client publishes its JWK Set; fetched and "
+    "cached by the server"
+)
 _REQUIRE_PAR = (
     "the client must push its authorization requests to /par first (RFC 9126); "
     "/authorize refuses its requests otherwise"
@@ -165,10 +189,13 @@ def _add_create(commands: Commands) -> None:
     )
     create.add_argument(
         "--token-endpoint-auth-method",
-        choices=["client_secret_basic", "client_secret_post", "none"],
+        choices=["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         help="how the client authenticates at /token: %(choices)s (default: "
-        "client_secret_basic, none for a public client)",
+        "client_secret_basic, none for a public client; private_key_jwt needs --jwks or "
+        "--jwks-uri)",
     )
+    create.add_argument("--jwks", metavar="FILE", help=_JWKS_HELP)
+    create.add_argument("--jwks-uri", metavar="URL", help=_JWKS_URI_HELP)
     create.add_argument(
         "--access-token-alg",
         choices=["RS256", "ES256"],
@@ -234,6 +261,8 @@ def _add_update(commands: Commands) -> None:
         const=False,
         help="sign-ins for this client need a second factor only when the user has one",
     )
+    update.add_argument("--jwks", metavar="FILE", help=_JWKS_HELP + " (replaces its keys)")
+    update.add_argument("--jwks-uri", metavar="URL", help=_JWKS_URI_HELP + " (replaces its keys)")
     update.add_argument(
         "--require-par",
         action="store_const",

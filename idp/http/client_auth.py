@@ -3,12 +3,20 @@ revocation (RFC 6749 section 2.3.1; RFC 7662 section 2.1; RFC 7009 section 2.1).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 
 from idp.http.forms import read_form
 from idp.http.services import Services
 from idp.keyring.ring import KeyRing
+from idp.oauth.client_assertion import (
+    AssertionCheck,
+    assertion_client_id,
+    authenticate_with_assertion,
+)
 from idp.oauth.client_auth import authenticate, basic_challenge, presented_credentials
+from idp.oauth.client_keys import ClientKeySets
 from idp.oauth.errors import InvalidClient, InvalidRequest
 from idp.oauth.grants.base import TokenRequest
 from idp.oauth.presented_tokens import TokenCheck
@@ -38,16 +46,32 @@ def challenged(error: InvalidClient, issuer: str, authorization: str | None) -> 
 
 
 async def authenticated_client(
-    authorization: str | None, form: TokenRequest, store: Store, issuer: str, now: float
+    authorization: str | None,
+    form: TokenRequest,
+    store: Store,
+    issuer: str,
+    now: float,
+    *,
+    keys: ClientKeySets | None = None,
+    endpoint: str = "/token",
 ) -> ClientRecord:
     """The registered client the request's credentials prove at ``now``, or 401
-    invalid_client."""
+    invalid_client. With ``keys``, a private_key_jwt assertion (RFC 7523) is checked too,
+    addressed to the issuer, its token endpoint or ``endpoint`` (the path called)."""
     try:
         presented = presented_credentials(authorization, form.params)
+        if presented.assertion is not None and not presented.client_id:
+            presented = replace(presented, client_id=assertion_client_id(presented.assertion))
         if len(presented.client_id) > MAX_CLIENT_ID_LENGTH or "\x00" in presented.client_id:
             raise InvalidClient()
         client = await store.get_client_cached(presented.client_id)
-        return authenticate(client, presented, now)
+        if presented.assertion is None:
+            return authenticate(client, presented, now)
+        if keys is None:
+            raise InvalidClient()
+        audiences = {issuer, f"{issuer}/token", f"{issuer}{endpoint}"}
+        check = AssertionCheck(audiences, keys, store, now)
+        return await authenticate_with_assertion(client, presented.assertion, check)
     except InvalidClient as exc:
         raise challenged(exc, issuer, authorization) from None
 
@@ -62,7 +86,13 @@ async def client_and_token(request: Request, found: Services) -> tuple[ClientRec
     form: TokenRequest = await read_form(request)
     authorization = one_authorization(request)
     client = await authenticated_client(
-        authorization, form, found.store, found.settings.issuer, found.clock()
+        authorization,
+        form,
+        found.store,
+        found.settings.issuer,
+        found.clock(),
+        keys=found.client_keys,
+        endpoint=request.url.path,
     )
     token = form.get("token")
     if token is None:

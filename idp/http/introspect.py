@@ -59,7 +59,15 @@ async def _introspect(
     form = parse_form(body)
     authorization = only_authorization(authorizations)
     issuer = found.settings.issuer
-    client = await authenticated_client(authorization, form, found.store, issuer, found.clock())
+    client = await authenticated_client(
+        authorization,
+        form,
+        found.store,
+        issuer,
+        found.clock(),
+        keys=found.client_keys,
+        endpoint="/introspect",
+    )
     known.client_id = client.client_id
     token = form.get("token")
     if token is None:

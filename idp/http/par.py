@@ -25,7 +25,13 @@ async def par(request: Request) -> Response:
     found = services(request)
     form = await read_form(request)
     client = await authenticated_client(
-        one_authorization(request), form, found.store, found.settings.issuer, found.clock()
+        one_authorization(request),
+        form,
+        found.store,
+        found.settings.issuer,
+        found.clock(),
+        keys=found.client_keys,
+        endpoint="/par",
     )
     params = {k: v for k, v in form.params.items() if k not in CLIENT_AUTH_PARAMS}
     pushed = await push_authorization_request(found, client, params)

@@ -10,6 +10,7 @@ from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRingService
 from idp.metrics import Metrics
+from idp.oauth.client_keys import ClientKeySets
 from idp.sealing import FormSealer
 from idp.sso.backchannel import BackchannelNotifier
 from idp.sso.passwords import PasswordService
@@ -32,6 +33,8 @@ class Services:
     passwords: PasswordService = field(init=False)
     sealer: FormSealer = field(init=False)
     notifier: BackchannelNotifier = field(init=False)
+    client_keys: ClientKeySets = field(init=False)
+    """The clients' public keys for private_key_jwt, parsed and fetched once per process."""
 
     def __post_init__(self) -> None:
         self.public_headers = [
@@ -41,6 +44,7 @@ class Services:
         self.passwords = PasswordService(self.settings.password_hash_concurrency)
         self.sealer = FormSealer(self.settings.key_encryption_key)
         self.notifier = BackchannelNotifier(self.settings, self.keys, self.clock)
+        self.client_keys = ClientKeySets(self.clock)
 
 
 def services(request: Request) -> Services:

@@ -65,7 +65,12 @@ async def _token(
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
     client = await authenticated_client(
-        authorization, form, found.store, found.settings.issuer, found.clock()
+        authorization,
+        form,
+        found.store,
+        found.settings.issuer,
+        found.clock(),
+        keys=found.client_keys,
     )
     known.client_id = client.client_id
     handler = GRANTS.get(grant_type)

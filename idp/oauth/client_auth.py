@@ -13,14 +13,17 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
 from idp.oauth.errors import InvalidClient, InvalidRequest
 from idp.store.base import ClientRecord
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
-CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+"""The methods that authenticate with a client secret (the others: keys, or nothing)."""
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Compared against when the client does not exist, so an unknown id costs the same.
 _DUMMY_HASH = hashlib.sha256(b"idp-no-such-client").digest()
 
@@ -32,6 +35,9 @@ class PresentedCredentials:
     method: str
     client_id: str
     secret: str | None = None
+    assertion: str | None = field(default=None, repr=False)
+    """A private_key_jwt assertion (RFC 7523 section 2.2), checked by
+    :mod:`idp.oauth.client_assertion`."""
 
 
 def new_client_secret() -> str:
@@ -52,9 +58,15 @@ def presented_credentials(
 ) -> PresentedCredentials:
     """Read the client's credentials from the request; exactly one method may be used.
 
-    HTTP Basic carries form-urlencoded id and secret (RFC 6749 section 2.3.1).
+    HTTP Basic carries form-urlencoded id and secret (RFC 6749 section 2.3.1); a client
+    assertion comes in the form (RFC 7521 section 4.2), its client named by the form's
+    client_id or else by the ``sub`` the caller reads from the assertion.
     """
     in_body = "client_secret" in form
+    if "client_assertion" in form or "client_assertion_type" in form:
+        if authorization is not None or in_body:
+            raise InvalidRequest("use one client authentication method per request, not two")
+        return _assertion_credentials(form)
     if authorization is not None:
         scheme, _, value = authorization.strip().partition(" ")
         if scheme.lower() != "basic":
@@ -71,6 +83,15 @@ def presented_credentials(
     if in_body:
         return PresentedCredentials("client_secret_post", body_client_id, form["client_secret"])
     return PresentedCredentials("none", body_client_id)
+
+
+def _assertion_credentials(form: Mapping[str, str]) -> PresentedCredentials:
+    if form.get("client_assertion_type") != JWT_BEARER:
+        raise InvalidClient("client_assertion_type must be " + JWT_BEARER)
+    assertion = form.get("client_assertion")
+    if not assertion:
+        raise InvalidClient("client_assertion is required")
+    return PresentedCredentials("private_key_jwt", form.get("client_id", ""), None, assertion)
 
 
 def _decode_basic(value: str) -> tuple[str, str]:
@@ -119,6 +140,8 @@ def authenticate(
     matches_previous = hmac.compare_digest(previous or _DUMMY_HASH, given)
     if client is None or presented.method != client.token_endpoint_auth_method:
         raise InvalidClient()
+    if presented.method not in (*SECRET_AUTH_METHODS, "none"):
+        raise InvalidClient()  # key-based methods are checked by their own module
     if client.is_public:
         return client
     if client.secret_hash is None:

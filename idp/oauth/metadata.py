@@ -12,6 +12,7 @@ from idp.oauth.acr import ACR_VALUES
 from idp.oauth.authorization import STANDARD_SCOPES
 from idp.oauth.claims import CLAIMS_SUPPORTED
 from idp.oauth.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
+from idp.oauth.client_keys import ASSERTION_ALGS
 from idp.oauth.grants import GRANTS
 from idp.oauth.pkce import S256
 
@@ -33,6 +34,10 @@ def server_metadata(
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(signing_algs),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        # private_key_jwt assertions (RFC 7523); RFC 8414 section 2 asks for the algs.
+        "token_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGS),
+        "introspection_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGS),
+        "revocation_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGS),
         "introspection_endpoint": f"{issuer}/introspect",
         # RFC 7662 section 2.1: callers authenticate; public clients cannot, so "none" is out.
         "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),

@@ -8,10 +8,12 @@ from dataclasses import dataclass, replace
 from idp.config import SUPPORTED_ALGS
 from idp.oauth.client_auth import (
     AUTH_METHODS,
+    SECRET_AUTH_METHODS,
     hash_client_secret,
     new_client_id,
     new_client_secret,
 )
+from idp.oauth.client_keys import parse_client_jwks
 from idp.oauth.errors import OAuthError
 from idp.oauth.scopes import parse_scope
 from idp.oauth.uris import (
@@ -19,6 +21,7 @@ from idp.oauth.uris import (
     BackchannelRules,
     InvalidURI,
     check_backchannel_logout_uri,
+    check_jwks_uri,
     check_redirect_uri,
     check_resource_uri,
 )
@@ -49,6 +52,10 @@ class ClientRequest:
     backchannel_logout_uri: str | None = None
     require_mfa: bool = False
     require_par: bool = False
+    jwks: str | None = None
+    """private_key_jwt: the client's public keys, a JWK Set document (JSON text)."""
+    jwks_uri: str | None = None
+    """private_key_jwt: where the client publishes its public keys instead."""
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -125,6 +132,29 @@ def _backchannel_uri(uri: str | None, rules: BackchannelRules) -> str | None:
         raise InvalidClientMetadata(str(exc)) from None
 
 
+def _client_keys(
+    method: str, jwks: str | None, jwks_uri: str | None, rules: BackchannelRules
+) -> tuple[str | None, str | None]:
+    """The public keys of a private_key_jwt client: exactly one of a JWK Set with at least one
+    usable key, or a jwks_uri this server may fetch (RFC 7591 section 2); other clients none."""
+    if method != "private_key_jwt":
+        if jwks is not None or jwks_uri is not None:
+            raise InvalidClientMetadata("jwks and jwks_uri are for private_key_jwt clients only")
+        return None, None
+    if (jwks is None) == (jwks_uri is None):
+        raise InvalidClientMetadata("a private_key_jwt client needs jwks or jwks_uri (one of them)")
+    if jwks is not None:
+        try:
+            parse_client_jwks(jwks)
+        except ValueError as exc:
+            raise InvalidClientMetadata(f"jwks: {exc}") from None
+        return jwks, None
+    try:
+        return None, check_jwks_uri(jwks_uri or "", rules)
+    except InvalidURI as exc:
+        raise InvalidClientMetadata(str(exc)) from None
+
+
 def build_client(
     request: ClientRequest, now: float, backchannel: BackchannelRules = STRICT_BACKCHANNEL
 ) -> tuple[ClientRecord, str | None]:
@@ -145,7 +175,8 @@ def build_client(
     grants = _grant_types(request, public)
     _check_redirect_needed(grants, redirect_uris)
     check_admin_scope_grants(scope, grants)
-    secret = None if public else new_client_secret()
+    jwks, jwks_uri = _client_keys(method, request.jwks, request.jwks_uri, backchannel)
+    secret = new_client_secret() if method in SECRET_AUTH_METHODS else None
     record = ClientRecord(
         client_id=new_client_id(),
         name=name,
@@ -163,6 +194,8 @@ def build_client(
         backchannel_logout_uri=backchannel_uri,
         require_mfa=request.require_mfa,
         require_par=request.require_par,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
     )
     return record, secret
 
@@ -180,6 +213,10 @@ class ClientUpdate:
     backchannel_logout_uri: str | None = None  # "" removes it
     require_mfa: bool | None = None
     require_par: bool | None = None
+    jwks: str | None = None
+    """A new JWK Set for a private_key_jwt client (replaces its keys or its jwks_uri)."""
+    jwks_uri: str | None = None
+    """A new jwks_uri for a private_key_jwt client (replaces its keys or its JWK Set)."""
 
 
 def apply_client_update(
@@ -211,6 +248,10 @@ def apply_client_update(
     if update.backchannel_logout_uri is not None:
         backchannel_uri = _backchannel_uri(update.backchannel_logout_uri or None, backchannel)
     check_admin_scope_grants(scope, grants)
+    jwks, jwks_uri = client.jwks, client.jwks_uri
+    if update.jwks is not None or update.jwks_uri is not None:
+        method = client.token_endpoint_auth_method
+        jwks, jwks_uri = _client_keys(method, update.jwks, update.jwks_uri, backchannel)
     return replace(
         client,
         name=name,
@@ -222,6 +263,8 @@ def apply_client_update(
         backchannel_logout_uri=backchannel_uri,
         require_mfa=client.require_mfa if update.require_mfa is None else update.require_mfa,
         require_par=client.require_par if update.require_par is None else update.require_par,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
     )
 
 

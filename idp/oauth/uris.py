@@ -68,18 +68,29 @@ def check_backchannel_logout_uri(uri: str, rules: BackchannelRules = STRICT_BACK
     globally reachable unless ``rules.allow_private``. A raw IPv4 address written other than
     as four decimal numbers (hex, octal, a single integer) is refused whatever the rules.
     """
-    parts = _absolute(uri, "back-channel logout URI")
+    return check_outbound_uri(uri, "back-channel logout URI", rules)
+
+
+def check_jwks_uri(uri: str, rules: BackchannelRules = STRICT_BACKCHANNEL) -> str:
+    """Validate a client's ``jwks_uri`` (RFC 7591 section 2), which this server fetches: the
+    same rules as a back-channel logout URI, since both are requests we make to the client."""
+    return check_outbound_uri(uri, "jwks_uri", rules)
+
+
+def check_outbound_uri(uri: str, what: str, rules: BackchannelRules) -> str:
+    """A URL this server will request, named ``what`` in errors (the rules above)."""
+    parts = _absolute(uri, what)
     if parts.fragment or "#" in uri:
-        raise InvalidURI(f"back-channel logout URI must not contain a fragment: {uri!r}")
+        raise InvalidURI(f"{what} must not contain a fragment: {uri!r}")
     check_backchannel_host(parts.hostname or "", rules.allow_private)
     if parts.scheme == "http":
         if rules.https_only or not is_loopback_host(parts.hostname or ""):
             raise InvalidURI(
-                "back-channel logout URI must use https (http only on a loopback host "
+                f"{what} must use https (http only on a loopback host "
                 f"while the issuer is not https): {uri!r}"
             )
     elif parts.scheme != "https":
-        raise InvalidURI(f"back-channel logout URI must be an https URL: {uri!r}")
+        raise InvalidURI(f"{what} must be an https URL: {uri!r}")
     return uri
 
 

@@ -239,6 +239,16 @@ class PushedRequestStore(Protocol):
         any number of concurrent callers at most one gets it (RFC 9126 section 4: one use)."""
 
 
+class ClientAssertionStore(Protocol):
+    """Client assertions already used (RFC 7523 section 3, jti), until they expire."""
+
+    async def use_client_assertion(self, jti_hash: bytes, expires_at: float) -> bool:
+        """Record one use; True the first time, False for every later use (of any number of
+        concurrent callers exactly one gets True)."""
+
+    async def delete_expired_client_assertions(self, now: float, limit: int) -> int: ...
+
+
 class ConsentStore(Protocol):
     """The scopes each user has granted each client."""
 
@@ -465,6 +475,7 @@ class Store(
     SessionStore,
     CodeStore,
     PushedRequestStore,
+    ClientAssertionStore,
     ConsentStore,
     RefreshTokenStore,
     RevocationStore,

@@ -26,8 +26,8 @@ BATCH_SIZE = 500
 
 def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Collector]]:
     """The collectors of every kind of row that expires: sessions, codes, refresh tokens,
-    login failure counters, revoked access tokens, revoked grants, WebAuthn challenges and
-    pushed authorization requests.
+    login failure counters, revoked access tokens, revoked grants, WebAuthn challenges,
+    pushed authorization requests and used client assertions.
 
     A grant issues no access token once it has ended, so its row is kept for the
     access-token lifetime (plus the verification leeway) after it was revoked.
@@ -46,6 +46,7 @@ def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Col
         ("revoked_grants", revoked_grants),
         ("webauthn_challenges", store.delete_expired_webauthn_challenges),
         ("pushed_authorization_requests", store.delete_expired_pushed_requests),
+        ("client_assertions", store.delete_expired_client_assertions),
     ]
 
 

@@ -41,6 +41,10 @@ class ClientRecord:
     """Every sign-in for this client needs a second factor (acr ``urn:idp:acr:mfa``)."""
     require_par: bool = False
     """Authorization requests only by pushed request (RFC 9126 section 6)."""
+    jwks: str | None = None
+    """The client's public keys as a JWK Set document (private_key_jwt, RFC 7523)."""
+    jwks_uri: str | None = None
+    """Where the client publishes its public keys instead (RFC 7591 section 2)."""
 
     @property
     def is_public(self) -> bool:

@@ -40,6 +40,18 @@ _CLIENT_METADATA = (
         BOOLEAN,
         "Authorization requests only through the pushed authorization request endpoint (RFC 9126).",
     ),
+    Field(
+        "jwks",
+        STRING,
+        "private_key_jwt: the client's public keys, a JWK Set as JSON text (each key with kid "
+        "and alg). On update, replaces its keys.",
+    ),
+    Field(
+        "jwks_uri",
+        STRING,
+        "private_key_jwt: the https URL of the client's JWK Set, fetched and cached. On "
+        "update, replaces its keys.",
+    ),
 )
 CREATE_FIELDS = (
     Field("name", STRING, "Unique name.", required=True),
@@ -48,7 +60,8 @@ CREATE_FIELDS = (
     Field(
         "token_endpoint_auth_method",
         STRING,
-        "client_secret_basic (default), client_secret_post, or none for a public client.",
+        "client_secret_basic (default), client_secret_post, private_key_jwt (with jwks or "
+        "jwks_uri), or none for a public client.",
     ),
     Field("access_token_alg", STRING, "RS256 (default) or ES256."),
     Field("id_token_alg", STRING, "RS256 (default) or ES256."),

@@ -110,6 +110,13 @@ def _schemas() -> dict[str, Any]:
             "type": "boolean",
             "description": "Authorization requests only by pushed request (RFC 9126).",
         },
+        "jwks": {
+            "type": ["object", "null"],
+            "description": "private_key_jwt: the client's public keys (a JWK Set).",
+        },
+        "jwks_uri": _string(
+            "private_key_jwt: where the client publishes its JWK Set.", nullable=True
+        ),
     }
     client = _object(client_properties, [n for n in client_properties if n != "client_secret"])
     user = _object(

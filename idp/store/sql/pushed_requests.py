@@ -1,7 +1,8 @@
-"""Pushed authorization requests (RFC 9126): kept until one use or expiry.
+"""Single-use values: pushed authorization requests (RFC 9126), kept until one use or
+expiry, and client assertions (RFC 7523), refused after their first use.
 
-A request is consumed by one DELETE ... RETURNING, so of two replicas answering the same
-request_uri at once exactly one gets it.
+A request is consumed by one DELETE ... RETURNING, and an assertion recorded by one
+INSERT ... ON CONFLICT DO NOTHING, so of two replicas at once exactly one wins.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from idp.store.sql.core import SqlBase, insert
 
 
 class PushedRequests(SqlBase):
-    """PushedRequestStore."""
+    """PushedRequestStore and ClientAssertionStore."""
 
     async def create_pushed_request(self, pushed: PushedRequestRecord) -> None:
         await self.dialect.run(lambda c: insert(c, PUSHED_REQUESTS, pushed))
@@ -32,3 +33,14 @@ class PushedRequests(SqlBase):
 
     async def delete_expired_pushed_requests(self, now: float, limit: int) -> int:
         return await self._collect("pushed_authorization_requests", "request_uri_hash", now, limit)
+
+    async def use_client_assertion(self, jti_hash: bytes, expires_at: float) -> bool:
+        sql = (
+            "INSERT INTO client_assertions (jti_hash, expires_at) VALUES (?, ?) "
+            "ON CONFLICT (jti_hash) DO NOTHING"
+        )
+        inserted = await self.dialect.run(lambda c: c.execute(sql, jti_hash, expires_at))
+        return bool(inserted)
+
+    async def delete_expired_client_assertions(self, now: float, limit: int) -> int:
+        return await self._collect("client_assertions", "jti_hash", now, limit)

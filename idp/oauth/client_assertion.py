@@ -1,0 +1,128 @@
+"""private_key_jwt: a client authenticates with a JWT it signed (RFC 7523 sections 2.2 and 3,
+RFC 7521 section 4.2, OpenID Connect Core 1.0 section 9).
+
+The assertion's rules, each refused with the same 401 invalid_client:
+
+- ``client_assertion_type`` is ``urn:ietf:params:oauth:client-assertion-type:jwt-bearer``;
+- the JWS is signed (RS256, PS256 or ES256; never ``none`` or HMAC) by a key of the client's
+  registered JWK Set or ``jwks_uri``, named by ``kid`` (or the only key of that algorithm);
+- ``iss`` and ``sub`` are the client_id; ``aud`` holds our issuer, or the URL of our token
+  endpoint or of the endpoint called (RFC 7523 section 3, point 3);
+- ``exp`` is in the future (leeway 30 s) and at most 10 minutes after ``iat`` or now, so an
+  assertion cannot be made to live long; ``nbf``, when given, has passed;
+- ``jti`` is present and was never used before by this client (recorded in the store until
+  the assertion expires, so every replica refuses a replay).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from idp.oauth.client_keys import ASSERTION_ALGS, ClientKeySets
+from idp.oauth.errors import InvalidClient
+from idp.store.base import ClientAssertionStore, ClientRecord
+from idp.verify.compact import json_object, split_compact
+from idp.verify.errors import InvalidToken
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+PRIVATE_KEY_JWT = "private_key_jwt"
+MAX_ASSERTION_BYTES = 8192
+MAX_LIFETIME = 600
+LEEWAY = 30
+
+
+@dataclass(frozen=True)
+class AssertionCheck:
+    """Where the assertion is checked: who we are, which endpoint, the keys and the store."""
+
+    audiences: Collection[str]
+    keys: ClientKeySets
+    store: ClientAssertionStore
+    now: float
+
+
+def assertion_client_id(assertion: str) -> str:
+    """The client an assertion claims to come from (its unverified ``sub``), used to find
+    the client when the form has no client_id (RFC 7521 section 4.2); InvalidClient when
+    it cannot be read."""
+    try:
+        parts = split_compact(assertion, MAX_ASSERTION_BYTES)
+        claims = json_object(parts.encoded_payload, "payload")
+    except InvalidToken:
+        raise InvalidClient() from None
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise InvalidClient()
+    return subject
+
+
+async def authenticate_with_assertion(
+    client: ClientRecord | None, assertion: str, check: AssertionCheck
+) -> ClientRecord:
+    """The client, once its assertion has passed every rule above; else InvalidClient."""
+    if client is None or client.token_endpoint_auth_method != PRIVATE_KEY_JWT:
+        raise InvalidClient()
+    try:
+        parts = split_compact(assertion, MAX_ASSERTION_BYTES)
+        header = json_object(parts.encoded_header, "header")
+        claims = json_object(parts.encoded_payload, "payload")
+        alg, kid = _header(header)
+        key = await check.keys.key(client, kid, alg)
+        key.verify(parts.signing_input, parts.signature)
+    except InvalidToken:
+        raise InvalidClient() from None
+    jti, expires = _claims(claims, client.client_id, check)
+    if not await check.store.use_client_assertion(jti_hash(client.client_id, jti), expires):
+        raise InvalidClient("the client assertion was already used")
+    return client
+
+
+def jti_hash(client_id: str, jti: str) -> bytes:
+    """What the store keeps of a used assertion: a hash of its client and jti."""
+    return hashlib.sha256(json.dumps([client_id, jti]).encode()).digest()
+
+
+def _header(header: dict[str, Any]) -> tuple[str, str | None]:
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in ASSERTION_ALGS:
+        raise InvalidClient()
+    if "crit" in header or any(name in header for name in ("jku", "x5u", "jwk", "x5c")):
+        raise InvalidClient()
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise InvalidClient()
+    return alg, kid
+
+
+def _claims(claims: dict[str, Any], client_id: str, check: AssertionCheck) -> tuple[str, float]:
+    """The jti and expiry of claims that pass RFC 7523 section 3."""
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        raise InvalidClient()
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if not any(isinstance(a, str) and a in check.audiences for a in audiences):
+        raise InvalidClient()
+    exp = _time(claims.get("exp"))
+    if exp is None or exp + LEEWAY <= check.now:
+        raise InvalidClient()
+    iat = _time(claims.get("iat"))
+    start = check.now if iat is None else min(iat, check.now)
+    if exp - start > MAX_LIFETIME:
+        raise InvalidClient()
+    if "nbf" in claims:
+        nbf = _time(claims["nbf"])
+        if nbf is None or nbf - LEEWAY > check.now:
+            raise InvalidClient()
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 256:
+        raise InvalidClient()
+    return jti, exp + LEEWAY
+
+
+def _time(value: Any) -> float | None:
+    """A NumericDate (RFC 7519 section 2): a JSON number, not a boolean or a string."""
+    return float(value) if type(value) in (int, float) else None
