@@ -854,6 +854,8 @@ def test_openapi_document_is_valid_and_matches_the_routes(
         "backchannel_logout_uri",
         "require_mfa",
         "require_par",
+        "jwks",
+        "jwks_uri",
     }
     assert body["additionalProperties"] is False
     user_patch = document["paths"]["/admin/users/{user_id}"]["patch"]

@@ -45,6 +45,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "revoked_grants": 11,
         "webauthn_challenges": 0,
         "pushed_authorization_requests": 0,
+        "client_assertions": 0,
     }
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
     assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
@@ -68,6 +69,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "revoked_grants": 0,
         "webauthn_challenges": 0,
         "pushed_authorization_requests": 0,
+        "client_assertions": 0,
     }
 
 
