@@ -47,17 +47,20 @@ def test_metadata_lists_what_is_implemented(
     assert document["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
         "none",
     ]
     assert document["introspection_endpoint"] == f"{live_server.url}/introspect"
     assert document["introspection_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
     ]
     assert document["revocation_endpoint"] == f"{live_server.url}/revoke"
     assert document["revocation_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
         "none",
     ]
     assert document["authorization_endpoint"] == f"{live_server.url}/authorize"
