@@ -67,8 +67,6 @@ def add_commands(commands: Commands) -> None:
         "end", help="end one session by its sid, or every session of a user (--user U --all)"
     )
     end.add_argument("sid", nargs="?", help="the session's sid, as `idp sessions list` shows it")
-    end.add_argument(
-        "--user", metavar="USERNAME-OR-ID", help=f"with --all: the user ({USER_HELP})"
-    )
+    end.add_argument("--user", metavar="USERNAME-OR-ID", help=f"with --all: the user ({USER_HELP})")
     end.add_argument("--all", action="store_true", help="end every session of --user")
     base.finish(end, cmd_end)

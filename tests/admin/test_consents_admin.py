@@ -96,9 +96,9 @@ def test_api_lists_and_revokes_a_consent(world: World) -> None:
         again = assert_error(http.delete(path, headers=headers), 404, "not_found")
         assert "has no consent" in again["error_description"]
         gone = http.delete(f"/admin/consents/nobody/{notes}", headers=headers)
-        assert "no user with id 'nobody'" in assert_error(gone, 404, "not_found")[
-            "error_description"
-        ]
+        assert (
+            "no user with id 'nobody'" in assert_error(gone, 404, "not_found")["error_description"]
+        )
         no_client = http.delete(f"/admin/consents/{world.user_id}/nope", headers=headers)
         assert_error(no_client, 404, "not_found")
         assert http.delete(path).status_code == 401

@@ -333,7 +333,8 @@ def openapi_document(operations: Sequence[Operation], issuer: str) -> dict[str, 
             "description": (
                 "Keys, clients, users, consents, sessions and the audit trail of this identity "
                 "provider. Call it with an access token of this server (client_credentials, "
-                "from a client made with `idp clients create --admin`) carrying the scope idp:admin and the audience "
+                "from a client made with `idp clients create --admin`) carrying the scope "
+                "idp:admin and the audience "
                 f"{issuer}/admin. Every change and every refused call is in the audit trail "
                 "(refusals before authentication counted per source address and minute)."
             ),

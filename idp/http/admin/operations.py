@@ -1,8 +1,8 @@
 """The admin API's one operations table, from which its routes and OpenAPI document are made.
 
-The handlers live with their group (keys, clients, users, consents, sessions, audit); each row here says how an
-operation is called, what it answers and how it can be refused. The summary in the OpenAPI
-document is the first line of the handler's docstring.
+The handlers live with their group (keys, clients, users, consents, sessions, audit); each
+row here says how an operation is called, what it answers and how it can be refused. The
+summary in the OpenAPI document is the first line of the handler's docstring.
 """
 
 from __future__ import annotations
@@ -115,15 +115,27 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=ONE_ERRORS,
     ),
     Operation(
-        "GET", f"{USER}/sessions", "session.list", sessions.list_sessions, "Sessions",
+        "GET",
+        f"{USER}/sessions",
+        "session.list",
+        sessions.list_sessions,
+        "Sessions",
         errors=ONE_ERRORS,
     ),
     Operation(
-        "DELETE", f"{USER}/sessions", "session.end_all", sessions.end_all, "SessionsEnded",
+        "DELETE",
+        f"{USER}/sessions",
+        "session.end_all",
+        sessions.end_all,
+        "SessionsEnded",
         errors=ONE_ERRORS,
     ),
     Operation(
-        "DELETE", "/admin/sessions/{sid}", "session.end", sessions.end, status=204,
+        "DELETE",
+        "/admin/sessions/{sid}",
+        "session.end",
+        sessions.end,
+        status=204,
         errors=ONE_ERRORS,
     ),
     Operation(

@@ -145,9 +145,10 @@ class Accounts(SqlBase):
     async def find_consents(
         self, user_id: str | None = None, client_id: str | None = None
     ) -> list[ConsentRecord]:
-        chosen = [(c, v) for c, v in (("user_id", user_id), ("client_id", client_id)) if v is not None]
+        given = (("user_id", user_id), ("client_id", client_id))
+        chosen = [(column, value) for column, value in given if value is not None]
         where = " AND ".join(f"{column} = ?" for column, _ in chosen) or "1 = 1"
-        sql = f"{CONSENTS.select} WHERE {where} ORDER BY granted_at, user_id, client_id"  # noqa: S608
+        sql = f"{CONSENTS.select} WHERE {where} ORDER BY granted_at, user_id, client_id"
         return await self._list(CONSENTS, sql, *(value for _, value in chosen))
 
 
