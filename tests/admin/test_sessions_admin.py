@@ -5,6 +5,7 @@ get one clear error."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +149,17 @@ def test_api_lists_and_ends_sessions_with_backchannel_logout(
             assert_error(http.get(path, headers=headers), 404, "not_found")
             assert_error(http.delete(path, headers=headers), 404, "not_found")
         assert http.get(sessions).status_code == 401
+
+
+def test_ids_that_start_with_a_dash_are_taken_as_ids() -> None:
+    from idp.cli.main import _identifiers_as_positionals, build_parser
+
+    def parse(*argv: str) -> argparse.Namespace:
+        return build_parser().parse_args(_identifiers_as_positionals(argv))
+
+    assert parse("sessions", "end", "-Xy_9", "--json").sid == "-Xy_9"
+    assert parse("sessions", "list", "-u1", "--json").user == "-u1"
+    revoke = parse("consents", "revoke", "-u1", "-c1", "--json")
+    assert (revoke.user, revoke.client_id, revoke.json) == ("-u1", "-c1", True)
+    every = parse("sessions", "end", "--user", "alice", "--all")
+    assert (every.sid, every.user, every.all) == (None, "alice", True)
