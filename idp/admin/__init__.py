@@ -8,6 +8,8 @@ same way whichever adapter called it.
 - ``context``: the context, and ``InvalidInput`` (refused input, whatever the adapter).
 - ``clients``: register, list, show, update, delete clients.
 - ``users``: create, list, show, update, disable, unlock, delete users.
+- ``consents``: list the consents users gave clients, revoke one (and its refresh tokens).
+- ``sessions``: list a user's browser sessions, end one or all (back-channel logout sent).
 - ``keys``: list keys, ring status, rotate, revoke, import and rewrap keys.
 - ``audit``: read the audit trail, page by page.
 - ``documents``: what administrators see of each record.

@@ -10,7 +10,9 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from idp.admin.consents import ConsentView
 from idp.admin.keys import RingReport
+from idp.admin.sessions import SessionView
 from idp.keyring.lifecycle import Rotation, Transition, iso
 from idp.sso.factors import FactorStatus
 from idp.store.base import AuditEntry, ClientRecord, KeyRecord, UserRecord
@@ -90,6 +92,43 @@ def disabled_document(user: UserRecord, sessions_ended: int) -> dict[str, Any]:
 def unlock_document(user: UserRecord, cleared: bool) -> dict[str, Any]:
     """An unlocked user; ``cleared`` is false when there were no failed logins to forget."""
     return {"id": user.id, "username": user.username, "unlocked": True, "cleared": cleared}
+
+
+def consent_document(view: ConsentView) -> dict[str, Any]:
+    """A consent: who granted which client what scope, and when (last added to)."""
+    consent = view.consent
+    return {
+        "user_id": consent.user_id,
+        "username": view.username,
+        "client_id": consent.client_id,
+        "client_name": view.client_name,
+        "scope": " ".join(consent.scope),
+        "granted_at": iso_time(consent.granted_at),
+    }
+
+
+def session_document(view: SessionView) -> dict[str, Any]:
+    """A live browser session, named by its public ``sid`` (never its cookie or the cookie's
+    hash), with how the user signed in and the clients that received tokens through it."""
+    session = view.session
+    return {
+        "sid": session.sid,
+        "user_id": session.user_id,
+        "username": view.username,
+        "auth_time": iso_time(session.auth_time),
+        "created_at": iso_time(session.created_at),
+        "last_seen_at": iso_time(session.last_seen_at),
+        "idle_expires_at": iso_time(session.idle_expires_at),
+        "expires_at": iso_time(session.expires_at),
+        "amr": list(session.amr),
+        "acr": session.acr,
+        "clients": list(view.client_ids),
+    }
+
+
+def sessions_ended_document(user: UserRecord, ended: int) -> dict[str, Any]:
+    """A user whose sessions were just ended, with how many ended."""
+    return {"id": user.id, "username": user.username, "sessions_ended": ended}
 
 
 def key_document(key: KeyRecord, transition: Transition | None = None) -> dict[str, Any]:

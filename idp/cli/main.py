@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from idp.admin.context import InvalidInput
-from idp.cli import audit, clients, keys, server, users
+from idp.cli import audit, clients, consents, keys, server, sessions, users
 from idp.cli.base import EXIT_FAILURE, EXIT_USAGE, CommandError, Parser, provide_key
 from idp.config import ConfigError, load_settings
 from idp.keyring.lifecycle import KeyRingError
@@ -29,6 +29,8 @@ _IDENTIFIER_COMMANDS = {
     ("users", "show"),
     ("users", "delete"),
     ("users", "unlock"),
+    ("consents", "revoke"),
+    ("sessions", "list"),
 }
 _FLAGS = frozenset({"--json", "-h", "--help"})
 # Commands written ``COMMAND ID [--option ...]``: the identifier comes first.
@@ -38,6 +40,7 @@ _IDENTIFIER_FIRST_COMMANDS = {
     ("users", "update"),
     ("users", "set-password"),
     ("users", "disable"),
+    ("sessions", "end"),
 }
 # What an option of ours looks like; a random identifier ("-x9..." or "--Q_...") does not.
 _OPTION = re.compile(r"--[a-z][a-z-]*(=.*)?|-h", re.DOTALL)
@@ -57,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Every command writes and needs the current schema unless it says otherwise.
     parser.set_defaults(writes=True, needs_schema=True)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (server, clients, users, keys, audit):
+    for module in (server, clients, users, consents, sessions, keys, audit):
         module.add_commands(commands)
     return parser
 

@@ -205,6 +205,9 @@ class SessionStore(Protocol):
     async def list_user_sessions(self, user_id: str, now: float) -> list[SessionRecord]:
         """The user's live sessions (not ended, not timed out at ``now``), newest first."""
 
+    async def get_session_by_sid(self, sid: str) -> SessionRecord | None:
+        """The session whose public id (``sid``, as ID tokens carry it) is given, ended or not."""
+
     async def add_session_client(self, session_id: bytes, client_id: str, now: float) -> None:
         """Remember that a client received tokens through this session (idempotent)."""
 
@@ -262,6 +265,11 @@ class ConsentStore(Protocol):
 
     async def list_consents(self, user_id: str) -> list[ConsentRecord]:
         """The user's consents, one per client, oldest grant first."""
+
+    async def find_consents(
+        self, user_id: str | None = None, client_id: str | None = None
+    ) -> list[ConsentRecord]:
+        """Every consent, or those of one user, one client, or both; oldest grant first."""
 
     async def revoke_consent(
         self, user_id: str, client_id: str, now: float, audit: AuditEntry | None = None

@@ -13,6 +13,7 @@ new backend is done when it passes all of them. Modules are grouped by concern:
   rotations from several store instances, the key-encryption key checked under the ring's lock.
 - ``test_sessions_codes.py``: browser sessions, authorization codes (one winner of concurrent
   redemptions), consents.
+- ``test_admin_lookups.py``: consents by user, client or both; a session by its public sid.
 - ``test_refresh_tokens.py``: refresh-token rotation and families, including races (grace 0:
   exactly one winner).
 - ``test_revocation.py``: revoked access tokens, grants, sessions, users and clients.

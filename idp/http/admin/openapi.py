@@ -22,7 +22,7 @@ _ERROR_DESCRIPTIONS = {
     401: "No bearer token, or one that is malformed, expired, wrongly signed, not ours, "
     "or issued for a user rather than the client itself.",
     403: "A valid token without the idp:admin scope.",
-    404: "No such key, client or user.",
+    404: "No such key, client, user, consent or live session.",
     405: "Method not allowed on this path.",
     409: "The name is taken, or the key is already in the ring or already revoked.",
 }
@@ -31,6 +31,7 @@ _PARAMETER_DESCRIPTIONS = {
     "kid": "The key id (its RFC 7638 thumbprint).",
     "client_id": "The client's id.",
     "user_id": "The user's id.",
+    "sid": "The session's public id (the sid its ID tokens carry), as the session list shows.",
 }
 
 
@@ -140,6 +141,7 @@ def _schemas() -> dict[str, Any]:
     return {
         **_user_outcomes(user),
         **_ring_and_audit(),
+        **_consents_and_sessions(),
         "Key": key,
         "Keys": {"type": "array", "items": _ref("Key")},
         "Rotation": rotation,
@@ -194,6 +196,45 @@ def _mfa_outcomes() -> dict[str, Any]:
     return {
         "MfaStatus": _object(status, list(status)),
         "MfaReset": _object(reset, list(reset)),
+    }
+
+
+def _consents_and_sessions() -> dict[str, Any]:
+    """A consent and a session (as ``idp consents list --json`` and ``idp sessions list
+    --json`` show them), and the answer to ending a user's sessions."""
+    time = "date-time"
+    consent = {
+        "user_id": _string("The user's id."),
+        "username": _string("The user's login name."),
+        "client_id": _string("The client's id."),
+        "client_name": _string("The client's name."),
+        "scope": _string("Space-separated scopes the user granted."),
+        "granted_at": _string("When scopes were last added to it.", fmt=time),
+    }
+    session = {
+        "sid": _string("The public session id (as in ID tokens); never the cookie."),
+        "user_id": _string("The user's id."),
+        "username": _string("The user's login name."),
+        "auth_time": _string("When the user signed in.", fmt=time),
+        "created_at": _string("When the session started.", fmt=time),
+        "last_seen_at": _string("When the session was last used.", fmt=time),
+        "idle_expires_at": _string("When it ends unless used again.", fmt=time),
+        "expires_at": _string("When it ends at the latest.", fmt=time),
+        "amr": _strings("How the user signed in (RFC 8176 values)."),
+        "acr": _string("The authentication context class reached.", nullable=True),
+        "clients": _strings("The clients that received tokens through the session."),
+    }
+    ended = {
+        "id": _string("The user's id."),
+        "username": _string("Login name."),
+        "sessions_ended": _count("Sessions that ended."),
+    }
+    return {
+        "Consent": _object(consent, list(consent)),
+        "Consents": {"type": "array", "items": _ref("Consent")},
+        "Session": _object(session, list(session)),
+        "Sessions": {"type": "array", "items": _ref("Session")},
+        "SessionsEnded": _object(ended, list(ended)),
     }
 
 
@@ -301,9 +342,10 @@ def openapi_document(operations: Sequence[Operation], issuer: str) -> dict[str, 
             "title": "idp admin API",
             "version": idp.__version__,
             "description": (
-                "Keys, clients, users and the audit trail of this identity provider. Call it "
-                "with an access token of this server (client_credentials, from a client made with "
-                "`idp clients create --admin`) carrying the scope idp:admin and the audience "
+                "Keys, clients, users, consents, sessions and the audit trail of this identity "
+                "provider. Call it with an access token of this server (client_credentials, "
+                "from a client made with `idp clients create --admin`) carrying the scope "
+                "idp:admin and the audience "
                 f"{issuer}/admin. Every change and every refused call is in the audit trail "
                 "(refusals before authentication counted per source address and minute)."
             ),

@@ -1,8 +1,8 @@
 """The admin API's one operations table, from which its routes and OpenAPI document are made.
 
-The handlers live with their group (keys, clients, users, audit); each row here says how an
-operation is called, what it answers and how it can be refused. The summary in the OpenAPI
-document is the first line of the handler's docstring.
+The handlers live with their group (keys, clients, users, consents, sessions, audit); each
+row here says how an operation is called, what it answers and how it can be refused. The
+summary in the OpenAPI document is the first line of the handler's docstring.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idp.http.admin import audit, clients, factors, keys, users
+from idp.http.admin import audit, clients, consents, factors, keys, sessions, users
 from idp.http.admin.openapi import openapi_document
 from idp.http.admin.routing import (
     ONE_ERRORS,
@@ -95,6 +95,47 @@ OPERATIONS: tuple[Operation, ...] = (
         "MfaStatus",
         body=factors.REQUIRE_FIELDS,
         body_required=False,
+        errors=ONE_ERRORS,
+    ),
+    Operation(
+        "GET",
+        "/admin/consents",
+        "consent.list",
+        consents.list_consents,
+        "Consents",
+        errors=ONE_ERRORS,
+        query=consents.QUERY,
+    ),
+    Operation(
+        "DELETE",
+        "/admin/consents/{user_id}/{client_id}",
+        "consent.revoke",
+        consents.revoke,
+        status=204,
+        errors=ONE_ERRORS,
+    ),
+    Operation(
+        "GET",
+        f"{USER}/sessions",
+        "session.list",
+        sessions.list_sessions,
+        "Sessions",
+        errors=ONE_ERRORS,
+    ),
+    Operation(
+        "DELETE",
+        f"{USER}/sessions",
+        "session.end_all",
+        sessions.end_all,
+        "SessionsEnded",
+        errors=ONE_ERRORS,
+    ),
+    Operation(
+        "DELETE",
+        "/admin/sessions/{sid}",
+        "session.end",
+        sessions.end,
+        status=204,
         errors=ONE_ERRORS,
     ),
     Operation(

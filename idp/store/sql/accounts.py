@@ -142,6 +142,15 @@ class Accounts(SqlBase):
         sql = f"{CONSENTS.select} WHERE user_id = ? ORDER BY granted_at, client_id"
         return await self._list(CONSENTS, sql, user_id)
 
+    async def find_consents(
+        self, user_id: str | None = None, client_id: str | None = None
+    ) -> list[ConsentRecord]:
+        given = (("user_id", user_id), ("client_id", client_id))
+        chosen = [(column, value) for column, value in given if value is not None]
+        where = " AND ".join(f"{column} = ?" for column, _ in chosen) or "1 = 1"
+        sql = f"{CONSENTS.select} WHERE {where} ORDER BY granted_at, user_id, client_id"
+        return await self._list(CONSENTS, sql, *(value for _, value in chosen))
+
 
 async def _consented(
     connection: Connection, user_id: str, client_id: str, lock: str = ""

@@ -69,6 +69,9 @@ class Tokens(SqlBase):
         )
         return await self._list(SESSIONS, sql, user_id, now, now)
 
+    async def get_session_by_sid(self, sid: str) -> SessionRecord | None:
+        return await self._get(SESSIONS, "sid = ?", sid)
+
     async def add_session_client(self, session_id: bytes, client_id: str, now: float) -> None:
         await self._execute(
             "INSERT INTO session_clients (session_id, client_id, first_used_at) "
