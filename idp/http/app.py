@@ -117,6 +117,7 @@ def create_app(
         metrics=Metrics(keys, settings, clock),
         discovery=json_bytes(server_metadata(settings.issuer, settings.signing_algs)),
     )
+    keys.events = found.events
 
     # Expired rows each kind of record leaves behind, deleted in batches in the background.
     collectors = store_collectors(the_store, settings.access_token_ttl)

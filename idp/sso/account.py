@@ -33,6 +33,7 @@ from idp.sso.passkeys import (
     record_passkey_sign_in,
     verify_passkey_assertion,
 )
+from idp.sso.security import attempt_throttled, consent_revoked, password_checked
 from idp.sso.sessions import NewSession, end_session, session_id_of, start_session
 from idp.sso.throttle import (
     record_address_success,
@@ -193,11 +194,19 @@ async def sign_in_to_account(
     (:func:`sign_in_to_account_with_passkey`). The account page is never reached with the
     password alone when the account has a second factor."""
     who = {"username": username, "ip": client_address}
+    seen = {"address": client_address, "purpose": "account"}
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
+        await attempt_throttled(
+            services.events, services.store, username=username, verdict=verdict,
+            step="password", **seen,
+        )  # fmt: skip
         retry = max(1, math.ceil(verdict.delay))
         return AccountSignInRefused(throttled_message(verdict.delay), username, retry)
     user = await check_password(services.store, services.passwords, username, password)
+    await password_checked(
+        services.events, services.store, username=username, user=user, verdict=verdict, **seen
+    )
     if user is None:
         return AccountSignInRefused(LOGIN_FAILED, username)
     await record_login_success(services.store, services.settings, services.clock, **who)
@@ -206,8 +215,9 @@ async def sign_in_to_account(
         return AccountSignInRefused(PASSKEY_NEEDED, username)
     if two_factors:
         result = await check_second_factor(
-            services.store, services.settings, services.clock, user, code, client_address
-        )
+            services.store, services.settings, services.clock, user, code, client_address,
+            events=services.events, purpose="account",
+        )  # fmt: skip
         if not result.accepted:
             if result.retry_after:
                 retry = max(1, math.ceil(result.retry_after))
@@ -233,6 +243,10 @@ async def sign_in_to_account_with_passkey(
         services.store, services.settings, clock, ip=client_address
     )
     if not verdict.allowed:
+        await attempt_throttled(
+            services.events, services.store, username=None, verdict=verdict, step="passkey",
+            purpose="account", client=None, address=client_address,
+        )  # fmt: skip
         retry = max(1, math.ceil(verdict.delay))
         return AccountSignInRefused(throttled_message(verdict.delay), None, retry)
     try:
@@ -273,12 +287,22 @@ async def change_password(
     """
     require_recent_sign_in(services, session)
     who = {"username": user.username, "ip": client_address}
+    seen = {"address": client_address, "purpose": "password_change"}
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
+        await attempt_throttled(
+            services.events, services.store, username=None, user=user, verdict=verdict,
+            step="password", **seen,
+        )  # fmt: skip
         raise AccountChangeRefused(throttled_message(verdict.delay))
-    if len(current) > MAX_PASSWORD_LENGTH or not await services.passwords.verify(
+    right = len(current) <= MAX_PASSWORD_LENGTH and await services.passwords.verify(
         user.password_hash, current
-    ):
+    )
+    await password_checked(
+        services.events, services.store, username=user.username, user=user if right else None,
+        verdict=verdict, **seen,
+    )  # fmt: skip
+    if not right:
         raise AccountChangeRefused(WRONG_PASSWORD)
     await record_login_success(services.store, services.settings, services.clock, **who)
     if new != repeated:
@@ -368,12 +392,17 @@ async def sign_out_other_sessions(
     return ended
 
 
-async def revoke_app(services: SignInServices, user: UserRecord, client_id: str) -> None:
+async def revoke_app(
+    services: SignInServices, user: UserRecord, client_id: str, client_address: str | None = None
+) -> None:
     """End the person's consent to an app and every refresh token it backed; revoking is
-    never refused for a stale sign-in (taking access away is always safe)."""
-    audit = AuditEntry(services.clock(), user.username, "consent.revoke", client_id)
+    never refused for a stale sign-in (taking access away is always safe). A security
+    event (``consent.revoke``), its audit row written with the change."""
+    event = consent_revoked(user, client_id, client_address, by="user")
+    audit = event.audit_entry(services.clock())
     if not await services.store.revoke_consent(user.id, client_id, services.clock(), audit):
         raise AccountChangeRefused("That app has no access to your account.")
+    services.events.counted(event)
 
 
 async def _audit(
