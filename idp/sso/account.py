@@ -33,7 +33,7 @@ from idp.sso.passkeys import (
     record_passkey_sign_in,
     verify_passkey_assertion,
 )
-from idp.sso.security import attempt_throttled, consent_revoked, password_checked
+from idp.sso.security import Attempt, attempt_throttled, consent_revoked, password_checked
 from idp.sso.sessions import NewSession, end_session, session_id_of, start_session
 from idp.sso.throttle import (
     record_address_success,
@@ -194,18 +194,18 @@ async def sign_in_to_account(
     (:func:`sign_in_to_account_with_passkey`). The account page is never reached with the
     password alone when the account has a second factor."""
     who = {"username": username, "ip": client_address}
-    seen = {"address": client_address, "purpose": "account"}
+    seen = Attempt("account", client_address)
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
         await attempt_throttled(
-            services.events, services.store, username=username, verdict=verdict,
-            step="password", **seen,
+            services.events, services.store, seen, verdict=verdict, step="password",
+            username=username,
         )  # fmt: skip
         retry = max(1, math.ceil(verdict.delay))
         return AccountSignInRefused(throttled_message(verdict.delay), username, retry)
     user = await check_password(services.store, services.passwords, username, password)
     await password_checked(
-        services.events, services.store, username=username, user=user, verdict=verdict, **seen
+        services.events, services.store, seen, username=username, user=user, verdict=verdict
     )
     if user is None:
         return AccountSignInRefused(LOGIN_FAILED, username)
@@ -243,10 +243,10 @@ async def sign_in_to_account_with_passkey(
         services.store, services.settings, clock, ip=client_address
     )
     if not verdict.allowed:
+        seen = Attempt("account", client_address)
         await attempt_throttled(
-            services.events, services.store, username=None, verdict=verdict, step="passkey",
-            purpose="account", client=None, address=client_address,
-        )  # fmt: skip
+            services.events, services.store, seen, verdict=verdict, step="passkey"
+        )
         retry = max(1, math.ceil(verdict.delay))
         return AccountSignInRefused(throttled_message(verdict.delay), None, retry)
     try:
@@ -287,20 +287,19 @@ async def change_password(
     """
     require_recent_sign_in(services, session)
     who = {"username": user.username, "ip": client_address}
-    seen = {"address": client_address, "purpose": "password_change"}
+    seen = Attempt("password_change", client_address)
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
         await attempt_throttled(
-            services.events, services.store, username=None, user=user, verdict=verdict,
-            step="password", **seen,
-        )  # fmt: skip
+            services.events, services.store, seen, verdict=verdict, step="password", user=user
+        )
         raise AccountChangeRefused(throttled_message(verdict.delay))
     right = len(current) <= MAX_PASSWORD_LENGTH and await services.passwords.verify(
         user.password_hash, current
     )
     await password_checked(
-        services.events, services.store, username=user.username, user=user if right else None,
-        verdict=verdict, **seen,
+        services.events, services.store, seen, username=user.username,
+        user=user if right else None, verdict=verdict,
     )  # fmt: skip
     if not right:
         raise AccountChangeRefused(WRONG_PASSWORD)

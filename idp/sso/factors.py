@@ -37,7 +37,7 @@ from idp.config import Settings
 from idp.oauth.acr import ACR_MFA, AMR_MFA
 from idp.sso import totp
 from idp.sso.passkeys import PasskeyRefused, VerifiedPasskey, verify_passkey_assertion
-from idp.sso.security import attempt_throttled, locked
+from idp.sso.security import Attempt, attempt_throttled, locked
 from idp.sso.throttle import (
     ThrottleVerdict,
     record_second_factor_success,
@@ -326,19 +326,19 @@ class _Seen:
         )
         await self.events.record(event)
 
+    @property
+    def attempt(self) -> Attempt:
+        return Attempt(self.purpose, self.address, self.client)
+
     async def throttled(self, verdict: ThrottleVerdict, step: str = "second_factor") -> None:
         await attempt_throttled(
-            self.events, self.store, username=None, user=self.user, verdict=verdict, step=step,
-            purpose=self.purpose, client=self.client, address=self.address,
-        )  # fmt: skip
+            self.events, self.store, self.attempt, verdict=verdict, step=step, user=self.user
+        )
 
     async def failed(self, verdict: ThrottleVerdict, **detail: object) -> None:
         """A wrong factor (counted per address and minute) and the locks it brought on."""
         await self.report(VERIFY, "failure", repeatable=True, **detail)
-        await locked(
-            self.events, self.user.username, self.user.id, verdict,
-            client=self.client, address=self.address,
-        )  # fmt: skip
+        await locked(self.events, self.attempt, self.user.username, self.user.id, verdict)
 
     async def unopened(self) -> None:
         """The key-encryption key does not open the user's TOTP secret."""

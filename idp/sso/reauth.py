@@ -20,7 +20,7 @@ from idp.sso.factors import check_second_factor, has_totp
 from idp.sso.login import check_password, throttled_message
 from idp.sso.outcomes import SignInServices
 from idp.sso.second_factor import WRONG_CODE
-from idp.sso.security import attempt_throttled, password_checked
+from idp.sso.security import Attempt, attempt_throttled, password_checked
 from idp.sso.throttle import record_login_success, reserve_login_attempt
 from idp.store.base import SessionRecord, UserRecord
 
@@ -52,19 +52,18 @@ async def reauthenticate(
     """Check the password (and the TOTP or recovery code, if the user has TOTP) of a live session's
     user and record the new authentication in the session; None when it succeeded."""
     who = {"username": user.username, "ip": client_address}
-    seen = {"address": client_address, "purpose": "reauth"}
+    seen = Attempt("reauth", client_address)
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
         await attempt_throttled(
-            services.events, services.store, username=None, user=user, verdict=verdict,
-            step="password", **seen,
-        )  # fmt: skip
+            services.events, services.store, seen, verdict=verdict, step="password", user=user
+        )
         return ReauthRefused(throttled_message(verdict.delay), max(1, int(verdict.delay) + 1))
     checked = await check_password(services.store, services.passwords, user.username, password)
     right = checked if checked is not None and checked.id == user.id else None
     await password_checked(
-        services.events, services.store, username=user.username, user=right, verdict=verdict,
-        **seen,
+        services.events, services.store, seen, username=user.username, user=right,
+        verdict=verdict,
     )  # fmt: skip
     if right is None:
         return ReauthRefused(WRONG_PASSWORD)

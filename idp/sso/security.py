@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from idp.sso.login import MAX_USERNAME_LENGTH
 from idp.sso.throttle import ThrottleVerdict
@@ -35,29 +36,38 @@ async def named(store: Store, username: str) -> tuple[str, str | None]:
     return (user.username, user.id) if user is not None else (ANONYMOUS, None)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """Where an attempt comes from: the page it serves (``purpose``: ``authorize``,
+    ``account``, ``reauth``, ``password_change``), the client address and the client_id."""
+
+    purpose: str
+    address: str
+    client: str | None = None
+
+
 async def attempt_throttled(
     events: SecurityEventSink,
     store: Store,
+    seen: Attempt,
     *,
-    username: str | None,
-    user: UserRecord | None = None,
     verdict: ThrottleVerdict,
     step: str,
-    purpose: str,
-    address: str,
-    client: str | None = None,
+    username: str | None = None,
+    user: UserRecord | None = None,
 ) -> None:
     """Report an attempt the throttle refused before anything was checked (counted per
     address and minute). ``step`` is ``password``, ``second_factor`` or ``passkey``."""
+    actor: str = ANONYMOUS
+    subject: str | None = None
     if user is not None:
         actor, subject = user.username, user.id
     elif username is not None:
         actor, subject = await named(store, username)
-    else:
-        actor, subject = ANONYMOUS, None
-    detail = {"step": step, "purpose": purpose, "retry_after": max(1, math.ceil(verdict.delay))}
+    retry = max(1, math.ceil(verdict.delay))
+    detail = {"step": step, "purpose": seen.purpose, "retry_after": retry}
     event = SecurityEvent(
-        THROTTLED, "failure", actor, subject, client, address, detail, repeatable=True
+        THROTTLED, "failure", actor, subject, seen.client, seen.address, detail, True
     )
     await events.record(event)
 
@@ -65,44 +75,44 @@ async def attempt_throttled(
 async def password_checked(
     events: SecurityEventSink,
     store: Store,
+    seen: Attempt,
     *,
     username: str,
     user: UserRecord | None,
     verdict: ThrottleVerdict,
-    purpose: str,
-    address: str,
-    client: str | None = None,
 ) -> None:
     """Report a checked password: ``user`` when it was right, else None (a failure, counted
     per address and minute), and any lock the failed attempt brought on."""
+    detail = {"purpose": seen.purpose}
     if user is not None:
-        detail = {"purpose": purpose}
         await events.record(
-            SecurityEvent(SIGN_IN, "success", user.username, user.id, client, address, detail)
+            SecurityEvent(
+                SIGN_IN, "success", user.username, user.id, seen.client, seen.address, detail
+            )
         )
         return
     actor, subject = await named(store, username)
     failed = SecurityEvent(
-        SIGN_IN, "failure", actor, subject, client, address, {"purpose": purpose}, True
+        SIGN_IN, "failure", actor, subject, seen.client, seen.address, detail, True
     )
     await events.record(failed)
-    await locked(events, actor, subject, verdict, client=client, address=address)
+    await locked(events, seen, actor, subject, verdict)
 
 
 async def locked(
     events: SecurityEventSink,
+    seen: Attempt,
     actor: str,
     subject: str | None,
     verdict: ThrottleVerdict,
-    *,
-    client: str | None,
-    address: str,
 ) -> None:
     """Report the locks a failed attempt brought on (``verdict.locked``), if any."""
     if not verdict.locked:
         return
-    detail = {"locked": list(verdict.locked)}
-    await events.record(SecurityEvent(LOCKED, "failure", actor, subject, client, address, detail))
+    detail = {"locked": list(verdict.locked), "purpose": seen.purpose}
+    await events.record(
+        SecurityEvent(LOCKED, "failure", actor, subject, seen.client, seen.address, detail)
+    )
 
 
 def consent_granted(
