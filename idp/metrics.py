@@ -107,6 +107,13 @@ class Metrics:
         self._revocations = {
             revoked: revocations.labels(revoked=str(revoked).lower()) for revoked in (True, False)
         }
+        self.security_events = Counter(
+            "idp_security_events",
+            "Security events (sign-ins, throttling, locks, token replay, consent, key "
+            "failures), by audit action and outcome; each is also in the audit trail.",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
         self._key_ring = KeyRingCollector(keys, settings, clock)
         self.registry.register(self._key_ring)
         self._shared_dir = settings.metrics_dir
@@ -131,6 +138,10 @@ class Metrics:
     def revoked(self, revoked: bool) -> None:
         """Count one revocation answer (False: nothing changed, or not this client's token)."""
         self._revocations[revoked].inc()
+
+    def security_event(self, action: str, outcome: str) -> None:
+        """Count one security event (``idp.store.security_events``)."""
+        self.security_events.labels(action=action, outcome=outcome).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of this app's metrics: its own registry, or with a

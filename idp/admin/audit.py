@@ -19,6 +19,7 @@ from idp.store.base import AuditEntry
 
 _CURSOR = re.compile(r"before:([1-9][0-9]{0,17})")
 BAD_CURSOR = "the cursor is not one this server gave out"
+_ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?")
 
 
 @dataclass(frozen=True)
@@ -65,15 +66,32 @@ def decode_cursor(cursor: str) -> int:
     return int(match.group(1))
 
 
+def check_action(action: str) -> str:
+    """An action filter: a name such as ``signin.password``, or a family such as
+    ``signin.*``; raises InvalidInput for anything else."""
+    if not _ACTION.fullmatch(action):
+        raise InvalidInput(
+            f"expected an action such as signin.password or a family such as signin.*, "
+            f"got {action[:80]!r}"
+        )
+    return action
+
+
 async def read_audit(
-    ctx: AdminContext, since: float | None, limit: int, cursor: str | None = None
+    ctx: AdminContext,
+    since: float | None,
+    limit: int,
+    cursor: str | None = None,
+    action: str | None = None,
 ) -> AuditPage:
     """The newest ``limit`` entries at or after ``since`` (before the cursor's entry, if
-    given), oldest first, with the cursor of the page before when there are older ones."""
+    given; only ``action``'s, if given), oldest first, with the cursor of the page before
+    when there are older ones. A cursor pages on under the same filter."""
     if limit < 1:
         raise InvalidInput("limit must be a positive whole number")
     before = None if cursor is None else decode_cursor(cursor)
-    rows = await ctx.store.list_audit(since, limit + 1, before)
+    wanted = None if action is None else check_action(action)
+    rows = await ctx.store.list_audit(since, limit + 1, before, wanted)
     page = rows[-limit:]
     more = len(rows) > limit and bool(page) and page[0].id is not None
     return AuditPage(page, encode_cursor(page[0].id or 0) if more else None)

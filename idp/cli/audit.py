@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from idp.admin.audit import parse_since, read_audit
+from idp.admin.audit import check_action, parse_since, read_audit
 from idp.admin.context import InvalidInput
 from idp.admin.documents import audit_document
 from idp.cli.base import Column, Commands, Document, finish, group, positive, print_list, read
@@ -17,6 +17,14 @@ def since(text: str) -> float:
     """``--since``: a duration back from now (``90s``, ``15m``, ``12h``, ``30d``) or an ISO time."""
     try:
         return parse_since(text, time.time())
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def action(text: str) -> str:
+    """``--action``: one action or a family (``signin.*``)."""
+    try:
+        return check_action(text)
     except InvalidInput as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -44,7 +52,7 @@ COLUMNS: list[Column] = [
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> None:
-    page = read(settings, lambda ctx: read_audit(ctx, args.since, args.limit))
+    page = read(settings, lambda ctx: read_audit(ctx, args.since, args.limit, None, args.action))
     print_list(args.json, page.entries, audit_document, COLUMNS, "no audit entries")
 
 
@@ -61,5 +69,11 @@ def add_commands(commands: Commands) -> None:
     )
     audit_list.add_argument(
         "--limit", type=positive, default=1000, help="keep the newest N entries (default: 1000)"
+    )
+    audit_list.add_argument(
+        "--action",
+        type=action,
+        metavar="ACTION",
+        help="only entries of this action (signin.password) or family of actions (signin.*)",
     )
     finish(audit_list, cmd_list, writes=False)

@@ -271,7 +271,7 @@ async def _end_others(found: Services, form: AccountForm) -> str:
 
 
 async def _revoke_app(found: Services, form: AccountForm) -> str:
-    await revoke_app(found, form.user, form.fields.get("client_id", ""))
+    await revoke_app(found, form.user, form.fields.get("client_id", ""), form.client_address)
     return "app-revoked"
 
 

@@ -122,6 +122,7 @@ def create_app(
             )
         ),
     )
+    keys.events = found.events
 
     # Expired rows each kind of record leaves behind, deleted in batches in the background.
     collectors = store_collectors(the_store, settings.access_token_ttl)

@@ -28,5 +28,6 @@ async def consent(request: Request) -> Response:
         sid=form.document.get("sid"),
         decision=form.fields.get("decision"),
         session_cookie=session_cookie(request, found.settings),
+        client_address=request.client.host if request.client else "",
     )
     return render(request, found, outcome)

@@ -69,9 +69,15 @@ async def send_answer(send: Send, answer: Answer) -> None:
     await send({"type": "http.response.body", "body": answer.body})
 
 
-ClientPost = Callable[[Services, str | None, list[str], bytes], Awaitable[Answer]]
+ClientPost = Callable[[Services, str | None, list[str], bytes, str], Awaitable[Answer]]
 """The work of an endpoint a client POSTs a form to: (services, content type, Authorization
-headers, body) to an answer."""
+headers, body, client address) to an answer."""
+
+
+def client_host(scope: Scope) -> str:
+    """The client address of an ASGI scope (after TrustedProxies), or "" when unknown."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 class ClientPostEndpoint:
@@ -90,6 +96,7 @@ class ClientPostEndpoint:
             first_header(scope, b"content-type"),
             header_values(scope, b"authorization"),
             body,
+            client_host(scope),
         )
         note(scope, client_id=answer.client_id)
         await send_answer(send, answer)

@@ -31,7 +31,11 @@ _HEAD = [*header_pairs(NO_STORE), ("content-type", JSON_TYPE)]
 
 
 async def introspect_answer(
-    found: Services, content_type: str | None, authorizations: list[str], body: bytes
+    found: Services,
+    content_type: str | None,
+    authorizations: list[str],
+    body: bytes,
+    client_address: str = "",
 ) -> Answer:
     """RFC 7662 section 2: whether the token is active and, if so, what it carries.
 

@@ -182,6 +182,34 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+def is_trusted(
+    host: str | None, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    """Whether ``host`` is an address inside one of the ``trusted`` proxy networks."""
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in trusted)
+
+
+def forwarded_client(
+    peer: str,
+    forwarded_for: str,
+    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> str | None:
+    """The client address X-Forwarded-For names behind trusted proxies: the last hop that is
+    not a trusted proxy, when ``peer`` is one; None when the header is not to be believed."""
+    if not is_trusted(peer, trusted):
+        return None
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    while hops and is_trusted(hops[-1], trusted):
+        hops.pop()
+    return hops[-1] if hops else None
+
+
 class TrustedProxies:
     """Believe X-Forwarded-For and X-Forwarded-Proto only from the configured proxies."""
 
@@ -193,26 +221,15 @@ class TrustedProxies:
         self.app = app
         self.trusted = tuple(trusted)
 
-    def _is_trusted(self, host: str | None) -> bool:
-        if not host:
-            return False
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.trusted:
             client = scope.get("client")
-            if client and self._is_trusted(client[0]):
+            if client and is_trusted(client[0], self.trusted):
                 headers = dict(scope.get("headers", []))
                 forwarded_for = headers.get(b"x-forwarded-for", b"").decode("latin-1")
-                hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
-                while hops and self._is_trusted(hops[-1]):
-                    hops.pop()
-                if hops:
-                    scope["client"] = (hops[-1], 0)
+                hop = forwarded_client(client[0], forwarded_for, self.trusted)
+                if hop is not None:
+                    scope["client"] = (hop, 0)
                 proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1").strip().lower()
                 if proto in ("http", "https"):
                     scope["scheme"] = proto

@@ -38,6 +38,7 @@ from idp.http.middleware import (
     BodyTimedOut,
     BodyTooLarge,
     failure_answer,
+    forwarded_client,
     too_large_answer,
 )
 from idp.http.responses import Answer, HeaderPairs
@@ -136,7 +137,18 @@ class RsgiApp:
         body = await self._read_body(protocol, declared)
         # get_all is granian's (RSGI headers); its type stub leaves it out.
         authorizations: list[str] = headers.get_all("authorization")  # type: ignore[attr-defined]
-        return await work(self.services, headers.get("content-type"), authorizations, body)
+        address = self._client_address(scope)
+        return await work(self.services, headers.get("content-type"), authorizations, body, address)
+
+    def _client_address(self, scope: Scope) -> str:
+        """The client's address as the ASGI TrustedProxies would make it."""
+        peer = _address(scope.client)
+        host = peer[0] if peer else ""
+        trusted = self.services.settings.trusted_proxies
+        if not trusted:
+            return host
+        forwarded = forwarded_client(host, scope.headers.get("x-forwarded-for") or "", trusted)
+        return forwarded or host
 
     async def _jwks(self, scope: Scope, protocol: HTTPProtocol) -> Answer:
         return jwks_answer(self.services, scope.headers.get("if-none-match"))

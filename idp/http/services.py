@@ -15,12 +15,13 @@ from idp.sealing import FormSealer
 from idp.sso.backchannel import BackchannelNotifier
 from idp.sso.passwords import PasswordService
 from idp.store.base import Store
+from idp.store.security_events import AuditedEvents
 
 
 @dataclass
 class Services:
-    """What every request can reach: settings, store, keys, clock, metrics, passwords, sealing
-    and the back-channel logout notifier."""
+    """What every request can reach: settings, store, keys, clock, metrics, passwords, sealing,
+    the back-channel logout notifier and the security events' sink."""
 
     settings: Settings
     store: Store
@@ -35,6 +36,8 @@ class Services:
     notifier: BackchannelNotifier = field(init=False)
     client_keys: ClientKeySets = field(init=False)
     """The clients' public keys for private_key_jwt, parsed and fetched once per process."""
+    events: AuditedEvents = field(init=False)
+    """Security events: an audit row each, counted in ``idp_security_events``."""
 
     def __post_init__(self) -> None:
         self.public_headers = [
@@ -45,6 +48,7 @@ class Services:
         self.sealer = FormSealer(self.settings.key_encryption_key)
         self.notifier = BackchannelNotifier(self.settings, self.keys, self.clock)
         self.client_keys = ClientKeySets(self.clock)
+        self.events = AuditedEvents(self.store, self.clock, self.metrics.security_event)
 
 
 def services(request: Request) -> Services:

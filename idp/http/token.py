@@ -37,13 +37,17 @@ _TOKEN_HEAD = [*header_pairs(NO_STORE), ("content-type", JSON_TYPE)]
 
 
 async def token_answer(
-    found: Services, content_type: str | None, authorizations: list[str], body: bytes
+    found: Services,
+    content_type: str | None,
+    authorizations: list[str],
+    body: bytes,
+    client_address: str = "",
 ) -> Answer:
     """Answer one token request (RFC 6749 sections 5.1 and 5.2), timed and counted."""
     started = time.perf_counter()
     known = KnownClient()
     try:
-        issued = await _token(found, content_type, authorizations, body, known)
+        issued = await _token(found, content_type, authorizations, body, known, client_address)
     except OAuthError as error:
         return oauth_error_answer(error, known.client_id)
     finally:
@@ -57,6 +61,7 @@ async def _token(
     authorizations: list[str],
     body: bytes,
     known: KnownClient,
+    client_address: str,
 ) -> bytes:
     check_form_type(content_type)
     form = parse_form(body)
@@ -77,7 +82,12 @@ async def _token(
     if handler is None:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
     context = GrantContext(
-        settings=found.settings, ring=found.keys.ring, clock=found.clock, store=found.store
+        settings=found.settings,
+        ring=found.keys.ring,
+        clock=found.clock,
+        store=found.store,
+        events=found.events,
+        client_address=client_address,
     )
     try:
         result = await handler.handle(form, client, context)

@@ -23,7 +23,8 @@ from joserfc.jws import extract_compact
 from idp.keyring.lifecycle import PUBLISHED_STATES, interim_until
 from idp.keyring.material import KeyMaterialError, SigningKey, opens, unseal
 from idp.keyring.signing import JwsSigner
-from idp.store.base import KeyRecord, KeyRingStore, StoreUnavailable
+from idp.store.base import SYSTEM, KeyRecord, KeyRingStore, StoreUnavailable
+from idp.store.security_events import SecurityEvent, SecurityEventSink
 
 log = logging.getLogger("idp.keyring")
 
@@ -194,6 +195,8 @@ class KeyRingService:
         self._load_error: str | None = None
         self._changed = asyncio.Event()
         self._reloading = asyncio.Lock()
+        self.events: SecurityEventSink | None = None
+        """Where a key that cannot be opened is reported (``key.decrypt``); set by the app."""
 
     @property
     def ring(self) -> KeyRing:
@@ -225,12 +228,29 @@ class KeyRingService:
             ring = KeyRing.build(records, version, self._kek, self._prepublish)
         except KeyMaterialError as exc:
             self._load_error = str(exc)
+            await self._report_unopened(records)
             raise
         self._load_error = None
         # Two loads may overlap (the watcher and current()); the older result never wins.
         if self._ring is None or ring.version >= self._ring.version:
             self._ring = ring
         return self._ring
+
+    async def _report_unopened(self, records: Sequence[KeyRecord]) -> None:
+        """Report the first published key the key-encryption key does not open."""
+        if self.events is None:
+            return
+        refused = [
+            r
+            for r in records
+            if r.state in PUBLISHED_STATES and r.private_key_sealed and not opens(r, self._kek)
+        ]
+        kid = refused[0].kid if refused else ""
+        detail = {"kind": "signing_key", "unopened": len(refused)}
+        event = SecurityEvent(
+            "key.decrypt", "failure", SYSTEM, target=kid, detail=detail, repeatable=True
+        )
+        await self.events.record(event)
 
     async def current(self) -> KeyRing:
         """The ring as the store has it at this moment, reloaded first if it moved on.

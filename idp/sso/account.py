@@ -34,6 +34,7 @@ from idp.sso.passkeys import (
     verify_passkey_assertion,
 )
 from idp.sso.reauth import recently_signed_in
+from idp.sso.security import Attempt, attempt_throttled, consent_revoked, password_checked
 from idp.sso.sessions import NewSession, end_session, session_id_of, start_session
 from idp.sso.throttle import (
     record_address_success,
@@ -189,11 +190,19 @@ async def sign_in_to_account(
     (:func:`sign_in_to_account_with_passkey`). The account page is never reached with the
     password alone when the account has a second factor."""
     who = {"username": username, "ip": client_address}
+    seen = Attempt("account", client_address)
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
+        await attempt_throttled(
+            services.events, services.store, seen, verdict=verdict, step="password",
+            username=username,
+        )  # fmt: skip
         retry = max(1, math.ceil(verdict.delay))
         return AccountSignInRefused(throttled_message(verdict.delay), username, retry)
     user = await check_password(services.store, services.passwords, username, password)
+    await password_checked(
+        services.events, services.store, seen, username=username, user=user, verdict=verdict
+    )
     if user is None:
         return AccountSignInRefused(LOGIN_FAILED, username)
     await record_login_success(services.store, services.settings, services.clock, **who)
@@ -202,8 +211,9 @@ async def sign_in_to_account(
         return AccountSignInRefused(PASSKEY_NEEDED, username)
     if two_factors:
         result = await check_second_factor(
-            services.store, services.settings, services.clock, user, code, client_address
-        )
+            services.store, services.settings, services.clock, user, code, client_address,
+            events=services.events, purpose="account",
+        )  # fmt: skip
         if not result.accepted:
             if result.retry_after:
                 retry = max(1, math.ceil(result.retry_after))
@@ -229,6 +239,10 @@ async def sign_in_to_account_with_passkey(
         services.store, services.settings, clock, ip=client_address
     )
     if not verdict.allowed:
+        seen = Attempt("account", client_address)
+        await attempt_throttled(
+            services.events, services.store, seen, verdict=verdict, step="passkey"
+        )
         retry = max(1, math.ceil(verdict.delay))
         return AccountSignInRefused(throttled_message(verdict.delay), None, retry)
     try:
@@ -269,12 +283,21 @@ async def change_password(
     """
     require_recent_sign_in(services, session)
     who = {"username": user.username, "ip": client_address}
+    seen = Attempt("password_change", client_address)
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
+        await attempt_throttled(
+            services.events, services.store, seen, verdict=verdict, step="password", user=user
+        )
         raise AccountChangeRefused(throttled_message(verdict.delay))
-    if len(current) > MAX_PASSWORD_LENGTH or not await services.passwords.verify(
+    right = len(current) <= MAX_PASSWORD_LENGTH and await services.passwords.verify(
         user.password_hash, current
-    ):
+    )
+    await password_checked(
+        services.events, services.store, seen, username=user.username,
+        user=user if right else None, verdict=verdict,
+    )  # fmt: skip
+    if not right:
         raise AccountChangeRefused(WRONG_PASSWORD)
     await record_login_success(services.store, services.settings, services.clock, **who)
     if new != repeated:
@@ -364,12 +387,17 @@ async def sign_out_other_sessions(
     return ended
 
 
-async def revoke_app(services: SignInServices, user: UserRecord, client_id: str) -> None:
+async def revoke_app(
+    services: SignInServices, user: UserRecord, client_id: str, client_address: str | None = None
+) -> None:
     """End the person's consent to an app and every refresh token it backed; revoking is
-    never refused for a stale sign-in (taking access away is always safe)."""
-    audit = AuditEntry(services.clock(), user.username, "consent.revoke", client_id)
+    never refused for a stale sign-in (taking access away is always safe). A security
+    event (``consent.revoke``), its audit row written with the change."""
+    event = consent_revoked(user, client_id, client_address, by="user")
+    audit = event.audit_entry(services.clock())
     if not await services.store.revoke_consent(user.id, client_id, services.clock(), audit):
         raise AccountChangeRefused("That app has no access to your account.")
+    services.events.counted(event)
 
 
 async def _audit(

@@ -31,6 +31,7 @@ from idp.sso.outcomes import (
     SignedInAnswer,
     SignInServices,
 )
+from idp.sso.security import consent_granted
 from idp.sso.sessions import NewSession, resume_session
 from idp.store.base import ClientRecord, SessionRecord, Store, UserRecord
 
@@ -105,11 +106,13 @@ async def submit_consent(
     sid: str | None,
     decision: str | None,
     session_cookie: str | None,
+    client_address: str | None = None,
 ) -> ConsentOutcome:
     """Remember an ``allow`` and answer with a code; a ``deny`` is access_denied.
 
     The answer counts only in the session it was asked in (``sid``) and while the client
-    is still registered with the request's redirect URI.
+    is still registered with the request's redirect URI. An ``allow`` is a security event
+    (``consent.grant``) from ``client_address``.
     """
     client = await registered_client(services.store, request)
     if client is None:
@@ -124,6 +127,8 @@ async def submit_consent(
         await services.store.save_consent(
             user.id, client.client_id, request.scope, services.clock()
         )
+        granted = consent_granted(user, client.client_id, request.scope, client_address)
+        await services.events.record(granted)
         return await redirect_with_code(services, request, session)
     if decision == "deny":
         denied = AccessDenied("the user denied access")

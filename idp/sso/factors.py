@@ -37,8 +37,14 @@ from idp.config import Settings
 from idp.oauth.acr import ACR_MFA, AMR_MFA
 from idp.sso import totp
 from idp.sso.passkeys import PasskeyRefused, VerifiedPasskey, verify_passkey_assertion
-from idp.sso.throttle import record_second_factor_success, reserve_second_factor_attempt
+from idp.sso.security import Attempt, attempt_throttled, locked
+from idp.sso.throttle import (
+    ThrottleVerdict,
+    record_second_factor_success,
+    reserve_second_factor_attempt,
+)
 from idp.store.base import (
+    SYSTEM,
     AuditEntry,
     ClientRecord,
     SessionRecord,
@@ -46,6 +52,7 @@ from idp.store.base import (
     TotpCredential,
     UserRecord,
 )
+from idp.store.security_events import SecurityEvent, SecurityEventSink
 
 RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
@@ -190,35 +197,34 @@ async def check_second_factor(
     user: UserRecord,
     code: str,
     client_address: str,
+    *,
+    events: SecurityEventSink,
+    client: str | None = None,
+    purpose: str = "authorize",
 ) -> CheckResult:
-    """Check a typed TOTP code or recovery code of ``user``, throttled and audited.
+    """Check a typed TOTP code or recovery code of ``user``, throttled and reported.
 
     The attempt is counted by the throttle before anything is checked (as the password's
     is); a 6-digit code must match a time step within one step of now that was not accepted
     before (RFC 6238 section 5.2), anything else is looked up as an unused recovery code.
-    Every outcome writes an audit row (``mfa.verify``; a recovery code also
-    ``mfa.recovery_code.use``).
+    Every outcome is a security event (``mfa.verify``, or ``signin.throttled``; a recovery
+    code also ``mfa.recovery_code.use``), for ``client`` when a client asked.
     """
+    seen = _Seen(events, store, user, client, client_address, purpose)
     who = {"username": user.username, "ip": client_address}
     verdict = await reserve_second_factor_attempt(store, settings, clock, **who)
     if not verdict.allowed:
-        await _audit(
-            store, clock, user, "mfa.verify", "failure", client_address, reason="throttled"
-        )
+        await seen.throttled(verdict)
         return CheckResult(Check.THROTTLED, verdict.delay)
-    result = await _check_code(store, settings, clock, user, code)
+    result = await _check_code(store, settings, clock, user, code, seen)
     if result is Check.WRONG:
-        await _audit(
-            store, clock, user, "mfa.verify", "failure", client_address, reason="wrong_code"
-        )
+        await seen.failed(verdict, reason="wrong_code")
         return CheckResult(Check.WRONG)
     await record_second_factor_success(store, settings, clock, **who)
-    await _audit(store, clock, user, "mfa.verify", "success", client_address, result.value)
+    await seen.report(VERIFY, "success", method=result.value)
     if result is Check.RECOVERY_CODE:
         left = await store.count_recovery_codes(user.id)
-        await _audit(
-            store, clock, user, "mfa.recovery_code.use", "success", client_address, remaining=left
-        )
+        await seen.report("mfa.recovery_code.use", "success", remaining=left)
     return CheckResult(result)
 
 
@@ -232,21 +238,21 @@ async def check_passkey_second_factor(
     credential_json: str,
     browser: str,
     client_address: str,
+    events: SecurityEventSink,
+    client: str | None = None,
 ) -> CheckResult:
-    """Check a passkey assertion of ``user`` as a second factor, throttled and audited as a
+    """Check a passkey assertion of ``user`` as a second factor, throttled and reported as a
     code is (:func:`check_second_factor`).
 
     Only ``user``'s own credentials verify (WebAuthn Level 2 section 7.2 with the user known
     beforehand, :func:`idp.sso.passkeys.verify_passkey_assertion`); the challenge is used
-    once whatever the outcome. Audited as ``mfa.verify`` with ``method`` ``passkey``.
+    once whatever the outcome. Reported as ``mfa.verify`` with ``method`` ``passkey``.
     """
+    seen = _Seen(events, store, user, client, client_address, "authorize")
     who = {"username": user.username, "ip": client_address}
     verdict = await reserve_second_factor_attempt(store, settings, clock, **who)
     if not verdict.allowed:
-        await _audit(
-            store, clock, user, "mfa.verify", "failure", client_address, "passkey",
-            reason="throttled",
-        )  # fmt: skip
+        await seen.throttled(verdict, step="passkey")
         return CheckResult(Check.THROTTLED, verdict.delay)
     try:
         verified = await verify_passkey_assertion(
@@ -259,21 +265,16 @@ async def check_passkey_second_factor(
             user_id=user.id,
         )
     except PasskeyRefused as exc:
-        await _audit(
-            store, clock, user, "mfa.verify", "failure", client_address, "passkey",
-            reason=exc.reason,
-        )  # fmt: skip
+        await seen.failed(verdict, method="passkey", reason=exc.reason)
         return CheckResult(Check.WRONG, reason=exc.reason)
     await record_second_factor_success(store, settings, clock, **who)
-    await _audit(
-        store, clock, user, "mfa.verify", "success", client_address, "passkey",
-        credential=bytes_to_base64url(verified.passkey.credential_id),
-    )  # fmt: skip
+    credential = bytes_to_base64url(verified.passkey.credential_id)
+    await seen.report(VERIFY, "success", method="passkey", credential=credential)
     return CheckResult(Check.PASSKEY, passkey=verified)
 
 
 async def _check_code(
-    store: Store, settings: Settings, clock: Clock, user: UserRecord, code: str
+    store: Store, settings: Settings, clock: Clock, user: UserRecord, code: str, seen: _Seen
 ) -> Check:
     """Which kind of code ``code`` is and whether it was accepted (used up) just now."""
     if len(code) > 64:
@@ -283,6 +284,8 @@ async def _check_code(
         if credential is None or credential.state != "active":
             return Check.WRONG
         secret = open_secret(credential, settings.key_encryption_key)
+        if secret is None:
+            await seen.unopened()
         step = totp.matching_step(secret, code, clock()) if secret else None
         if step is not None and await store.use_totp_step(user.id, step):
             return Check.TOTP
@@ -294,21 +297,62 @@ async def _check_code(
     return Check.WRONG
 
 
-async def _audit(
-    store: Store,
-    clock: Clock,
-    user: UserRecord,
-    action: str,
-    outcome: str,
-    client_address: str,
-    method: str | None = None,
-    **detail: object,
-) -> None:
-    details: dict[str, object] = {"ip": client_address, **detail}
-    if method is not None:
-        details["method"] = method
-    entry = AuditEntry(clock(), f"user:{user.id}", action, user.id, outcome, details)
-    await store.record_audit(entry)
+VERIFY = "mfa.verify"
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """One second-factor attempt's reporting: who, for which client, from where."""
+
+    events: SecurityEventSink
+    store: Store
+    user: UserRecord
+    client: str | None
+    address: str
+    purpose: str
+
+    async def report(
+        self, action: str, outcome: str, *, repeatable: bool = False, **detail: object
+    ) -> None:
+        event = SecurityEvent(
+            action,
+            outcome,
+            self.user.username,
+            self.user.id,
+            self.client,
+            self.address,
+            {"purpose": self.purpose, **detail},
+            repeatable,
+        )
+        await self.events.record(event)
+
+    @property
+    def attempt(self) -> Attempt:
+        return Attempt(self.purpose, self.address, self.client)
+
+    async def throttled(self, verdict: ThrottleVerdict, step: str = "second_factor") -> None:
+        await attempt_throttled(
+            self.events, self.store, self.attempt, verdict=verdict, step=step, user=self.user
+        )
+
+    async def failed(self, verdict: ThrottleVerdict, **detail: object) -> None:
+        """A wrong factor (counted per address and minute) and the locks it brought on."""
+        await self.report(VERIFY, "failure", repeatable=True, **detail)
+        await locked(self.events, self.attempt, self.user.username, self.user.id, verdict)
+
+    async def unopened(self) -> None:
+        """The key-encryption key does not open the user's TOTP secret."""
+        event = SecurityEvent(
+            "key.decrypt",
+            "failure",
+            SYSTEM,
+            self.user.id,
+            self.client,
+            self.address,
+            {"kind": "totp_secret"},
+            repeatable=True,
+        )
+        await self.events.record(event)
 
 
 # -- enrolment ----------------------------------------------------------------------------

@@ -17,13 +17,18 @@ from idp.oauth.authorization import AuthorizationRequest
 from idp.oauth.logout import LogoutRequest
 from idp.sso.passwords import PasswordService
 from idp.sso.sessions import NewSession, SessionServices
+from idp.store.security_events import SecurityEventSink
 
 
 class SignInServices(SessionServices, Protocol):
-    """The services a sign-in needs beyond sessions: password checks and the key ring."""
+    """The services a sign-in needs beyond sessions: password checks, the key ring and
+    where its security events go."""
 
     @property
     def passwords(self) -> PasswordService: ...
+
+    @property
+    def events(self) -> SecurityEventSink: ...
 
     @property
     def keys(self) -> KeyRingService: ...

@@ -20,6 +20,7 @@ from idp.sso.factors import check_second_factor, has_totp
 from idp.sso.login import check_password, throttled_message
 from idp.sso.outcomes import SignInServices
 from idp.sso.second_factor import WRONG_CODE
+from idp.sso.security import Attempt, attempt_throttled, password_checked
 from idp.sso.throttle import record_login_success, reserve_login_attempt
 from idp.store.base import SessionRecord, UserRecord
 
@@ -51,18 +52,28 @@ async def reauthenticate(
     """Check the password (and the TOTP or recovery code, if the user has TOTP) of a live session's
     user and record the new authentication in the session; None when it succeeded."""
     who = {"username": user.username, "ip": client_address}
+    seen = Attempt("reauth", client_address)
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
+        await attempt_throttled(
+            services.events, services.store, seen, verdict=verdict, step="password", user=user
+        )
         return ReauthRefused(throttled_message(verdict.delay), max(1, int(verdict.delay) + 1))
     checked = await check_password(services.store, services.passwords, user.username, password)
-    if checked is None or checked.id != user.id:
+    right = checked if checked is not None and checked.id == user.id else None
+    await password_checked(
+        services.events, services.store, seen, username=user.username, user=right,
+        verdict=verdict,
+    )  # fmt: skip
+    if right is None:
         return ReauthRefused(WRONG_PASSWORD)
     await record_login_success(services.store, services.settings, services.clock, **who)
     two_factors = await has_totp(services.store, user.id)
     if two_factors:
         result = await check_second_factor(
-            services.store, services.settings, services.clock, user, code, client_address
-        )
+            services.store, services.settings, services.clock, user, code, client_address,
+            events=services.events, purpose="reauth",
+        )  # fmt: skip
         if not result.accepted:
             if result.retry_after:
                 wait = max(1, int(result.retry_after) + 1)

@@ -128,8 +128,9 @@ async def submit_second_factor(
         return parts
     client, user, session = parts
     result = await check_second_factor(
-        services.store, services.settings, services.clock, user, code, client_address
-    )
+        services.store, services.settings, services.clock, user, code, client_address,
+        events=services.events, client=client.client_id,
+    )  # fmt: skip
     if not result.accepted:
         return await _ask_again(services, client, pending, user, result, WRONG_CODE)
     return await _finish(services, client, pending, user, session, session_cookie, AMR_MFA)
@@ -180,6 +181,8 @@ async def submit_passkey_second_factor(
         credential_json=credential_json,
         browser=browser,
         client_address=client_address,
+        events=services.events,
+        client=client.client_id,
     )
     if result.passkey is None:
         refused = EXPIRED if result.reason == "challenge" else PASSKEY_REFUSED

@@ -59,6 +59,7 @@ from idp.sso.outcomes import (
 )
 from idp.sso.passkeys import PasskeyRefused, record_passkey_sign_in, verify_passkey_assertion
 from idp.sso.second_factor import second_factor_step
+from idp.sso.security import Attempt, attempt_throttled, password_checked
 from idp.sso.sessions import end_session, resume_session, session_id_of, start_session
 from idp.sso.throttle import (
     record_address_success,
@@ -173,11 +174,19 @@ async def sign_in(
     if client is None:
         return ShowError(CLIENT_GONE)
     who = {"username": username, "ip": client_address}
+    seen = Attempt("authorize", client_address, client.client_id)
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
+        await attempt_throttled(
+            services.events, services.store, seen, verdict=verdict, step="password",
+            username=username,
+        )  # fmt: skip
         refused = ShowLoginForm(client.name, request, username, throttled_message(verdict.delay))
         return Throttled(refused, max(1, math.ceil(verdict.delay)))
     user = await check_password(services.store, services.passwords, username, password)
+    await password_checked(
+        services.events, services.store, seen, username=username, user=user, verdict=verdict
+    )
     if user is None:
         return ShowLoginForm(client.name, request, username, LOGIN_FAILED)
     await record_login_success(services.store, services.settings, services.clock, **who)
@@ -221,6 +230,10 @@ async def sign_in_with_passkey(
         services.store, services.settings, now, ip=client_address
     )
     if not verdict.allowed:
+        seen = Attempt("authorize", client_address, client.client_id)
+        await attempt_throttled(
+            services.events, services.store, seen, verdict=verdict, step="passkey"
+        )
         refused = ShowLoginForm(client.name, request, None, throttled_message(verdict.delay))
         return Throttled(refused, max(1, math.ceil(verdict.delay)))
     try:

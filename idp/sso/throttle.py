@@ -23,13 +23,14 @@ store's atomic counter update with the rules of :mod:`idp.sso.throttle_policy`.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections.abc import Mapping
+from dataclasses import replace
 
 from idp.clock import Clock
 from idp.config import Settings
 from idp.sso.throttle_policy import ThrottlePolicy, ThrottleVerdict, reserve, settle_success
 from idp.store.base import AuditEntry, LoginCounter, LoginCounterChange, Store
+from idp.store.security_events import address_block
 from idp.store.usernames import canonical_username
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "account_key",
     "clear_account",
     "ip_key",
+    "key_kind",
     "pair_key",
     "record_address_success",
     "record_login_success",
@@ -60,15 +62,7 @@ def pair_key(username: str, ip: str) -> str:
 
 def ip_key(ip: str) -> str:
     """The counter key of a client address: the IPv4 address, or the IPv6 /64 around it."""
-    try:
-        address = ipaddress.ip_address(ip.strip())
-    except ValueError:
-        return "ip:other:" + hashlib.sha256(ip.encode()).hexdigest()[:32]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return f"ip:{address.ipv4_mapped}"
-        return f"ip:{ipaddress.IPv6Network((address, 64), strict=False)}"
-    return f"ip:{address}"
+    return f"ip:{address_block(ip)}"
 
 
 def _keys(settings: Settings, username: str, ip: str) -> list[tuple[str, ThrottlePolicy]]:
@@ -180,7 +174,21 @@ async def _reserve(
         return change
 
     await store.update_login_counters([key for key, _ in keys], now, update)
-    return decided[-1]
+    decision = decided[-1]
+    return replace(decision, locked=tuple(key_kind(key) for key in decision.locked))
+
+
+def key_kind(key: str) -> str:
+    """What a counter key counts, in words fit for the audit trail (the key itself holds a
+    hash of the username): ``account``, ``address``, ``account_and_address``,
+    ``second_factor`` or ``second_factor_and_address``."""
+    if key.startswith("ip:"):
+        return "address"
+    if "|mfa|" in key:
+        return "second_factor_and_address"
+    if key.endswith("|mfa"):
+        return "second_factor"
+    return "account_and_address" if "|ip:" in key else "account"
 
 
 async def _settle(

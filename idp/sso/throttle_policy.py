@@ -30,6 +30,8 @@ class ThrottleVerdict:
     allowed: bool
     delay: float
     retry_at: float | None
+    locked: tuple[str, ...] = ()
+    """The keys this attempt's count locked (they were not locked before it)."""
 
 
 ALLOWED = ThrottleVerdict(allowed=True, delay=0.0, retry_at=None)
@@ -113,7 +115,15 @@ def reserve(
     if not decision.allowed:
         return decision, LoginCounterChange()
     put = tuple(counted(key, counters.get(key), now, policy) for key, policy in keys)
-    return decision, LoginCounterChange(put=put)
+    locked = tuple(c.key for c in put if _newly_locked(counters.get(c.key), c, now))
+    return replace(decision, locked=locked), LoginCounterChange(put=put)
+
+
+def _newly_locked(before: LoginCounter | None, after: LoginCounter, now: float) -> bool:
+    """Whether counting one attempt locked a key that was not locked at ``now``."""
+    if after.locked_until is None:
+        return False
+    return before is None or before.locked_until is None or before.locked_until <= now
 
 
 def settle_success(

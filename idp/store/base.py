@@ -416,10 +416,15 @@ class AuditStore(Protocol):
         """
 
     async def list_audit(
-        self, since: float | None = None, limit: int = 1000, before: int | None = None
+        self,
+        since: float | None = None,
+        limit: int = 1000,
+        before: int | None = None,
+        action: str | None = None,
     ) -> list[AuditEntry]:
         """Audit rows at or after ``since`` with an id below ``before``, oldest first, at most
-        ``limit`` (the newest such ones)."""
+        ``limit`` (the newest such ones); only those of ``action`` when given (a name ending
+        in ``.*``, such as ``signin.*``, matches every action under that prefix)."""
 
 
 class SecondFactorStore(Protocol):

@@ -309,6 +309,7 @@ def test_new_operations_are_in_the_openapi_document(http: httpx.Client) -> None:
         ("since", "query"),
         ("limit", "query"),
         ("cursor", "query"),
+        ("action", "query"),
     ]
     assert audit_get["summary"]
     body = paths["/admin/keys/import"]["post"]["requestBody"]["content"]["application/json"]

@@ -211,7 +211,10 @@ def test_passkey_attempts_are_throttled_with_code_attempts(world: World) -> None
         done = _use_passkey(browser, throttled, device)
         assert done.status_code == 303, done.text
     reasons = [d.get("reason") for o, d in _mfa_audit(world) if o == "failure"]
-    assert "throttled" in reasons and "challenge" in reasons
+    assert "challenge" in reasons
+    url = world.server.settings.database_url
+    throttled = with_store(url, lambda s: s.list_audit(action="signin.throttled"))
+    assert [e.detail["step"] for e in throttled] == ["passkey"]
 
 
 def test_options_need_the_pending_form_and_a_passkey(world: World) -> None:

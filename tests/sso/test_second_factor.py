@@ -137,7 +137,10 @@ def test_second_factor_attempts_are_throttled(world: World) -> None:
         done = submit_code(browser, throttled, code_now(secret, world.clock))
         assert done.status_code == 303, done.text
     reasons = [d.get("reason") for a, o, d in _audit_actions(world) if o == "failure"]
-    assert "throttled" in reasons
+    assert "wrong_code" in reasons
+    url = world.server.settings.database_url
+    throttled = with_store(url, lambda s: s.list_audit(action="signin.throttled"))
+    assert [e.detail["step"] for e in throttled] == ["second_factor"]
 
 
 def test_the_second_step_cannot_be_skipped_or_forged(world: World) -> None:

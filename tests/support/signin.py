@@ -17,6 +17,7 @@ from idp.keyring.ring import KeyRingService
 from idp.sso.backchannel import BackchannelNotifier
 from idp.sso.passwords import PasswordService
 from idp.store.base import Store
+from idp.store.security_events import AuditedEvents
 from tests.support.sso import MovableClock
 
 
@@ -30,6 +31,7 @@ class SignInParts:
     keys: KeyRingService
     passwords: PasswordService
     notifier: BackchannelNotifier
+    events: AuditedEvents
 
 
 @asynccontextmanager
@@ -49,6 +51,7 @@ async def signin_services(settings: Settings, store: Store) -> AsyncIterator[Sig
             keys,
             PasswordService(settings.password_hash_concurrency),
             notifier,
+            AuditedEvents(store, clock),
         )
     finally:
         await notifier.aclose()

@@ -23,6 +23,11 @@ QUERY = (
         STRING,
         "The next_cursor of the previous page: the page of older entries before it.",
     ),
+    Field(
+        "action",
+        STRING,
+        "Only entries of this action (signin.password), or of a family of actions (signin.*).",
+    ),
 )
 
 
@@ -31,6 +36,8 @@ async def list_audit(call: AdminCall) -> Response:
     query = read_query(call.request, QUERY)
     ctx = call.admin
     since = parse_since(query["since"], ctx.clock()) if "since" in query else None
-    page = await read_audit(ctx, since, query.get("limit", MAX_PAGE), query.get("cursor"))
+    page = await read_audit(
+        ctx, since, query.get("limit", MAX_PAGE), query.get("cursor"), query.get("action")
+    )
     entries = [audit_document(e) for e in page.entries]
     return answer({"entries": entries, "next_cursor": page.next_cursor})

@@ -10,6 +10,7 @@ from idp.admin.documents import disabled_document, unlock_document, user_documen
 from idp.admin.users import UserRef, UserUpdate
 from idp.http.admin.routing import AdminCall, answer, no_content
 from idp.http.json_body import BOOLEAN, NULLABLE_STRING, STRING, Field, read_json
+from idp.store.security_events import SecurityEvent
 
 CREATE_FIELDS = (
     Field(
@@ -76,6 +77,10 @@ async def disable(call: AdminCall) -> Response:
 async def unlock(call: AdminCall) -> Response:
     """Forget the account's failed logins from every address, ending any pause or lock."""
     user, cleared = await users.unlock_user(call.admin, _ref(call))
+    if cleared:
+        # Its audit row (``user.unlock``) was written with the change; count it too.
+        unlocked = SecurityEvent("user.unlock", "success", call.actor, user.id)
+        call.services.events.counted(unlocked)
     return answer(unlock_document(user, cleared))
 
 

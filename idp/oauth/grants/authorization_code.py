@@ -25,6 +25,7 @@ from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
 from idp.oauth.pkce import verify_code_verifier
 from idp.oauth.refresh_tokens import issue_refresh_token, revoke_refresh_family
 from idp.store.base import AuthorizationCodeRecord, ClientRecord, UserRecord
+from idp.store.security_events import SecurityEvent
 
 log = logging.getLogger("idp.grants")
 
@@ -43,6 +44,28 @@ async def revoke_code_family(context: GrantContext, family_id: str) -> None:
         family_id,
         revoked,
     )
+
+
+async def report_replay(
+    context: GrantContext, client: ClientRecord, code: AuthorizationCodeRecord
+) -> None:
+    """Report a code redeemed a second time (RFC 6749 section 10.5) as a security event
+    (``authorization_code.replay``): the user it was issued for, the client it was issued
+    to, the presenting client and its address; never the code."""
+    detail = {"grant": code.id}
+    if client.client_id != code.client_id:
+        detail["presented_by"] = client.client_id
+    event = SecurityEvent(
+        "authorization_code.replay",
+        "failure",
+        client.client_id,
+        code.user_id,
+        code.client_id,
+        context.client_address,
+        detail,
+        repeatable=True,
+    )
+    await context.events.record(event)
 
 
 async def refresh_token_for(
@@ -112,6 +135,7 @@ class AuthorizationCodeGrant:
             raise InvalidGrant("the authorization code is invalid")
         if redemption.already_consumed:
             await revoke_code_family(context, redemption.code.id)
+            await report_replay(context, client, redemption.code)
             raise InvalidGrant("the authorization code has already been used")
         record = redemption.code
         check_binding(record, client, request, now)

@@ -12,6 +12,7 @@ from idp.keyring.ring import KeyRing
 from idp.oauth.access_token import ACCESS_TOKEN_TYP, access_token_claims
 from idp.oauth.errors import InvalidRequest, InvalidTarget, UnauthorizedClient
 from idp.store.base import ClientRecord, GrantStore
+from idp.store.security_events import SecurityEventSink
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,15 @@ class TokenRequest:
 
 @dataclass(frozen=True)
 class GrantContext:
-    """What a grant may use: settings, the current key ring, the clock and the store."""
+    """What a grant may use: settings, the current key ring, the clock, the store, where
+    security events go (a replayed code or refresh token), and the client's address."""
 
     settings: Settings
     ring: KeyRing
     clock: Clock
     store: GrantStore
+    events: SecurityEventSink
+    client_address: str = ""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from idp.oauth.grants.base import (
 from idp.oauth.refresh_tokens import RefreshTokenRefused, find_refresh_token, redeem_refresh_token
 from idp.oauth.scopes import parse_scope
 from idp.store.base import ClientRecord, RotationOutcome
+from idp.store.security_events import SecurityEvent
 
 log = logging.getLogger("idp.oauth.refresh_token")
 
@@ -43,6 +44,24 @@ def narrowed_scope(requested: str | None, ceiling: tuple[str, ...]) -> tuple[str
     if extra:
         raise InvalidScope(f"scope beyond the original grant: {' '.join(extra)}")
     return asked
+
+
+async def report_reuse(context: GrantContext, client: ClientRecord, presented: str) -> None:
+    """Report a refresh token used again after its rotation: the store has revoked its whole
+    family (RFC 9700 section 4.14.2), as a security event (``refresh_token.reuse``)."""
+    log.warning("refresh token reuse by client %s: token family revoked", client.client_id)
+    row = await find_refresh_token(context.store, presented)
+    event = SecurityEvent(
+        "refresh_token.reuse",
+        "failure",
+        client.client_id,
+        row.user_id if row is not None else None,
+        client.client_id,
+        context.client_address,
+        {"family": row.family_id} if row is not None else {},
+        repeatable=True,
+    )
+    await context.events.record(event)
 
 
 class RefreshTokenGrant:
@@ -74,9 +93,7 @@ class RefreshTokenGrant:
             )
         except RefreshTokenRefused as refused:
             if refused.outcome is RotationOutcome.REUSED:
-                log.warning(
-                    "refresh token reuse by client %s: token family revoked", client.client_id
-                )
+                await report_reuse(context, client, presented)
             raise InvalidGrant("the refresh token is invalid, expired or revoked") from None
         record = redeemed.record
         scope = narrowed_scope(requested_scope, record.scope)

@@ -22,6 +22,16 @@ _NO_ID_LIMIT = 2**63 - 1
 """Above every audit row id (a signed 64-bit integer on both databases)."""
 
 
+def _action_condition(action: str | None) -> tuple[str, tuple[object, ...]]:
+    """The SQL that keeps one action's rows (``a.b``) or a family's (``a.*``: ``a.`` and on)."""
+    if action is None:
+        return "", ()
+    if action.endswith(".*"):
+        prefix = action[:-1]
+        return " AND substr(action, 1, ?) = ?", (len(prefix), prefix)
+    return " AND action = ?", (action,)
+
+
 class AuditAndThrottle(SqlBase):
     """AuditStore and LoginCounterStore."""
 
@@ -37,13 +47,19 @@ class AuditAndThrottle(SqlBase):
         )
 
     async def list_audit(
-        self, since: float | None = None, limit: int = 1000, before: int | None = None
+        self,
+        since: float | None = None,
+        limit: int = 1000,
+        before: int | None = None,
+        action: str | None = None,
     ) -> list[AuditEntry]:
+        condition, values = _action_condition(action)
         newest = await self._list(
             AUDIT,
-            f"{AUDIT.select} WHERE at >= ? AND id < ? ORDER BY id DESC LIMIT ?",
+            f"{AUDIT.select} WHERE at >= ? AND id < ?{condition} ORDER BY id DESC LIMIT ?",
             since if since is not None else float("-inf"),
             before if before is not None else _NO_ID_LIMIT,
+            *values,
             limit,
         )
         return newest[::-1]
