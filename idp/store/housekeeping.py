@@ -26,7 +26,8 @@ BATCH_SIZE = 500
 
 def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Collector]]:
     """The collectors of every kind of row that expires: sessions, codes, refresh tokens,
-    login failure counters, revoked access tokens, revoked grants and WebAuthn challenges.
+    login failure counters, revoked access tokens, revoked grants, WebAuthn challenges and
+    accepted DPoP proofs.
 
     A grant issues no access token once it has ended, so its row is kept for the
     access-token lifetime (plus the verification leeway) after it was revoked.
@@ -44,6 +45,7 @@ def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Col
         ("revoked_access_tokens", store.delete_expired_revoked_access_tokens),
         ("revoked_grants", revoked_grants),
         ("webauthn_challenges", store.delete_expired_webauthn_challenges),
+        ("dpop_proofs", store.delete_expired_dpop_proofs),
     ]
 
 

@@ -39,6 +39,8 @@ class ClientRecord:
     previous_secret_expires_at: float | None = None
     require_mfa: bool = False
     """Every sign-in for this client needs a second factor (acr ``urn:idp:acr:mfa``)."""
+    require_dpop: bool = False
+    """Every token request of this client must carry a DPoP proof (RFC 9449 section 5.2)."""
 
     @property
     def is_public(self) -> bool:
@@ -213,6 +215,9 @@ class RefreshTokenRecord:
     expires_at: float
     rotated_at: float | None = None
     revoked_at: float | None = None
+    dpop_jkt: str | None = None
+    """The JWK thumbprint of the DPoP key the family is bound to (RFC 9449 section 5: public
+    clients only); every refresh must prove possession of that key."""
 
 
 class RotationOutcome(Enum):

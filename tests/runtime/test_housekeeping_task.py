@@ -43,6 +43,7 @@ async def test_a_failing_collector_does_not_stop_the_others(
         "revoked_access_tokens": 2,
         "revoked_grants": 2,
         "webauthn_challenges": 0,
+        "dpop_proofs": 0,
     }
     assert await count_refresh_tokens(store, tokens) == 0
     assert "collecting broken failed" in caplog.text

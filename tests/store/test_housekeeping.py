@@ -44,6 +44,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "revoked_access_tokens": 11,
         "revoked_grants": 11,
         "webauthn_challenges": 0,
+        "dpop_proofs": 0,
     }
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
     assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
@@ -66,6 +67,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "revoked_access_tokens": 0,
         "revoked_grants": 0,
         "webauthn_challenges": 0,
+        "dpop_proofs": 0,
     }
 
 
