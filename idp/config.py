@@ -81,6 +81,12 @@ class Settings:
     """Whether IDP_ISSUER was set; if not, ``idp serve`` derives it from the address served."""
     log_format: str = "plain"
     """``plain`` text lines, or ``json``: one JSON object per line (see ``idp.logs``)."""
+    dpop_proof_max_age: int = 60
+    """Seconds a DPoP proof is accepted after its iat, plus the leeway (RFC 9449 section 11.1)."""
+    dpop_require_nonce: bool = False
+    """Whether the token endpoint requires a server nonce in DPoP proofs (RFC 9449 section 8)."""
+    dpop_nonce_lifetime: int = 300
+    """Seconds between DPoP nonce rotations; a nonce is accepted for one to two of them."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -451,4 +457,13 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         webauthn_rp_name=parse_rp_name(env.get("IDP_WEBAUTHN_RP_NAME", "Sign-in")),
         issuer_configured=bool(env.get("IDP_ISSUER")),
         log_format=parse_log_format(env.get("IDP_LOG_FORMAT", "plain")),
+        dpop_proof_max_age=parse_duration(
+            "IDP_DPOP_PROOF_MAX_AGE", env.get("IDP_DPOP_PROOF_MAX_AGE", "60s")
+        ),
+        dpop_require_nonce=parse_flag(
+            "IDP_DPOP_REQUIRE_NONCE", env.get("IDP_DPOP_REQUIRE_NONCE", "")
+        ),
+        dpop_nonce_lifetime=parse_duration(
+            "IDP_DPOP_NONCE_LIFETIME", env.get("IDP_DPOP_NONCE_LIFETIME", "5m")
+        ),
     )

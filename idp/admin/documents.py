@@ -39,6 +39,7 @@ def client_document(client: ClientRecord, secret: str | None = None) -> dict[str
             "require_consent": client.require_consent,
             "backchannel_logout_uri": client.backchannel_logout_uri,
             "require_mfa": client.require_mfa,
+            "require_dpop": client.require_dpop,
             "created_at": iso_time(client.created_at),
         }
     )

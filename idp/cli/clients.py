@@ -41,6 +41,7 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
         require_consent=args.require_consent,
         backchannel_logout_uri=args.backchannel_logout_uri,
         require_mfa=args.require_mfa,
+        require_dpop=args.require_dpop,
     )
 
     async def work(ctx: AdminContext) -> base.Document:
@@ -79,6 +80,7 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> None:
             "" if args.no_backchannel_logout_uri else args.backchannel_logout_uri
         ),
         require_mfa=args.require_mfa,
+        require_dpop=args.require_dpop,
     )
     record = base.run(settings, lambda ctx: clients.update_client(ctx, args.client_id, update))
     base.emit(client_document(record), args.json, base.record_text)
@@ -125,6 +127,10 @@ def overlap(text: str) -> int:
 
 
 _REQUIRE_MFA = "every sign-in for this client needs a second factor (acr urn:idp:acr:mfa)"
+_REQUIRE_DPOP = (
+    "every token request of this client must carry a DPoP proof, so all its access tokens "
+    "are DPoP-bound (RFC 9449)"
+)
 
 
 def _add_create(commands: Commands) -> None:
@@ -182,6 +188,7 @@ def _add_create(commands: Commands) -> None:
     )
     create.add_argument("--backchannel-logout-uri", metavar="URI", help=BACKCHANNEL_HELP)
     create.add_argument("--require-mfa", action="store_true", help=_REQUIRE_MFA)
+    create.add_argument("--require-dpop", action="store_true", help=_REQUIRE_DPOP)
     base.finish(create, cmd_create)
 
 
@@ -226,6 +233,19 @@ def _add_update(commands: Commands) -> None:
         action="store_const",
         const=False,
         help="sign-ins for this client need a second factor only when the user has one",
+    )
+    update.add_argument(
+        "--require-dpop",
+        action="store_const",
+        const=True,
+        help=_REQUIRE_DPOP + " (default: unchanged)",
+    )
+    update.add_argument(
+        "--no-require-dpop",
+        dest="require_dpop",
+        action="store_const",
+        const=False,
+        help="the client may also get bearer tokens (without a DPoP proof)",
     )
     base.finish(update, cmd_update)
 

@@ -69,9 +69,9 @@ async def send_answer(send: Send, answer: Answer) -> None:
     await send({"type": "http.response.body", "body": answer.body})
 
 
-ClientPost = Callable[[Services, str | None, list[str], bytes], Awaitable[Answer]]
+ClientPost = Callable[[Services, str | None, list[str], bytes, list[str]], Awaitable[Answer]]
 """The work of an endpoint a client POSTs a form to: (services, content type, Authorization
-headers, body) to an answer."""
+headers, body, DPoP headers) to an answer."""
 
 
 class ClientPostEndpoint:
@@ -90,6 +90,7 @@ class ClientPostEndpoint:
             first_header(scope, b"content-type"),
             header_values(scope, b"authorization"),
             body,
+            header_values(scope, b"dpop"),
         )
         note(scope, client_id=answer.client_id)
         await send_answer(send, answer)

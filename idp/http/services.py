@@ -10,6 +10,7 @@ from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRingService
 from idp.metrics import Metrics
+from idp.oauth.dpop_proofs import DpopPolicy
 from idp.sealing import FormSealer
 from idp.sso.backchannel import BackchannelNotifier
 from idp.sso.passwords import PasswordService
@@ -32,6 +33,8 @@ class Services:
     passwords: PasswordService = field(init=False)
     sealer: FormSealer = field(init=False)
     notifier: BackchannelNotifier = field(init=False)
+    dpop: DpopPolicy = field(init=False)
+    """How DPoP proofs are judged (RFC 9449): their age window and server nonces."""
 
     def __post_init__(self) -> None:
         self.public_headers = [
@@ -41,6 +44,7 @@ class Services:
         self.passwords = PasswordService(self.settings.password_hash_concurrency)
         self.sealer = FormSealer(self.settings.key_encryption_key)
         self.notifier = BackchannelNotifier(self.settings, self.keys, self.clock)
+        self.dpop = DpopPolicy.from_settings(self.settings)
 
 
 def services(request: Request) -> Services:

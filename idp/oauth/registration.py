@@ -48,6 +48,8 @@ class ClientRequest:
     require_consent: bool = False
     backchannel_logout_uri: str | None = None
     require_mfa: bool = False
+    require_dpop: bool = False
+    """Token requests must carry a DPoP proof (RFC 9449 section 5.2, dpop_bound_access_tokens)."""
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -161,6 +163,7 @@ def build_client(
         require_consent=request.require_consent,
         backchannel_logout_uri=backchannel_uri,
         require_mfa=request.require_mfa,
+        require_dpop=request.require_dpop,
     )
     return record, secret
 
@@ -177,6 +180,7 @@ class ClientUpdate:
     audiences: Sequence[str] | None = None
     backchannel_logout_uri: str | None = None  # "" removes it
     require_mfa: bool | None = None
+    require_dpop: bool | None = None
 
 
 def apply_client_update(
@@ -218,6 +222,7 @@ def apply_client_update(
         audiences=audiences,
         backchannel_logout_uri=backchannel_uri,
         require_mfa=client.require_mfa if update.require_mfa is None else update.require_mfa,
+        require_dpop=client.require_dpop if update.require_dpop is None else update.require_dpop,
     )
 
 

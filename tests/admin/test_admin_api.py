@@ -853,6 +853,7 @@ def test_openapi_document_is_valid_and_matches_the_routes(
         "grant_types",
         "backchannel_logout_uri",
         "require_mfa",
+        "require_dpop",
     }
     assert body["additionalProperties"] is False
     user_patch = document["paths"]["/admin/users/{user_id}"]["patch"]

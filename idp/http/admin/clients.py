@@ -35,6 +35,11 @@ _CLIENT_METADATA = (
         BOOLEAN,
         "Every sign-in for this client needs a second factor (acr urn:idp:acr:mfa).",
     ),
+    Field(
+        "require_dpop",
+        BOOLEAN,
+        "Every token request of this client must carry a DPoP proof (RFC 9449 section 5.2).",
+    ),
 )
 CREATE_FIELDS = (
     Field("name", STRING, "Unique name.", required=True),

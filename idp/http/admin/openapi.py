@@ -106,6 +106,10 @@ def _schemas() -> dict[str, Any]:
         "id_token_alg": _string("Algorithm of its ID tokens."),
         "created_at": _string("When it was registered.", fmt=time),
         "require_mfa": {"type": "boolean", "description": "Sign-ins need a second factor."},
+        "require_dpop": {
+            "type": "boolean",
+            "description": "Token requests need a DPoP proof (RFC 9449).",
+        },
     }
     client = _object(client_properties, [n for n in client_properties if n != "client_secret"])
     user = _object(
