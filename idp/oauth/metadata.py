@@ -12,6 +12,7 @@ from idp.oauth.acr import ACR_VALUES
 from idp.oauth.authorization import STANDARD_SCOPES
 from idp.oauth.claims import CLAIMS_SUPPORTED
 from idp.oauth.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
+from idp.oauth.dpop import DPOP_ALGS
 from idp.oauth.grants import GRANTS
 from idp.oauth.pkce import S256
 
@@ -49,4 +50,6 @@ def server_metadata(
         "backchannel_logout_session_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
+        # RFC 9449 section 5.1: the algorithms accepted for DPoP proofs.
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
     }
