@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.support.admin_api import register_admin
 from tests.support.cli import Idp
 from tests.support.dpop import DpopKey
 from tests.support.server import LiveServer, basic
@@ -53,3 +54,27 @@ def test_admin_api_sets_require_dpop_and_the_token_endpoint_enforces_it(
     changed = http.patch(path, json={"require_dpop": False}, headers=headers)
     assert changed.status_code == 200 and changed.json()["require_dpop"] is False
     assert http.get(path, headers=headers).json()["require_dpop"] is False
+
+
+def test_admin_api_takes_a_bound_token_only_with_its_proof(
+    live_server: LiveServer, http: httpx.Client
+) -> None:
+    client_id, secret = register_admin(live_server)
+    key = DpopKey()
+    issued = http.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        headers={**basic(client_id, secret), "DPoP": key.proof("POST", f"{live_server.url}/token")},
+    )
+    assert issued.status_code == 200, issued.text
+    token = issued.json()["access_token"]
+    url = f"{live_server.url}/admin/clients"
+    proof = key.proof("GET", url, access_token=token)
+    listed = http.get("/admin/clients", headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+    assert listed.status_code == 200, listed.text
+    as_bearer = http.get("/admin/clients", headers={"Authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401
+    assert as_bearer.headers["www-authenticate"].startswith("DPoP ")
+    replayed = http.get("/admin/clients", headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+    assert replayed.status_code == 401
+    assert 'error="invalid_dpop_proof"' in replayed.headers["www-authenticate"]
