@@ -81,6 +81,10 @@ async def token_proof(
     require DPoP (``dpop_bound_access_tokens``, section 5.2) is refused without a proof:
     invalid_request, as for any required part a request lacks (RFC 6749 section 5.2).
     """
+    if not dpop_proofs:  # the common case: a bearer token, decided without more work
+        if client.require_dpop:
+            raise InvalidRequest("this client must send a DPoP proof with every token request")
+        return None
     proof = await accepted_proof(
         dpop_proofs,
         found.store,
@@ -90,8 +94,6 @@ async def token_proof(
         now=found.clock(),
         nonce_required=True,
     )
-    if proof is None and client.require_dpop:
-        raise InvalidRequest("this client must send a DPoP proof with every token request")
     return proof
 
 
