@@ -83,6 +83,12 @@ class Settings:
     """``plain`` text lines, or ``json``: one JSON object per line (see ``idp.logs``)."""
     require_par: bool = False
     """Every client must push its authorization requests first (RFC 9126 section 5)."""
+    dpop_proof_max_age: int = 60
+    """Seconds a DPoP proof is accepted after its iat, plus the leeway (RFC 9449 section 11.1)."""
+    dpop_require_nonce: bool = False
+    """Whether the token endpoint requires a server nonce in DPoP proofs (RFC 9449 section 8)."""
+    dpop_nonce_lifetime: int = 300
+    """Seconds between DPoP nonce rotations; a nonce is accepted for one to two of them."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -454,4 +460,13 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         issuer_configured=bool(env.get("IDP_ISSUER")),
         log_format=parse_log_format(env.get("IDP_LOG_FORMAT", "plain")),
         require_par=parse_flag("IDP_REQUIRE_PAR", env.get("IDP_REQUIRE_PAR", "")),
+        dpop_proof_max_age=parse_duration(
+            "IDP_DPOP_PROOF_MAX_AGE", env.get("IDP_DPOP_PROOF_MAX_AGE", "60s")
+        ),
+        dpop_require_nonce=parse_flag(
+            "IDP_DPOP_REQUIRE_NONCE", env.get("IDP_DPOP_REQUIRE_NONCE", "")
+        ),
+        dpop_nonce_lifetime=parse_duration(
+            "IDP_DPOP_NONCE_LIFETIME", env.get("IDP_DPOP_NONCE_LIFETIME", "5m")
+        ),
     )

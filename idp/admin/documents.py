@@ -45,6 +45,7 @@ def client_document(client: ClientRecord, secret: str | None = None) -> dict[str
             "require_par": client.require_par,
             "jwks": json.loads(client.jwks) if client.jwks else None,
             "jwks_uri": client.jwks_uri,
+            "require_dpop": client.require_dpop,
             "created_at": iso_time(client.created_at),
         }
     )

@@ -46,6 +46,7 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
         require_par=args.require_par,
         jwks=_read_jwks(args.jwks),
         jwks_uri=args.jwks_uri,
+        require_dpop=args.require_dpop,
     )
 
     async def work(ctx: AdminContext) -> base.Document:
@@ -87,6 +88,7 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> None:
         require_par=args.require_par,
         jwks=_read_jwks(args.jwks),
         jwks_uri=args.jwks_uri,
+        require_dpop=args.require_dpop,
     )
     record = base.run(settings, lambda ctx: clients.update_client(ctx, args.client_id, update))
     base.emit(client_document(record), args.json, base.record_text)
@@ -155,6 +157,10 @@ _REQUIRE_PAR = (
     "the client must push its authorization requests to /par first (RFC 9126); "
     "/authorize refuses its requests otherwise"
 )
+_REQUIRE_DPOP = (
+    "every token request of this client must carry a DPoP proof, so all its access tokens "
+    "are DPoP-bound (RFC 9449)"
+)
 
 
 def _add_create(commands: Commands) -> None:
@@ -216,6 +222,7 @@ def _add_create(commands: Commands) -> None:
     create.add_argument("--backchannel-logout-uri", metavar="URI", help=BACKCHANNEL_HELP)
     create.add_argument("--require-mfa", action="store_true", help=_REQUIRE_MFA)
     create.add_argument("--require-par", action="store_true", help=_REQUIRE_PAR)
+    create.add_argument("--require-dpop", action="store_true", help=_REQUIRE_DPOP)
     base.finish(create, cmd_create)
 
 
@@ -275,6 +282,19 @@ def _add_update(commands: Commands) -> None:
         action="store_const",
         const=False,
         help="the client may send authorization requests to /authorize directly",
+    )
+    update.add_argument(
+        "--require-dpop",
+        action="store_const",
+        const=True,
+        help=_REQUIRE_DPOP + " (default: unchanged)",
+    )
+    update.add_argument(
+        "--no-require-dpop",
+        dest="require_dpop",
+        action="store_const",
+        const=False,
+        help="the client may also get bearer tokens (without a DPoP proof)",
     )
     base.finish(update, cmd_update)
 

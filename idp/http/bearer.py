@@ -7,16 +7,21 @@ takes our access tokens turns one into an OAuth error answer carrying the same
 
 from __future__ import annotations
 
+from idp.oauth.dpop import DPOP_ALGS
 from idp.oauth.errors import OAuthError
-from idp.verify.errors import VerificationError, challenge
+from idp.verify.errors import DpopError, VerificationError, challenge
 
 REALM = "idp"
 
 
-def bearer_refusal(refused: VerificationError) -> OAuthError:
-    """The answer to a refused bearer token: its code, status and challenge."""
-    answer = OAuthError(
-        refused.description, headers={"WWW-Authenticate": challenge(REALM, refused)}
-    )
+def bearer_refusal(refused: VerificationError, *, dpop: bool = False) -> OAuthError:
+    """The answer to a refused bearer token: its code, status and challenge; the ``DPoP``
+    challenge (RFC 9449 section 7.1) when the request used that scheme (``dpop``) or the
+    refusal is about DPoP."""
+    if dpop or isinstance(refused, DpopError):
+        value = challenge(REALM, refused, scheme="DPoP", algs=DPOP_ALGS)
+    else:
+        value = challenge(REALM, refused)
+    answer = OAuthError(refused.description, headers={"WWW-Authenticate": value})
     answer.error, answer.status = refused.error, refused.status
     return answer

@@ -69,9 +69,9 @@ async def send_answer(send: Send, answer: Answer) -> None:
     await send({"type": "http.response.body", "body": answer.body})
 
 
-ClientPost = Callable[[Services, str | None, list[str], bytes, str], Awaitable[Answer]]
+ClientPost = Callable[[Services, str | None, list[str], bytes, list[str], str], Awaitable[Answer]]
 """The work of an endpoint a client POSTs a form to: (services, content type, Authorization
-headers, body, client address) to an answer."""
+headers, body, DPoP headers, client address) to an answer."""
 
 
 def client_host(scope: Scope) -> str:
@@ -96,6 +96,7 @@ class ClientPostEndpoint:
             first_header(scope, b"content-type"),
             header_values(scope, b"authorization"),
             body,
+            header_values(scope, b"dpop"),
             client_host(scope),
         )
         note(scope, client_id=answer.client_id)

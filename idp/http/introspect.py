@@ -35,9 +35,12 @@ async def introspect_answer(
     content_type: str | None,
     authorizations: list[str],
     body: bytes,
+    dpop_proofs: list[str],
     client_address: str = "",
 ) -> Answer:
     """RFC 7662 section 2: whether the token is active and, if so, what it carries.
+
+    ``dpop_proofs`` are ignored: the caller authenticates as a client, not with a token.
 
     Only confidential clients may ask (section 2.1 requires the caller to authenticate;
     a public client cannot). The key ring is re-read if it changed, so a token of a key

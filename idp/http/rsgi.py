@@ -129,7 +129,7 @@ class RsgiApp:
 
     async def _client_post(self, scope: Scope, protocol: HTTPProtocol, work: ClientPost) -> Answer:
         """A form POST by an authenticating client: its body read within the limits, then
-        ``work`` with the content type and the Authorization headers."""
+        ``work`` with the content type, the Authorization headers and the DPoP headers."""
         headers = scope.headers
         declared = _content_length(headers.get("content-length"))
         if declared is not None and declared > self.max_body:
@@ -137,8 +137,11 @@ class RsgiApp:
         body = await self._read_body(protocol, declared)
         # get_all is granian's (RSGI headers); its type stub leaves it out.
         authorizations: list[str] = headers.get_all("authorization")  # type: ignore[attr-defined]
+        proofs: list[str] = headers.get_all("dpop")  # type: ignore[attr-defined]
         address = self._client_address(scope)
-        return await work(self.services, headers.get("content-type"), authorizations, body, address)
+        return await work(
+            self.services, headers.get("content-type"), authorizations, body, proofs, address
+        )
 
     def _client_address(self, scope: Scope) -> str:
         """The client's address as the ASGI TrustedProxies would make it."""

@@ -11,6 +11,7 @@ from idp.config import Settings
 from idp.keyring.ring import KeyRingService
 from idp.metrics import Metrics
 from idp.oauth.client_keys import ClientKeySets
+from idp.oauth.dpop_proofs import DpopPolicy
 from idp.sealing import FormSealer
 from idp.sso.backchannel import BackchannelNotifier
 from idp.sso.passwords import PasswordService
@@ -38,6 +39,8 @@ class Services:
     """The clients' public keys for private_key_jwt, parsed and fetched once per process."""
     events: AuditedEvents = field(init=False)
     """Security events: an audit row each, counted in ``idp_security_events``."""
+    dpop: DpopPolicy = field(init=False)
+    """How DPoP proofs are judged (RFC 9449): their age window and server nonces."""
 
     def __post_init__(self) -> None:
         self.public_headers = [
@@ -49,6 +52,7 @@ class Services:
         self.notifier = BackchannelNotifier(self.settings, self.keys, self.clock)
         self.client_keys = ClientKeySets(self.clock)
         self.events = AuditedEvents(self.store, self.clock, self.metrics.security_event)
+        self.dpop = DpopPolicy.from_settings(self.settings)
 
 
 def services(request: Request) -> Services:

@@ -46,18 +46,38 @@ def bearer_token(authorizations: list[str], form: Mapping[str, str] | None = Non
     With ``form`` (a form-encoded body), ``access_token`` there is accepted instead
     (section 2.2); a token sent both ways is refused.
     """
+    scheme, token = presented_token(authorizations, form)
+    if scheme != BEARER:
+        raise InvalidToken("the Authorization header must use the Bearer scheme")
+    return token
+
+
+BEARER = "Bearer"
+DPOP = "DPoP"
+
+
+def presented_token(
+    authorizations: list[str], form: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    """The scheme (``Bearer`` or ``DPoP``) and the token of the one Authorization header
+    (RFC 6750 section 2.1, RFC 9449 section 7.1), schemes compared case-insensitively.
+
+    With ``form``, ``access_token`` there is accepted instead, as a bearer token (RFC 6750
+    section 2.2); a token sent both ways is refused.
+    """
     from_form = form.get("access_token") if form else None
     if not authorizations and not from_form:
         raise MissingToken("a bearer access token is required")
     if len(authorizations) > 1 or (authorizations and from_form):
         raise InvalidToken("the access token must be sent one way only")
     if from_form:
-        return _well_formed(from_form)
+        return BEARER, _well_formed(from_form)
     scheme, _, value = authorizations[0].strip().partition(" ")
     token = value.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise InvalidToken("the Authorization header must use the Bearer scheme")
-    return _well_formed(token)
+    named = {"bearer": BEARER, "dpop": DPOP}.get(scheme.lower())
+    if named is None or not token:
+        raise InvalidToken("the Authorization header must use the Bearer or DPoP scheme")
+    return named, _well_formed(token)
 
 
 def _well_formed(token: str) -> str:

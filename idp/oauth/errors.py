@@ -101,3 +101,19 @@ class InteractionRequired(OAuthError):
     give a second factor)."""
 
     error = "interaction_required"
+
+
+class InvalidDpopProof(OAuthError):
+    """The DPoP proof is missing where required, malformed or fails a check (RFC 9449 section 5)."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuthError):
+    """The DPoP proof lacks the server's current nonce (RFC 9449 section 8): the answer carries
+    a fresh one in the ``DPoP-Nonce`` header for the client's next proof."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, description: str, nonce: str) -> None:
+        super().__init__(description, headers={"DPoP-Nonce": nonce})

@@ -36,8 +36,20 @@ from idp.verify.result import VerifiedToken
 
 INACTIVE: dict[str, Any] = {"active": False}
 
-# Members of an access token copied into the answer when present (RFC 7662 section 2.2).
-_ACCESS_TOKEN_MEMBERS = ("scope", "client_id", "exp", "iat", "nbf", "sub", "aud", "iss", "jti")
+# Members of an access token copied into the answer when present (RFC 7662 section 2.2;
+# cnf, the DPoP key a token is bound to: RFC 9449 section 6.2).
+_ACCESS_TOKEN_MEMBERS = (
+    "scope",
+    "client_id",
+    "exp",
+    "iat",
+    "nbf",
+    "sub",
+    "aud",
+    "iss",
+    "jti",
+    "cnf",
+)
 
 
 def may_introspect_access_token(caller: ClientRecord, token: VerifiedToken) -> bool:
@@ -48,8 +60,10 @@ def may_introspect_access_token(caller: ClientRecord, token: VerifiedToken) -> b
 
 
 def access_token_answer(token: VerifiedToken, user: UserRecord | None) -> dict[str, Any]:
-    """The introspection response for an active access token (RFC 7662 section 2.2)."""
-    answer: dict[str, Any] = {"active": True, "token_type": "Bearer"}
+    """The introspection response for an active access token (RFC 7662 section 2.2); a
+    DPoP-bound token is of type ``DPoP`` and shows its ``cnf`` (RFC 9449 section 6.2)."""
+    token_type = "DPoP" if "cnf" in token.claims else "Bearer"
+    answer: dict[str, Any] = {"active": True, "token_type": token_type}
     for name in _ACCESS_TOKEN_MEMBERS:
         if name in token.claims:
             answer[name] = token.claims[name]

@@ -13,6 +13,7 @@ from idp.oauth.authorization import STANDARD_SCOPES
 from idp.oauth.claims import CLAIMS_SUPPORTED
 from idp.oauth.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from idp.oauth.client_keys import ASSERTION_ALGS
+from idp.oauth.dpop import DPOP_ALGS
 from idp.oauth.grants import GRANTS
 from idp.oauth.pkce import S256
 
@@ -58,4 +59,6 @@ def server_metadata(
         "request_uri_parameter_supported": False,
         "pushed_authorization_request_endpoint": f"{issuer}/par",
         "require_pushed_authorization_requests": require_par,
+        # RFC 9449 section 5.1: the algorithms accepted for DPoP proofs.
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
     }

@@ -72,11 +72,13 @@ async def issue_refresh_token(
     auth_time: float,
     offline: bool,
     family_id: str,
+    dpop_jkt: str | None = None,
 ) -> str:
     """Store the first token of a new family and return the raw token (shown to the client once).
 
     It lives IDP_REFRESH_TOKEN_TTL; ``scope`` is the ceiling every later refresh may narrow.
     ``offline`` tokens (offline_access) outlive the session ``sid``; others die with it.
+    With ``dpop_jkt`` the whole family is bound to that DPoP key (RFC 9449 section 5).
     """
     now = clock()
     token, new = _new_row(settings, now)
@@ -95,6 +97,7 @@ async def issue_refresh_token(
             offline=offline,
             created_at=now,
             expires_at=new.expires_at,
+            dpop_jkt=dpop_jkt,
         )
     )
     return token

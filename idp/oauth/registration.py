@@ -56,6 +56,8 @@ class ClientRequest:
     """private_key_jwt: the client's public keys, a JWK Set document (JSON text)."""
     jwks_uri: str | None = None
     """private_key_jwt: where the client publishes its public keys instead."""
+    require_dpop: bool = False
+    """Token requests must carry a DPoP proof (RFC 9449 section 5.2, dpop_bound_access_tokens)."""
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -196,6 +198,7 @@ def build_client(
         require_par=request.require_par,
         jwks=jwks,
         jwks_uri=jwks_uri,
+        require_dpop=request.require_dpop,
     )
     return record, secret
 
@@ -217,6 +220,7 @@ class ClientUpdate:
     """A new JWK Set for a private_key_jwt client (replaces its keys or its jwks_uri)."""
     jwks_uri: str | None = None
     """A new jwks_uri for a private_key_jwt client (replaces its keys or its JWK Set)."""
+    require_dpop: bool | None = None
 
 
 def apply_client_update(
@@ -265,6 +269,7 @@ def apply_client_update(
         require_par=client.require_par if update.require_par is None else update.require_par,
         jwks=jwks,
         jwks_uri=jwks_uri,
+        require_dpop=client.require_dpop if update.require_dpop is None else update.require_dpop,
     )
 
 

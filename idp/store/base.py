@@ -353,6 +353,18 @@ class RevocationStore(Protocol):
         every access token they cover has expired. Return how many went."""
 
 
+class DpopProofStore(Protocol):
+    """DPoP proofs already accepted (RFC 9449 section 11.1), kept until they expire."""
+
+    async def delete_expired_dpop_proofs(self, now: float, limit: int) -> int: ...
+
+    async def record_dpop_proof(self, jti_hash: bytes, expires_at: float, now: float) -> bool:
+        """Record a proof's ``jti_hash`` until ``expires_at``, once: True when this call
+        recorded it, False when a live record (one not expired at ``now``) already holds it.
+        Of concurrent callers with one hash, on any number of store objects, exactly one
+        gets True."""
+
+
 class LoginCounterStore(Protocol):
     """Failed-login counters of the login throttle, per account and per client address."""
 
@@ -492,6 +504,7 @@ class Store(
     ConsentStore,
     RefreshTokenStore,
     RevocationStore,
+    DpopProofStore,
     LoginCounterStore,
     KeyRingStore,
     AuditStore,

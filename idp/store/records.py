@@ -45,6 +45,8 @@ class ClientRecord:
     """The client's public keys as a JWK Set document (private_key_jwt, RFC 7523)."""
     jwks_uri: str | None = None
     """Where the client publishes its public keys instead (RFC 7591 section 2)."""
+    require_dpop: bool = False
+    """Every token request of this client must carry a DPoP proof (RFC 9449 section 5.2)."""
 
     @property
     def is_public(self) -> bool:
@@ -234,6 +236,9 @@ class RefreshTokenRecord:
     expires_at: float
     rotated_at: float | None = None
     revoked_at: float | None = None
+    dpop_jkt: str | None = None
+    """The JWK thumbprint of the DPoP key the family is bound to (RFC 9449 section 5: public
+    clients only); every refresh must prove possession of that key."""
 
 
 class RotationOutcome(Enum):

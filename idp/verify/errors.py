@@ -72,21 +72,50 @@ class KeysUnavailable(VerificationError):
     status = 503
 
 
+class DpopError(VerificationError):
+    """A refusal answered with a ``DPoP`` challenge (RFC 9449 section 7.1)."""
+
+
+class InvalidDpopProof(DpopError):
+    """The request's DPoP proof is missing, malformed, replayed or not of the token's key
+    (RFC 9449 section 7.1)."""
+
+    error = "invalid_dpop_proof"
+    status = 401
+
+
+class InvalidDpopToken(DpopError):
+    """The access token cannot be used as presented: a DPoP-bound token sent as a bearer
+    token, or a token that is not bound sent with the DPoP scheme (RFC 9449 section 7.2)."""
+
+    error = "invalid_token"
+    status = 401
+
+
 def _quoted(value: str) -> str:
     return '"' + _UNSAFE_IN_QUOTES.sub("", value) + '"'
 
 
-def challenge(realm: str | None, error: VerificationError | None = None) -> str:
+def challenge(
+    realm: str | None,
+    error: VerificationError | None = None,
+    *,
+    scheme: str = "Bearer",
+    algs: Sequence[str] = (),
+) -> str:
     """The ``WWW-Authenticate`` value for a refused request (RFC 6750 section 3).
 
     A request with no token at all (``error`` None or a MissingToken) gets the bare
     challenge; otherwise the error code, its description and, for insufficient_scope, the
-    scopes needed.
+    scopes needed. With ``scheme`` ``DPoP`` it is the challenge of RFC 9449 section 7.1,
+    ``algs`` naming the proof algorithms accepted.
     """
     attributes = [f"realm={_quoted(realm)}"] if realm else []
+    if algs:
+        attributes.append(f"algs={_quoted(' '.join(algs))}")
     if error is not None and not isinstance(error, MissingToken):
         attributes.append(f"error={_quoted(error.error)}")
         attributes.append(f"error_description={_quoted(error.description)}")
         if isinstance(error, InsufficientScope):
             attributes.append(f"scope={_quoted(' '.join(error.required))}")
-    return "Bearer" + (" " + ", ".join(attributes) if attributes else "")
+    return scheme + (" " + ", ".join(attributes) if attributes else "")

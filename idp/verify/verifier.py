@@ -10,7 +10,14 @@ from collections.abc import Callable, Collection, Iterable
 
 from idp.verify.cache import CachePolicy, KeyCache
 from idp.verify.compact import Header, Parts, check_claims, check_header, json_object, split_compact
-from idp.verify.errors import InsufficientScope, InvalidToken, KeysUnavailable
+from idp.verify.dpop import ReplayCache, bound_key, check_proof
+from idp.verify.errors import (
+    InsufficientScope,
+    InvalidDpopProof,
+    InvalidDpopToken,
+    InvalidToken,
+    KeysUnavailable,
+)
 from idp.verify.fetch import (
     Fetched,
     FetchError,
@@ -33,6 +40,11 @@ class TokenVerifier:
     given, and are cached as ``cache.py`` describes. ``verify`` blocks while a fetch runs;
     ``averify`` does not block the event loop. Both use the same cache, and each has one
     fetch in flight at most however many callers wait for it.
+
+    A DPoP-bound token (RFC 9449, ``cnf.jkt``) is accepted only with a proof of its key for
+    the request (``dpop_proof``, ``method``, ``url``); each proof is accepted once, as
+    ``replay_cache`` (in memory, bounded: see :class:`idp.verify.dpop.ReplayCache`) records,
+    for ``dpop_max_age`` seconds after its ``iat`` plus ``leeway``.
     """
 
     def __init__(
@@ -50,6 +62,8 @@ class TokenVerifier:
         stale_if_error: float = 3600,
         http_timeout: float = 5,
         clock: Callable[[], float] = time.time,
+        dpop_max_age: float = 60,
+        replay_cache: ReplayCache | None = None,
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
             raise ValueError("issuer is required")
@@ -71,6 +85,8 @@ class TokenVerifier:
         self.refetch_cooldown = refetch_cooldown
         self._jwks_uri = jwks_uri
         self._clock = clock
+        self.dpop_max_age = float(dpop_max_age)
+        self.replay_cache = replay_cache if replay_cache is not None else ReplayCache()
         self._cache = KeyCache(
             CachePolicy(min_cache_ttl, max_cache_ttl, refetch_cooldown, stale_if_error)
         )
@@ -86,22 +102,90 @@ class TokenVerifier:
         """The JWKS URL, once given or discovered."""
         return self._jwks_uri
 
-    def verify(self, token: str | bytes, *, scopes: Collection[str] = ()) -> VerifiedToken:
+    def verify(
+        self,
+        token: str | bytes,
+        *,
+        scopes: Collection[str] = (),
+        dpop_proof: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> VerifiedToken:
         """The verified token, or a VerificationError saying why not (RFC 9068 section 4).
 
-        ``scopes`` are required of the token: missing ones raise InsufficientScope.
+        ``scopes`` are required of the token: missing ones raise InsufficientScope. A
+        DPoP-bound token needs ``dpop_proof``, the request's ``DPoP`` header, made for the
+        request's ``method`` and ``url`` (RFC 9449 section 7.1); a proof sent with a token
+        that is not bound is refused (InvalidDpopToken).
         """
         parts, header = self._read(token)
         if self._cache.wants_fetch(header.kid, self._clock()):
             self._refresh(self._cache.generation)
-        return self._finish(parts, header, scopes)
+        verified = self._finish(parts, header)
+        return self._bound_and_scoped(verified, token, scopes, dpop_proof, method, url)
 
-    async def averify(self, token: str | bytes, *, scopes: Collection[str] = ()) -> VerifiedToken:
+    async def averify(
+        self,
+        token: str | bytes,
+        *,
+        scopes: Collection[str] = (),
+        dpop_proof: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> VerifiedToken:
         """``verify`` for async code: a needed fetch is awaited, never blocking the loop."""
         parts, header = self._read(token)
         if self._cache.wants_fetch(header.kid, self._clock()):
             await self._arefresh(self._cache.generation)
-        return self._finish(parts, header, scopes)
+        verified = self._finish(parts, header)
+        return self._bound_and_scoped(verified, token, scopes, dpop_proof, method, url)
+
+    def _bound_and_scoped(
+        self,
+        verified: VerifiedToken,
+        token: str | bytes,
+        scopes: Collection[str],
+        dpop_proof: str | None,
+        method: str | None,
+        url: str | None,
+    ) -> VerifiedToken:
+        self._check_binding(verified, token, dpop_proof, method, url)
+        if scopes and not verified.has_scope(*scopes):
+            raise InsufficientScope(tuple(scopes))
+        return verified
+
+    def _check_binding(
+        self,
+        verified: VerifiedToken,
+        token: str | bytes,
+        dpop_proof: str | None,
+        method: str | None,
+        url: str | None,
+    ) -> None:
+        """The token's DPoP binding holds for this request (RFC 9449 sections 7.1 and 4.3)."""
+        jkt = bound_key(verified.claims)
+        if jkt is None:
+            if dpop_proof is not None:
+                raise InvalidDpopToken("the access token is not DPoP-bound")
+            return
+        if dpop_proof is None:
+            raise InvalidDpopToken("the access token is DPoP-bound: a DPoP proof is required")
+        if method is None or url is None:
+            raise ValueError("method and url are needed to check a DPoP proof")
+        now = self._clock()
+        raw = token.decode("ascii") if isinstance(token, bytes) else token
+        proof = check_proof(
+            dpop_proof,
+            method=method,
+            url=url,
+            now=now,
+            max_age=self.dpop_max_age,
+            leeway=self.leeway,
+            access_token=raw,
+        )
+        if proof.jkt != jkt:
+            raise InvalidDpopProof("the DPoP proof is not of the key the token is bound to")
+        self.replay_cache.accept(proof, proof.issued_at + self.dpop_max_age + self.leeway, now)
 
     def prefetch(self) -> None:
         """Fetch the keys now (for start-up); raise KeysUnavailable if that fails."""
@@ -124,7 +208,7 @@ class TokenVerifier:
             header = check_header(json_object(parts.encoded_header, "header"), self.algorithms)
         return parts, header
 
-    def _finish(self, parts: Parts, header: Header, scopes: Collection[str]) -> VerifiedToken:
+    def _finish(self, parts: Parts, header: Header) -> VerifiedToken:
         now = self._clock()
         key = self._cache.key(header.kid, now)
         if key.alg != header.alg:
@@ -142,8 +226,6 @@ class TokenVerifier:
             if len(self._headers) >= _HEADER_CACHE_SIZE:
                 self._headers.clear()
             self._headers[parts.encoded_header] = header
-        if scopes and not verified.has_scope(*scopes):
-            raise InsufficientScope(tuple(scopes))
         return verified
 
     def _refresh(self, generation: int) -> None:

@@ -856,6 +856,7 @@ def test_openapi_document_is_valid_and_matches_the_routes(
         "require_par",
         "jwks",
         "jwks_uri",
+        "require_dpop",
     }
     assert body["additionalProperties"] is False
     user_patch = document["paths"]["/admin/users/{user_id}"]["patch"]

@@ -46,6 +46,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "webauthn_challenges": 0,
         "pushed_authorization_requests": 0,
         "client_assertions": 0,
+        "dpop_proofs": 0,
     }
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
     assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
@@ -70,6 +71,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "webauthn_challenges": 0,
         "pushed_authorization_requests": 0,
         "client_assertions": 0,
+        "dpop_proofs": 0,
     }
 
 

@@ -1,12 +1,14 @@
 """Who may call the admin API: our own RFC 9068 access tokens, for a machine client, with
-``idp:admin``, for the admin audience (RFC 6750 bearer tokens)."""
+``idp:admin``, for the admin audience (RFC 6750 bearer tokens; a DPoP-bound token with the
+DPoP scheme and a proof of its key, RFC 9449 section 7)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
 from idp.http.services import Services
-from idp.oauth.bearer import active_access_token, bearer_token, require_scope
+from idp.oauth.bearer import active_access_token, presented_token, require_scope
+from idp.oauth.dpop_resource import check_token_binding
 from idp.oauth.registration import ADMIN_SCOPE, admin_audience
 from idp.verify.errors import InvalidToken
 from idp.verify.result import VerifiedToken
@@ -18,18 +20,31 @@ async def authenticate(request: Request, found: Services) -> VerifiedToken:
     The token must be in good standing (not revoked, its user enabled: the same check as
     UserInfo and introspection), and its client must still exist and still hold the scope,
     so deleting an admin client (or taking the scope away) shuts its tokens out at once.
+    A DPoP-bound token is taken only as UserInfo takes it (``check_token_binding``).
     """
-    token = bearer_token(request.headers.getlist("authorization"))
+    scheme, token = presented_token(request.headers.getlist("authorization"))
     issuer = found.settings.issuer
+    now = found.clock()
     active = await active_access_token(
         token,
         found.keys.ring.verification,
         found.store,
         issuer=issuer,
         audience=admin_audience(issuer),
-        now=found.clock(),
+        now=now,
     )
     verified = active.token
+    await check_token_binding(
+        verified,
+        token,
+        scheme,
+        request.headers.getlist("dpop"),
+        found.store,
+        found.dpop,
+        method=request.method,
+        url=f"{issuer}{request.url.path}",
+        now=now,
+    )
     require_scope(verified, ADMIN_SCOPE)
     require_client_subject(verified)
     client = await found.store.get_client(verified.client_id)

@@ -52,6 +52,11 @@ _CLIENT_METADATA = (
         "private_key_jwt: the https URL of the client's JWK Set, fetched and cached. On "
         "update, replaces its keys.",
     ),
+    Field(
+        "require_dpop",
+        BOOLEAN,
+        "Every token request of this client must carry a DPoP proof (RFC 9449 section 5.2).",
+    ),
 )
 CREATE_FIELDS = (
     Field("name", STRING, "Unique name.", required=True),

@@ -118,6 +118,10 @@ def _schemas() -> dict[str, Any]:
         "jwks_uri": _string(
             "private_key_jwt: where the client publishes its JWK Set.", nullable=True
         ),
+        "require_dpop": {
+            "type": "boolean",
+            "description": "Token requests need a DPoP proof (RFC 9449).",
+        },
     }
     client = _object(client_properties, [n for n in client_properties if n != "client_secret"])
     user = _object(

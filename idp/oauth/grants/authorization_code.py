@@ -75,6 +75,9 @@ async def refresh_token_for(
 
     Without ``offline_access`` the token is bound to the IdP session (``sid``) and dies
     with it at logout; with it, the token outlives the session (OpenID Connect Core 11).
+    A public client's token is bound to the request's DPoP key, if it proved one; a
+    confidential client's is not, since it is bound to the client's credentials (RFC 9449
+    section 5).
     """
     if "refresh_token" not in client.grant_types:
         return None
@@ -89,6 +92,7 @@ async def refresh_token_for(
         auth_time=code.auth_time,
         offline="offline_access" in code.scope,
         family_id=code.id,
+        dpop_jkt=context.dpop_jkt if client.is_public else None,
     )
 
 

@@ -29,7 +29,8 @@ class TokenRequest:
 @dataclass(frozen=True)
 class GrantContext:
     """What a grant may use: settings, the current key ring, the clock, the store, where
-    security events go (a replayed code or refresh token), and the client's address."""
+    security events go (a replayed code or refresh token), the client's address, and the
+    thumbprint of the key the request's DPoP proof proved (RFC 9449), if it had one."""
 
     settings: Settings
     ring: KeyRing
@@ -37,6 +38,7 @@ class GrantContext:
     store: GrantStore
     events: SecurityEventSink
     client_address: str = ""
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,13 @@ class TokenResponse:
     expires_in: int
     scope: Sequence[str] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    token_type: str = "Bearer"
+    """``DPoP`` for a DPoP-bound access token (RFC 9449 section 5)."""
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "access_token": self.access_token,
-            "token_type": "Bearer",
+            "token_type": self.token_type,
             "expires_in": self.expires_in,
         }
         if self.scope:
@@ -113,6 +117,8 @@ def issue_access_token(
 
     ``auth_time`` is added when the user's sign-in time is known (RFC 9068 section 2.2.1);
     ``grant_id`` and ``sid`` name the grant and the session it is bound to, for revocation.
+    When the request proved a DPoP key, the token is bound to it: ``cnf.jkt`` is the key's
+    thumbprint (RFC 9449 section 6.1).
     """
     now = context.clock()
     claims = access_token_claims(
@@ -130,4 +136,6 @@ def issue_access_token(
         claims["auth_time"] = int(auth_time)
     if acr is not None:
         claims["acr"] = acr  # RFC 9068 section 2.2.1
+    if context.dpop_jkt is not None:
+        claims["cnf"] = {"jkt": context.dpop_jkt}
     return context.ring.sign(client.access_token_alg, claims, ACCESS_TOKEN_TYP, now)

@@ -3,7 +3,9 @@
 Each use consumes the presented token and answers a new access token and a new refresh
 token. The scope may only narrow: it is checked against the family's ceiling before the
 token is consumed, so a refused request leaves the token usable. No ID token is returned
-(OpenID Connect Core 1.0 section 12.2 makes it optional on refresh).
+(OpenID Connect Core 1.0 section 12.2 makes it optional on refresh). A public client's token
+bound to a DPoP key is refused, also before it is consumed, unless the request proves that
+key (RFC 9449 section 5).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from idp.oauth.grants.base import (
 )
 from idp.oauth.refresh_tokens import RefreshTokenRefused, find_refresh_token, redeem_refresh_token
 from idp.oauth.scopes import parse_scope
-from idp.store.base import ClientRecord, RotationOutcome
+from idp.store.base import ClientRecord, RefreshTokenRecord, RotationOutcome
 from idp.store.security_events import SecurityEvent
 
 log = logging.getLogger("idp.oauth.refresh_token")
@@ -64,6 +66,17 @@ async def report_reuse(context: GrantContext, client: ClientRecord, presented: s
     await context.events.record(event)
 
 
+def check_dpop_binding(record: RefreshTokenRecord, dpop_jkt: str | None) -> None:
+    """A refresh token bound to a DPoP key is used only with a proof of that key (RFC 9449
+    section 5); unbound tokens (every confidential client's) need none."""
+    if record.dpop_jkt is None:
+        return
+    if dpop_jkt is None:
+        raise InvalidGrant("the refresh token is bound to a DPoP key: a DPoP proof is required")
+    if dpop_jkt != record.dpop_jkt:
+        raise InvalidGrant("the DPoP proof is not of the key the refresh token is bound to")
+
+
 class RefreshTokenGrant:
     """Rotate a refresh token and issue an RFC 9068 access token whose subject is the user."""
 
@@ -77,11 +90,13 @@ class RefreshTokenGrant:
         if len(presented) > MAX_REFRESH_TOKEN_LENGTH:
             raise InvalidGrant("the refresh token is invalid, expired or revoked")
         requested_scope = request.get("scope")
-        if requested_scope is not None:
-            # Checked before the token is consumed; the family's scope never changes.
+        if requested_scope is not None or client.is_public:
+            # Checked before the token is consumed; the family's scope and key never change.
             current = await find_refresh_token(context.store, presented)
             if current is not None and current.client_id == client.client_id:
-                narrowed_scope(requested_scope, current.scope)
+                if requested_scope is not None:
+                    narrowed_scope(requested_scope, current.scope)
+                check_dpop_binding(current, context.dpop_jkt)
         audiences = resolve_audiences(request.resources, client, context.settings.issuer)
         try:
             redeemed = await redeem_refresh_token(

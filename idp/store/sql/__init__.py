@@ -12,12 +12,14 @@ are grouped by concern, one module each, over ``core`` (the dialect, the schema,
 - ``audit``: the audit trail and the login throttle's counters;
 - ``passkeys``: WebAuthn user handles, credentials and challenges.
 - ``factors``: second factors (TOTP, recovery codes) and what a session has proved.
+- ``dpop``: the DPoP proofs already accepted (RFC 9449 replay).
 """
 
 from __future__ import annotations
 
 from idp.store.sql.accounts import Accounts
 from idp.store.sql.audit import AuditAndThrottle
+from idp.store.sql.dpop import DpopProofs
 from idp.store.sql.factors import Factors
 from idp.store.sql.keys import Keys
 from idp.store.sql.passkeys import Passkeys
@@ -25,5 +27,7 @@ from idp.store.sql.pushed_requests import PushedRequests
 from idp.store.sql.tokens import Tokens
 
 
-class SqlStore(Accounts, Tokens, Keys, AuditAndThrottle, Passkeys, Factors, PushedRequests):
+class SqlStore(
+    Accounts, Tokens, Keys, AuditAndThrottle, Passkeys, Factors, PushedRequests, DpopProofs
+):
     """Store backed by a SQL database, through the dialect that speaks to it."""

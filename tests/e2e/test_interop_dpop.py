@@ -1,0 +1,65 @@
+"""openid-client (the certified Node relying party) against the IdP with DPoP, on both stores.
+
+Needs Node and the library, which scripts/test installs in ``tests/interop/openid-client``
+(``npm ci`` from its lock file); the test is skipped without them. The server requires
+nonces, so the client must also follow the use_dpop_nonce exchange (RFC 9449 section 8) on
+its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import LiveServer, free_port, register_client, start_server
+from tests.support.tokens import AUDIENCE
+
+pytestmark = pytest.mark.slow
+
+INTEROP = Path(__file__).resolve().parents[1] / "interop" / "openid-client"
+NODE = shutil.which("node")
+if NODE is None or not (INTEROP / "node_modules" / "openid-client").is_dir():
+    pytest.skip("node and tests/interop/openid-client/node_modules are needed", allow_module_level=True)
+
+
+@pytest.fixture
+def nonce_server(live_server: LiveServer) -> Iterator[LiveServer]:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    settings = replace(live_server.settings, issuer=issuer, dpop_require_nonce=True)
+    server = start_server(settings, port)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_openid_client_gets_and_uses_a_dpop_bound_token(nonce_server: LiveServer) -> None:
+    client_id, secret = register_client(
+        nonce_server.settings,
+        "node-client",
+        grant_types=["client_credentials"],
+        scope="read",
+        audiences=[AUDIENCE],
+        require_dpop=True,
+    )
+    assert NODE is not None
+    done = subprocess.run(
+        [NODE, "dpop_client.mjs", nonce_server.url, client_id, secret],
+        cwd=INTEROP,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["token_type"].lower() == "dpop"
+    assert answer["second_token_type"].lower() == "dpop"
+    assert set(answer["cnf"]) == {"jkt"}
