@@ -25,7 +25,9 @@ pytestmark = pytest.mark.slow
 INTEROP = Path(__file__).resolve().parents[1] / "interop" / "openid-client"
 NODE = shutil.which("node")
 if NODE is None or not (INTEROP / "node_modules" / "openid-client").is_dir():
-    pytest.skip("node and tests/interop/openid-client/node_modules are needed", allow_module_level=True)
+    pytest.skip(
+        "node and tests/interop/openid-client/node_modules are needed", allow_module_level=True
+    )
 
 
 @pytest.fixture
