@@ -52,6 +52,7 @@ from idp.sso.outcomes import (
 from idp.sso.passkeys import PasskeyRefused, record_passkey_sign_in, verify_passkey_assertion
 from idp.sso.second_factor import second_factor_step
 from idp.sso.sessions import end_session, resume_session, session_id_of, start_session
+from idp.sso.text import N_
 from idp.sso.throttle import (
     record_address_success,
     record_login_success,
@@ -59,6 +60,15 @@ from idp.sso.throttle import (
     reserve_login_attempt,
 )
 from idp.store.base import SessionRecord
+
+UNKNOWN_APPLICATION = N_(
+    "The application that sent you here is not set up to sign in with us, or the link it "
+    "used is broken."
+)
+ASK_THE_APP = N_(
+    "Go back to the application and try again from its sign-in button. If it keeps "
+    "happening, contact the people who run the application: only they can fix it."
+)
 
 
 async def answer_authorization_request(
@@ -74,7 +84,7 @@ async def answer_authorization_request(
         client_id = check_client_id(params)
         client, redirect_uri = identify(params, await services.store.get_client(client_id))
     except ClientNotIdentified as exc:
-        return ShowError(str(exc))
+        return ShowError(UNKNOWN_APPLICATION, "invalid_request", str(exc), ASK_THE_APP)
     try:
         request = validate_authorization_request(
             params, client, redirect_uri, services.keys.ring, services.settings.issuer
@@ -137,7 +147,7 @@ async def sign_in(
     """
     client = await registered_client(services.store, request)
     if client is None:
-        return ShowError(CLIENT_GONE)
+        return ShowError(CLIENT_GONE, "invalid_client")
     who = {"username": username, "ip": client_address}
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
     if not verdict.allowed:
@@ -181,7 +191,7 @@ async def sign_in_with_passkey(
     """
     client = await registered_client(services.store, request)
     if client is None:
-        return ShowError(CLIENT_GONE)
+        return ShowError(CLIENT_GONE, "invalid_client")
     now = services.clock
     verdict = await reserve_address_attempt(
         services.store, services.settings, now, ip=client_address
