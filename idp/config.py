@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -28,6 +29,23 @@ MAX_PASSWORD_LENGTH = 1024
 DEFAULT_LEEWAY = 30
 """Seconds of clock skew allowed on a token's exp, nbf and iat (RFC 9068 section 4); what is
 kept to answer for a token (revocations, refusals) lives this much past its expiry."""
+
+DEFAULT_BRAND_NAME = "Sign-in"
+"""What the pages call the service when IDP_BRAND_NAME is not set."""
+LOGO_PATH = "/assets/logo"
+"""Where the IdP serves a brand logo given as a local file."""
+LOGO_MEDIA_TYPES = {
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".ico": "image/x-icon",
+}
+MAX_LOGO_BYTES = 1024 * 1024
+_SCOPE_NAME = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+"""A scope token (RFC 6749 section 3.3)."""
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -89,6 +107,16 @@ class Settings:
     """Whether the token endpoint requires a server nonce in DPoP proofs (RFC 9449 section 8)."""
     dpop_nonce_lifetime: int = 300
     """Seconds between DPoP nonce rotations; a nonce is accepted for one to two of them."""
+    brand_name: str = DEFAULT_BRAND_NAME
+    """The name the pages show at their top (IDP_BRAND_NAME)."""
+    brand_logo_url: str | None = None
+    """An https logo the pages show (IDP_BRAND_LOGO_URL as a URL)."""
+    brand_logo_file: Path | None = None
+    """A local logo file served at LOGO_PATH (IDP_BRAND_LOGO_URL as a path)."""
+    templates_dir: Path | None = None
+    """The operator's templates, each replacing the package's of the same name."""
+    scope_descriptions: tuple[tuple[str, str], ...] = ()
+    """Scope and what the consent page says of it, in place of any built-in words."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -139,6 +167,74 @@ def parse_rp_name(raw: str) -> str:
             f"IDP_WEBAUTHN_RP_NAME: expected 1 to 64 printable characters, got {raw!r}"
         )
     return name
+
+
+def parse_brand_name(raw: str) -> str:
+    """The brand the pages show: 1 to 64 printable characters."""
+    name = raw.strip()
+    if not name or len(name) > 64 or not name.isprintable():
+        raise ConfigError(f"IDP_BRAND_NAME: expected 1 to 64 printable characters, got {raw!r}")
+    return name
+
+
+def logo_media_type(path: Path) -> str:
+    """The content type a logo file is served with, from its name's suffix."""
+    return LOGO_MEDIA_TYPES[path.suffix.lower()]
+
+
+def parse_brand_logo(raw: str) -> tuple[str | None, Path | None]:
+    """IDP_BRAND_LOGO_URL: an https URL (the browser loads it from there) or the path of a
+    readable image file (PNG, SVG, JPEG, GIF, WebP or ICO, at most 1 MiB) we serve."""
+    name = "IDP_BRAND_LOGO_URL"
+    value = raw.strip()
+    if not value:
+        return None, None
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname or parts.fragment:
+            raise ConfigError(f"{name}: expected an https URL or an image file, got {raw!r}")
+        return value, None
+    path = Path(value).expanduser().resolve()
+    if path.suffix.lower() not in LOGO_MEDIA_TYPES:
+        kinds = ", ".join(sorted(LOGO_MEDIA_TYPES))
+        raise ConfigError(f"{name}: a logo file must end in one of {kinds}, got {raw!r}")
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ConfigError(f"{name}: {path} is not a readable file")
+    if path.stat().st_size > MAX_LOGO_BYTES:
+        raise ConfigError(f"{name}: {path} is over 1 MiB")
+    return None, path
+
+
+def parse_templates_dir(raw: str) -> Path | None:
+    """IDP_TEMPLATES_DIR: an existing directory of template overrides, or unset."""
+    if not raw.strip():
+        return None
+    path = Path(raw.strip()).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(f"IDP_TEMPLATES_DIR: {path} is not a directory")
+    return path
+
+
+def parse_scope_descriptions(raw: str) -> tuple[tuple[str, str], ...]:
+    """IDP_SCOPE_DESCRIPTIONS: a JSON object from scope to the words the consent page shows,
+    such as ``{"orders:read": "see your orders"}``."""
+    name = "IDP_SCOPE_DESCRIPTIONS"
+    if not raw.strip():
+        return ()
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ConfigError(f'{name}: expected a JSON object such as {{"scope": "words"}}')
+    described = []
+    for scope, text in parsed.items():
+        if not _SCOPE_NAME.match(scope):
+            raise ConfigError(f"{name}: {scope!r} is not a scope name")
+        if not isinstance(text, str) or not 0 < len(text.strip()) <= 200:
+            raise ConfigError(f"{name}: the words for {scope!r} must be 1 to 200 characters")
+        described.append((scope, text.strip()))
+    return tuple(described)
 
 
 def parse_issuer(raw: str) -> str:
@@ -383,6 +479,7 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
             "base64url (generate one with: python -m idp generate-kek)"
         )
     jwks_max_age = parse_duration("IDP_JWKS_MAX_AGE", env.get("IDP_JWKS_MAX_AGE", "300"))
+    logo_url, logo_file = parse_brand_logo(env.get("IDP_BRAND_LOGO_URL", ""))
     return Settings(
         issuer=issuer,
         database_url=database_url,
@@ -469,4 +566,9 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         dpop_nonce_lifetime=parse_duration(
             "IDP_DPOP_NONCE_LIFETIME", env.get("IDP_DPOP_NONCE_LIFETIME", "5m")
         ),
+        brand_name=parse_brand_name(env.get("IDP_BRAND_NAME", DEFAULT_BRAND_NAME)),
+        brand_logo_url=logo_url,
+        brand_logo_file=logo_file,
+        templates_dir=parse_templates_dir(env.get("IDP_TEMPLATES_DIR", "")),
+        scope_descriptions=parse_scope_descriptions(env.get("IDP_SCOPE_DESCRIPTIONS", "")),
     )

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from idp.cli.base import CommandError, Commands, positive, with_store
 from idp.cli.next_steps import idp_program, next_steps
-from idp.config import Settings, issuer_mismatch, new_key_encryption_key, served_issuer
+from idp.config import (
+    Settings,
+    issuer_mismatch,
+    new_key_encryption_key,
+    parse_scope_descriptions,
+    served_issuer,
+)
 from idp.keyring.changes import ensure_key_rings
 from idp.keyring.lifecycle import settings_warnings
 from idp.logs import configure_logging, granian_log_config, json_line
@@ -50,6 +57,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     if (args.tls_cert is None) != (args.tls_key is None):
         raise CommandError("--tls-cert and --tls-key go together")
     settings, mismatch = _issuer_for(settings, args)
+    settings = _with_scope_descriptions(settings, args.scope_description)
     published = asyncio.run(with_store(settings, lambda s: _prepare(s, settings), schema=False))
     try:
         check_address_free(args.host, args.port)
@@ -122,6 +130,32 @@ def _issuer_for(settings: Settings, args: argparse.Namespace) -> tuple[Settings,
     return replace(settings, issuer=issuer), None
 
 
+def scope_description(text: str) -> tuple[str, str]:
+    """``--scope-description``: ``scope=words`` (the words may be in double quotes)."""
+    scope, equals, words = text.partition("=")
+    words = words.strip()
+    if len(words) >= 2 and words[0] == words[-1] == '"':
+        words = words[1:-1]
+    if not equals or not scope.strip() or not words.strip():
+        raise argparse.ArgumentTypeError(f'expected scope="words", got {text!r}')
+    return scope.strip(), words.strip()
+
+
+def _with_scope_descriptions(settings: Settings, given: Sequence[tuple[str, str]]) -> Settings:
+    """The settings with the ``--scope-description`` words over IDP_SCOPE_DESCRIPTIONS.
+
+    They are exported as IDP_SCOPE_DESCRIPTIONS so that every worker, which builds its app
+    from the environment, shows the same words.
+    """
+    if not given:
+        return settings
+    merged = {**dict(settings.scope_descriptions), **dict(given)}
+    encoded = json.dumps(merged, ensure_ascii=False)
+    described = parse_scope_descriptions(encoded)
+    os.environ["IDP_SCOPE_DESCRIPTIONS"] = encoded
+    return replace(settings, scope_descriptions=described)
+
+
 def cmd_generate_kek(args: argparse.Namespace, settings: Settings | None) -> None:
     print(new_key_encryption_key())
 
@@ -160,6 +194,15 @@ def add_commands(commands: Commands) -> None:
         action="store_true",
         help="end the banner with the commands that make a first client and user, and a "
         "sign-in to try in a browser (scripts/serve passes it)",
+    )
+    serve.add_argument(
+        "--scope-description",
+        type=scope_description,
+        action="append",
+        default=[],
+        metavar='SCOPE="WORDS"',
+        help="what the consent page says a scope lets the app do, such as "
+        'orders:read="see your orders" (repeatable; over IDP_SCOPE_DESCRIPTIONS)',
     )
     serve.set_defaults(run=cmd_serve, needs_schema=False)
     commands.add_parser(

@@ -40,20 +40,21 @@ from idp.sso.account import (
     sign_out_session,
 )
 from idp.sso.sessions import resume_session
+from idp.sso.text import N_
 from idp.store.base import SessionRecord, UserRecord
 
 ACCOUNT_LOGIN = "account-login"
 ACCOUNT = "account"
 NOTICES = {
-    "password": "Your password was changed.",
-    "passkey-added": "The passkey was added.",
-    "passkey-removed": "The passkey was removed.",
-    "session-ended": "That browser was signed out.",
-    "sessions-ended": "Every other browser was signed out.",
-    "app-revoked": "The app no longer has access to your account.",
+    "password": N_("Your password was changed."),
+    "passkey-added": N_("The passkey was added."),
+    "passkey-removed": N_("The passkey was removed."),
+    "session-ended": N_("That browser was signed out."),
+    "sessions-ended": N_("Every other browser was signed out."),
+    "app-revoked": N_("The app no longer has access to your account."),
 }
-REAUTH = "Your sign-in is too old for this change. Sign in again, then try once more."
-WRONG_SESSION = "This page belongs to another sign-in. Open your account page again."
+REAUTH = N_("Your sign-in is too old for this change. Sign in again, then try once more.")
+WRONG_SESSION = N_("This page belongs to another sign-in. Open your account page again.")
 
 SignedIn = tuple[SessionRecord, UserRecord]
 
@@ -255,7 +256,7 @@ async def _remove_passkey(found: Services, form: AccountForm) -> str:
     try:
         credential_id = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except (binascii.Error, ValueError):
-        raise AccountChangeRefused("There is no such passkey on your account.") from None
+        raise AccountChangeRefused(N_("There is no such passkey on your account.")) from None
     await remove_passkey(found, form.session, form.user, credential_id)
     return "passkey-removed"
 

@@ -62,7 +62,7 @@ async def reauth_page(request: Request) -> Response:
     found = services(request)
     resumed = await signed_in(request, found)
     if resumed is None:
-        return not_signed_in()
+        return not_signed_in(request)
     session, user = resumed
     return await _form(request, found, session, user, safe_next(request.query_params.get("next")))
 
@@ -72,7 +72,7 @@ async def reauth(request: Request) -> Response:
     found = services(request)
     resumed = await signed_in(request, found)
     if resumed is None:
-        return not_signed_in()
+        return not_signed_in(request)
     session, user = resumed
     fields, document = await open_account_form(request, found, session)
     next_path = safe_next(document.get("next"))

@@ -21,18 +21,19 @@ from idp.http.sealed_forms import FORGED_FORM, FormRejected, form_page, open_sea
 from idp.http.services import Services
 from idp.sso.reauth import recently_signed_in
 from idp.sso.sessions import resume_session
+from idp.sso.text import N_
 from idp.store.base import SessionRecord, UserRecord
 
 ACCOUNT_PURPOSE = "account"
 ACCOUNT_FORM_LIFETIME = 900
-NOT_SIGNED_IN = "You are not signed in. Sign in on your account page, then come back."
+NOT_SIGNED_IN = N_("You are not signed in. Sign in on your account page, then come back.")
 REAUTH_PATH = "/account/reauth"
 
 
-def not_signed_in() -> Response:
+def not_signed_in(request: Request) -> Response:
     """The page for a browser without a live session (401)."""
-    context = {"title": "Sign in first", "message": NOT_SIGNED_IN, "link": "/account/login"}
-    return page("account_message.html", context, 401)
+    context = {"title": N_("Sign in first"), "message": NOT_SIGNED_IN, "link": "/account/login"}
+    return page(request, "account_message.html", context, 401)
 
 
 async def signed_in(request: Request, found: Services) -> tuple[SessionRecord, UserRecord] | None:

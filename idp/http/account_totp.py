@@ -33,6 +33,7 @@ from idp.sso.factors import (
     regenerate_recovery_codes,
     remove_second_factors,
 )
+from idp.sso.text import N_
 from idp.store.base import AuditEntry, SessionRecord, UserRecord
 
 TOTP_PATH = "/account/totp"
@@ -77,7 +78,7 @@ async def totp_page(request: Request) -> Response:
     found = services(request)
     resumed = await signed_in(request, found)
     if resumed is None:
-        return not_signed_in()
+        return not_signed_in(request)
     session, user = resumed
     return needs_reauth(found, session, TOTP_PATH) or await _page(request, found, session, user)
 
@@ -87,7 +88,7 @@ async def confirm(request: Request) -> Response:
     found = services(request)
     resumed = await signed_in(request, found)
     if resumed is None:
-        return not_signed_in()
+        return not_signed_in(request)
     session, user = resumed
     fields, _ = await open_account_form(request, found, session)
     if (redirect := needs_reauth(found, session, TOTP_PATH)) is not None:
@@ -97,8 +98,8 @@ async def confirm(request: Request) -> Response:
             found.store, found.settings, found.clock, user, fields.get("code", ""), session.id
         )
     except FactorError as exc:
-        return await _page(request, found, session, user, error=str(exc), status=400)
-    notice = "Two-step verification is on."
+        return await _page(request, found, session, user, error=exc.args[0], status=400)
+    notice = N_("Two-step verification is on.")
     return await _page(request, found, session, user, notice=notice, codes=codes)
 
 
@@ -107,7 +108,7 @@ async def new_recovery_codes(request: Request) -> Response:
     found = services(request)
     resumed = await signed_in(request, found)
     if resumed is None:
-        return not_signed_in()
+        return not_signed_in(request)
     session, user = resumed
     await open_account_form(request, found, session)
     if (redirect := needs_reauth(found, session, TOTP_PATH)) is not None:
@@ -115,8 +116,8 @@ async def new_recovery_codes(request: Request) -> Response:
     try:
         codes = await regenerate_recovery_codes(found.store, found.clock, user)
     except FactorError as exc:
-        return await _page(request, found, session, user, error=str(exc), status=400)
-    notice = "New recovery codes: the old ones no longer work."
+        return await _page(request, found, session, user, error=exc.args[0], status=400)
+    notice = N_("New recovery codes: the old ones no longer work.")
     return await _page(request, found, session, user, notice=notice, codes=codes)
 
 
@@ -125,12 +126,12 @@ async def remove(request: Request) -> Response:
     found = services(request)
     resumed = await signed_in(request, found)
     if resumed is None:
-        return not_signed_in()
+        return not_signed_in(request)
     session, user = resumed
     await open_account_form(request, found, session)
     if (redirect := needs_reauth(found, session, TOTP_PATH)) is not None:
         return redirect
     audit = AuditEntry(found.clock(), f"user:{user.id}", "mfa.totp.remove", user.id)
     await remove_second_factors(found.store, user.id, audit)
-    notice = "Two-step verification is off. You can set it up again below."
+    notice = N_("Two-step verification is off. You can set it up again below.")
     return await _page(request, found, session, user, notice=notice)

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from idp.clock import Clock, system_clock
-from idp.config import ConfigError, Settings
+from idp.config import LOGO_PATH, ConfigError, Settings
 from idp.http import (
     account,
     account_reauth,
@@ -40,7 +40,7 @@ from idp.http import (
 from idp.http.access_log import AccessLog
 from idp.http.admin import operations as admin_operations
 from idp.http.direct import DirectRoutes
-from idp.http.html import stylesheet, webauthn_script
+from idp.http.html import logo, stylesheet, webauthn_script
 from idp.http.metrics import timed
 from idp.http.middleware import RequestGuard, StrictTransportSecurity, TrustedProxies
 from idp.http.responses import error_body, json_bytes, json_response, oauth_error_response
@@ -206,6 +206,7 @@ def create_app(
         Route("/account/apps/revoke", account.app_revoke, methods=["POST"]),
         Route("/assets/idp.css", stylesheet, methods=["GET"]),
         Route("/assets/webauthn.js", webauthn_script, methods=["GET"]),
+        Route(LOGO_PATH, logo, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics.metrics, methods=["GET"]),

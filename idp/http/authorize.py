@@ -17,6 +17,7 @@ from idp.http.html import session_cookie
 from idp.http.sealed_forms import page_params
 from idp.http.services import services
 from idp.http.signin_pages import render
+from idp.oauth.authorization import requested_locales
 from idp.sso.signin import answer_authorization_request
 
 
@@ -24,8 +25,8 @@ async def authorize(request: Request) -> Response:
     """GET and POST /authorize: answer from the session, or ask the user to sign in."""
     found = services(request)
     cookie = session_cookie(request, found.settings)
-    outcome = await answer_authorization_request(
-        found, await page_params(request), session_cookie=cookie
-    )
+    params = await page_params(request)
+    outcome = await answer_authorization_request(found, params, session_cookie=cookie)
     # An error before anyone signed in is a 302, as most clients expect of /authorize.
-    return render(request, found, outcome, error_status=302)
+    locales = requested_locales(params)
+    return render(request, found, outcome, error_status=302, ui_locales=locales)

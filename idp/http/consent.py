@@ -22,12 +22,13 @@ async def consent(request: Request) -> Response:
     """POST /consent: remember the user's decision and answer the pending request."""
     found = services(request)
     form = await open_sealed_form(request, found, "consent")
+    pending = AuthorizationRequest.from_document(form.document["request"])
     outcome = await submit_consent(
         found,
-        AuthorizationRequest.from_document(form.document["request"]),
+        pending,
         sid=form.document.get("sid"),
         decision=form.fields.get("decision"),
         session_cookie=session_cookie(request, found.settings),
         client_address=request.client.host if request.client else "",
     )
-    return render(request, found, outcome)
+    return render(request, found, outcome, ui_locales=pending.ui_locales)

@@ -24,12 +24,13 @@ async def login(request: Request) -> Response:
     """POST /login: sign in for the pending authorization request the form carries."""
     found = services(request)
     form = await open_sealed_form(request, found, "login")
+    pending = AuthorizationRequest.from_document(form.document)
     outcome = await sign_in(
         found,
-        AuthorizationRequest.from_document(form.document),
+        pending,
         username=form.fields.get("username", ""),
         password=form.fields.get("password", ""),
         client_address=request.client.host if request.client else "",
         session_cookie=session_cookie(request, found.settings),
     )
-    return render(request, found, outcome, sealed=form.sealed)
+    return render(request, found, outcome, sealed=form.sealed, ui_locales=pending.ui_locales)

@@ -9,6 +9,7 @@ session cookie.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import assert_never
 
 from starlette.requests import Request
@@ -17,7 +18,7 @@ from starlette.responses import Response
 from idp.http.html import clear_session_cookie, error_page, page, redirect, session_cookie
 from idp.http.sealed_forms import FORM_LIFETIME, form_page, open_sealed_form, page_params
 from idp.http.services import Services, services
-from idp.oauth.authorization import redirect_with
+from idp.oauth.authorization import redirect_with, requested_locales
 from idp.oauth.logout import LogoutRequest
 from idp.sso.logout import confirm_logout, request_logout
 from idp.sso.outcomes import ConfirmLogout, ShowError, SignedOut
@@ -30,13 +31,14 @@ async def end_session_endpoint(request: Request) -> Response:
     outcome = await request_logout(
         found, params, session_cookie=session_cookie(request, found.settings)
     )
+    locales = requested_locales(params)
     match outcome:
-        case ShowError(message=message):
-            return error_page(message)
+        case ShowError():
+            return error_page(request, outcome, ui_locales=locales)
         case SignedOut(request=logout):
-            return _signed_out(found, logout)
+            return _signed_out(request, found, logout, locales)
         case ConfirmLogout(request=logout, client_name=client_name):
-            return _confirm_page(request, found, logout, client_name)
+            return _confirm_page(request, found, logout, client_name, params)
         case _:
             assert_never(outcome)
 
@@ -49,25 +51,32 @@ async def confirm_logout_endpoint(request: Request) -> Response:
     )
     cookie = session_cookie(request, found.settings)
     done = await confirm_logout(found, logout, session_cookie=cookie)
-    return _signed_out(found, done.request)
+    return _signed_out(request, found, done.request)
 
 
 def _confirm_page(
-    request: Request, found: Services, logout: LogoutRequest, client_name: str | None
+    request: Request,
+    found: Services,
+    logout: LogoutRequest,
+    client_name: str | None,
+    params: Mapping[str, str],
 ) -> Response:
     """The confirmation form, carrying the request sealed (without its hint)."""
     sealed = found.sealer.seal("logout", logout.to_document(), found.clock() + FORM_LIFETIME)
     targets = (logout.post_logout_redirect_uri,) if logout.post_logout_redirect_uri else ()
     context = {"client_name": client_name}
-    return form_page(request, found, "logout.html", sealed, context, targets)
+    locales = requested_locales(params)
+    return form_page(request, found, "logout.html", sealed, context, targets, ui_locales=locales)
 
 
-def _signed_out(found: Services, logout: LogoutRequest) -> Response:
+def _signed_out(
+    request: Request, found: Services, logout: LogoutRequest, ui_locales: Sequence[str] = ()
+) -> Response:
     """Redirect to the client's post-logout URI with state, or show the signed-out page."""
     response: Response
     if logout.post_logout_redirect_uri:
         response = redirect(redirect_with(logout.post_logout_redirect_uri, {"state": logout.state}))
     else:
-        response = page("signed_out.html", {})
+        response = page(request, "signed_out.html", {}, ui_locales=ui_locales)
     clear_session_cookie(response, found.settings)
     return response

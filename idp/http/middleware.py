@@ -12,6 +12,7 @@ from typing import Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp.http.direct import send_answer
+from idp.http.html import failure_page
 from idp.http.responses import JSON_TYPE, NO_STORE, Answer, error_body, header_pairs, json_bytes
 from idp.store.base import StoreUnavailable
 
@@ -75,7 +76,8 @@ def unexpected_answer(request_id: str) -> Answer:
 
 
 class RequestGuard:
-    """Give each request an id, cap its body and its pace, and answer any failure in JSON.
+    """Give each request an id, cap its body and its pace, and answer any failure in JSON
+    (on a browser page, with the error page: :func:`idp.http.html.failure_page`).
 
     A body larger than ``max_body`` is answered 413; a body that has not arrived in full
     ``read_timeout`` seconds after the application first asked for it is answered 408
@@ -150,8 +152,15 @@ class RequestGuard:
             await self.app(scope, limited_receive, tracked_send)
         except Exception as exc:
             answer = failure_answer(exc, request_id, scope.get("path"), self)
-            if not started:
+            if started:
+                return
+            shown = failure_page(scope, answer.status, request_id)
+            if shown is None:
                 await send_answer(send, answer)
+                return
+            kept = {"retry-after", "x-request-id"}
+            shown.headers.update({k: v for k, v in answer.headers if k in kept})
+            await shown(scope, receive, send)
 
 
 def failure_answer(exc: Exception, request_id: str, path: str | None, limits: Limits) -> Answer:

@@ -76,16 +76,17 @@ async def login_with_passkey(request: Request) -> Response:
     """POST /login/passkey: sign in with the passkey for the pending authorization request."""
     found = services(request)
     form = await open_sealed_form(request, found, "login")
+    pending = AuthorizationRequest.from_document(form.document)
     outcome = await sign_in_with_passkey(
         found,
-        AuthorizationRequest.from_document(form.document),
+        pending,
         challenge_id=form.fields.get("challenge", ""),
         credential_json=form.fields.get("credential", ""),
         browser=_browser(request, found),
         client_address=_client_address(request),
         session_cookie=session_cookie(request, found.settings),
     )
-    return render(request, found, outcome, sealed=form.sealed)
+    return render(request, found, outcome, sealed=form.sealed, ui_locales=pending.ui_locales)
 
 
 async def account_login_options(request: Request) -> Response:

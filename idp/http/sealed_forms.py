@@ -29,10 +29,13 @@ from idp.http.html import (
 )
 from idp.http.services import Services
 from idp.oauth.errors import OAuthError
+from idp.sso.outcomes import ShowError
+from idp.sso.text import N_
 
 FORM_LIFETIME = 1800
-EXPIRED_FORM = "This form has expired or was altered. Start again from the application."
-FORGED_FORM = "This form could not be verified. Start again from the application."
+EXPIRED_FORM = N_("This form has expired or was altered. Start again from the application.")
+FORGED_FORM = N_("This form could not be verified. Start again from the application.")
+UNREADABLE = N_("This page was sent in a form we cannot read.")
 
 
 def form_page(
@@ -45,23 +48,30 @@ def form_page(
     *,
     status: int = 200,
     scripts: bool = False,
+    ui_locales: Sequence[str] = (),
 ) -> Response:
-    """Render a form page holding ``sealed`` and its CSRF token; set the browser cookie."""
+    """Render a form page holding ``sealed`` and its CSRF token; set the browser cookie.
+
+    ``ui_locales``: the pending request's preferred languages (see ``html.page``)."""
     binding, is_new = browser_binding(request, found.settings)
     context = {**context, "sealed": sealed, "csrf": found.sealer.csrf_token(binding, sealed)}
-    response = page(template, context, status, form_targets=form_targets, scripts=scripts)
+    response = page(
+        request, template, context, status, form_targets, scripts=scripts, ui_locales=ui_locales
+    )
     if is_new:
         set_browser_binding(response, found.settings, binding)
     return response
 
 
 class FormRejected(Exception):
-    """A submitted form cannot be trusted or read: show ``message`` with ``status``."""
+    """A submitted form cannot be trusted or read: show ``message`` with ``status``, and
+    the technical ``detail`` small beneath it."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ async def open_sealed_form(request: Request, found: Services, purpose: str) -> S
     try:
         fields = (await read_form(request)).params
     except OAuthError as exc:
-        raise FormRejected(exc.description) from None
+        raise FormRejected(UNREADABLE, detail=exc.description) from None
     sealed = fields.get("request", "")
     document = found.sealer.unseal(purpose, sealed, found.clock())
     if document is None:
@@ -99,10 +109,11 @@ async def page_params(request: Request) -> Mapping[str, str]:
     try:
         return await request_params(request)
     except OAuthError as exc:
-        raise FormRejected(exc.description) from None
+        raise FormRejected(UNREADABLE, detail=exc.description) from None
 
 
 async def form_rejected(request: Request, exc: Exception) -> Response:
     """The error page of a rejected form (the app's handler for :class:`FormRejected`)."""
     assert isinstance(exc, FormRejected)
-    return error_page(exc.message, exc.status)
+    code = "access_denied" if exc.status == 403 else "invalid_request"
+    return error_page(request, ShowError(exc.message, code, exc.detail), exc.status)

@@ -53,7 +53,8 @@ async def second_factor(request: Request) -> Response:
         client_address=request.client.host if request.client else "",
         session_cookie=session_cookie(request, found.settings),
     )
-    return render(request, found, outcome, sealed=form.sealed)
+    locales = pending.request.ui_locales
+    return render(request, found, outcome, sealed=form.sealed, ui_locales=locales)
 
 
 async def passkey_options(request: Request) -> Response:
@@ -81,4 +82,5 @@ async def second_factor_passkey(request: Request) -> Response:
         client_address=request.client.host if request.client else "",
         session_cookie=session_cookie(request, found.settings),
     )
-    return render(request, found, outcome, sealed=form.sealed)
+    locales = pending.request.ui_locales
+    return render(request, found, outcome, sealed=form.sealed, ui_locales=locales)

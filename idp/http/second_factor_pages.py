@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -75,7 +76,16 @@ def second_factor_page(
     }
     status = 429 if asked.retry_after else 200
     targets = (asked.pending.request.redirect_uri,)
-    response = page("second_factor.html", context, status, targets, scripts=asked.passkey)
+    locales = asked.pending.request.ui_locales
+    response = page(
+        request,
+        "second_factor.html",
+        context,
+        status,
+        targets,
+        scripts=asked.passkey,
+        ui_locales=locales,
+    )
     if asked.retry_after:
         response.headers["Retry-After"] = str(asked.retry_after)
     if is_new:
@@ -83,9 +93,12 @@ def second_factor_page(
     return response
 
 
-def enrolment_needed_page(found: Services, notice: EnrolmentNeeded) -> Response:
+def enrolment_needed_page(
+    request: Request, found: Services, notice: EnrolmentNeeded, ui_locales: Sequence[str] = ()
+) -> Response:
     """Say that a second factor is required and where to set one up; nothing is issued."""
-    response = page("enrolment_needed.html", {"client_name": notice.client_name}, 403)
+    context = {"client_name": notice.client_name}
+    response = page(request, "enrolment_needed.html", context, 403, ui_locales=ui_locales)
     if notice.new_session is not None:
         set_session_cookie(response, found.settings, notice.new_session.cookie_value)
     return response

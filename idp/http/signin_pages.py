@@ -8,6 +8,7 @@ form fields (:mod:`idp.http.sealed_forms`); a new session's cookie is set here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import assert_never
 
 from starlette.requests import Request
@@ -28,13 +29,17 @@ from idp.sso.outcomes import (
     SignInOutcome,
     Throttled,
 )
+from idp.sso.text import N_
 
 SCOPE_DESCRIPTIONS = {
-    "openid": "sign you in with your account",
-    "profile": "see your name and username",
-    "email": "see your email address",
-    "offline_access": "keep access while you are away",
+    "openid": N_("sign you in with your account"),
+    "profile": N_("see your name and username"),
+    "email": N_("see your email address"),
+    "address": N_("see your postal address"),
+    "phone": N_("see your phone number"),
+    "offline_access": N_("keep access while you are away"),
 }
+"""The standard scopes (OpenID Connect Core 1.0 sections 5.4 and 11) in plain words."""
 
 
 def render(
@@ -44,17 +49,18 @@ def render(
     *,
     sealed: str | None = None,
     error_status: int = 303,
+    ui_locales: Sequence[str] = (),
 ) -> Response:
     """The page or redirect for ``outcome``, with the new session's cookie if it has one.
 
     ``sealed`` is the login form's state as submitted, shown again as it was; without it
     the pending request is sealed afresh. ``error_status`` is the redirect status of an
-    error response.
+    error response. ``ui_locales`` are the request's preferred languages for its pages.
     """
     response: Response
     match outcome:
-        case ShowError(message=message):
-            return error_page(message)
+        case ShowError():
+            return error_page(request, outcome, ui_locales=ui_locales)
         case ShowLoginForm():
             return login_page(request, found, outcome, sealed)
         case Throttled(form=form, retry_after=retry_after):
@@ -66,7 +72,7 @@ def render(
             # The login form's seal is not the pending second factor's: seal it anew.
             return second_factor_page(request, found, outcome, _factor_seal(outcome, sealed))
         case EnrolmentNeeded():
-            return enrolment_needed_page(found, outcome)
+            return enrolment_needed_page(request, found, outcome, ui_locales)
         case ConsentNeeded():
             response = consent_page(request, found, outcome)
         case RedirectWithCode(location=location):
@@ -94,17 +100,24 @@ def login_page(
         sealed = found.sealer.seal("login", document, found.clock() + FORM_LIFETIME)
     context = {"client_name": form.client_name, "username": form.username, "error": form.error}
     targets = (form.request.redirect_uri,)
-    return form_page(request, found, "login.html", sealed, context, targets, scripts=True)
+    locales = form.request.ui_locales
+    return form_page(
+        request, found, "login.html", sealed, context, targets, scripts=True, ui_locales=locales
+    )
 
 
 def consent_page(request: Request, found: Services, asked: ConsentNeeded) -> Response:
     """The consent form: the client, the user and each scope asked for, in plain words."""
     document = {"request": asked.request.to_document(), "sid": asked.sid}
     sealed = found.sealer.seal("consent", document, found.clock() + FORM_LIFETIME)
+    # The operator's words are looked up in the catalogue too, so a translator may add them.
+    configured = {scope: N_(words) for scope, words in found.settings.scope_descriptions}
+    described = {**SCOPE_DESCRIPTIONS, **configured}
     context = {
         "client_name": asked.client_name,
         "username": asked.username,
-        "scopes": [(s, SCOPE_DESCRIPTIONS.get(s, "")) for s in asked.request.scope],
+        "scopes": [(s, described.get(s, "")) for s in asked.request.scope],
     }
     targets = (asked.request.redirect_uri,)
-    return form_page(request, found, "consent.html", sealed, context, targets)
+    locales = asked.request.ui_locales
+    return form_page(request, found, "consent.html", sealed, context, targets, ui_locales=locales)

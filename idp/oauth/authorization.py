@@ -10,6 +10,7 @@ call these checks and build their redirect locations here; nothing here sees HTT
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -35,6 +36,8 @@ PROMPT_VALUES = frozenset({"none", "login", "consent"})
 MAX_VALUE_LENGTH = 2048
 MAX_HINT_LENGTH = 8192
 MAX_CLIENT_ID_LENGTH = 256
+MAX_UI_LOCALES = 10
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,6}$")
 
 
 class ClientNotIdentified(Exception):
@@ -69,6 +72,8 @@ class AuthorizationRequest:
     """The ``sub`` of a valid ``id_token_hint``: the user the client expects."""
     acr_values: tuple[str, ...] = ()
     """The requested authentication context classes (``idp.oauth.acr``)."""
+    ui_locales: tuple[str, ...] = ()
+    """The languages the pages should be in, most wanted first (OIDC Core 3.1.2.1)."""
 
     def to_document(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +84,7 @@ class AuthorizationRequest:
         values["scope"] = tuple(values["scope"])
         values["prompt"] = tuple(values["prompt"])
         values["acr_values"] = tuple(values.get("acr_values", ()))
+        values["ui_locales"] = tuple(values.get("ui_locales", ()))
         return cls(**values)
 
 
@@ -258,7 +264,20 @@ def validate_authorization_request(
         login_hint=params.get("login_hint"),
         hint_subject=hint_subject,
         acr_values=check_acr_values(params),
+        ui_locales=requested_locales(params),
     )
+
+
+def requested_locales(params: Mapping[str, str]) -> tuple[str, ...]:
+    """The ``ui_locales`` language tags, most wanted first (OpenID Connect Core 1.0 section
+    3.1.2.1; also RP-Initiated Logout 1.0 section 2).
+
+    A preference, never an error: a tag that is not a well-formed BCP 47 tag is ignored,
+    and at most the first ten are kept.
+    """
+    raw = params.get("ui_locales", "")[:MAX_VALUE_LENGTH]
+    tags = (tag for tag in raw.split() if _LANGUAGE_TAG.match(tag))
+    return tuple(dict.fromkeys(tags))[:MAX_UI_LOCALES]
 
 
 def redirect_with(redirect_uri: str, parameters: Mapping[str, str | None]) -> str:

@@ -36,6 +36,7 @@ from idp.sso.passkeys import (
 from idp.sso.reauth import recently_signed_in
 from idp.sso.security import Attempt, attempt_throttled, consent_revoked, password_checked
 from idp.sso.sessions import NewSession, end_session, session_id_of, start_session
+from idp.sso.text import N_
 from idp.sso.throttle import (
     record_address_success,
     record_login_success,
@@ -46,8 +47,8 @@ from idp.store.base import AuditEntry, PasskeyRecord, SessionRecord, UserRecord
 
 log = logging.getLogger("idp.sso.account")
 
-WRONG_PASSWORD = "Your current password is not right."
-PASSWORDS_DIFFER = "The new passwords do not match."
+WRONG_PASSWORD = N_("Your current password is not right.")
+PASSWORDS_DIFFER = N_("The new passwords do not match.")
 
 
 class ReauthRequired(Exception):
@@ -304,9 +305,13 @@ async def change_password(
         raise AccountChangeRefused(PASSWORDS_DIFFER)
     least = services.settings.password_min_length
     if len(new) < least:
-        raise AccountChangeRefused(f"The new password needs at least {least} characters.")
+        raise AccountChangeRefused(
+            N_("The new password needs at least %(least)d characters.", least=least)
+        )
     if len(new) > MAX_PASSWORD_LENGTH:
-        raise AccountChangeRefused(f"The new password is over {MAX_PASSWORD_LENGTH} characters.")
+        raise AccountChangeRefused(
+            N_("The new password is over %(most)d characters.", most=MAX_PASSWORD_LENGTH)
+        )
     await services.store.set_user_password_hash(user.id, await services.passwords.hash(new))
     await _audit(services, user, "user.password", user.id)
 
@@ -355,7 +360,7 @@ async def remove_passkey(
     require_recent_sign_in(services, session)
     audit = AuditEntry(services.clock(), user.username, "passkey.remove", user.id)
     if not await services.store.delete_passkey(user.id, credential_id, audit):
-        raise AccountChangeRefused("There is no such passkey on your account.")
+        raise AccountChangeRefused(N_("There is no such passkey on your account."))
 
 
 async def sign_out_session(
@@ -367,7 +372,7 @@ async def sign_out_session(
     live = await services.store.list_user_sessions(user.id, services.clock())
     target = next((s for s in live if s.sid == sid and s.sid != session.sid), None)
     if target is None:
-        raise AccountChangeRefused("That session has already ended.")
+        raise AccountChangeRefused(N_("That session has already ended."))
     await end_session(services, target.id)
     await _audit(services, user, "session.end", sid)
 
@@ -396,7 +401,7 @@ async def revoke_app(
     event = consent_revoked(user, client_id, client_address, by="user")
     audit = event.audit_entry(services.clock())
     if not await services.store.revoke_consent(user.id, client_id, services.clock(), audit):
-        raise AccountChangeRefused("That app has no access to your account.")
+        raise AccountChangeRefused(N_("That app has no access to your account."))
     services.events.counted(event)
 
 

@@ -33,11 +33,12 @@ from idp.sso.outcomes import (
 )
 from idp.sso.security import consent_granted
 from idp.sso.sessions import NewSession, resume_session
+from idp.sso.text import N_
 from idp.store.base import ClientRecord, SessionRecord, Store, UserRecord
 
-CLIENT_GONE = "The application is no longer registered."
-SIGNED_OUT = "You are no longer signed in. Start again from the application."
-NO_DECISION = "Choose Allow or Deny."
+CLIENT_GONE = N_("The application is no longer registered.")
+SIGNED_OUT = N_("You are no longer signed in. Start again from the application.")
+NO_DECISION = N_("Choose Allow or Deny.")
 
 
 async def registered_client(store: Store, request: AuthorizationRequest) -> ClientRecord | None:
@@ -116,12 +117,12 @@ async def submit_consent(
     """
     client = await registered_client(services.store, request)
     if client is None:
-        return ShowError(CLIENT_GONE)
+        return ShowError(CLIENT_GONE, "invalid_client")
     resumed = await resume_session(
         services.store, services.settings, services.clock, session_cookie
     )
     if resumed is None or resumed[0].sid != sid:
-        return ShowError(SIGNED_OUT)
+        return ShowError(SIGNED_OUT, "login_required")
     session, user = resumed
     if decision == "allow":
         await services.store.save_consent(
@@ -133,4 +134,4 @@ async def submit_consent(
     if decision == "deny":
         denied = AccessDenied("the user denied access")
         return redirect_with_error(services.settings.issuer, request, denied)
-    return ShowError(NO_DECISION)
+    return ShowError(NO_DECISION, "invalid_request")

@@ -38,6 +38,7 @@ from idp.oauth.acr import ACR_MFA, AMR_MFA
 from idp.sso import totp
 from idp.sso.passkeys import PasskeyRefused, VerifiedPasskey, verify_passkey_assertion
 from idp.sso.security import Attempt, attempt_throttled, locked
+from idp.sso.text import N_
 from idp.sso.throttle import (
     ThrottleVerdict,
     record_second_factor_success,
@@ -401,17 +402,17 @@ async def confirm_totp(
     """
     credential = await store.get_totp(user.id)
     if credential is None or credential.state != "pending":
-        raise FactorError("There is no authenticator waiting to be confirmed. Start again.")
+        raise FactorError(N_("There is no authenticator waiting to be confirmed. Start again."))
     secret = open_secret(credential, settings.key_encryption_key)
     now = clock()
     step = totp.matching_step(secret, code, now) if secret else None
     if step is None:
-        raise FactorError("That code is not right. Type the code your app shows now.")
+        raise FactorError(N_("That code is not right. Type the code your app shows now."))
     codes = new_recovery_codes()
     hashes = [recovery_code_hash(user.id, c) for c in codes]
     audit = AuditEntry(now, f"user:{user.id}", "mfa.totp.enable", user.id)
     if not await store.activate_totp(user.id, step, now, hashes, audit):
-        raise FactorError("There is no authenticator waiting to be confirmed. Start again.")
+        raise FactorError(N_("There is no authenticator waiting to be confirmed. Start again."))
     if session_id is not None:
         await store.record_authentication(session_id, AMR_MFA, ACR_MFA, now, second_factor=True)
     return codes
@@ -421,7 +422,7 @@ async def regenerate_recovery_codes(store: Store, clock: Clock, user: UserRecord
     """Ten new recovery codes in place of the old ones (audited ``mfa.recovery_codes.new``);
     FactorError when the user has no active TOTP credential."""
     if not await has_totp(store, user.id):
-        raise FactorError("Set up an authenticator app first.")
+        raise FactorError(N_("Set up an authenticator app first."))
     codes = new_recovery_codes()
     hashes = [recovery_code_hash(user.id, c) for c in codes]
     audit = AuditEntry(clock(), f"user:{user.id}", "mfa.recovery_codes.new", user.id)

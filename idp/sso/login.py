@@ -10,23 +10,31 @@ import logging
 import math
 
 from idp.sso.passwords import PasswordService, needs_rehash
+from idp.sso.text import N_, Nn_
 from idp.store.base import Store, UserRecord
 
 log = logging.getLogger("idp.sso.login")
 
 MAX_USERNAME_LENGTH = 200
 MAX_PASSWORD_LENGTH = 1024
-LOGIN_FAILED = "Incorrect username or password."
+LOGIN_FAILED = N_("Incorrect username or password.")
 
 
 def throttled_message(wait: float) -> str:
     """What the login page says while failed attempts pause or lock the account or address."""
     seconds = max(1, math.ceil(wait))
     if seconds < 120:
-        when = f"{seconds} second{'s' if seconds != 1 else ''}"
-    else:
-        when = f"{math.ceil(seconds / 60)} minutes"
-    return f"Too many failed sign-ins. Try again in {when}."
+        return Nn_(
+            "Too many failed sign-ins. Try again in %(count)d second.",
+            "Too many failed sign-ins. Try again in %(count)d seconds.",
+            seconds,
+        )
+    minutes = math.ceil(seconds / 60)
+    return Nn_(
+        "Too many failed sign-ins. Try again in %(count)d minute.",
+        "Too many failed sign-ins. Try again in %(count)d minutes.",
+        minutes,
+    )
 
 
 async def check_password(

@@ -24,6 +24,12 @@ from idp.sso.outcomes import (
     SignInServices,
 )
 from idp.sso.sessions import end_session, resume_session, session_id_of
+from idp.sso.text import N_
+
+BAD_LOGOUT = N_(
+    "The application asked to sign you out, but the request it sent is not valid, so "
+    "nothing was changed."
+)
 
 
 async def request_logout(
@@ -35,9 +41,9 @@ async def request_logout(
             params, services.store, services.keys.ring, services.settings.issuer
         )
     except OAuthError as exc:
-        return ShowError(exc.description)
+        return ShowError(BAD_LOGOUT, exc.error, exc.description)
     except InvalidLogoutRequest as exc:
-        return ShowError(str(exc))
+        return ShowError(BAD_LOGOUT, "invalid_request", str(exc))
     resumed = await resume_session(
         services.store, services.settings, services.clock, session_cookie
     )

@@ -39,7 +39,13 @@ class ShowError:
     """Tell the person what went wrong on a page of ours; nothing goes to the client."""
 
     message: str
-    """Plain words for the person at the browser."""
+    """Plain words for the person at the browser: what happened."""
+    error_code: str | None = None
+    """The technical code (an OAuth error such as ``invalid_request``), shown small."""
+    detail: str | None = None
+    """The technical reason, for whoever the person asks for help; shown small, in English."""
+    advice: str | None = None
+    """What the person can do; None: go back to the application and try again."""
 
 
 @dataclass(frozen=True, slots=True)

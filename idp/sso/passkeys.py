@@ -53,6 +53,7 @@ from webauthn.helpers.structs import (
 
 from idp.clock import Clock
 from idp.config import Settings
+from idp.sso.text import N_
 from idp.store.base import (
     AuditEntry,
     Conflict,
@@ -84,8 +85,8 @@ class PasskeyRefused(Exception):
         """A short word for the audit trail and logs (never the credential itself)."""
 
 
-NOT_ACCEPTED = "That passkey could not be used. Try again, or sign in with your password."
-EXPIRED = "The passkey request expired. Try again."
+NOT_ACCEPTED = N_("That passkey could not be used. Try again, or sign in with your password.")
+EXPIRED = N_("The passkey request expired. Try again.")
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,8 @@ def passkey_name(raw: str) -> str:
     name = " ".join(raw.split())
     if not name or len(name) > MAX_PASSKEY_NAME or not name.isprintable():
         raise PasskeyRefused(
-            f"Give the passkey a name of 1 to {MAX_PASSKEY_NAME} characters.", "name"
+            N_("Give the passkey a name of 1 to %(most)d characters.", most=MAX_PASSKEY_NAME),
+            "name",
         )
     return name
 
@@ -306,7 +308,7 @@ async def finish_registration(
     try:
         await store.add_passkey(passkey, audit)
     except Conflict:
-        raise PasskeyRefused("This passkey is already registered.", "duplicate") from None
+        raise PasskeyRefused(N_("This passkey is already registered."), "duplicate") from None
     return passkey
 
 

@@ -21,10 +21,11 @@ from idp.sso.login import check_password, throttled_message
 from idp.sso.outcomes import SignInServices
 from idp.sso.second_factor import WRONG_CODE
 from idp.sso.security import Attempt, attempt_throttled, password_checked
+from idp.sso.text import N_
 from idp.sso.throttle import record_login_success, reserve_login_attempt
 from idp.store.base import SessionRecord, UserRecord
 
-WRONG_PASSWORD = "Incorrect password."
+WRONG_PASSWORD = N_("Incorrect password.")
 
 
 def recently_signed_in(services: SignInServices, session: SessionRecord) -> bool:

@@ -44,11 +44,12 @@ from idp.sso.outcomes import (
 )
 from idp.sso.passkeys import EXPIRED, Ceremony, begin_authentication
 from idp.sso.sessions import end_session, resume_session, session_id_of, start_session
+from idp.sso.text import N_
 from idp.store.base import ClientRecord, SessionRecord, UserRecord
 
-WRONG_CODE = "That code is not right, or it was already used. Try the next code."
-PASSKEY_REFUSED = "That passkey was not accepted. Try it again, or use another way to verify."
-USER_GONE = "This account cannot sign in. Start again from the application."
+WRONG_CODE = N_("That code is not right, or it was already used. Try the next code.")
+PASSKEY_REFUSED = N_("That passkey was not accepted. Try it again, or use another way to verify.")
+USER_GONE = N_("This account cannot sign in. Start again from the application.")
 
 
 async def second_factor_step(
@@ -95,17 +96,17 @@ async def _pending_parts(
     ShowError when one of them is gone or the browser's session is not the one asked in."""
     client = await registered_client(services.store, pending.request)
     if client is None:
-        return ShowError(CLIENT_GONE)
+        return ShowError(CLIENT_GONE, "invalid_client")
     user = await services.store.get_user(pending.user_id)
     if user is None or user.disabled:
-        return ShowError(USER_GONE)
+        return ShowError(USER_GONE, "access_denied")
     if pending.sid is None:
         return client, user, None
     resumed = await resume_session(
         services.store, services.settings, services.clock, session_cookie
     )
     if resumed is None or resumed[0].sid != pending.sid or resumed[1].id != user.id:
-        return ShowError(SIGNED_OUT)
+        return ShowError(SIGNED_OUT, "login_required")
     return client, user, resumed[0]
 
 
@@ -232,10 +233,10 @@ async def _finish(
             session.id, amr, ACR_MFA, now, second_factor=True
         )
         if not raised_ok:
-            return ShowError(SIGNED_OUT)
+            return ShowError(SIGNED_OUT, "login_required")
         raised = await services.store.get_session(session.id)
         if raised is None:
-            return ShowError(SIGNED_OUT)
+            return ShowError(SIGNED_OUT, "login_required")
         return await answer_signed_in(services, client, pending.request, raised, user)
     if session_cookie:
         await end_session(services, session_id_of(session_cookie))

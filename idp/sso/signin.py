@@ -61,6 +61,7 @@ from idp.sso.passkeys import PasskeyRefused, record_passkey_sign_in, verify_pass
 from idp.sso.second_factor import second_factor_step
 from idp.sso.security import Attempt, attempt_throttled, password_checked
 from idp.sso.sessions import end_session, resume_session, session_id_of, start_session
+from idp.sso.text import N_
 from idp.sso.throttle import (
     record_address_success,
     record_login_success,
@@ -68,6 +69,17 @@ from idp.sso.throttle import (
     reserve_login_attempt,
 )
 from idp.store.base import ClientRecord, SessionRecord
+
+UNKNOWN_APPLICATION = N_(
+    "The application that sent you here is not set up to sign in with us, or the link it "
+    "used is broken."
+)
+REQUEST_GONE = N_("This sign-in link has expired or was already used, so it cannot be used again.")
+START_AGAIN = N_("Go back to the application and start signing in again from there.")
+ASK_THE_APP = N_(
+    "Go back to the application and try again from its sign-in button. If it keeps "
+    "happening, contact the people who run the application: only they can fix it."
+)
 
 
 async def answer_authorization_request(
@@ -89,8 +101,10 @@ async def answer_authorization_request(
                 params, client, redirect_uri, services.keys.ring, services.settings.issuer
             )
             check_pushing_not_required(client, services.settings.require_par, request)
-    except (ClientNotIdentified, UnknownRequestUri) as exc:
-        return ShowError(str(exc))
+    except ClientNotIdentified as exc:
+        return ShowError(UNKNOWN_APPLICATION, "invalid_request", str(exc), ASK_THE_APP)
+    except UnknownRequestUri as exc:
+        return ShowError(REQUEST_GONE, "invalid_request_uri", str(exc), START_AGAIN)
     except AuthorizationError as exc:
         return RedirectWithError(error_redirect(exc, services.settings.issuer))
     resumed = await resume_session(
@@ -172,7 +186,7 @@ async def sign_in(
     """
     client = await registered_client(services.store, request)
     if client is None:
-        return ShowError(CLIENT_GONE)
+        return ShowError(CLIENT_GONE, "invalid_client")
     who = {"username": username, "ip": client_address}
     seen = Attempt("authorize", client_address, client.client_id)
     verdict = await reserve_login_attempt(services.store, services.settings, services.clock, **who)
@@ -224,7 +238,7 @@ async def sign_in_with_passkey(
     """
     client = await registered_client(services.store, request)
     if client is None:
-        return ShowError(CLIENT_GONE)
+        return ShowError(CLIENT_GONE, "invalid_client")
     now = services.clock
     verdict = await reserve_address_attempt(
         services.store, services.settings, now, ip=client_address

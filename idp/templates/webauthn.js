@@ -79,7 +79,9 @@
         form.submit();
       })
       .catch(function () {
-        status.textContent = "The passkey was not used. Try again, or reload the page.";
+        status.textContent =
+          status.getAttribute("data-failed") ||
+          "The passkey was not used. Try again, or reload the page.";
       });
   }
 

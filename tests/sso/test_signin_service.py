@@ -116,8 +116,11 @@ async def test_without_a_session_the_login_form_is_shown_with_the_login_hint(
 async def test_an_unknown_client_is_an_error_page_and_prompt_none_an_error_redirect(
     parts: SignInParts, store: Store
 ) -> None:
-    assert await authorize(parts, client_id="nobody") == outcomes.ShowError(
-        "the client_id is not a registered client"
+    unknown = await authorize(parts, client_id="nobody")
+    assert isinstance(unknown, outcomes.ShowError)
+    assert (unknown.error_code, unknown.detail) == (
+        "invalid_request",
+        "the client_id is not a registered client",
     )
     await store.create_client(a_web_client())
     refused = await authorize(parts, prompt="none")
@@ -201,7 +204,7 @@ async def test_consent_is_asked_then_remembered(
     decide = {"sid": asked.sid, "session_cookie": session.cookie_value}
     assert await submit_consent(
         parts, form.request, decision="maybe", **decide
-    ) == outcomes.ShowError("Choose Allow or Deny.")
+    ) == outcomes.ShowError("Choose Allow or Deny.", "invalid_request")
     allowed = await submit_consent(parts, form.request, decision="allow", **decide)
     assert isinstance(allowed, outcomes.RedirectWithCode) and query_of(allowed.location)["code"]
     assert await store.get_consent(alice.id, "web") == ("openid",)
@@ -218,7 +221,7 @@ async def test_consent_denied_or_from_another_session_gets_no_code(
     stranger = await submit_consent(
         parts, form.request, sid="another", decision="allow", session_cookie=cookie
     )
-    assert stranger == outcomes.ShowError(SIGNED_OUT)
+    assert stranger == outcomes.ShowError(SIGNED_OUT, "login_required")
     denied = await submit_consent(
         parts, form.request, sid=asked.sid, decision="deny", session_cookie=cookie
     )
@@ -233,4 +236,4 @@ async def test_a_client_deleted_while_the_form_was_open_is_an_error_page(
     await store.create_client(a_web_client())
     form = await pending(parts)
     await store.delete_client("web")
-    assert await type_password(parts, form) == outcomes.ShowError(CLIENT_GONE)
+    assert await type_password(parts, form) == outcomes.ShowError(CLIENT_GONE, "invalid_client")
