@@ -8,8 +8,9 @@ The assertion's rules, each refused with the same 401 invalid_client:
   registered JWK Set or ``jwks_uri``, named by ``kid`` (or the only key of that algorithm);
 - ``iss`` and ``sub`` are the client_id; ``aud`` holds our issuer, or the URL of our token
   endpoint or of the endpoint called (RFC 7523 section 3, point 3);
-- ``exp`` is in the future (leeway 30 s) and at most 10 minutes after ``iat`` or now, so an
-  assertion cannot be made to live long; ``nbf``, when given, has passed;
+- ``exp`` is in the future (leeway 30 s) and at most an hour after ``iat`` or now (the
+  default lifetime of common client libraries), so an assertion cannot be made to live
+  long; ``nbf``, when given, has passed;
 - ``jti`` is present and was never used before by this client (recorded in the store until
   the assertion expires, so every replica refuses a replay).
 """
@@ -31,7 +32,7 @@ from idp.verify.errors import InvalidToken
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 PRIVATE_KEY_JWT = "private_key_jwt"
 MAX_ASSERTION_BYTES = 8192
-MAX_LIFETIME = 600
+MAX_LIFETIME = 3600
 LEEWAY = 30
 
 
