@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.http.html import session_cookie
-from idp.http.sealed_forms import page_params
+from idp.http.sealed_forms import page_form
 from idp.http.services import services
 from idp.http.signin_pages import render
 from idp.oauth.authorization import requested_locales
@@ -25,8 +25,11 @@ async def authorize(request: Request) -> Response:
     """GET and POST /authorize: answer from the session, or ask the user to sign in."""
     found = services(request)
     cookie = session_cookie(request, found.settings)
-    params = await page_params(request)
-    outcome = await answer_authorization_request(found, params, session_cookie=cookie)
+    form = await page_form(request)
+    params = form.params
+    outcome = await answer_authorization_request(
+        found, params, session_cookie=cookie, resources=form.resources
+    )
     # An error before anyone signed in is a 302, as most clients expect of /authorize.
     locales = requested_locales(params)
     return render(request, found, outcome, error_status=302, ui_locales=locales)

@@ -62,12 +62,18 @@ async def read_form(request: Request) -> TokenRequest:
     return parse_form(await request.body())
 
 
-async def request_params(request: Request) -> Mapping[str, str]:
-    """The parameters of a GET (query string) or POST (form body) request, parsed strictly.
+async def request_form(request: Request) -> TokenRequest:
+    """The parameters of a GET (query string) or POST (form body) request, parsed strictly,
+    with every ``resource`` given (RFC 8707 section 2).
 
     The authorization endpoint (OpenID Connect Core 1.0 section 3.1.2.1) and the
     end-session endpoint take both.
     """
     if request.method == "POST":
-        return (await read_form(request)).params
-    return parse_form(request.url.query.encode("latin-1")).params
+        return await read_form(request)
+    return parse_form(request.url.query.encode("latin-1"))
+
+
+async def request_params(request: Request) -> Mapping[str, str]:
+    """The single-valued parameters of :func:`request_form`."""
+    return (await request_form(request)).params

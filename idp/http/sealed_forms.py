@@ -19,7 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.http.forms import read_form, request_params
+from idp.http.forms import read_form, request_form
 from idp.http.html import (
     browser_binding,
     error_page,
@@ -29,6 +29,7 @@ from idp.http.html import (
 )
 from idp.http.services import Services
 from idp.oauth.errors import OAuthError
+from idp.oauth.grants.base import TokenRequest
 from idp.sso.outcomes import ShowError
 from idp.sso.text import N_
 
@@ -104,12 +105,18 @@ async def open_sealed_form(request: Request, found: Services, purpose: str) -> S
     return SealedForm(fields, sealed, document)
 
 
-async def page_params(request: Request) -> Mapping[str, str]:
-    """A browser request's parameters; :class:`FormRejected` (an error page) if unreadable."""
+async def page_form(request: Request) -> TokenRequest:
+    """A browser request's parameters and its ``resource`` values (RFC 8707);
+    :class:`FormRejected` (an error page) if unreadable."""
     try:
-        return await request_params(request)
+        return await request_form(request)
     except OAuthError as exc:
         raise FormRejected(UNREADABLE, detail=exc.description) from None
+
+
+async def page_params(request: Request) -> Mapping[str, str]:
+    """A browser request's parameters; :class:`FormRejected` (an error page) if unreadable."""
+    return (await page_form(request)).params
 
 
 async def form_rejected(request: Request, exc: Exception) -> Response:

@@ -11,7 +11,7 @@ call these checks and build their redirect locations here; nothing here sees HTT
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -28,6 +28,7 @@ from idp.oauth.errors import (
 )
 from idp.oauth.id_token import InvalidIdToken, verify_id_token_hint
 from idp.oauth.pkce import check_challenge
+from idp.oauth.resources import requested_resources
 from idp.oauth.scopes import parse_scope
 from idp.store.base import ClientRecord
 
@@ -38,6 +39,8 @@ MAX_HINT_LENGTH = 8192
 MAX_CLIENT_ID_LENGTH = 256
 MAX_UI_LOCALES = 10
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,6}$")
+_JWK_THUMBPRINT = re.compile(r"^[A-Za-z0-9_-]{43}$")
+"""A base64url SHA-256 JWK thumbprint (RFC 7638), unpadded: 43 characters."""
 
 
 class ClientNotIdentified(Exception):
@@ -74,6 +77,10 @@ class AuthorizationRequest:
     """The requested authentication context classes (``idp.oauth.acr``)."""
     ui_locales: tuple[str, ...] = ()
     """The languages the pages should be in, most wanted first (OIDC Core 3.1.2.1)."""
+    resources: tuple[str, ...] = ()
+    """The accepted resource indicators (RFC 8707 section 2.1): the tokens' audiences."""
+    dpop_jkt: str | None = None
+    """The thumbprint of the DPoP key the code is bound to (RFC 9449 section 10)."""
 
     def to_document(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +92,7 @@ class AuthorizationRequest:
         values["prompt"] = tuple(values["prompt"])
         values["acr_values"] = tuple(values.get("acr_values", ()))
         values["ui_locales"] = tuple(values.get("ui_locales", ()))
+        values["resources"] = tuple(values.get("resources", ()))
         return cls(**values)
 
 
@@ -223,6 +231,15 @@ def check_id_token_hint(params: Mapping[str, str], ring: KeyRing, issuer: str) -
     return subject
 
 
+def check_dpop_jkt(params: Mapping[str, str]) -> str | None:
+    """dpop_jkt, if given, is a JWK SHA-256 thumbprint in base64url (RFC 9449 section 10,
+    RFC 7638): the key the code will be bound to."""
+    jkt = params.get("dpop_jkt")
+    if jkt is not None and not _JWK_THUMBPRINT.match(jkt):
+        raise InvalidRequest("dpop_jkt must be a base64url SHA-256 JWK thumbprint")
+    return jkt
+
+
 def identify(params: Mapping[str, str], client: ClientRecord | None) -> tuple[ClientRecord, str]:
     """The checks that must pass before anything may be redirected: client, then redirect_uri."""
     registered = check_client(client)
@@ -230,11 +247,17 @@ def identify(params: Mapping[str, str], client: ClientRecord | None) -> tuple[Cl
 
 
 def validate_authorization_request(
-    params: Mapping[str, str], client: ClientRecord, redirect_uri: str, ring: KeyRing, issuer: str
+    params: Mapping[str, str],
+    client: ClientRecord,
+    redirect_uri: str,
+    ring: KeyRing,
+    issuer: str,
+    resources: Sequence[str] = (),
 ) -> AuthorizationRequest:
     """Run the redirectable checks in order; the first failure becomes an AuthorizationError.
 
-    ``ring`` and ``issuer`` check an ``id_token_hint``.
+    ``ring`` and ``issuer`` check an ``id_token_hint``; ``resources`` are the request's
+    ``resource`` values, which may repeat (RFC 8707 section 2).
     """
     state = params.get("state")
     try:
@@ -247,6 +270,8 @@ def validate_authorization_request(
         prompt = check_prompt(params)
         max_age = check_max_age(params)
         hint_subject = check_id_token_hint(params, ring, issuer)
+        accepted_resources = requested_resources(resources, client)
+        dpop_jkt = check_dpop_jkt(params)
     except OAuthError as exc:
         raise AuthorizationError(
             exc, redirect_uri, state if state and len(state) <= MAX_VALUE_LENGTH else None
@@ -265,6 +290,8 @@ def validate_authorization_request(
         hint_subject=hint_subject,
         acr_values=check_acr_values(params),
         ui_locales=requested_locales(params),
+        resources=accepted_resources,
+        dpop_jkt=dpop_jkt,
     )
 
 

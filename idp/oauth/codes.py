@@ -54,6 +54,8 @@ async def issue_code(
             expires_at=now + CODE_LIFETIME,
             amr=amr,
             acr=acr,
+            resources=request.resources,
+            dpop_jkt=request.dpop_jkt,
         )
     )
     return code

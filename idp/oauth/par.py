@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from idp.keyring.ring import KeyRing
 from idp.oauth.authorization import (
@@ -25,7 +26,7 @@ from idp.oauth.authorization import (
     identify,
     validate_authorization_request,
 )
-from idp.oauth.errors import InvalidRequest, OAuthError, UnauthorizedClient
+from idp.oauth.errors import InvalidDpopProof, InvalidRequest, OAuthError, UnauthorizedClient
 from idp.store.base import ClientRecord, PushedRequestRecord
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
@@ -63,12 +64,19 @@ def check_pushed_params(params: Mapping[str, str], client: ClientRecord) -> None
 
 
 def validate_pushed_request(
-    params: Mapping[str, str], client: ClientRecord, ring: KeyRing, issuer: str
+    params: Mapping[str, str],
+    client: ClientRecord,
+    ring: KeyRing,
+    issuer: str,
+    resources: Sequence[str] = (),
+    proved_jkt: str | None = None,
 ) -> AuthorizationRequest:
     """Run every check /authorize runs, for the authenticated ``client`` (section 2.1).
 
     Errors come back as OAuth errors (section 2.3), to be answered as JSON: nothing is
-    redirected from this endpoint.
+    redirected from this endpoint. ``resources`` are the push's ``resource`` values (RFC
+    8707); ``proved_jkt`` is the key of the push's own DPoP proof, which binds the code
+    (:func:`bind_to_proved_key`).
     """
     check_pushed_params(params, client)
     with_client = {**params, "client_id": client.client_id}
@@ -79,9 +87,25 @@ def validate_pushed_request(
             raise UnauthorizedClient(str(exc)) from None
         raise InvalidRequest(str(exc)) from None
     try:
-        return validate_authorization_request(with_client, registered, redirect_uri, ring, issuer)
+        request = validate_authorization_request(
+            with_client, registered, redirect_uri, ring, issuer, resources
+        )
     except AuthorizationError as exc:
         raise exc.error from None
+    return bind_to_proved_key(request, proved_jkt)
+
+
+def bind_to_proved_key(
+    request: AuthorizationRequest, proved_jkt: str | None
+) -> AuthorizationRequest:
+    """The request bound to the key of the push's DPoP proof, when it had one (RFC 9449
+    section 10.1): a ``dpop_jkt`` sent beside the proof must name that same key, else
+    invalid_dpop_proof."""
+    if proved_jkt is None:
+        return request
+    if request.dpop_jkt is not None and request.dpop_jkt != proved_jkt:
+        raise InvalidDpopProof("dpop_jkt does not match the key of the DPoP proof")
+    return replace(request, dpop_jkt=proved_jkt)
 
 
 def pushed_record(

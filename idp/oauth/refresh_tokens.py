@@ -73,12 +73,14 @@ async def issue_refresh_token(
     offline: bool,
     family_id: str,
     dpop_jkt: str | None = None,
+    resources: Sequence[str] = (),
 ) -> str:
     """Store the first token of a new family and return the raw token (shown to the client once).
 
     It lives IDP_REFRESH_TOKEN_TTL; ``scope`` is the ceiling every later refresh may narrow.
     ``offline`` tokens (offline_access) outlive the session ``sid``; others die with it.
-    With ``dpop_jkt`` the whole family is bound to that DPoP key (RFC 9449 section 5).
+    With ``dpop_jkt`` the whole family is bound to that DPoP key (RFC 9449 section 5);
+    ``resources`` are the grant's resource indicators (RFC 8707), kept by every refresh.
     """
     now = clock()
     token, new = _new_row(settings, now)
@@ -98,6 +100,7 @@ async def issue_refresh_token(
             created_at=now,
             expires_at=new.expires_at,
             dpop_jkt=dpop_jkt,
+            resources=tuple(resources),
         )
     )
     return token

@@ -7,7 +7,7 @@ expires.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from idp.oauth.par import PUSHED_REQUEST_LIFETIME, new_request_uri, pushed_record
@@ -25,11 +25,21 @@ class PushedRequest:
 
 
 async def push_authorization_request(
-    services: SignInServices, client: ClientRecord, params: Mapping[str, str]
+    services: SignInServices,
+    client: ClientRecord,
+    params: Mapping[str, str],
+    *,
+    resources: Sequence[str] = (),
+    proved_jkt: str | None = None,
 ) -> PushedRequest:
     """Check the request of the authenticated ``client`` and keep it under a new
-    request_uri; an OAuthError (section 2.3) when /authorize would refuse it."""
-    request = validate(params, client, services.keys.ring, services.settings.issuer)
+    request_uri; an OAuthError (section 2.3) when /authorize would refuse it.
+
+    ``resources`` are the push's ``resource`` values (RFC 8707); ``proved_jkt`` the key of
+    the push's DPoP proof, to which the code will be bound (RFC 9449 section 10.1)."""
+    request = validate(
+        params, client, services.keys.ring, services.settings.issuer, resources, proved_jkt
+    )
     request_uri = new_request_uri()
     await services.store.create_pushed_request(
         pushed_record(request, request_uri, services.clock())

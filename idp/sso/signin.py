@@ -23,7 +23,7 @@ and render the :mod:`idp.sso.outcomes` value it returns; it never sees HTTP.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from idp.oauth.authorization import (
     AuthorizationError,
@@ -83,13 +83,17 @@ ASK_THE_APP = N_(
 
 
 async def answer_authorization_request(
-    services: SignInServices, params: Mapping[str, str], *, session_cookie: str | None
+    services: SignInServices,
+    params: Mapping[str, str],
+    *,
+    session_cookie: str | None,
+    resources: Sequence[str] = (),
 ) -> AuthorizeOutcome:
     """Answer an authorization request: at once from a live session that suffices, else ask.
 
     Until the client and its redirect URI are known good the answer is an error page;
     after that errors go to the client. ``prompt=none`` without a usable session is
-    login_required.
+    login_required. ``resources`` are the request's ``resource`` values (RFC 8707).
     """
     try:
         client_id = check_client_id(params)
@@ -98,7 +102,12 @@ async def answer_authorization_request(
         else:
             client, redirect_uri = identify(params, await services.store.get_client(client_id))
             request = validate_authorization_request(
-                params, client, redirect_uri, services.keys.ring, services.settings.issuer
+                params,
+                client,
+                redirect_uri,
+                services.keys.ring,
+                services.settings.issuer,
+                resources,
             )
             check_pushing_not_required(client, services.settings.require_par, request)
     except ClientNotIdentified as exc:

@@ -184,6 +184,12 @@ class AuthorizationCodeRecord:
     consumed_at: float | None = None
     amr: tuple[str, ...] = ()
     acr: str | None = None
+    resources: tuple[str, ...] = ()
+    """The resource indicators accepted with the request (RFC 8707 section 2): the audiences
+    of the code's access tokens, which the token request may narrow."""
+    dpop_jkt: str | None = None
+    """The JWK thumbprint of the DPoP key the code is bound to (RFC 9449 section 10): its
+    redemption must prove possession of that key."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,9 @@ class RefreshTokenRecord:
     dpop_jkt: str | None = None
     """The JWK thumbprint of the DPoP key the family is bound to (RFC 9449 section 5: public
     clients only); every refresh must prove possession of that key."""
+    resources: tuple[str, ...] = ()
+    """The resource indicators of the authorization request the family comes from (RFC
+    8707): the audiences of every refresh's access token, which a refresh may narrow."""
 
 
 class RotationOutcome(Enum):

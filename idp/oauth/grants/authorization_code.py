@@ -19,11 +19,11 @@ from idp.oauth.grants.base import (
     check_grant_allowed,
     issue_access_token,
     required_param,
-    resolve_audiences,
 )
 from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
 from idp.oauth.pkce import verify_code_verifier
 from idp.oauth.refresh_tokens import issue_refresh_token, revoke_refresh_family
+from idp.oauth.resources import granted_audiences
 from idp.store.base import AuthorizationCodeRecord, ClientRecord, UserRecord
 from idp.store.security_events import SecurityEvent
 
@@ -93,6 +93,7 @@ async def refresh_token_for(
         offline="offline_access" in code.scope,
         family_id=code.id,
         dpop_jkt=context.dpop_jkt if client.is_public else None,
+        resources=code.resources,
     )
 
 
@@ -107,6 +108,17 @@ def check_binding(
     if request.get("redirect_uri") != code.redirect_uri:
         raise InvalidGrant("redirect_uri does not match the authorization request")
     verify_code_verifier(code.code_challenge, request.get("code_verifier"))
+
+
+def check_dpop_binding(code: AuthorizationCodeRecord, dpop_jkt: str | None) -> None:
+    """A code bound to a DPoP key at authorization (``dpop_jkt``, RFC 9449 section 10) is
+    redeemed only with a proof of that key; an unbound code needs none."""
+    if code.dpop_jkt is None:
+        return
+    if dpop_jkt is None:
+        raise InvalidGrant("the authorization code is bound to a DPoP key: a proof is required")
+    if dpop_jkt != code.dpop_jkt:
+        raise InvalidGrant("the DPoP proof is not of the key the authorization code is bound to")
 
 
 async def check_session_live(context: GrantContext, code: AuthorizationCodeRecord) -> None:
@@ -143,6 +155,7 @@ class AuthorizationCodeGrant:
             raise InvalidGrant("the authorization code has already been used")
         record = redemption.code
         check_binding(record, client, request, now)
+        check_dpop_binding(record, context.dpop_jkt)
         await check_session_live(context, record)
         user = await context.store.get_user(record.user_id)
         if user is None or user.disabled:
@@ -162,7 +175,9 @@ class AuthorizationCodeGrant:
             context,
             client,
             subject=user.id,
-            audiences=resolve_audiences(request.resources, client, settings.issuer),
+            audiences=granted_audiences(
+                request.resources, record.resources, client, settings.issuer
+            ),
             scope=record.scope,
             grant_id=record.id,
             sid=session_bound_sid(record.sid, "offline_access" in record.scope),

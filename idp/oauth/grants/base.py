@@ -10,7 +10,7 @@ from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRing
 from idp.oauth.access_token import ACCESS_TOKEN_TYP, access_token_claims
-from idp.oauth.errors import InvalidRequest, InvalidTarget, UnauthorizedClient
+from idp.oauth.errors import InvalidRequest, UnauthorizedClient
 from idp.store.base import ClientRecord, GrantStore
 from idp.store.security_events import SecurityEventSink
 
@@ -86,19 +86,6 @@ class GrantHandler(Protocol):
     async def handle(
         self, request: TokenRequest, client: ClientRecord, context: GrantContext
     ) -> TokenResponse: ...
-
-
-def resolve_audiences(requested: Sequence[str], client: ClientRecord, issuer: str) -> list[str]:
-    """The token's audiences (RFC 8707 section 2): those asked for, all registered to the client.
-
-    With no ``resource`` the audience is the client's first registered one, or the issuer.
-    """
-    if not requested:
-        return [client.audiences[0] if client.audiences else issuer]
-    unknown = [r for r in requested if r not in client.audiences]
-    if unknown:
-        raise InvalidTarget(f"resource not allowed for this client: {unknown[0]}")
-    return list(dict.fromkeys(requested))
 
 
 def issue_access_token(

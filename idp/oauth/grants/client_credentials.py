@@ -8,8 +8,8 @@ from idp.oauth.grants.base import (
     TokenRequest,
     TokenResponse,
     issue_access_token,
-    resolve_audiences,
 )
+from idp.oauth.resources import resolve_audiences
 from idp.oauth.scopes import grant_scope
 from idp.store.base import ClientRecord
 

@@ -2,7 +2,8 @@
 
 Each use consumes the presented token and answers a new access token and a new refresh
 token. The scope may only narrow: it is checked against the family's ceiling before the
-token is consumed, so a refused request leaves the token usable. No ID token is returned
+token is consumed, so a refused request leaves the token usable; so are the resource
+indicators the grant was authorized for (RFC 8707 section 2.2). No ID token is returned
 (OpenID Connect Core 1.0 section 12.2 makes it optional on refresh). A public client's token
 bound to a DPoP key is refused, also before it is consumed, unless the request proves that
 key (RFC 9449 section 5).
@@ -21,9 +22,9 @@ from idp.oauth.grants.base import (
     check_grant_allowed,
     issue_access_token,
     required_param,
-    resolve_audiences,
 )
 from idp.oauth.refresh_tokens import RefreshTokenRefused, find_refresh_token, redeem_refresh_token
+from idp.oauth.resources import granted_audiences
 from idp.oauth.scopes import parse_scope
 from idp.store.base import ClientRecord, RefreshTokenRecord, RotationOutcome
 from idp.store.security_events import SecurityEvent
@@ -90,14 +91,16 @@ class RefreshTokenGrant:
         if len(presented) > MAX_REFRESH_TOKEN_LENGTH:
             raise InvalidGrant("the refresh token is invalid, expired or revoked")
         requested_scope = request.get("scope")
-        if requested_scope is not None or client.is_public:
-            # Checked before the token is consumed; the family's scope and key never change.
+        issuer = context.settings.issuer
+        if requested_scope is not None or request.resources or client.is_public:
+            # Checked before the token is consumed; the family's scope, resources and key
+            # never change.
             current = await find_refresh_token(context.store, presented)
             if current is not None and current.client_id == client.client_id:
                 if requested_scope is not None:
                     narrowed_scope(requested_scope, current.scope)
+                granted_audiences(request.resources, current.resources, client, issuer)
                 check_dpop_binding(current, context.dpop_jkt)
-        audiences = resolve_audiences(request.resources, client, context.settings.issuer)
         try:
             redeemed = await redeem_refresh_token(
                 context.store,
@@ -112,6 +115,7 @@ class RefreshTokenGrant:
             raise InvalidGrant("the refresh token is invalid, expired or revoked") from None
         record = redeemed.record
         scope = narrowed_scope(requested_scope, record.scope)
+        audiences = granted_audiences(request.resources, record.resources, client, issuer)
         token = issue_access_token(
             context,
             client,
