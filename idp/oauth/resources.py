@@ -8,9 +8,9 @@ token. Only the client's registered audiences may be named.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from idp.oauth.errors import InvalidTarget
+from idp.oauth.uris import InvalidURI, check_resource_uri
 from idp.store.base import ClientRecord
 
 MAX_RESOURCE_LENGTH = 2048
@@ -21,13 +21,9 @@ def check_resource_form(resource: str) -> None:
     if len(resource) > MAX_RESOURCE_LENGTH:
         raise InvalidTarget("a resource indicator is too long")
     try:
-        parts = urlsplit(resource)
-    except ValueError:
-        raise InvalidTarget("a resource must be an absolute URI") from None
-    if not parts.scheme or not (parts.netloc or parts.path):
-        raise InvalidTarget("a resource must be an absolute URI")
-    if "#" in resource:
-        raise InvalidTarget("a resource must not contain a fragment")
+        check_resource_uri(resource)
+    except InvalidURI:
+        raise InvalidTarget("a resource must be an absolute URI without a fragment") from None
 
 
 def requested_resources(resources: Sequence[str], client: ClientRecord) -> tuple[str, ...]:
