@@ -5,12 +5,15 @@ both stores.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from idp.config import Settings
 from idp.oauth.authorization import AuthorizationRequest
 from tests.support.dpop import DpopKey, claims_of
 from tests.support.server import register_client
@@ -20,6 +23,7 @@ from tests.support.sso import (
     AuthorizeParams,
     World,
     query_of,
+    running_world,
     submit_login,
     verify_jwt,
 )
@@ -278,3 +282,26 @@ def test_a_push_with_a_dpop_proof_binds_the_code(world: World, app: str) -> None
     code = pushed_code(world, request, push(world, request, {"dpop_jkt": other.jkt}))
     thief = key.proof("POST", token_url(world))
     assert_oauth_error(redeem(world, request, code, proof=thief), 400, "invalid_grant")
+
+
+@pytest.fixture
+def nonce_world(settings: Settings, port: int) -> Iterator[World]:
+    """A provider that requires server nonces in DPoP proofs."""
+    yield from running_world(replace(settings, dpop_require_nonce=True), port)
+
+
+def test_a_push_proof_needs_the_server_nonce_when_nonces_are_required(
+    nonce_world: World,
+) -> None:
+    """RFC 9449 section 8 at /par as at /token: use_dpop_nonce with a nonce to retry with;
+    the successful answer carries the next one."""
+    world = nonce_world
+    key = DpopKey()
+    par_url = f"{world.server.settings.issuer}/par"
+    request = world.request()
+    first = push(world, request, {}, {"DPoP": key.proof("POST", par_url)})
+    assert_oauth_error(first, 400, "use_dpop_nonce")
+    nonce = first.headers["dpop-nonce"]
+    answer = push(world, request, {}, {"DPoP": key.proof("POST", par_url, nonce=nonce)})
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["dpop-nonce"]
