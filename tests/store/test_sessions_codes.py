@@ -98,6 +98,17 @@ async def test_code_is_consumed_once_and_replay_is_detected(seeded: Store) -> No
     assert await seeded.consume_authorization_code(hashlib.sha256(b"x").digest(), 1.0) is None
 
 
+async def test_code_keeps_its_resources_and_dpop_key(seeded: Store) -> None:
+    """The resource indicators (RFC 8707) and DPoP thumbprint (RFC 9449 section 10) a code
+    was asked with come back when it is redeemed."""
+    code = replace(a_code(), resources=("https://a.example", "urn:b"), dpop_jkt="j" * 43)
+    await seeded.create_authorization_code(code)
+    redeemed = await seeded.consume_authorization_code(code.code_hash, 110.0)
+    assert redeemed is not None
+    assert redeemed.code.resources == ("https://a.example", "urn:b")
+    assert redeemed.code.dpop_jkt == "j" * 43
+
+
 async def test_concurrent_code_redemptions_have_exactly_one_winner(
     seeded: Store, settings: Settings
 ) -> None:
