@@ -27,6 +27,7 @@ from idp.admin.keys import rewrap_keys
 from idp.config import Settings
 from idp.oauth.client_secret_jwt import open_client_secret
 from idp.store.base import Store
+from tests.support.admin_api import bearer, get_token, register_admin
 from tests.support.cli import Idp
 from tests.support.processes import wait_for
 from tests.support.server import (
@@ -272,3 +273,31 @@ def test_discovery_lists_client_secret_jwt_and_hs256(live_server: LiveServer) ->
     for endpoint in ("token", "introspection", "revocation"):
         assert "client_secret_jwt" in metadata[f"{endpoint}_endpoint_auth_methods_supported"]
         assert "HS256" in metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
+
+
+def test_admin_api_registers_and_rotates_a_client_secret_jwt_client(
+    live_server: LiveServer,
+) -> None:
+    """Over the admin API in the server's own process: the new secret works at once, the old
+    one stops, and keeping the old one is refused with a 400 naming the method."""
+    admin_id, admin_secret = register_admin(live_server)
+    with httpx.Client(base_url=live_server.url, timeout=30) as http:
+        headers = bearer(get_token(http, admin_id, admin_secret))
+        body = {
+            "name": "api-hmac",
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "client_secret_jwt",
+        }
+        created = http.post("/admin/clients", json=body, headers=headers)
+        assert created.status_code == 201, created.text
+        client_id, old = created.json()["client_id"], created.json()["client_secret"]
+        assert token_status(live_server.url, old, client_id) == 200
+        kept = http.post(
+            f"/admin/clients/{client_id}/secret", json={"keep_old": "1h"}, headers=headers
+        )
+        assert kept.status_code == 400 and "client_secret_jwt" in kept.text
+        rotated = http.post(f"/admin/clients/{client_id}/secret", headers=headers)
+        assert rotated.status_code == 200, rotated.text
+        new = rotated.json()["client_secret"]
+        assert token_status(live_server.url, new, client_id) == 200
+        assert token_status(live_server.url, old, client_id) == 401
