@@ -2,7 +2,9 @@
 
 Client secrets are random 256-bit values; only their SHA-256 is stored and comparison is
 constant-time. A slow password hash is deliberately not used here: the secret already has
-full entropy, and a KDF would cap the token endpoint at a few requests per second.
+full entropy, and a KDF would cap the token endpoint at a few requests per second. (A
+client_secret_jwt client's secret is also kept sealed, to key its assertions' HMAC: see
+:mod:`idp.oauth.client_secret_jwt`.)
 """
 
 from __future__ import annotations
