@@ -26,13 +26,16 @@ class Request:
     authenticated by client_secret_basic whose form is ``body`` (default: a
     client_credentials token request), or with ``bodies`` set, the next line of that file
     for each request (for single-use grants: one code or refresh token per request; needs
-    one wrk thread). Any answer whose status is not ``status``, or (with ``expect`` set)
+    one wrk thread). With ``header_lines`` set, each request also carries the next
+    ``Name: value`` line of that file as a header (one DPoP proof per request; one wrk
+    thread too). Any answer whose status is not ``status``, or (with ``expect`` set)
     whose body lacks that text, counts as a failure.
     """
 
     basic: str | None = None
     body: str | None = None
     bodies: Path | None = None
+    header_lines: Path | None = None
     expect: str | None = None
     if_none_match: str | None = None
     status: int = 200
@@ -154,6 +157,7 @@ def run(
         "BENCH_BASIC": request.basic or "",
         "BENCH_BODY": request.body or "",
         "BENCH_BODIES": str(request.bodies or ""),
+        "BENCH_HEADER_LINES": str(request.header_lines or ""),
         "BENCH_EXPECT": request.expect or "",
         "BENCH_IF_NONE_MATCH": request.if_none_match or "",
         "BENCH_STATUS": str(request.status),

@@ -11,6 +11,11 @@ from dataclasses import replace
 
 from idp.admin.context import AdminContext, InvalidInput
 from idp.oauth.client_auth import hash_client_secret, new_client_secret
+from idp.oauth.client_secret_jwt import (
+    CLIENT_SECRET_JWT,
+    resealed_client_secret,
+    seal_client_secret,
+)
 from idp.oauth.registration import (
     ClientRequest,
     ClientUpdate,
@@ -43,16 +48,27 @@ def _missing(client_id: str) -> NotFound:
 async def create_client(
     ctx: AdminContext, request: ClientRequest, *, admin: bool = False
 ) -> tuple[ClientRecord, str | None]:
-    """Register a client; the secret (confidential clients only) is returned once, never stored.
+    """Register a client; the secret (confidential clients only) is returned once, never stored
+    (a client_secret_jwt client's is kept sealed under the key-encryption key, to check its
+    assertions' HMAC).
 
     ``admin`` makes it an admin API client (scope ``idp:admin``, audience ``<issuer>/admin``).
     """
     if admin:
         request = admin_client_request(request, ctx.settings.issuer)
     record, secret = build_client(request, ctx.clock(), backchannel_rules(ctx.settings))
+    if secret is not None:
+        record = replace(record, secret_sealed=_sealed(ctx, record, secret))
     audit = ctx.audit("client.create", record.client_id, {"name": record.name})
     await ctx.store.create_client(record, audit)
     return record, secret
+
+
+def _sealed(ctx: AdminContext, client: ClientRecord, secret: str) -> bytes | None:
+    """The secret sealed for a client_secret_jwt client (RFC 7523 section 2.2); None for others."""
+    if client.token_endpoint_auth_method != CLIENT_SECRET_JWT:
+        return None
+    return seal_client_secret(secret, client.client_id, ctx.settings.key_encryption_key)
 
 
 async def list_clients(ctx: AdminContext) -> list[ClientRecord]:
@@ -99,17 +115,26 @@ async def rotate_client_secret(
     without downtime; with 0 it stops working at once. A secret kept from an earlier rotation
     is dropped: only the one just replaced may overlap. Audited as ``client.rotate_secret``
     (details: the overlap in seconds, never a secret). Raises NotFound or InvalidInput.
+
+    A client_secret_jwt client's new secret is sealed in place of the old one; such a client
+    cannot keep the old secret (InvalidInput): only the current one keys its assertions.
     """
     if not 0 <= keep_old <= MAX_SECRET_OVERLAP:
         raise InvalidInput(f"the old secret may be kept for 0 to {MAX_SECRET_OVERLAP} seconds")
     current = await get_client(ctx, client_id)
     if current.is_public or current.secret_hash is None:
         raise InvalidInput(f"client {client_id!r} is public: it has no secret to rotate")
+    if keep_old and current.token_endpoint_auth_method == CLIENT_SECRET_JWT:
+        raise InvalidInput(
+            f"client {client_id!r} uses client_secret_jwt: its old secret cannot be kept "
+            "(only the current one signs its assertions); rotate without --keep-old"
+        )
     secret = new_client_secret()
     keep = keep_old > 0
     rotated = replace(
         current,
         secret_hash=hash_client_secret(secret),
+        secret_sealed=_sealed(ctx, current, secret),
         previous_secret_hash=current.secret_hash if keep else None,
         previous_secret_expires_at=ctx.clock() + keep_old if keep else None,
     )
@@ -117,3 +142,20 @@ async def rotate_client_secret(
     if not await ctx.store.update_client(rotated, audit):
         raise _missing(client_id)
     return rotated, secret
+
+
+async def reseal_client_secrets(ctx: AdminContext, old_key: bytes, new_key: bytes) -> int:
+    """Seal the secrets of client_secret_jwt clients anew under ``new_key``; how many changed.
+
+    A secret is resealed only when ``old_key`` opens it, so an interrupted ``idp keys rewrap``
+    can be run again. Each change is audited as ``client.rewrap`` (never a secret).
+    """
+    changed = 0
+    for client in await ctx.store.list_clients():
+        sealed = resealed_client_secret(client, old_key, new_key)
+        if sealed is None:
+            continue
+        audit = ctx.audit("client.rewrap", client.client_id)
+        if await ctx.store.update_client(replace(client, secret_sealed=sealed), audit):
+            changed += 1
+    return changed

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from idp.admin.clients import reseal_client_secrets
 from idp.admin.context import AdminContext, InvalidInput
 from idp.keyring import lifecycle
 from idp.keyring.changes import checked, ensure_key_rings, ready_factory
@@ -194,7 +195,8 @@ async def rewrap_keys(ctx: AdminContext, new_key_encryption_key: bytes) -> list[
     configured key must open every sealed key first (KeyEncryptionKeyMismatch otherwise,
     nothing written). Returns the re-sealed rows. Afterwards only the new key opens the ring:
     every process must be given it (see docs/keys.md). Users' TOTP secrets are re-sealed
-    just before, in a transaction of their own (audited ``mfa.totp.rewrap``).
+    just before, in a transaction of their own (audited ``mfa.totp.rewrap``), and so are the
+    secrets of client_secret_jwt clients (each audited ``client.rewrap``).
     """
     old_key = ctx.settings.key_encryption_key
     if hmac.compare_digest(new_key_encryption_key, old_key):
@@ -216,4 +218,5 @@ async def rewrap_keys(ctx: AdminContext, new_key_encryption_key: bytes) -> list[
         lambda credential: resealed_secret(credential, old_key, new_key_encryption_key),
         ctx.audit("mfa.totp.rewrap", "totp_credentials"),
     )
+    await reseal_client_secrets(ctx, old_key, new_key_encryption_key)
     return await _change(ctx, mutate)

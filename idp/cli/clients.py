@@ -13,6 +13,7 @@ from idp.admin.documents import client_document, rotated_secret_document
 from idp.cli import base
 from idp.cli.base import Commands
 from idp.config import ConfigError, Settings, parse_duration
+from idp.oauth.client_auth import AUTH_METHODS
 from idp.oauth.registration import GRANT_TYPES, ClientRequest, ClientUpdate
 
 GRANT_HELP = "a grant the client may use: %(choices)s (repeat for several)"
@@ -195,10 +196,10 @@ def _add_create(commands: Commands) -> None:
     )
     create.add_argument(
         "--token-endpoint-auth-method",
-        choices=["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        choices=AUTH_METHODS,
         help="how the client authenticates at /token: %(choices)s (default: "
-        "client_secret_basic, none for a public client; private_key_jwt needs --jwks or "
-        "--jwks-uri)",
+        "client_secret_basic, none for a public client; client_secret_jwt signs HS256 "
+        "assertions with the secret shown once; private_key_jwt needs --jwks or --jwks-uri)",
     )
     create.add_argument("--jwks", metavar="FILE", help=_JWKS_HELP)
     create.add_argument("--jwks-uri", metavar="URL", help=_JWKS_URI_HELP)

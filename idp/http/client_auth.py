@@ -53,11 +53,13 @@ async def authenticated_client(
     now: float,
     *,
     keys: ClientKeySets | None = None,
+    key_encryption_key: bytes = b"",
     endpoint: str = "/token",
 ) -> ClientRecord:
     """The registered client the request's credentials prove at ``now``, or 401
-    invalid_client. With ``keys``, a private_key_jwt assertion (RFC 7523) is checked too,
-    addressed to the issuer, its token endpoint or ``endpoint`` (the path called)."""
+    invalid_client. With ``keys``, a private_key_jwt or client_secret_jwt assertion (RFC 7523)
+    is checked too, addressed to the issuer, its token endpoint or ``endpoint`` (the path
+    called); ``key_encryption_key`` opens the sealed secrets of client_secret_jwt clients."""
     try:
         presented = presented_credentials(authorization, form.params)
         if presented.assertion is not None and not presented.client_id:
@@ -70,7 +72,7 @@ async def authenticated_client(
         if keys is None:
             raise InvalidClient()
         audiences = {issuer, f"{issuer}/token", f"{issuer}{endpoint}"}
-        check = AssertionCheck(audiences, keys, store, now)
+        check = AssertionCheck(audiences, keys, store, now, key_encryption_key)
         return await authenticate_with_assertion(client, presented.assertion, check)
     except InvalidClient as exc:
         raise challenged(exc, issuer, authorization) from None
@@ -92,6 +94,7 @@ async def client_and_token(request: Request, found: Services) -> tuple[ClientRec
         found.settings.issuer,
         found.clock(),
         keys=found.client_keys,
+        key_encryption_key=found.settings.key_encryption_key,
         endpoint=request.url.path,
     )
     token = form.get("token")

@@ -73,6 +73,7 @@ async def _introspect(
         issuer,
         found.clock(),
         keys=found.client_keys,
+        key_encryption_key=found.settings.key_encryption_key,
         endpoint="/introspect",
     )
     known.client_id = client.client_id

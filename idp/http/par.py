@@ -50,6 +50,7 @@ async def par(request: Request) -> Response:
         found.settings.issuer,
         found.clock(),
         keys=found.client_keys,
+        key_encryption_key=found.settings.key_encryption_key,
         endpoint="/par",
     )
     params = {k: v for k, v in form.params.items() if k not in CLIENT_AUTH_PARAMS}

@@ -122,6 +122,7 @@ async def _token(
         found.settings.issuer,
         found.clock(),
         keys=found.client_keys,
+        key_encryption_key=found.settings.key_encryption_key,
     )
     known.client_id = client.client_id
     handler = GRANTS.get(grant_type)

@@ -2,7 +2,9 @@
 
 Client secrets are random 256-bit values; only their SHA-256 is stored and comparison is
 constant-time. A slow password hash is deliberately not used here: the secret already has
-full entropy, and a KDF would cap the token endpoint at a few requests per second.
+full entropy, and a KDF would cap the token endpoint at a few requests per second. (A
+client_secret_jwt client's secret is also kept sealed, to key its assertions' HMAC: see
+:mod:`idp.oauth.client_secret_jwt`.)
 """
 
 from __future__ import annotations
@@ -19,10 +21,18 @@ from urllib.parse import unquote_plus
 from idp.oauth.errors import InvalidClient, InvalidRequest
 from idp.store.base import ClientRecord
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+AUTH_METHODS = (
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+)
+CONFIDENTIAL_AUTH_METHODS = AUTH_METHODS[:-1]
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-"""The methods that authenticate with a client secret (the others: keys, or nothing)."""
+"""The methods that present the client secret itself (the others: an assertion, or nothing)."""
+ISSUED_SECRET_METHODS = (*SECRET_AUTH_METHODS, "client_secret_jwt")
+"""The methods whose clients are given a secret at registration."""
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Compared against when the client does not exist, so an unknown id costs the same.
 _DUMMY_HASH = hashlib.sha256(b"idp-no-such-client").digest()
@@ -36,7 +46,7 @@ class PresentedCredentials:
     client_id: str
     secret: str | None = None
     assertion: str | None = field(default=None, repr=False)
-    """A private_key_jwt assertion (RFC 7523 section 2.2), checked by
+    """A private_key_jwt or client_secret_jwt assertion (RFC 7523 section 2.2), checked by
     :mod:`idp.oauth.client_assertion`."""
 
 
@@ -141,7 +151,7 @@ def authenticate(
     if client is None or presented.method != client.token_endpoint_auth_method:
         raise InvalidClient()
     if presented.method not in (*SECRET_AUTH_METHODS, "none"):
-        raise InvalidClient()  # key-based methods are checked by their own module
+        raise InvalidClient()  # assertion methods are checked by their own module
     if client.is_public:
         return client
     if client.secret_hash is None:

@@ -13,9 +13,14 @@ from idp.oauth.authorization import STANDARD_SCOPES
 from idp.oauth.claims import CLAIMS_SUPPORTED
 from idp.oauth.client_auth import AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from idp.oauth.client_keys import ASSERTION_ALGS
+from idp.oauth.client_secret_jwt import HMAC_ALGS
 from idp.oauth.dpop import DPOP_ALGS
 from idp.oauth.grants import GRANTS
 from idp.oauth.pkce import S256
+
+
+def _assertion_algs() -> list[str]:
+    return sorted(ASSERTION_ALGS | HMAC_ALGS)
 
 
 def server_metadata(
@@ -35,10 +40,11 @@ def server_metadata(
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(signing_algs),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        # private_key_jwt assertions (RFC 7523); RFC 8414 section 2 asks for the algs.
-        "token_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGS),
-        "introspection_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGS),
-        "revocation_endpoint_auth_signing_alg_values_supported": sorted(ASSERTION_ALGS),
+        # RFC 8414 section 2: one list for the private_key_jwt and client_secret_jwt
+        # assertions (RFC 7523), so it holds the HMAC alg beside the signature algs.
+        "token_endpoint_auth_signing_alg_values_supported": _assertion_algs(),
+        "introspection_endpoint_auth_signing_alg_values_supported": _assertion_algs(),
+        "revocation_endpoint_auth_signing_alg_values_supported": _assertion_algs(),
         "introspection_endpoint": f"{issuer}/introspect",
         # RFC 7662 section 2.1: callers authenticate; public clients cannot, so "none" is out.
         "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from idp.config import SUPPORTED_ALGS
 from idp.oauth.client_auth import (
     AUTH_METHODS,
-    SECRET_AUTH_METHODS,
+    ISSUED_SECRET_METHODS,
     hash_client_secret,
     new_client_id,
     new_client_secret,
@@ -178,7 +178,7 @@ def build_client(
     _check_redirect_needed(grants, redirect_uris)
     check_admin_scope_grants(scope, grants)
     jwks, jwks_uri = _client_keys(method, request.jwks, request.jwks_uri, backchannel)
-    secret = new_client_secret() if method in SECRET_AUTH_METHODS else None
+    secret = new_client_secret() if method in ISSUED_SECRET_METHODS else None
     record = ClientRecord(
         client_id=new_client_id(),
         name=name,

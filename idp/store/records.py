@@ -47,6 +47,9 @@ class ClientRecord:
     """Where the client publishes its public keys instead (RFC 7591 section 2)."""
     require_dpop: bool = False
     """Every token request of this client must carry a DPoP proof (RFC 9449 section 5.2)."""
+    secret_sealed: bytes | None = field(default=None, repr=False)
+    """client_secret_jwt only: the secret itself, sealed under the key-encryption key (AES-256-GCM,
+    client id bound), as the HMAC key of its assertions (RFC 7523 section 2.2)."""
 
     @property
     def is_public(self) -> bool:

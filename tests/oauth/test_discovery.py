@@ -47,6 +47,7 @@ def test_metadata_lists_what_is_implemented(
     assert document["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
         "private_key_jwt",
         "none",
     ]
@@ -54,12 +55,14 @@ def test_metadata_lists_what_is_implemented(
     assert document["introspection_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
         "private_key_jwt",
     ]
     assert document["revocation_endpoint"] == f"{live_server.url}/revoke"
     assert document["revocation_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
         "private_key_jwt",
         "none",
     ]

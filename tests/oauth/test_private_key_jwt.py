@@ -344,6 +344,7 @@ def test_discovery_lists_private_key_jwt(live_server: LiveServer) -> None:
     assert "private_key_jwt" in metadata["introspection_endpoint_auth_methods_supported"]
     assert metadata["token_endpoint_auth_signing_alg_values_supported"] == [
         "ES256",
+        "HS256",
         "PS256",
         "RS256",
     ]

@@ -65,8 +65,9 @@ CREATE_FIELDS = (
     Field(
         "token_endpoint_auth_method",
         STRING,
-        "client_secret_basic (default), client_secret_post, private_key_jwt (with jwks or "
-        "jwks_uri), or none for a public client.",
+        "client_secret_basic (default), client_secret_post, client_secret_jwt (HS256 "
+        "assertions keyed with the secret), private_key_jwt (with jwks or jwks_uri), or none "
+        "for a public client.",
     ),
     Field("access_token_alg", STRING, "RS256 (default) or ES256."),
     Field("id_token_alg", STRING, "RS256 (default) or ES256."),
