@@ -147,12 +147,12 @@ def overlap(text: str) -> int:
 
 _REQUIRE_MFA = "every sign-in for this client needs a second factor (acr urn:idp:acr:mfa)"
 _JWKS_HELP = (
-    "private_key_jwt: a file holding the client's public keys as a JWK Set (each key with "
-    "kid and alg: RS256, PS256 or ES256; - reads standard input)"
+    "a file holding the client's public keys as a JWK Set, for private_key_jwt and request "
+    "objects (each key with kid and alg: RS256, PS256 or ES256; - reads standard input)"
 )
 _JWKS_URI_HELP = (
-    "private_key_jwt: the https URL where the client publishes its JWK Set; fetched and "
-    "cached by the server"
+    "the https URL where the client publishes its JWK Set (private_key_jwt, request "
+    "objects); fetched and cached by the server"
 )
 _REQUIRE_PAR = (
     "the client must push its authorization requests to /par first (RFC 9126); "

@@ -142,9 +142,11 @@ def check_lengths(params: Mapping[str, str]) -> None:
 
 
 def check_request_objects(params: Mapping[str, str]) -> None:
-    """Request objects are not supported (OpenID Connect Core 1.0 section 6)."""
+    """A request object still among the parameters is refused: it is unpacked, and its claims
+    become the parameters, before these checks (:mod:`idp.oauth.request_object`); OpenID
+    Connect's request_uri naming a URL is not supported (Core 1.0 section 6.2)."""
     if "request" in params:
-        raise RequestNotSupported("request objects are not supported")
+        raise RequestNotSupported("a request object cannot be nested in another")
     if "request_uri" in params:
         raise RequestUriNotSupported("request_uri is not supported")
 

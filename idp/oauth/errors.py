@@ -88,6 +88,12 @@ class ConsentRequired(OAuthError):
     error = "consent_required"
 
 
+class InvalidRequestObject(OAuthError):
+    """The request object is not valid (RFC 9101 section 6.3, OIDC Core 3.1.2.6)."""
+
+    error = "invalid_request_object"
+
+
 class RequestNotSupported(OAuthError):
     error = "request_not_supported"
 

@@ -17,6 +17,7 @@ from idp.oauth.client_secret_jwt import HMAC_ALGS
 from idp.oauth.dpop import DPOP_ALGS
 from idp.oauth.grants import GRANTS
 from idp.oauth.pkce import S256
+from idp.oauth.request_object import REQUEST_OBJECT_ALGS
 
 
 def _assertion_algs() -> list[str]:
@@ -59,7 +60,9 @@ def server_metadata(
         "authorization_response_iss_parameter_supported": True,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
-        "request_parameter_supported": False,
+        # Request objects by value and pushed (RFC 9101), signed with the client's keys.
+        "request_parameter_supported": True,
+        "request_object_signing_alg_values_supported": sorted(REQUEST_OBJECT_ALGS),
         # OpenID Connect's request_uri (a request object fetched from the client) is not
         # supported; the request_uri of a pushed request is (RFC 9126 section 5).
         "request_uri_parameter_supported": False,

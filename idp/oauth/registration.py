@@ -137,13 +137,12 @@ def _backchannel_uri(uri: str | None, rules: BackchannelRules) -> str | None:
 def _client_keys(
     method: str, jwks: str | None, jwks_uri: str | None, rules: BackchannelRules
 ) -> tuple[str | None, str | None]:
-    """The public keys of a private_key_jwt client: exactly one of a JWK Set with at least one
-    usable key, or a jwks_uri this server may fetch (RFC 7591 section 2); other clients none."""
-    if method != "private_key_jwt":
-        if jwks is not None or jwks_uri is not None:
-            raise InvalidClientMetadata("jwks and jwks_uri are for private_key_jwt clients only")
-        return None, None
-    if (jwks is None) == (jwks_uri is None):
+    """A client's public keys: at most one of a JWK Set with at least one usable key, or a
+    jwks_uri this server may fetch (RFC 7591 section 2). A private_key_jwt client needs one;
+    any other client may register keys to sign request objects with (RFC 9101)."""
+    if jwks is not None and jwks_uri is not None:
+        raise InvalidClientMetadata("give jwks or jwks_uri, not both")
+    if method == "private_key_jwt" and jwks is None and jwks_uri is None:
         raise InvalidClientMetadata("a private_key_jwt client needs jwks or jwks_uri (one of them)")
     if jwks is not None:
         try:
@@ -151,8 +150,10 @@ def _client_keys(
         except ValueError as exc:
             raise InvalidClientMetadata(f"jwks: {exc}") from None
         return jwks, None
+    if jwks_uri is None:
+        return None, None
     try:
-        return None, check_jwks_uri(jwks_uri or "", rules)
+        return None, check_jwks_uri(jwks_uri, rules)
     except InvalidURI as exc:
         raise InvalidClientMetadata(str(exc)) from None
 

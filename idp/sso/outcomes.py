@@ -14,6 +14,7 @@ from typing import Protocol
 
 from idp.keyring.ring import KeyRingService
 from idp.oauth.authorization import AuthorizationRequest
+from idp.oauth.client_keys import ClientKeySets
 from idp.oauth.logout import LogoutRequest
 from idp.sso.passwords import PasswordService
 from idp.sso.sessions import NewSession, SessionServices
@@ -32,6 +33,10 @@ class SignInServices(SessionServices, Protocol):
 
     @property
     def keys(self) -> KeyRingService: ...
+
+    @property
+    def client_keys(self) -> ClientKeySets:
+        """The clients' registered public keys (request objects, RFC 9101)."""
 
 
 @dataclass(frozen=True, slots=True)

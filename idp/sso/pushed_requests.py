@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from idp.oauth.par import PUSHED_REQUEST_LIFETIME, new_request_uri, pushed_record
 from idp.oauth.par import validate_pushed_request as validate
+from idp.oauth.request_object import request_object_params
 from idp.sso.outcomes import SignInServices
 from idp.store.base import ClientRecord
 
@@ -37,6 +38,16 @@ async def push_authorization_request(
 
     ``resources`` are the push's ``resource`` values (RFC 8707); ``proved_jkt`` the key of
     the push's DPoP proof, to which the code will be bound (RFC 9449 section 10.1)."""
+    if "request" in params:
+        # RFC 9126 section 3: a pushed request object; only its claims count (RFC 9101 5).
+        unpacked = await request_object_params(
+            params["request"],
+            client,
+            services.client_keys,
+            services.settings.issuer,
+            services.clock(),
+        )
+        params, resources = unpacked.params, unpacked.resources
     request = validate(
         params, client, services.keys.ring, services.settings.issuer, resources, proved_jkt
     )

@@ -35,7 +35,7 @@ from idp.oauth.authorization import (
     identify,
     validate_authorization_request,
 )
-from idp.oauth.errors import InteractionRequired, LoginRequired
+from idp.oauth.errors import InteractionRequired, InvalidRequestObject, LoginRequired
 from idp.oauth.par import (
     UnknownRequestUri,
     check_request_uri,
@@ -43,6 +43,7 @@ from idp.oauth.par import (
     pushed_request,
     request_uri_hash,
 )
+from idp.oauth.request_object import request_object_params
 from idp.sso.consent import CLIENT_GONE, answer_signed_in, redirect_with_error, registered_client
 from idp.sso.factors import has_second_factor
 from idp.sso.login import LOGIN_FAILED, check_password, throttled_message
@@ -100,6 +101,8 @@ async def answer_authorization_request(
         if "request_uri" in params:
             client, request = await pushed_authorization_request(services, params, client_id)
         else:
+            if "request" in params:
+                params, resources = await unpacked_request_object(services, params, client_id)
             client, redirect_uri = identify(params, await services.store.get_client(client_id))
             request = validate_authorization_request(
                 params,
@@ -114,6 +117,8 @@ async def answer_authorization_request(
         return ShowError(UNKNOWN_APPLICATION, "invalid_request", str(exc), ASK_THE_APP)
     except UnknownRequestUri as exc:
         return ShowError(REQUEST_GONE, "invalid_request_uri", str(exc), START_AGAIN)
+    except InvalidRequestObject as exc:
+        return ShowError(UNKNOWN_APPLICATION, exc.error, exc.description, ASK_THE_APP)
     except AuthorizationError as exc:
         return RedirectWithError(error_redirect(exc, services.settings.issuer))
     resumed = await resume_session(
@@ -135,6 +140,25 @@ async def answer_authorization_request(
         required = LoginRequired("the user must sign in")
         return redirect_with_error(services.settings.issuer, request, required)
     return ShowLoginForm(client.name, request, request.login_hint)
+
+
+async def unpacked_request_object(
+    services: SignInServices, params: Mapping[str, str], client_id: str
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The parameters and resources of the request object sent by value (RFC 9101 section 5),
+    in place of every other parameter but client_id; shown as an error page when invalid,
+    since its redirect URI cannot be trusted."""
+    client = await services.store.get_client(client_id)
+    if client is None:
+        raise ClientNotIdentified("the client_id is not a registered client")
+    unpacked = await request_object_params(
+        params["request"],
+        client,
+        services.client_keys,
+        services.settings.issuer,
+        services.clock(),
+    )
+    return unpacked.params, unpacked.resources
 
 
 async def pushed_authorization_request(

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from joserfc.jwk import ECKey
 
+from idp.config import Settings
+from tests.support.server import register_client
 from tests.support.sso import PASSWORD, WEB_CB, World, query_of, submit_login
 
 HERE = Path(__file__).resolve().parent / "openid-client"
@@ -25,7 +28,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def openid_client(step: str, **values: str) -> dict[str, Any]:
+def openid_client(step: str, **values: Any) -> dict[str, Any]:
     """Run one step of flow.mjs; its JSON answer."""
     done = subprocess.run(
         ["node", "flow.mjs"],
@@ -68,3 +71,43 @@ def test_openid_client_pushes_its_request_and_redeems_the_code(world: World) -> 
     assert tokens["claims"]["sub"] == world.user_id
     assert tokens["claims"]["iss"] == world.url
     assert tokens["access_token"]
+
+
+def test_openid_client_signs_a_request_object_and_redeems_the_code(
+    world: World, settings: Settings
+) -> None:
+    """buildAuthorizationUrlWithJAR: a request object signed with the client's ES256 key."""
+    key = ECKey.generate_key("P-256", private=True)
+    public = {**key.as_dict(private=False), "kid": "jar-1", "alg": "ES256"}
+    client_id, _ = register_client(
+        settings,
+        "jar",
+        public=True,
+        redirect_uris=[WEB_CB],
+        grant_types=["authorization_code"],
+        jwks=json.dumps({"keys": [public]}),
+    )
+    common = {"issuer": world.url, "client_id": client_id}
+    started = openid_client(
+        "jar",
+        redirect_uri=WEB_CB,
+        scope="openid",
+        jwk=key.as_dict(private=True),  # type: ignore[arg-type]
+        kid="jar-1",
+        **common,
+    )
+    assert set(query_of(started["url"])) >= {"client_id", "request"}
+    with world.browser() as browser:
+        page = browser.get(started["url"])
+        assert page.status_code == 200, page.text
+        done = submit_login(browser, page, "alice", PASSWORD)
+    assert done.status_code == 303, done.text
+    tokens = openid_client(
+        "redeem",
+        callback_url=done.headers["location"],
+        code_verifier=started["code_verifier"],
+        state=started["state"],
+        nonce=started["nonce"],
+        **common,
+    )
+    assert tokens["claims"]["sub"] == world.user_id

@@ -309,7 +309,6 @@ def test_registration_checks_the_keys(settings: Settings) -> None:
             "jwks": key_set(ec),
             "jwks_uri": "https://keys.example/jwks",
         },
-        {"jwks": key_set(ec)},
     ]
     for fields in refused:
         with pytest.raises(InvalidClientMetadata):

@@ -292,7 +292,6 @@ def test_unknown_or_missing_client_gets_an_error_page(world: World) -> None:
         ({"prompt": "none login"}, "invalid_request"),
         ({"prompt": "select_account"}, "invalid_request"),
         ({"max_age": "-1"}, "invalid_request"),
-        ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
     ],
 )
 def test_bad_requests_from_a_known_client_are_redirected_with_iss(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from idp.config import Settings
 from idp.keyring.changes import ensure_key_rings
 from idp.keyring.ring import KeyRingService
+from idp.oauth.client_keys import ClientKeySets
 from idp.sso.backchannel import BackchannelNotifier
 from idp.sso.passwords import PasswordService
 from idp.store.base import Store
@@ -32,6 +33,7 @@ class SignInParts:
     passwords: PasswordService
     notifier: BackchannelNotifier
     events: AuditedEvents
+    client_keys: ClientKeySets
 
 
 @asynccontextmanager
@@ -52,6 +54,7 @@ async def signin_services(settings: Settings, store: Store) -> AsyncIterator[Sig
             PasswordService(settings.password_hash_concurrency),
             notifier,
             AuditedEvents(store, clock),
+            ClientKeySets(clock),
         )
     finally:
         await notifier.aclose()

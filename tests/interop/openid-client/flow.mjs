@@ -2,6 +2,8 @@
 // Input: one JSON object on stdin; output: one JSON object on stdout.
 //   {"step": "par", issuer, client_id, redirect_uri, scope}
 //     -> {url, code_verifier, state, nonce}: the /authorize URL after a pushed request
+//   {"step": "jar", issuer, client_id, redirect_uri, scope, jwk, kid}
+//     -> the same, for a request object signed with the private ES256 `jwk` (RFC 9101)
 //   {"step": "redeem", issuer, client_id, callback_url, code_verifier, state, nonce}
 //     -> {access_token, id_token, claims}: the code redeemed, ID token checked by the library
 import * as client from 'openid-client';
@@ -34,6 +36,29 @@ async function par(input) {
   return { url: url.href, code_verifier, state, nonce };
 }
 
+async function jar(input) {
+  const config = await configuration(input);
+  const code_verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const key = await crypto.subtle.importKey(
+    'jwk', input.jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'],
+  );
+  const url = await client.buildAuthorizationUrlWithJAR(
+    config,
+    {
+      redirect_uri: input.redirect_uri,
+      scope: input.scope,
+      code_challenge: await client.calculatePKCECodeChallenge(code_verifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+    },
+    { key, kid: input.kid },
+  );
+  return { url: url.href, code_verifier, state, nonce };
+}
+
 async function redeem(input) {
   const config = await configuration(input);
   const tokens = await client.authorizationCodeGrant(config, new URL(input.callback_url), {
@@ -46,7 +71,7 @@ async function redeem(input) {
 }
 
 const input = await readInput();
-const steps = { par, redeem };
+const steps = { par, jar, redeem };
 try {
   process.stdout.write(JSON.stringify(await steps[input.step](input)));
 } catch (error) {
