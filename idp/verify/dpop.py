@@ -329,3 +329,35 @@ class ReplayCache:
         expired = [key for key, until in self._seen.items() if until <= now]
         for key in expired:
             del self._seen[key]
+
+
+# -- server nonces (section 8 for authorization servers, section 9 for resource servers) ---
+
+_DERIVATION_LABEL = b"idp dpop nonce v1"
+
+
+class DpopNonces:
+    """Issues and checks the nonces of one deployment (RFC 9449 section 8)."""
+
+    def __init__(self, secret: bytes, lifetime: int) -> None:
+        """``secret`` is shared by every replica; ``lifetime`` is the slot length in seconds."""
+        self._key = hmac.new(secret, _DERIVATION_LABEL, hashlib.sha256).digest()
+        self.lifetime = max(1, lifetime)
+
+    def _for_slot(self, slot: int) -> str:
+        digest = hmac.new(self._key, slot.to_bytes(8, "big", signed=True), hashlib.sha256)
+        return b64url(digest.digest()[:18])
+
+    def current(self, now: float) -> str:
+        """The nonce to hand out at ``now`` (the ``DPoP-Nonce`` header, section 8.1)."""
+        return self._for_slot(int(now // self.lifetime))
+
+    def accepts(self, nonce: str | None, now: float) -> bool:
+        """Whether ``nonce`` is the current slot's or the previous one's."""
+        if not nonce:
+            return False
+        slot = int(now // self.lifetime)
+        given = nonce.encode("ascii", "replace")
+        return any(
+            hmac.compare_digest(given, self._for_slot(s).encode("ascii")) for s in (slot, slot - 1)
+        )

@@ -92,6 +92,18 @@ class InvalidDpopToken(DpopError):
     status = 401
 
 
+class UseDpopNonce(DpopError):
+    """The DPoP proof lacks the resource server's current nonce: retry with ``nonce`` in a new
+    proof (RFC 9449 section 9; the answer carries it in a ``DPoP-Nonce`` header)."""
+
+    error = "use_dpop_nonce"
+    status = 401
+
+    def __init__(self, description: str, nonce: str) -> None:
+        super().__init__(description)
+        self.nonce = nonce
+
+
 def _quoted(value: str) -> str:
     return '"' + _UNSAFE_IN_QUOTES.sub("", value) + '"'
 

@@ -33,6 +33,7 @@ from idp.verify.errors import (
     InvalidDpopProof,
     InvalidRequest,
     MissingToken,
+    UseDpopNonce,
     VerificationError,
     challenge,
 )
@@ -100,6 +101,8 @@ def error_response(
         headers["Retry-After"] = str(max(1, round(retry_after)))
     elif dpop or isinstance(error, DpopError):
         headers["WWW-Authenticate"] = challenge(realm, error, scheme="DPoP", algs=DPOP_ALGS)
+        if isinstance(error, UseDpopNonce):
+            headers["DPoP-Nonce"] = error.nonce
     else:
         headers["WWW-Authenticate"] = challenge(realm, error)
     body = json.dumps({"error": error.error, "error_description": error.description})

@@ -10,13 +10,14 @@ from collections.abc import Callable, Collection, Iterable
 
 from idp.verify.cache import CachePolicy, KeyCache
 from idp.verify.compact import Header, Parts, check_claims, check_header, json_object, split_compact
-from idp.verify.dpop import ReplayCache, bound_key, check_proof
+from idp.verify.dpop import DpopNonces, ReplayCache, bound_key, check_proof
 from idp.verify.errors import (
     InsufficientScope,
     InvalidDpopProof,
     InvalidDpopToken,
     InvalidToken,
     KeysUnavailable,
+    UseDpopNonce,
 )
 from idp.verify.fetch import (
     Fetched,
@@ -44,7 +45,8 @@ class TokenVerifier:
     A DPoP-bound token (RFC 9449, ``cnf.jkt``) is accepted only with a proof of its key for
     the request (``dpop_proof``, ``method``, ``url``); each proof is accepted once, as
     ``replay_cache`` (in memory, bounded: see :class:`idp.verify.dpop.ReplayCache`) records,
-    for ``dpop_max_age`` seconds after its ``iat`` plus ``leeway``.
+    for ``dpop_max_age`` seconds after its ``iat`` plus ``leeway``. With ``dpop_nonces`` the
+    proof must also carry a current server nonce (RFC 9449 section 9), else UseDpopNonce.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class TokenVerifier:
         clock: Callable[[], float] = time.time,
         dpop_max_age: float = 60,
         replay_cache: ReplayCache | None = None,
+        dpop_nonces: DpopNonces | None = None,
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
             raise ValueError("issuer is required")
@@ -87,6 +90,7 @@ class TokenVerifier:
         self._clock = clock
         self.dpop_max_age = float(dpop_max_age)
         self.replay_cache = replay_cache if replay_cache is not None else ReplayCache()
+        self.dpop_nonces = dpop_nonces
         self._cache = KeyCache(
             CachePolicy(min_cache_ttl, max_cache_ttl, refetch_cooldown, stale_if_error)
         )
@@ -185,6 +189,11 @@ class TokenVerifier:
         )
         if proof.jkt != jkt:
             raise InvalidDpopProof("the DPoP proof is not of the key the token is bound to")
+        if self.dpop_nonces is not None and not self.dpop_nonces.accepts(proof.nonce, now):
+            described = "is stale" if proof.nonce else "is missing"
+            raise UseDpopNonce(
+                f"the DPoP proof's server nonce {described}", self.dpop_nonces.current(now)
+            )
         self.replay_cache.accept(proof, proof.issued_at + self.dpop_max_age + self.leeway, now)
 
     def prefetch(self) -> None:

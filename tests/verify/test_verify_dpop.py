@@ -16,8 +16,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from idp.verify import TokenVerifier
-from idp.verify.dpop import DpopProof, ReplayCache
-from idp.verify.errors import InsufficientScope, InvalidDpopProof, InvalidDpopToken
+from idp.verify.dpop import DpopNonces, DpopProof, ReplayCache
+from idp.verify.errors import (
+    InsufficientScope,
+    InvalidDpopProof,
+    InvalidDpopToken,
+    UseDpopNonce,
+)
 from idp.verify.starlette import BearerAuthMiddleware, requires_token
 from tests.support.dpop import DpopKey
 from tests.support.server import LiveServer, basic, register_client
@@ -160,3 +165,47 @@ def test_a_bound_token_of_the_idp_verifies_with_its_proof(live_server: LiveServe
     assert verified.client_id == client_id
     with pytest.raises(InvalidDpopToken):
         verifier.verify(token)
+
+
+def test_a_resource_server_can_require_its_own_nonces(rsa: Signer) -> None:
+    """RFC 9449 section 9: with dpop_nonces, a proof without the current nonce gets
+    use_dpop_nonce and the nonce to use, in the error and, over HTTP, a DPoP-Nonce header;
+    a nonce is good for its slot and the next one."""
+    now = [1_800_000_000.0]
+    nonces = DpopNonces(b"shared by every replica of the API", lifetime=60)
+    key = DpopKey()
+    with jwks_server([rsa.jwk()]) as keys:
+        verifier = TokenVerifier(
+            ISSUER, AUDIENCE, jwks_uri=keys.jwks_uri, dpop_nonces=nonces, clock=lambda: now[0]
+        )
+        token = rsa.token(good_claims(now=now[0], cnf={"jkt": key.jkt}))
+        with pytest.raises(UseDpopNonce) as missing:
+            proof = key.proof("GET", API, access_token=token, iat=now[0])
+            verifier.verify(token, dpop_proof=proof, method="GET", url=API)
+        nonce = missing.value.nonce
+        assert nonce == nonces.current(now[0])
+        with_nonce = key.proof("GET", API, access_token=token, iat=now[0], nonce=nonce)
+        assert verifier.verify(token, dpop_proof=with_nonce, method="GET", url=API)
+        now[0] += 61  # the next slot: the nonce is still good
+        later = key.proof("GET", API, access_token=token, iat=now[0], nonce=nonce)
+        assert verifier.verify(token, dpop_proof=later, method="GET", url=API)
+        now[0] += 60  # two slots on: stale
+        stale = key.proof("GET", API, access_token=token, iat=now[0], nonce=nonce)
+        with pytest.raises(UseDpopNonce, match="stale") as refused:
+            verifier.verify(token, dpop_proof=stale, method="GET", url=API)
+        assert refused.value.nonce == nonces.current(now[0]) != nonce
+        assert not DpopNonces(b"another secret", lifetime=60).accepts(refused.value.nonce, now[0])
+
+        with serving(api_app(verifier)) as url:
+            bare = key.proof("GET", API, access_token=token, iat=now[0])
+            answer = httpx.get(
+                f"{url}/things", headers={"Authorization": f"DPoP {token}", "DPoP": bare}
+            )
+            assert answer.status_code == 401
+            assert 'error="use_dpop_nonce"' in answer.headers["www-authenticate"]
+            fresh = answer.headers["dpop-nonce"]
+            retry = key.proof("GET", API, access_token=token, iat=now[0], nonce=fresh)
+            ok = httpx.get(
+                f"{url}/things", headers={"Authorization": f"DPoP {token}", "DPoP": retry}
+            )
+            assert ok.status_code == 200, ok.text
