@@ -16,11 +16,10 @@ from idp.oauth.client_assertion import (
     authenticate_with_assertion,
 )
 from idp.oauth.client_auth import authenticate, basic_challenge, presented_credentials
-from idp.oauth.client_keys import ClientKeySets
 from idp.oauth.errors import InvalidClient, InvalidRequest
 from idp.oauth.grants.base import TokenRequest
 from idp.oauth.presented_tokens import TokenCheck
-from idp.store.base import ClientRecord, Store
+from idp.store.base import ClientRecord
 
 MAX_CLIENT_ID_LENGTH = 256
 
@@ -46,20 +45,14 @@ def challenged(error: InvalidClient, issuer: str, authorization: str | None) -> 
 
 
 async def authenticated_client(
-    authorization: str | None,
-    form: TokenRequest,
-    store: Store,
-    issuer: str,
-    now: float,
-    *,
-    keys: ClientKeySets | None = None,
-    key_encryption_key: bytes = b"",
-    endpoint: str = "/token",
+    authorization: str | None, form: TokenRequest, found: Services, endpoint: str = "/token"
 ) -> ClientRecord:
-    """The registered client the request's credentials prove at ``now``, or 401
-    invalid_client. With ``keys``, a private_key_jwt or client_secret_jwt assertion (RFC 7523)
-    is checked too, addressed to the issuer, its token endpoint or ``endpoint`` (the path
-    called); ``key_encryption_key`` opens the sealed secrets of client_secret_jwt clients."""
+    """The registered client the request's credentials prove now, or 401 invalid_client.
+
+    A private_key_jwt or client_secret_jwt assertion (RFC 7523) is checked with the
+    clients' key sets and the key-encryption key (which opens client_secret_jwt secrets),
+    addressed to the issuer, its token endpoint or ``endpoint`` (the path called)."""
+    store, issuer, now = found.store, found.settings.issuer, found.clock()
     try:
         presented = presented_credentials(authorization, form.params)
         if presented.assertion is not None and not presented.client_id:
@@ -69,10 +62,10 @@ async def authenticated_client(
         client = await store.get_client_cached(presented.client_id)
         if presented.assertion is None:
             return authenticate(client, presented, now)
-        if keys is None:
-            raise InvalidClient()
         audiences = {issuer, f"{issuer}/token", f"{issuer}{endpoint}"}
-        check = AssertionCheck(audiences, keys, store, now, key_encryption_key)
+        check = AssertionCheck(
+            audiences, found.client_keys, store, now, found.settings.key_encryption_key
+        )
         return await authenticate_with_assertion(client, presented.assertion, check)
     except InvalidClient as exc:
         raise challenged(exc, issuer, authorization) from None
@@ -87,16 +80,7 @@ async def client_and_token(request: Request, found: Services) -> tuple[ClientRec
     """
     form: TokenRequest = await read_form(request)
     authorization = one_authorization(request)
-    client = await authenticated_client(
-        authorization,
-        form,
-        found.store,
-        found.settings.issuer,
-        found.clock(),
-        keys=found.client_keys,
-        key_encryption_key=found.settings.key_encryption_key,
-        endpoint=request.url.path,
-    )
+    client = await authenticated_client(authorization, form, found, endpoint=request.url.path)
     token = form.get("token")
     if token is None:
         raise InvalidRequest("token is required")

@@ -66,16 +66,7 @@ async def _introspect(
     form = parse_form(body)
     authorization = only_authorization(authorizations)
     issuer = found.settings.issuer
-    client = await authenticated_client(
-        authorization,
-        form,
-        found.store,
-        issuer,
-        found.clock(),
-        keys=found.client_keys,
-        key_encryption_key=found.settings.key_encryption_key,
-        endpoint="/introspect",
-    )
+    client = await authenticated_client(authorization, form, found, "/introspect")
     known.client_id = client.client_id
     token = form.get("token")
     if token is None:

@@ -43,16 +43,7 @@ async def par(request: Request) -> Response:
     """RFC 9126 section 2.1 and 2.2: authenticate, check, keep; 201 with the request_uri."""
     found = services(request)
     form = await read_form(request)
-    client = await authenticated_client(
-        one_authorization(request),
-        form,
-        found.store,
-        found.settings.issuer,
-        found.clock(),
-        keys=found.client_keys,
-        key_encryption_key=found.settings.key_encryption_key,
-        endpoint="/par",
-    )
+    client = await authenticated_client(one_authorization(request), form, found, "/par")
     params = {k: v for k, v in form.params.items() if k not in CLIENT_AUTH_PARAMS}
     pushed = await push_authorization_request(
         found,

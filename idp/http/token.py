@@ -115,15 +115,7 @@ async def _token(
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
-    client = await authenticated_client(
-        authorization,
-        form,
-        found.store,
-        found.settings.issuer,
-        found.clock(),
-        keys=found.client_keys,
-        key_encryption_key=found.settings.key_encryption_key,
-    )
+    client = await authenticated_client(authorization, form, found)
     known.client_id = client.client_id
     handler = GRANTS.get(grant_type)
     if handler is None:
