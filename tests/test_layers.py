@@ -25,7 +25,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("oauth",),
     ("keyring",),
     ("store",),
-    ("config", "clock", "logs", "sealing"),
+    ("config", "clock", "identifiers", "logs", "sealing"),
     ("verify",),
 )
 """Top to bottom: a module imports only from its own part or from floors below it."""

@@ -8,12 +8,12 @@ and its refresh tokens are revoked. Each change is audited in the same transacti
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
 from idp.admin.context import AdminContext, InvalidInput
 from idp.config import MAX_PASSWORD_LENGTH
+from idp.identifiers import new_identifier
 from idp.oauth.refresh_tokens import revoke_user_refresh_tokens
 from idp.sso.sessions import end_user_sessions
 from idp.sso.throttle import clear_account
@@ -108,7 +108,7 @@ async def create_user(
     _check_email(email)
     _check_name(name)
     user = UserRecord(
-        id=secrets.token_urlsafe(12),
+        id=new_identifier(12),
         username=username,
         password_hash=await ctx.hasher(password),
         email=email,

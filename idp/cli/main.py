@@ -42,6 +42,8 @@ _IDENTIFIER_FIRST_COMMANDS = {
     ("users", "disable"),
     ("sessions", "end"),
 }
+# Options whose value is a username, user id or client id, which may start with "-".
+_IDENTIFIER_OPTIONS = frozenset({"--user", "--client"})
 # What an option of ours looks like; a random identifier ("-x9..." or "--Q_...") does not.
 _OPTION = re.compile(r"--[a-z][a-z-]*(=.*)?|-h", re.DOTALL)
 _FAILURES = (
@@ -65,9 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _identifier_option_values(argv: Sequence[str]) -> list[str]:
+    """Join ``--client -x9`` into ``--client=-x9``, which argparse would take for two options."""
+    args: list[str] = []
+    for arg in argv:
+        identifier = arg.startswith("-") and arg != "--" and not _OPTION.fullmatch(arg)
+        if args and args[-1] in _IDENTIFIER_OPTIONS and identifier:
+            args[-1] = f"{args[-1]}={arg}"
+        else:
+            args.append(arg)
+    return args
+
+
 def _identifiers_as_positionals(argv: Sequence[str]) -> list[str]:
     """Put "--" before an identifier that starts with "-", which argparse takes for an option."""
-    args = list(argv)
+    args = _identifier_option_values(argv)
     if "--" in args:
         return args
     if tuple(args[:2]) in _IDENTIFIER_FIRST_COMMANDS:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
+from idp.identifiers import new_identifier
 from idp.oauth.errors import InvalidClient, InvalidRequest
 from idp.store.base import ClientRecord
 
@@ -60,7 +61,7 @@ def hash_client_secret(secret: str) -> bytes:
 
 
 def new_client_id() -> str:
-    return secrets.token_urlsafe(16)
+    return new_identifier(16)
 
 
 def presented_credentials(

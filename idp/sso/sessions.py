@@ -19,6 +19,7 @@ from typing import Protocol
 
 from idp.clock import Clock
 from idp.config import Settings
+from idp.identifiers import new_identifier
 from idp.oauth.acr import ACR_MFA, ACR_PASSWORD, AMR_MFA, AMR_PASSWORD
 from idp.oauth.refresh_tokens import revoke_session_refresh_tokens
 from idp.sso.backchannel import BackchannelNotifier, BackchannelTarget
@@ -83,7 +84,7 @@ async def start_session(
     cookie_value = secrets.token_urlsafe(32)
     record = SessionRecord(
         id=session_id_of(cookie_value),
-        sid=secrets.token_urlsafe(16),
+        sid=new_identifier(16),
         user_id=user_id,
         auth_time=now,
         created_at=now,

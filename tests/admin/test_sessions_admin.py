@@ -163,3 +163,17 @@ def test_ids_that_start_with_a_dash_are_taken_as_ids() -> None:
     assert (revoke.user, revoke.client_id, revoke.json) == ("-u1", "-c1", True)
     every = parse("sessions", "end", "--user", "alice", "--all")
     assert (every.sid, every.user, every.all) == (None, "alice", True)
+    dashed = parse("sessions", "end", "--all", "--user", "-bO4_x")
+    assert (dashed.user, dashed.all) == ("-bO4_x", True)
+    listing = parse("consents", "list", "--user", "-u1", "--client", "-bO412vqUxN7Z", "--json")
+    assert (listing.user, listing.client, listing.json) == ("-u1", "-bO412vqUxN7Z", True)
+    with pytest.raises(SystemExit):
+        parse("consents", "list", "--client", "--json")
+
+
+def test_minted_identifiers_never_start_with_a_dash() -> None:
+    from idp.identifiers import new_identifier
+
+    drawn = [new_identifier(2) for _ in range(4000)]
+    assert not any(identifier.startswith("-") for identifier in drawn)
+    assert len({identifier[0] for identifier in drawn}) == 63
