@@ -11,6 +11,9 @@ form carries a CSRF token. The HTTP floor over :mod:`idp.sso.factors`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeAlias
+
 import segno
 from markupsafe import Markup
 from starlette.requests import Request
@@ -83,8 +86,12 @@ async def totp_page(request: Request) -> Response:
     return needs_reauth(found, session, TOTP_PATH) or await _page(request, found, session, user)
 
 
-async def confirm(request: Request) -> Response:
-    """POST /account/totp: turn TOTP on with the app's first code; show recovery codes once."""
+Opened: TypeAlias = tuple[Services, SessionRecord, UserRecord, Mapping[str, str]]
+
+
+async def _open_form(request: Request) -> Opened | Response:
+    """A submitted TOTP form of a signed-in browser that signed in recently enough, or the
+    response that sends it to sign in (again)."""
     found = services(request)
     resumed = await signed_in(request, found)
     if resumed is None:
@@ -93,6 +100,15 @@ async def confirm(request: Request) -> Response:
     fields, _ = await open_account_form(request, found, session)
     if (redirect := needs_reauth(found, session, TOTP_PATH)) is not None:
         return redirect
+    return found, session, user, fields
+
+
+async def confirm(request: Request) -> Response:
+    """POST /account/totp: turn TOTP on with the app's first code; show recovery codes once."""
+    opened = await _open_form(request)
+    if isinstance(opened, Response):
+        return opened
+    found, session, user, fields = opened
     try:
         codes = await confirm_totp(
             found.store, found.settings, found.clock, user, fields.get("code", ""), session.id
@@ -105,14 +121,10 @@ async def confirm(request: Request) -> Response:
 
 async def new_recovery_codes(request: Request) -> Response:
     """POST /account/recovery-codes: replace the recovery codes; show the new ones once."""
-    found = services(request)
-    resumed = await signed_in(request, found)
-    if resumed is None:
-        return not_signed_in(request)
-    session, user = resumed
-    await open_account_form(request, found, session)
-    if (redirect := needs_reauth(found, session, TOTP_PATH)) is not None:
-        return redirect
+    opened = await _open_form(request)
+    if isinstance(opened, Response):
+        return opened
+    found, session, user, _ = opened
     try:
         codes = await regenerate_recovery_codes(found.store, found.clock, user)
     except FactorError as exc:
@@ -123,14 +135,10 @@ async def new_recovery_codes(request: Request) -> Response:
 
 async def remove(request: Request) -> Response:
     """POST /account/totp/remove: turn two-step verification off (TOTP and recovery codes)."""
-    found = services(request)
-    resumed = await signed_in(request, found)
-    if resumed is None:
-        return not_signed_in(request)
-    session, user = resumed
-    await open_account_form(request, found, session)
-    if (redirect := needs_reauth(found, session, TOTP_PATH)) is not None:
-        return redirect
+    opened = await _open_form(request)
+    if isinstance(opened, Response):
+        return opened
+    found, session, user, _ = opened
     audit = AuditEntry(found.clock(), f"user:{user.id}", "mfa.totp.remove", user.id)
     await remove_second_factors(found.store, user.id, audit)
     notice = N_("Two-step verification is off. You can set it up again below.")
