@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +22,9 @@ from idp.verify.verifier import TokenVerifier
 
 WELL_KNOWN_SUFFIX = "oauth-protected-resource"
 """The well-known URI suffix registered by RFC 9728 section 3."""
+BEARER_METHODS = ("header",)
+"""How tokens may be sent: only in the Authorization header (RFC 6750 section 2.1), as
+``idp.verify.starlette`` reads them."""
 
 
 def _is_loopback(host: str) -> bool:
@@ -96,8 +99,6 @@ class ResourceMetadata:
     resource_documentation: str | None = None
     dpop_signing_alg_values_supported: tuple[str, ...] = DPOP_ALGS
     dpop_bound_access_tokens_required: bool = False
-    bearer_methods_supported: tuple[str, ...] = field(default=("header",), init=False)
-    """Only the Authorization header carries tokens here (RFC 6750 section 2.1)."""
 
     def __post_init__(self) -> None:
         check_resource_identifier(self.resource)
@@ -148,7 +149,7 @@ class ResourceMetadata:
         document: dict[str, Any] = {
             "resource": self.resource,
             "authorization_servers": list(self.authorization_servers),
-            "bearer_methods_supported": list(self.bearer_methods_supported),
+            "bearer_methods_supported": list(BEARER_METHODS),
         }
         if self.scopes_supported:
             document["scopes_supported"] = list(self.scopes_supported)
