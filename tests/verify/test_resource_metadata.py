@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 
 from idp.verify import ResourceMetadata, TokenVerifier
 from idp.verify.dpop import DPOP_ALGS
+from idp.verify.errors import InvalidDpopToken
 from idp.verify.resource_metadata import metadata_path, metadata_url
 from idp.verify.starlette import BearerAuthMiddleware, requires_token, resource_metadata_route
 from tests.support.dpop import DpopKey
@@ -252,6 +253,8 @@ def test_a_resource_that_requires_dpop_says_so(keys: str, rsa: Signer) -> None:
             f'DPoP realm="notes", algs="{" ".join(DPOP_ALGS)}", {named}'
         )
         unbound = rsa.token(good_claims(now=time.time()))
+        with pytest.raises(InvalidDpopToken, match="only DPoP-bound"):
+            verifier.verify(unbound)
         refused = httpx.get(url + "/notes", headers={"Authorization": f"Bearer {unbound}"})
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"].startswith("DPoP ")
