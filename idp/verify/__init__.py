@@ -12,6 +12,7 @@ from idp.verify.errors import (
     KeysUnavailable,
     VerificationError,
 )
+from idp.verify.resource_metadata import ResourceMetadata
 from idp.verify.result import VerifiedToken
 from idp.verify.verifier import TokenVerifier
 
@@ -20,6 +21,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidToken",
     "KeysUnavailable",
+    "ResourceMetadata",
     "TokenVerifier",
     "VerificationError",
     "VerifiedToken",

@@ -114,13 +114,15 @@ def challenge(
     *,
     scheme: str = "Bearer",
     algs: Sequence[str] = (),
+    resource_metadata: str | None = None,
 ) -> str:
     """The ``WWW-Authenticate`` value for a refused request (RFC 6750 section 3).
 
     A request with no token at all (``error`` None or a MissingToken) gets the bare
     challenge; otherwise the error code, its description and, for insufficient_scope, the
     scopes needed. With ``scheme`` ``DPoP`` it is the challenge of RFC 9449 section 7.1,
-    ``algs`` naming the proof algorithms accepted.
+    ``algs`` naming the proof algorithms accepted. ``resource_metadata``, the URL of the
+    resource's metadata document, ends every challenge when given (RFC 9728 section 5.1).
     """
     attributes = [f"realm={_quoted(realm)}"] if realm else []
     if algs:
@@ -130,4 +132,6 @@ def challenge(
         attributes.append(f"error_description={_quoted(error.description)}")
         if isinstance(error, InsufficientScope):
             attributes.append(f"scope={_quoted(' '.join(error.required))}")
+    if resource_metadata:
+        attributes.append(f"resource_metadata={_quoted(resource_metadata)}")
     return scheme + (" " + ", ".join(attributes) if attributes else "")

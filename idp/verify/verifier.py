@@ -47,6 +47,7 @@ class TokenVerifier:
     ``replay_cache`` (in memory, bounded: see :class:`idp.verify.dpop.ReplayCache`) records,
     for ``dpop_max_age`` seconds after its ``iat`` plus ``leeway``. With ``dpop_nonces`` the
     proof must also carry a current server nonce (RFC 9449 section 9), else UseDpopNonce.
+    With ``require_dpop`` a token that is not DPoP-bound is refused (RFC 9449 section 7.2).
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class TokenVerifier:
         dpop_max_age: float = 60,
         replay_cache: ReplayCache | None = None,
         dpop_nonces: DpopNonces | None = None,
+        require_dpop: bool = False,
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
             raise ValueError("issuer is required")
@@ -91,6 +93,7 @@ class TokenVerifier:
         self.dpop_max_age = float(dpop_max_age)
         self.replay_cache = replay_cache if replay_cache is not None else ReplayCache()
         self.dpop_nonces = dpop_nonces
+        self.require_dpop = require_dpop
         self._cache = KeyCache(
             CachePolicy(min_cache_ttl, max_cache_ttl, refetch_cooldown, stale_if_error)
         )
@@ -171,6 +174,8 @@ class TokenVerifier:
         if jkt is None:
             if dpop_proof is not None:
                 raise InvalidDpopToken("the access token is not DPoP-bound")
+            if self.require_dpop:
+                raise InvalidDpopToken("only DPoP-bound access tokens are accepted")
             return
         if dpop_proof is None:
             raise InvalidDpopToken("the access token is DPoP-bound: a DPoP proof is required")

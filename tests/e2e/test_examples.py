@@ -37,6 +37,7 @@ from tests.support.processes import child_env, idp_json, migrate
 from tests.support.server import free_port
 
 BACKCHANNEL_TIMEOUT = 15.0
+PROTECTED_RESOURCE = "/.well-known/oauth-protected-resource"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -171,12 +172,17 @@ def test_api_and_backchannel_endpoint_refuse_bad_tokens(sqlite_demo: Demo) -> No
     demo = sqlite_demo
     bare = httpx.get(f"{demo.api_url}/notes", timeout=10)
     assert bare.status_code == 401
-    assert bare.headers["www-authenticate"] == 'Bearer realm="notes"'
+    assert bare.headers["www-authenticate"] == (
+        f'Bearer realm="notes", resource_metadata="{demo.api_url}{PROTECTED_RESOURCE}"'
+    )
     forged = httpx.get(
         f"{demo.api_url}/notes", headers={"Authorization": "Bearer a.b.c"}, timeout=10
     )
     assert forged.status_code == 401
     assert 'error="invalid_token"' in forged.headers["www-authenticate"]
+    assert forged.headers["www-authenticate"].endswith(
+        f'resource_metadata="{demo.api_url}{PROTECTED_RESOURCE}"'
+    )
 
     jwks = httpx.get(f"{demo.idp_url}/jwks.json", timeout=10).json()["keys"]
     es256_kid = next(k["kid"] for k in jwks if k["alg"] == "ES256")
@@ -193,6 +199,25 @@ def test_api_and_backchannel_endpoint_refuse_bad_tokens(sqlite_demo: Demo) -> No
         assert answer.status_code == 400, (token, answer.text)
         assert answer.json()["error"] == "invalid_request"
         assert answer.headers["cache-control"] == "no-store"
+
+
+def test_the_api_advertises_its_authorization_server(sqlite_demo: Demo) -> None:
+    """RFC 9728: from the API's metadata a client finds the IdP, and where to ask for a token."""
+    demo = sqlite_demo
+    answer = httpx.get(f"{demo.api_url}{PROTECTED_RESOURCE}", timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert "max-age=" in answer.headers["cache-control"]
+    document = answer.json()
+    assert document["resource"] == demo.api_url  # the API's audience, as its tokens carry it
+    assert document["authorization_servers"] == [demo.idp_url]
+    assert document["scopes_supported"] == ["notes:read"]
+    assert document["bearer_methods_supported"] == ["header"]
+    assert document["dpop_bound_access_tokens_required"] is False
+    issuer = document["authorization_servers"][0]
+    discovery = httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()
+    assert discovery["issuer"] == issuer
+    assert discovery["token_endpoint"] == f"{demo.idp_url}/token"
 
 
 BASE_CLAIMS: dict[str, Any] = {

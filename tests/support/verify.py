@@ -141,9 +141,10 @@ class JwksServer:
 
 
 @contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free 127.0.0.1 port; yield its base URL."""
-    port = free_port()
+def serving(app: ASGIApp, port: int | None = None) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 (on ``port``, else a free one); yield its
+    base URL."""
+    port = free_port() if port is None else port
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server, thread = start_uvicorn(config)
     try:

@@ -20,16 +20,22 @@ INSTALL_TIMEOUT = 600
 
 CHECK = """
 import json, sys
-from idp.verify import TokenVerifier
+from idp.verify import ResourceMetadata, TokenVerifier
 verifier = TokenVerifier(sys.argv[1], sys.argv[2])
 token = verifier.verify(sys.argv[3], scopes=["read"])
+metadata = ResourceMetadata.for_verifier(verifier)
 missing = []
 for name in ("starlette", "granian", "asyncpg", "argon2", "orjson", "idp.http", "idp.store"):
     try:
         __import__(name)
     except ImportError:
         missing.append(name)
-found = {"client_id": token.client_id, "scopes": sorted(token.scopes), "missing": missing}
+found = {
+    "client_id": token.client_id,
+    "scopes": sorted(token.scopes),
+    "missing": missing,
+    "metadata": [metadata.url, metadata.document()["authorization_servers"]],
+}
 print(json.dumps(found))
 """
 
@@ -74,6 +80,10 @@ def test_the_verifier_alone_verifies_a_live_token(
     result = json.loads(done.stdout)
     assert result["scopes"] == ["read", "write"]
     assert result["client_id"]
+    assert result["metadata"] == [
+        AUDIENCE + "/.well-known/oauth-protected-resource",
+        [live_server.url],
+    ]
     assert result["missing"] == [
         "starlette",
         "granian",
