@@ -118,11 +118,11 @@ async def register_client(
     """
     await _check_initial_token(ctx, initial_token)
     request = client_request(metadata)
+    record, secret = registered_client(request, ctx.clock(), backchannel_rules(ctx.settings))
     if initial_token is None:
         refusal = open_registration_refusal(request)
         if refusal is not None:
             raise InvalidToken(f"{refusal}; other clients need an initial access token")
-    record, secret = registered_client(request, ctx.clock(), backchannel_rules(ctx.settings))
     token_id = await _spend_initial_token(ctx, initial_token)
     registration_token = new_bearer_token()
     sealed = None
