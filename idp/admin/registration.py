@@ -63,9 +63,7 @@ async def create_initial_access_token(
     with ``uses``, for that many registrations; returned once (only its SHA-256 is kept).
     Audited as ``client.registration_token`` (its id, expiry and uses; never the token)."""
     if not 1 <= expires_in <= MAX_INITIAL_TOKEN_LIFETIME:
-        raise InvalidInput(
-            f"an initial access token lives 1 to {MAX_INITIAL_TOKEN_LIFETIME} seconds"
-        )
+        raise InvalidInput("an initial access token lives from 1 second to 365 days")
     if uses is not None and not 1 <= uses <= MAX_INITIAL_TOKEN_USES:
         raise InvalidInput(f"an initial access token has 1 to {MAX_INITIAL_TOKEN_USES} uses")
     token = new_bearer_token()
