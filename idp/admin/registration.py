@@ -138,9 +138,9 @@ async def registered(ctx: AdminContext, client_id: str, registration_token: str)
     """The client whose registration access token this is (RFC 7592 section 2.1); raises
     InvalidToken, the same whether the client does not exist or the token is another's."""
     client = await ctx.store.get_client(client_id)
-    if not registration_token_matches(client, registration_token):
+    matches = registration_token_matches(client, registration_token)
+    if client is None or not matches:
         raise InvalidToken(_NOT_YOURS)
-    assert client is not None
     return client
 
 

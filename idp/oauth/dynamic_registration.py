@@ -269,8 +269,9 @@ def replaced_client(
     current: ClientRecord, request: ClientRequest, rules: BackchannelRules
 ) -> ClientRecord:
     """The client with its metadata replaced by ``request`` (RFC 7592 section 2.2): its
-    client_id, secret, registration access token and creation time stay; so must its token
-    endpoint authentication method (a change would need a new secret or none)."""
+    client_id, secret, registration access token and creation time stay, and so do what only
+    an administrator sets (audiences, consent, second factor, access-token algorithm); so must
+    its token endpoint authentication method (a change would need a new secret or none)."""
     if request.token_endpoint_auth_method != current.token_endpoint_auth_method:
         raise _metadata_error(
             "token_endpoint_auth_method cannot change; register a new client instead"
@@ -286,6 +287,10 @@ def replaced_client(
         previous_secret_expires_at=current.previous_secret_expires_at,
         created_at=current.created_at,
         registration_token_hash=current.registration_token_hash,
+        audiences=current.audiences,
+        require_consent=current.require_consent,
+        require_mfa=current.require_mfa,
+        access_token_alg=current.access_token_alg,
     )
 
 
