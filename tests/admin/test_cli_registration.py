@@ -4,8 +4,13 @@ shows and ``idp clients delete`` removes like any other."""
 
 from __future__ import annotations
 
-import httpx
+import os
 
+import httpx
+import pytest
+
+from idp.cli.main import build_parser
+from idp.cli.server import _with_open_registration
 from idp.config import load_settings
 from tests.support.cli import Idp
 from tests.support.server import start_server
@@ -45,3 +50,17 @@ def test_registration_token_options_are_checked(migrated: Idp) -> None:
     migrated("clients", "registration-token", "--expires-in", "400d").fails(1, "365")
     both = migrated("clients", "registration-token", "--uses", "2", "--single-use")
     both.fails(2, "not allowed")
+
+
+def test_serve_open_registration_exports_the_setting(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``idp serve --open-registration`` turns the setting on for every worker it starts."""
+    monkeypatch.delenv("IDP_OPEN_REGISTRATION", raising=False)
+    settings = load_settings(env)
+    assert not settings.open_registration
+    assert not build_parser().parse_args(["serve"]).open_registration
+    args = build_parser().parse_args(["serve", "--open-registration"])
+    assert _with_open_registration(settings, args.open_registration).open_registration
+    exported = os.environ["IDP_OPEN_REGISTRATION"]
+    assert load_settings({**env, "IDP_OPEN_REGISTRATION": exported}).open_registration
