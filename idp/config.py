@@ -117,6 +117,14 @@ class Settings:
     """The operator's templates, each replacing the package's of the same name."""
     scope_descriptions: tuple[tuple[str, str], ...] = ()
     """Scope and what the consent page says of it, in place of any built-in words."""
+    open_registration: bool = False
+    """Whether /register accepts public native clients without an initial access token
+    (RFC 7591 section 3; IDP_OPEN_REGISTRATION)."""
+    registration_rate_limit: int = 20
+    """Requests to /register and /register/{client_id} allowed per client address per
+    ``registration_rate_window`` (IDP_REGISTRATION_RATE_LIMIT)."""
+    registration_rate_window: int = 3600
+    """The window of ``registration_rate_limit``, in seconds (IDP_REGISTRATION_RATE_WINDOW)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -571,4 +579,11 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         brand_logo_file=logo_file,
         templates_dir=parse_templates_dir(env.get("IDP_TEMPLATES_DIR", "")),
         scope_descriptions=parse_scope_descriptions(env.get("IDP_SCOPE_DESCRIPTIONS", "")),
+        open_registration=parse_flag("IDP_OPEN_REGISTRATION", env.get("IDP_OPEN_REGISTRATION", "")),
+        registration_rate_limit=_int_in_range(
+            "IDP_REGISTRATION_RATE_LIMIT", env.get("IDP_REGISTRATION_RATE_LIMIT", "20"), 1, 100000
+        ),
+        registration_rate_window=parse_duration(
+            "IDP_REGISTRATION_RATE_WINDOW", env.get("IDP_REGISTRATION_RATE_WINDOW", "1h")
+        ),
     )

@@ -15,7 +15,13 @@ from idp.admin.keys import RingReport
 from idp.admin.sessions import SessionView
 from idp.keyring.lifecycle import Rotation, Transition, iso
 from idp.sso.factors import FactorStatus
-from idp.store.base import AuditEntry, ClientRecord, KeyRecord, UserRecord
+from idp.store.base import (
+    AuditEntry,
+    ClientRecord,
+    InitialAccessTokenRecord,
+    KeyRecord,
+    UserRecord,
+)
 
 
 def iso_time(timestamp: float | None) -> str | None:
@@ -59,6 +65,16 @@ def rotated_secret_document(client: ClientRecord, secret: str) -> dict[str, Any]
         "client_id": client.client_id,
         "client_secret": secret,
         "previous_secret_expires_at": iso_time(client.previous_secret_expires_at),
+    }
+
+
+def initial_access_token_document(record: InitialAccessTokenRecord, token: str) -> dict[str, Any]:
+    """A new initial access token for /register (RFC 7591 section 3), shown this once."""
+    return {
+        "id": record.id,
+        "initial_access_token": token,
+        "expires_at": iso_time(record.expires_at),
+        "uses": record.uses_left,
     }
 
 

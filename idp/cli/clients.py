@@ -1,5 +1,5 @@
-"""``idp clients create|list|show|update|delete|rotate-secret``: OAuth clients, over
-:mod:`idp.admin.clients`."""
+"""``idp clients create|list|show|update|delete|rotate-secret|registration-token``: OAuth
+clients, over :mod:`idp.admin.clients` and :mod:`idp.admin.registration`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from idp.admin import clients
+from idp.admin import clients, registration
 from idp.admin.context import AdminContext
-from idp.admin.documents import client_document, rotated_secret_document
+from idp.admin.documents import (
+    client_document,
+    initial_access_token_document,
+    rotated_secret_document,
+)
 from idp.cli import base
 from idp.cli.base import Commands
 from idp.config import ConfigError, Settings, parse_duration
@@ -135,6 +139,32 @@ def cmd_rotate_secret(args: argparse.Namespace, settings: Settings) -> None:
         )
 
     base.emit(rotated_secret_document(record, secret), args.json, text)
+
+
+def cmd_registration_token(args: argparse.Namespace, settings: Settings) -> None:
+    uses = 1 if args.single_use else args.uses
+
+    async def work(ctx: AdminContext) -> base.Document:
+        record, token = await registration.create_initial_access_token(ctx, args.expires_in, uses)
+        return initial_access_token_document(record, token)
+
+    def text(d: base.Document) -> str:
+        uses_text = "any number of registrations" if d["uses"] is None else f"{d['uses']} use(s)"
+        return (
+            f"id: {d['id']}\ninitial_access_token: {d['initial_access_token']}\n"
+            f"(works until {d['expires_at']} for {uses_text}; send it as "
+            "Authorization: Bearer to POST /register; shown only this once)"
+        )
+
+    base.emit(base.run(settings, work), args.json, text)
+
+
+def lifetime(text: str) -> int:
+    """``--expires-in``: a duration (``90s``, ``15m``, ``24h``, ``7d``)."""
+    try:
+        return parse_duration("--expires-in", text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def overlap(text: str) -> int:
@@ -322,3 +352,29 @@ def add_commands(commands: Commands) -> None:
         "most 30d); default: 0, it stops working at once",
     )
     base.finish(rotate, cmd_rotate_secret)
+    _add_registration_token(clients_group)
+
+
+def _add_registration_token(commands: Commands) -> None:
+    token = commands.add_parser(
+        "registration-token",
+        help="make an initial access token that lets an app register itself at /register",
+    )
+    token.add_argument(
+        "--expires-in",
+        type=lifetime,
+        default=86400,
+        metavar="DURATION",
+        help="how long the token works: 90s, 15m, 24h, 7d (at most 365d; default: 1d)",
+    )
+    uses = token.add_mutually_exclusive_group()
+    uses.add_argument(
+        "--uses",
+        type=base.positive,
+        metavar="N",
+        help="how many registrations it allows (default: any until it expires)",
+    )
+    uses.add_argument(
+        "--single-use", action="store_true", help="one registration only (as --uses 1)"
+    )
+    base.finish(token, cmd_registration_token)

@@ -58,6 +58,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         raise CommandError("--tls-cert and --tls-key go together")
     settings, mismatch = _issuer_for(settings, args)
     settings = _with_scope_descriptions(settings, args.scope_description)
+    settings = _with_open_registration(settings, args.open_registration)
     published = asyncio.run(with_store(settings, lambda s: _prepare(s, settings), schema=False))
     try:
         check_address_free(args.host, args.port)
@@ -156,6 +157,15 @@ def _with_scope_descriptions(settings: Settings, given: Sequence[tuple[str, str]
     return replace(settings, scope_descriptions=described)
 
 
+def _with_open_registration(settings: Settings, given: bool) -> Settings:
+    """The settings with ``--open-registration`` over IDP_OPEN_REGISTRATION, exported so that
+    every worker, which builds its app from the environment, accepts the same clients."""
+    if not given:
+        return settings
+    os.environ["IDP_OPEN_REGISTRATION"] = "1"
+    return replace(settings, open_registration=True)
+
+
 def cmd_generate_kek(args: argparse.Namespace, settings: Settings | None) -> None:
     print(new_key_encryption_key())
 
@@ -203,6 +213,12 @@ def add_commands(commands: Commands) -> None:
         metavar='SCOPE="WORDS"',
         help="what the consent page says a scope lets the app do, such as "
         'orders:read="see your orders" (repeatable; over IDP_SCOPE_DESCRIPTIONS)',
+    )
+    serve.add_argument(
+        "--open-registration",
+        action="store_true",
+        help="let public native apps (loopback or private-scheme redirect URIs, no secret) "
+        "register at /register without an initial access token (IDP_OPEN_REGISTRATION=1)",
     )
     serve.set_defaults(run=cmd_serve, needs_schema=False)
     commands.add_parser(

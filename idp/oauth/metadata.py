@@ -70,4 +70,7 @@ def server_metadata(
         "require_pushed_authorization_requests": require_par,
         # RFC 9449 section 5.1: the algorithms accepted for DPoP proofs.
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
+        # RFC 7591 section 3: always advertised, since an administrator's initial access
+        # token may open it even while open registration (IDP_OPEN_REGISTRATION) is off.
+        "registration_endpoint": f"{issuer}/register",
     }

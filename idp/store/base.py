@@ -25,6 +25,7 @@ from idp.store.records import AuthorizationCodeRecord as AuthorizationCodeRecord
 from idp.store.records import ClientRecord as ClientRecord
 from idp.store.records import CodeRedemption as CodeRedemption
 from idp.store.records import ConsentRecord as ConsentRecord
+from idp.store.records import InitialAccessTokenRecord as InitialAccessTokenRecord
 from idp.store.records import KeyRecord as KeyRecord
 from idp.store.records import KeyRingChange as KeyRingChange
 from idp.store.records import KeyRingMutation as KeyRingMutation
@@ -250,6 +251,28 @@ class ClientAssertionStore(Protocol):
         concurrent callers exactly one gets True)."""
 
     async def delete_expired_client_assertions(self, now: float, limit: int) -> int: ...
+
+
+class InitialAccessTokenStore(Protocol):
+    """Initial access tokens for dynamic client registration (RFC 7591 section 3), kept by
+    the SHA-256 of the token. ``audit`` rows as in ClientStore."""
+
+    async def create_initial_access_token(
+        self, token: InitialAccessTokenRecord, audit: AuditEntry | None = None
+    ) -> None: ...
+
+    async def get_initial_access_token(
+        self, token_hash: bytes, now: float
+    ) -> InitialAccessTokenRecord | None:
+        """The token with this hash if it has not expired and has a use left, else None."""
+
+    async def use_initial_access_token(
+        self, token_hash: bytes, now: float
+    ) -> InitialAccessTokenRecord | None:
+        """Count one use of a live token with a use left, atomically (of two parallel uses
+        of a token's last use, one gets None); the token as it was, or None."""
+
+    async def delete_expired_initial_access_tokens(self, now: float, limit: int) -> int: ...
 
 
 class ConsentStore(Protocol):
@@ -501,6 +524,7 @@ class Store(
     CodeStore,
     PushedRequestStore,
     ClientAssertionStore,
+    InitialAccessTokenStore,
     ConsentStore,
     RefreshTokenStore,
     RevocationStore,

@@ -19,6 +19,7 @@ from idp.store.records import (
     AuthorizationCodeRecord,
     ClientRecord,
     ConsentRecord,
+    InitialAccessTokenRecord,
     KeyRecord,
     LoginCounter,
     PasskeyRecord,
@@ -131,6 +132,7 @@ CONSENTS = Table("consents", ConsentRecord, "user_id")
 PASSKEYS = Table("webauthn_credentials", PasskeyRecord, "credential_id")
 CHALLENGES = Table("webauthn_challenges", WebAuthnChallengeRecord, "id")
 CODES = Table("authorization_codes", AuthorizationCodeRecord, "id")
+INITIAL_ACCESS_TOKENS = Table("initial_access_tokens", InitialAccessTokenRecord, "id")
 PUSHED_REQUESTS = Table("pushed_authorization_requests", PushedRequestRecord, "request_uri_hash")
 REFRESH_TOKENS = Table("refresh_tokens", RefreshTokenRecord, "id")
 LOGIN_COUNTERS = Table("login_failures", LoginCounter, "key")

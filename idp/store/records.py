@@ -50,10 +50,25 @@ class ClientRecord:
     secret_sealed: bytes | None = field(default=None, repr=False)
     """client_secret_jwt only: the secret itself, sealed under the key-encryption key (AES-256-GCM,
     client id bound), as the HMAC key of its assertions (RFC 7523 section 2.2)."""
+    registration_token_hash: bytes | None = field(default=None, repr=False)
+    """Registered at /register: the SHA-256 of its registration access token (RFC 7592
+    section 3), which reads, replaces and deletes its registration; None for other clients."""
 
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+
+@dataclass(frozen=True)
+class InitialAccessTokenRecord:
+    """An initial access token (RFC 7591 section 3): lets its bearer register clients at
+    /register until it expires or its uses run out (``uses_left`` None: no limit)."""
+
+    id: str
+    token_hash: bytes = field(repr=False)
+    created_at: float
+    expires_at: float
+    uses_left: int | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ TWINS: dict[tuple[str, ...], str | tuple[str, ...]] = {
     ("clients", "update"): "client.update",
     ("clients", "delete"): "client.delete",
     ("clients", "rotate-secret"): "client.rotate_secret",
+    ("clients", "registration-token"): "client.registration_token",
     ("users", "create"): "user.create",
     ("users", "list"): "user.list",
     ("users", "show"): "user.show",

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from idp.admin import clients
+from idp.admin import clients, registration
 from idp.admin.context import InvalidInput
-from idp.admin.documents import client_document, rotated_secret_document
+from idp.admin.documents import (
+    client_document,
+    initial_access_token_document,
+    rotated_secret_document,
+)
 from idp.config import ConfigError, parse_duration
 from idp.http.admin.routing import AdminCall, answer, no_content
-from idp.http.json_body import BOOLEAN, STRING, STRING_LIST, Field, read_json
+from idp.http.json_body import (
+    BOOLEAN,
+    POSITIVE_INTEGER,
+    STRING,
+    STRING_LIST,
+    Field,
+    read_json,
+)
 from idp.oauth.registration import ClientRequest, ClientUpdate
 
 _CLIENT_METADATA = (
@@ -88,6 +99,20 @@ ROTATE_SECRET_FIELDS = (
     ),
 )
 
+REGISTRATION_TOKEN_FIELDS = (
+    Field(
+        "expires_in",
+        STRING,
+        "How long the token works: 90s, 15m, 24h, 7d (at most 365d). Default 1d.",
+    ),
+    Field(
+        "uses",
+        POSITIVE_INTEGER,
+        "How many registrations it allows (1: single use). Default: any until it expires.",
+        limit=registration.MAX_INITIAL_TOKEN_USES,
+    ),
+)
+
 
 async def list_clients(call: AdminCall) -> Response:
     """List clients (never a secret)."""
@@ -133,3 +158,16 @@ async def rotate_secret(call: AdminCall) -> Response:
         call.admin, call.param("client_id"), keep_old
     )
     return answer(rotated_secret_document(record, secret))
+
+
+async def registration_token(call: AdminCall) -> Response:
+    """Make an initial access token for dynamic client registration (in this answer only)."""
+    body = await read_json(call.request, REGISTRATION_TOKEN_FIELDS, optional=True)
+    try:
+        expires_in = parse_duration("expires_in", body.get("expires_in") or "1d")
+    except ConfigError as exc:
+        raise InvalidInput(str(exc)) from None
+    record, token = await registration.create_initial_access_token(
+        call.admin, expires_in, body.get("uses")
+    )
+    return answer(initial_access_token_document(record, token), 201)

@@ -164,6 +164,20 @@ def _schemas() -> dict[str, Any]:
             },
             ["client_id", "client_secret", "previous_secret_expires_at"],
         ),
+        "InitialAccessToken": _object(
+            {
+                "id": _string("The token's id (in the audit trail)."),
+                "initial_access_token": _string(
+                    "The Bearer token for POST /register (RFC 7591 section 3), in this answer only."
+                ),
+                "expires_at": _string("When it stops working.", fmt=time),
+                "uses": {
+                    "type": ["integer", "null"],
+                    "description": "How many registrations it allows; null: any until it expires.",
+                },
+            },
+            ["id", "initial_access_token", "expires_at", "uses"],
+        ),
         "User": user,
         "Users": {"type": "array", "items": _ref("User")},
         "Error": error,

@@ -13,6 +13,7 @@ are grouped by concern, one module each, over ``core`` (the dialect, the schema,
 - ``passkeys``: WebAuthn user handles, credentials and challenges.
 - ``factors``: second factors (TOTP, recovery codes) and what a session has proved.
 - ``dpop``: the DPoP proofs already accepted (RFC 9449 replay).
+- ``registration``: initial access tokens for dynamic client registration (RFC 7591).
 """
 
 from __future__ import annotations
@@ -24,10 +25,19 @@ from idp.store.sql.factors import Factors
 from idp.store.sql.keys import Keys
 from idp.store.sql.passkeys import Passkeys
 from idp.store.sql.pushed_requests import PushedRequests
+from idp.store.sql.registration import InitialAccessTokens
 from idp.store.sql.tokens import Tokens
 
 
 class SqlStore(
-    Accounts, Tokens, Keys, AuditAndThrottle, Passkeys, Factors, PushedRequests, DpopProofs
+    Accounts,
+    Tokens,
+    Keys,
+    AuditAndThrottle,
+    Passkeys,
+    Factors,
+    PushedRequests,
+    DpopProofs,
+    InitialAccessTokens,
 ):
     """Store backed by a SQL database, through the dialect that speaks to it."""
