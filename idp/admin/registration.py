@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from idp.admin.context import AdminContext, InvalidInput
+from idp.identifiers import new_identifier
 from idp.oauth.client_secret_jwt import CLIENT_SECRET_JWT, seal_client_secret
 from idp.oauth.dynamic_registration import (
     InvalidToken,
@@ -48,14 +49,6 @@ class Registration:
     registration_access_token: str
 
 
-def _new_token_id() -> str:
-    """An initial access token's id, which an operator may type (never starts with '-')."""
-    while True:
-        candidate = new_bearer_token()[:16]
-        if not candidate.startswith("-"):
-            return candidate
-
-
 async def create_initial_access_token(
     ctx: AdminContext, expires_in: int, uses: int | None = None
 ) -> tuple[InitialAccessTokenRecord, str]:
@@ -69,7 +62,7 @@ async def create_initial_access_token(
     token = new_bearer_token()
     now = ctx.clock()
     record = InitialAccessTokenRecord(
-        id=_new_token_id(),
+        id=new_identifier(12),
         token_hash=token_hash(token),
         created_at=now,
         expires_at=now + expires_in,
