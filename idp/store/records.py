@@ -50,6 +50,8 @@ class ClientRecord:
     secret_sealed: bytes | None = field(default=None, repr=False)
     """client_secret_jwt only: the secret itself, sealed under the key-encryption key (AES-256-GCM,
     client id bound), as the HMAC key of its assertions (RFC 7523 section 2.2)."""
+    token_exchange_subject_clients: tuple[str, ...] = ()
+    """Token exchange (RFC 8693): the clients whose tokens this client may exchange; empty: any."""
 
     @property
     def is_public(self) -> bool:
