@@ -21,7 +21,7 @@ from idp.oauth.registration import (
     build_client,
 )
 from tests.support.dpop import DpopKey, claims_of
-from tests.support.server import basic, register_client
+from tests.support.server import basic, register_client, with_store
 from tests.support.sso import World, redeem, sign_as_provider, sign_in
 from tests.support.tokens import assert_oauth_error, issue
 
@@ -225,18 +225,42 @@ def test_scope_only_narrows(parties: Parties) -> None:
     )
 
 
-def test_revoking_the_subjects_grant_ends_exchanged_tokens(parties: Parties) -> None:
+def end_grant(parties: Parties, how: str) -> None:
+    """End the user's grant at the front end: its refresh token revoked at /revoke, its
+    consent revoked (as on the account page), or its sign-in session ended."""
+    world = parties.world
+    if how == "revoke":
+        revoked = httpx.post(
+            f"{world.url}/revoke",
+            data={"token": parties.refresh_token},
+            headers=basic(*parties.front),
+            timeout=30,
+        )
+        assert revoked.status_code == 200, revoked.text
+        return
+    now = world.clock()
+    url = world.server.settings.database_url
+    if how == "consent":
+        with_store(url, lambda s: s.revoke_consent(parties.user, parties.front[0], now))
+    else:
+        sid = claims_of(parties.user_token)["sid"]
+        with_store(url, lambda s: s.revoke_session_refresh_tokens(sid, now))
+
+
+@pytest.mark.parametrize("how", ["revoke", "consent", "session"])
+def test_ending_the_subjects_grant_ends_exchanged_tokens(parties: Parties, how: str) -> None:
     world = parties.world
     exchanged = ok(exchange(world, parties.orders, parties.user_token))["access_token"]
+    actor = own_token(world, parties.orders)
+    delegated = ok(
+        exchange(
+            world, parties.orders, parties.user_token, actor_token=actor, actor_token_type=ACCESS
+        )
+    )["access_token"]
     assert introspect(world, parties.orders, exchanged)["active"] is True
-    revoked = httpx.post(
-        f"{world.url}/revoke",
-        data={"token": parties.refresh_token},
-        headers=basic(*parties.front),
-        timeout=30,
-    )
-    assert revoked.status_code == 200, revoked.text
+    end_grant(parties, how)
     assert introspect(world, parties.orders, exchanged) == {"active": False}
+    assert introspect(world, parties.orders, delegated) == {"active": False}
     refused = exchange(world, parties.orders, parties.user_token)
     assert_oauth_error(refused, 400, "invalid_grant")
 
@@ -319,6 +343,25 @@ def test_an_id_token_subject(parties: Parties) -> None:
     world.clock.advance(world.server.settings.id_token_ttl + 1)
     expired = exchange(world, parties.orders, id_token, ID_TOKEN)
     assert_oauth_error(expired, 400, "invalid_grant")
+
+
+def test_a_token_exchanged_from_an_id_token_ends_with_its_session(parties: Parties) -> None:
+    world = parties.world
+    request = world.request()
+    with world.browser() as browser:
+        code = sign_in(browser, request)["code"]
+    id_token = ok(redeem(world.url, request, code))["id_token"]
+    exchanged = ok(exchange(world, parties.orders, id_token, ID_TOKEN))["access_token"]
+    assert introspect(world, parties.orders, exchanged)["active"] is True
+    sid = claims_of(id_token)["sid"]
+    now = world.clock()
+    with_store(
+        world.server.settings.database_url,
+        lambda s: s.revoke_session_refresh_tokens(sid, now),
+    )
+    assert introspect(world, parties.orders, exchanged) == {"active": False}
+    refused = exchange(world, parties.orders, id_token, ID_TOKEN)
+    assert_oauth_error(refused, 400, "invalid_grant")
 
 
 def test_a_dpop_proof_binds_the_exchanged_token(parties: Parties) -> None:
