@@ -60,8 +60,8 @@ class TokenCheck:
 class PresentedToken:
     """A subject or actor token found acceptable: whom it names and what it carries.
 
-    ``scope`` is None for an ID token, which carries none; ``grant_ids`` are the grant and
-    session claims whose revocation must end what is issued from it.
+    ``scope`` is None for an ID token, which carries none; ``grant_id`` and ``sid`` are the
+    grant and session whose revocation must end what is issued from it.
     """
 
     subject: str
