@@ -5,6 +5,7 @@ client's grant and subject-client settings, and revocation reaching exchanged to
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +183,16 @@ def test_delegation_records_the_actor(parties: Parties) -> None:
     assert introspect(world, parties.orders, body["access_token"])["act"] == {
         "sub": parties.orders[0]
     }
+    url = world.server.settings.database_url
+    [audited] = with_store(url, lambda s: s.list_audit(action="token.exchange"))
+    assert (audited.actor, audited.subject, audited.outcome) == (
+        parties.orders[0],
+        parties.user,
+        "success",
+    )
+    assert audited.detail["subject_client"] == parties.front[0]
+    assert audited.detail["act"] == {"sub": parties.orders[0]}
+    assert parties.user_token not in json.dumps(dict(audited.detail))
 
 
 def test_a_second_delegation_nests_the_first_actor(parties: Parties) -> None:
