@@ -34,6 +34,7 @@ _UPDATE_FIELDS = (
     "scope",
     "audiences",
     "backchannel_logout_uri",
+    "token_exchange_subject_clients",
 )
 
 

@@ -52,6 +52,7 @@ def client_document(client: ClientRecord, secret: str | None = None) -> dict[str
             "jwks": json.loads(client.jwks) if client.jwks else None,
             "jwks_uri": client.jwks_uri,
             "require_dpop": client.require_dpop,
+            "token_exchange_subject_clients": list(client.token_exchange_subject_clients),
             "created_at": iso_time(client.created_at),
         }
     )

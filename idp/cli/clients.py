@@ -52,6 +52,7 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> None:
         jwks=_read_jwks(args.jwks),
         jwks_uri=args.jwks_uri,
         require_dpop=args.require_dpop,
+        token_exchange_subject_clients=args.token_exchange_subject_client,
     )
 
     async def work(ctx: AdminContext) -> base.Document:
@@ -94,6 +95,9 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> None:
         jwks=_read_jwks(args.jwks),
         jwks_uri=args.jwks_uri,
         require_dpop=args.require_dpop,
+        token_exchange_subject_clients=_replacement(
+            args.token_exchange_subject_client, args.no_token_exchange_subject_clients
+        ),
     )
     record = base.run(settings, lambda ctx: clients.update_client(ctx, args.client_id, update))
     base.emit(client_document(record), args.json, base.record_text)
@@ -188,6 +192,9 @@ _REQUIRE_PAR = (
     "the client must push its authorization requests to /par first (RFC 9126); "
     "/authorize refuses its requests otherwise"
 )
+_SUBJECT_CLIENT_HELP = (
+    "token exchange (RFC 8693): a client whose tokens this client may exchange (repeat for several)"
+)
 _REQUIRE_DPOP = (
     "every token request of this client must carry a DPoP proof, so all its access tokens "
     "are DPoP-bound (RFC 9449)"
@@ -254,6 +261,13 @@ def _add_create(commands: Commands) -> None:
     create.add_argument("--require-mfa", action="store_true", help=_REQUIRE_MFA)
     create.add_argument("--require-par", action="store_true", help=_REQUIRE_PAR)
     create.add_argument("--require-dpop", action="store_true", help=_REQUIRE_DPOP)
+    create.add_argument(
+        "--token-exchange-subject-client",
+        action="append",
+        default=[],
+        metavar="CLIENT_ID",
+        help=_SUBJECT_CLIENT_HELP + " (default: tokens of any client)",
+    )
     base.finish(create, cmd_create)
 
 
@@ -326,6 +340,18 @@ def _add_update(commands: Commands) -> None:
         action="store_const",
         const=False,
         help="the client may also get bearer tokens (without a DPoP proof)",
+    )
+    update.add_argument(
+        "--token-exchange-subject-client",
+        action="append",
+        default=[],
+        metavar="CLIENT_ID",
+        help=_SUBJECT_CLIENT_HELP + keep,
+    )
+    update.add_argument(
+        "--no-token-exchange-subject-clients",
+        action="store_true",
+        help="the client may exchange tokens issued to any client",
     )
     base.finish(update, cmd_update)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from idp.config import DEFAULT_LEEWAY
 from idp.keyring.material import SigningKey
@@ -27,7 +28,7 @@ from idp.keyring.ring import InvalidSignature, verify_signature
 from idp.oauth.access_token import GRANT_ID_CLAIM, SESSION_ID_CLAIM
 from idp.oauth.errors import OAuthError
 from idp.oauth.scopes import parse_scope
-from idp.store.base import Store, UserRecord
+from idp.store.base import RevocationStore, Store, UserRecord, UserStore
 from idp.verify import compact as rules
 from idp.verify.errors import InsufficientScope, InvalidToken, MissingToken
 from idp.verify.result import VerifiedToken
@@ -133,6 +134,10 @@ def require_scope(token: VerifiedToken, scope: str) -> None:
         raise InsufficientScope((scope,), client_id=token.client_id)
 
 
+class StandingStore(RevocationStore, UserStore, Protocol):
+    """What checking a token's standing reads: revocations, clients' existence and users."""
+
+
 @dataclass(frozen=True)
 class ActiveToken:
     """A verified token still in good standing, with its user (None when the subject is the
@@ -148,7 +153,7 @@ def revocation_ids(token: VerifiedToken) -> tuple[str, ...]:
     return tuple(value for value in found if isinstance(value, str) and value)
 
 
-async def token_standing(token: VerifiedToken, store: Store) -> ActiveToken:
+async def token_standing(token: VerifiedToken, store: StandingStore) -> ActiveToken:
     """Refuse a verified token that was revoked or whose client or user is gone (RFC 7009 2).
 
     One store statement covers the revoked ``jti``, the ended grant or session and the

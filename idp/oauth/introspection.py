@@ -37,7 +37,8 @@ from idp.verify.result import VerifiedToken
 INACTIVE: dict[str, Any] = {"active": False}
 
 # Members of an access token copied into the answer when present (RFC 7662 section 2.2;
-# cnf, the DPoP key a token is bound to: RFC 9449 section 6.2).
+# cnf, the DPoP key a token is bound to: RFC 9449 section 6.2; act, who acts for the
+# subject of an exchanged token: RFC 8693 section 4.1).
 _ACCESS_TOKEN_MEMBERS = (
     "scope",
     "client_id",
@@ -49,6 +50,7 @@ _ACCESS_TOKEN_MEMBERS = (
     "iss",
     "jti",
     "cnf",
+    "act",
 )
 
 

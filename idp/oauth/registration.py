@@ -27,7 +27,10 @@ from idp.oauth.uris import (
 )
 from idp.store.base import ClientRecord
 
-GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+"""The token exchange grant type (RFC 8693 section 2.1)."""
+
+GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token", TOKEN_EXCHANGE)
 
 
 class InvalidClientMetadata(ValueError):
@@ -58,6 +61,8 @@ class ClientRequest:
     """private_key_jwt: where the client publishes its public keys instead."""
     require_dpop: bool = False
     """Token requests must carry a DPoP proof (RFC 9449 section 5.2, dpop_bound_access_tokens)."""
+    token_exchange_subject_clients: Sequence[str] = ()
+    """Token exchange (RFC 8693): the clients whose tokens this client may exchange (empty: any)."""
 
 
 def _unique(values: Sequence[str]) -> tuple[str, ...]:
@@ -93,7 +98,20 @@ def _grant_types(request: ClientRequest, public: bool) -> tuple[str, ...]:
         raise InvalidClientMetadata(f"unknown grant type {unknown[0]!r}; one of {GRANT_TYPES}")
     if public and "client_credentials" in grants:
         raise InvalidClientMetadata("client_credentials needs a confidential client")
+    if public and TOKEN_EXCHANGE in grants:
+        raise InvalidClientMetadata("token exchange needs a confidential client")
     return grants
+
+
+def _subject_clients(values: Sequence[str]) -> tuple[str, ...]:
+    """The client ids a token-exchange client accepts subject tokens of (RFC 8693 section 5:
+    the server decides whose tokens a client may exchange); empty means any."""
+    ids = _unique([v.strip() for v in values])
+    if any(not v or len(v) > 200 for v in ids):
+        raise InvalidClientMetadata(
+            "a token exchange subject client id must be 1 to 200 characters"
+        )
+    return ids
 
 
 def _name(raw: str) -> str:
@@ -200,6 +218,7 @@ def build_client(
         jwks=jwks,
         jwks_uri=jwks_uri,
         require_dpop=request.require_dpop,
+        token_exchange_subject_clients=_subject_clients(request.token_exchange_subject_clients),
     )
     return record, secret
 
@@ -222,6 +241,8 @@ class ClientUpdate:
     jwks_uri: str | None = None
     """A new jwks_uri for a private_key_jwt client (replaces its keys or its JWK Set)."""
     require_dpop: bool | None = None
+    token_exchange_subject_clients: Sequence[str] | None = None
+    """A new list of the clients whose tokens it may exchange ([] : any)."""
 
 
 def apply_client_update(
@@ -271,6 +292,11 @@ def apply_client_update(
         jwks=jwks,
         jwks_uri=jwks_uri,
         require_dpop=client.require_dpop if update.require_dpop is None else update.require_dpop,
+        token_exchange_subject_clients=(
+            client.token_exchange_subject_clients
+            if update.token_exchange_subject_clients is None
+            else _subject_clients(update.token_exchange_subject_clients)
+        ),
     )
 
 
@@ -278,16 +304,16 @@ ADMIN_SCOPE = "idp:admin"
 """The scope that opens the admin API."""
 
 
-USER_FACING_GRANTS = ("authorization_code", "refresh_token")
-"""Grants that give a token for a person signed in through the client."""
+USER_FACING_GRANTS = ("authorization_code", "refresh_token", TOKEN_EXCHANGE)
+"""Grants that give a token for a person (token exchange: for the person a token names)."""
 
 
 def check_admin_scope_grants(scope: Sequence[str], grants: Sequence[str]) -> None:
     """Refuse ``idp:admin`` to a client with a grant a person can use.
 
     Admin rights belong to machine clients (``client_credentials``): through a client with
-    the authorization_code or refresh_token grant, anyone who signs in could obtain a token
-    carrying the admin scope.
+    the authorization_code, refresh_token or token exchange grant, anyone who signs in could
+    obtain a token carrying the admin scope.
     """
     user_grants = [g for g in grants if g in USER_FACING_GRANTS]
     if ADMIN_SCOPE in scope and user_grants:

@@ -53,6 +53,8 @@ class ClientRecord:
     registration_token_hash: bytes | None = field(default=None, repr=False)
     """Registered at /register: the SHA-256 of its registration access token (RFC 7592
     section 3), which reads, replaces and deletes its registration; None for other clients."""
+    token_exchange_subject_clients: tuple[str, ...] = ()
+    """Token exchange (RFC 8693): the clients whose tokens this client may exchange; empty: any."""
 
     @property
     def is_public(self) -> bool:

@@ -857,6 +857,7 @@ def test_openapi_document_is_valid_and_matches_the_routes(
         "jwks",
         "jwks_uri",
         "require_dpop",
+        "token_exchange_subject_clients",
     }
     assert body["additionalProperties"] is False
     user_patch = document["paths"]["/admin/users/{user_id}"]["patch"]

@@ -1,5 +1,6 @@
 """openid-client 6 (Node), a certified relying-party library, against a real server on both
-stores: it finds the PAR endpoint in discovery, pushes its request, and redeems the code.
+stores: it finds the PAR endpoint in discovery, pushes its request, and redeems the code; it
+exchanges a user's token (RFC 8693) through its generic grant request.
 
 scripts/test installs the library (tests/interop/openid-client, npm ci from its lock file).
 """
@@ -12,12 +13,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from joserfc.jwk import ECKey
 
 from idp.config import Settings
-from tests.support.server import register_client
+from tests.support.server import basic, register_client
 from tests.support.sso import PASSWORD, WEB_CB, World, query_of, submit_login
+from tests.support.tokens import issue
 
 HERE = Path(__file__).resolve().parent / "openid-client"
 
@@ -111,3 +114,65 @@ def test_openid_client_signs_a_request_object_and_redeems_the_code(
         **common,
     )
     assert tokens["claims"]["sub"] == world.user_id
+
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+def test_openid_client_exchanges_a_users_token_through_its_generic_grant_request(
+    world: World,
+) -> None:
+    """genericGrantRequest (RFC 8693): delegation with an actor token, then a DPoP-bound
+    impersonation; both tokens introspected by the library."""
+    settings = world.server.settings
+    front = register_client(settings, "front", grant_types=["refresh_token"], scope="read")
+    orders = register_client(
+        settings,
+        "orders",
+        grant_types=[TOKEN_EXCHANGE, "client_credentials"],
+        scope="read",
+        audiences=["https://orders.api.example"],
+    )
+    refreshed = httpx.post(
+        f"{world.url}/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": issue(settings, front[0], world.user_id),
+        },
+        headers=basic(*front),
+        timeout=30,
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    user_token = refreshed.json()["access_token"]
+    actor = httpx.post(
+        f"{world.url}/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic(*orders),
+        timeout=30,
+    ).json()["access_token"]
+    common = {"issuer": world.url, "client_id": orders[0], "client_secret": orders[1]}
+    subject = {"subject_token": user_token, "subject_token_type": ACCESS_TOKEN_TYPE}
+
+    delegated = openid_client(
+        "exchange",
+        parameters={
+            **subject,
+            "actor_token": actor,
+            "actor_token_type": ACCESS_TOKEN_TYPE,
+            "scope": "read",
+        },
+        dpop=False,
+        **common,
+    )
+    assert delegated["response"]["issued_token_type"] == ACCESS_TOKEN_TYPE
+    assert delegated["response"]["token_type"].lower() == "bearer"
+    assert delegated["response"]["scope"] == "read"
+    assert delegated["introspection"]["active"] is True
+    assert delegated["introspection"]["sub"] == world.user_id
+    assert delegated["introspection"]["act"] == {"sub": orders[0]}
+
+    bound = openid_client("exchange", parameters=subject, dpop=True, **common)
+    assert bound["response"]["token_type"].lower() == "dpop"
+    assert bound["introspection"]["active"] is True
+    assert "jkt" in bound["introspection"]["cnf"]

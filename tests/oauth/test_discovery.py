@@ -43,6 +43,7 @@ def test_metadata_lists_what_is_implemented(
         "authorization_code",
         "client_credentials",
         "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     ]
     assert document["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",

@@ -30,7 +30,9 @@ _CLIENT_METADATA = (
     Field(
         "grant_types",
         STRING_LIST,
-        "client_credentials, authorization_code, refresh_token. On creation, default: "
+        "client_credentials, authorization_code, refresh_token, "
+        "urn:ietf:params:oauth:grant-type:token-exchange (confidential clients). On creation, "
+        "default: "
         "authorization_code and refresh_token with redirect_uris, else client_credentials "
         "(public: authorization_code).",
     ),
@@ -67,6 +69,12 @@ _CLIENT_METADATA = (
         "require_dpop",
         BOOLEAN,
         "Every token request of this client must carry a DPoP proof (RFC 9449 section 5.2).",
+    ),
+    Field(
+        "token_exchange_subject_clients",
+        STRING_LIST,
+        "Token exchange (RFC 8693): the client ids whose tokens this client may exchange; "
+        "empty: tokens of any client.",
     ),
 )
 CREATE_FIELDS = (

@@ -122,6 +122,9 @@ def _schemas() -> dict[str, Any]:
             "type": "boolean",
             "description": "Token requests need a DPoP proof (RFC 9449).",
         },
+        "token_exchange_subject_clients": _strings(
+            "Token exchange (RFC 8693): clients whose tokens it may exchange; empty: any."
+        ),
     }
     client = _object(client_properties, [n for n in client_properties if n != "client_secret"])
     user = _object(

@@ -99,13 +99,15 @@ def issue_access_token(
     grant_id: str | None = None,
     sid: str | None = None,
     acr: str | None = None,
+    act: Mapping[str, Any] | None = None,
 ) -> str:
     """An RFC 9068 access token for ``client``, signed by the active key of its algorithm.
 
     ``auth_time`` is added when the user's sign-in time is known (RFC 9068 section 2.2.1);
     ``grant_id`` and ``sid`` name the grant and the session it is bound to, for revocation.
     When the request proved a DPoP key, the token is bound to it: ``cnf.jkt`` is the key's
-    thumbprint (RFC 9449 section 6.1).
+    thumbprint (RFC 9449 section 6.1). ``act`` names who acts for the subject, from a token
+    exchange (RFC 8693 section 4.1).
     """
     now = context.clock()
     claims = access_token_claims(
@@ -123,6 +125,8 @@ def issue_access_token(
         claims["auth_time"] = int(auth_time)
     if acr is not None:
         claims["acr"] = acr  # RFC 9068 section 2.2.1
+    if act is not None:
+        claims["act"] = dict(act)
     if context.dpop_jkt is not None:
         claims["cnf"] = {"jkt": context.dpop_jkt}
     return context.ring.sign(client.access_token_alg, claims, ACCESS_TOKEN_TYP, now)

@@ -6,6 +6,10 @@
 //     -> the same, for a request object signed with the private ES256 `jwk` (RFC 9101)
 //   {"step": "redeem", issuer, client_id, callback_url, code_verifier, state, nonce}
 //     -> {access_token, id_token, claims}: the code redeemed, ID token checked by the library
+//   {"step": "exchange", issuer, client_id, client_secret, parameters, dpop}
+//     -> {response, introspection}: a token exchange (RFC 8693) through genericGrantRequest,
+//        with `parameters` as the form (subject_token, subject_token_type, actor_token, ...),
+//        DPoP-bound when `dpop`; the issued token then introspected by the same client
 import * as client from 'openid-client';
 
 async function readInput() {
@@ -70,8 +74,29 @@ async function redeem(input) {
   return { access_token: tokens.access_token, id_token: tokens.id_token, claims: tokens.claims() };
 }
 
+async function exchange(input) {
+  const config = await client.discovery(
+    new URL(input.issuer),
+    input.client_id,
+    undefined,
+    client.ClientSecretBasic(input.client_secret),
+    { execute: [client.allowInsecureRequests] },
+  );
+  const options = input.dpop
+    ? { DPoP: client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256')) }
+    : undefined;
+  const response = await client.genericGrantRequest(
+    config,
+    'urn:ietf:params:oauth:grant-type:token-exchange',
+    input.parameters,
+    options,
+  );
+  const introspection = await client.tokenIntrospection(config, response.access_token);
+  return { response, introspection };
+}
+
 const input = await readInput();
-const steps = { par, jar, redeem };
+const steps = { par, jar, redeem, exchange };
 try {
   process.stdout.write(JSON.stringify(await steps[input.step](input)));
 } catch (error) {
