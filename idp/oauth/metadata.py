@@ -70,4 +70,6 @@ def server_metadata(
         "require_pushed_authorization_requests": require_par,
         # RFC 9449 section 5.1: the algorithms accepted for DPoP proofs.
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
+        # RFC 8628 section 4: where a device asks for its device and user codes.
+        "device_authorization_endpoint": f"{issuer}/device_authorization",
     }

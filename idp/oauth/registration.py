@@ -14,6 +14,7 @@ from idp.oauth.client_auth import (
     new_client_secret,
 )
 from idp.oauth.client_keys import parse_client_jwks
+from idp.oauth.device import DEVICE_CODE_GRANT
 from idp.oauth.errors import OAuthError
 from idp.oauth.scopes import parse_scope
 from idp.oauth.uris import (
@@ -27,7 +28,8 @@ from idp.oauth.uris import (
 )
 from idp.store.base import ClientRecord
 
-GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
+GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token", DEVICE_CODE_GRANT)
+"""The grants a client may be registered for; the device code grant is RFC 8628's."""
 
 
 class InvalidClientMetadata(ValueError):
@@ -278,7 +280,7 @@ ADMIN_SCOPE = "idp:admin"
 """The scope that opens the admin API."""
 
 
-USER_FACING_GRANTS = ("authorization_code", "refresh_token")
+USER_FACING_GRANTS = ("authorization_code", "refresh_token", DEVICE_CODE_GRANT)
 """Grants that give a token for a person signed in through the client."""
 
 

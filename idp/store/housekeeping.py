@@ -27,7 +27,8 @@ BATCH_SIZE = 500
 def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Collector]]:
     """The collectors of every kind of row that expires: sessions, codes, refresh tokens,
     login failure counters, revoked access tokens, revoked grants, WebAuthn challenges,
-    pushed authorization requests, used client assertions and accepted DPoP proofs.
+    pushed authorization requests, used client assertions, accepted DPoP proofs and device
+    codes (RFC 8628).
 
     A grant issues no access token once it has ended, so its row is kept for the
     access-token lifetime (plus the verification leeway) after it was revoked.
@@ -48,6 +49,7 @@ def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Col
         ("pushed_authorization_requests", store.delete_expired_pushed_requests),
         ("client_assertions", store.delete_expired_client_assertions),
         ("dpop_proofs", store.delete_expired_dpop_proofs),
+        ("device_codes", store.delete_expired_device_codes),
     ]
 
 

@@ -46,6 +46,7 @@ async def test_a_failing_collector_does_not_stop_the_others(
         "pushed_authorization_requests": 0,
         "client_assertions": 0,
         "dpop_proofs": 0,
+        "device_codes": 0,
     }
     assert await count_refresh_tokens(store, tokens) == 0
     assert "collecting broken failed" in caplog.text

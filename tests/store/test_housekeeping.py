@@ -47,6 +47,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "pushed_authorization_requests": 0,
         "client_assertions": 0,
         "dpop_proofs": 0,
+        "device_codes": 0,
     }
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
     assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
@@ -72,6 +73,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "pushed_authorization_requests": 0,
         "client_assertions": 0,
         "dpop_proofs": 0,
+        "device_codes": 0,
     }
 
 

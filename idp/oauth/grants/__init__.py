@@ -5,11 +5,17 @@ from __future__ import annotations
 from idp.oauth.grants.authorization_code import AuthorizationCodeGrant
 from idp.oauth.grants.base import GrantHandler
 from idp.oauth.grants.client_credentials import ClientCredentialsGrant
+from idp.oauth.grants.device_code import DeviceCodeGrant
 from idp.oauth.grants.refresh_token import RefreshTokenGrant
 
 GRANTS: dict[str, GrantHandler] = {
     handler.grant_type: handler
-    for handler in (ClientCredentialsGrant(), AuthorizationCodeGrant(), RefreshTokenGrant())
+    for handler in (
+        ClientCredentialsGrant(),
+        AuthorizationCodeGrant(),
+        RefreshTokenGrant(),
+        DeviceCodeGrant(),
+    )
 }
 
 __all__ = ["GRANTS", "GrantHandler"]
