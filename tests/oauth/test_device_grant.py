@@ -18,6 +18,7 @@ from idp.oauth.device import (
     user_code_hash,
 )
 from idp.store.base import DeviceCodeRecord, Store
+from tests.support.cli import Idp
 from tests.support.server import register_client, with_store
 from tests.support.sso import PASSWORD, WEB_CB, World, hidden_inputs, verify_jwt
 
@@ -304,3 +305,24 @@ def test_decision_form_needs_its_csrf_token(frozen: World) -> None:
         assert forged.status_code == 403
     world.clock.advance(6)
     assert error_of(poll(world, client_id, codes["device_code"])) == "authorization_pending"
+
+
+def test_cli_registers_and_changes_the_device_grant(migrated: Idp) -> None:
+    """``--grant-type urn:ietf:params:oauth:grant-type:device_code`` at create and update;
+    not with the admin scope, which is for machine clients only."""
+    created = migrated(
+        "clients", "create", "--name", "cli tool", "--public", "--json",
+        "--grant-type", DEVICE_CODE_GRANT, "--grant-type", "refresh_token",
+    ).json()  # fmt: skip
+    assert created["grant_types"] == [DEVICE_CODE_GRANT, "refresh_token"]
+    assert created["token_endpoint_auth_method"] == "none"
+    other = migrated("clients", "create", "--name", "console", "--json").json()
+    updated = migrated(
+        "clients", "update", other["client_id"], "--grant-type", DEVICE_CODE_GRANT, "--json"
+    ).json()
+    assert updated["grant_types"] == [DEVICE_CODE_GRANT]
+    refused = migrated(
+        "clients", "create", "--name", "bad", "--scope", "idp:admin",
+        "--grant-type", DEVICE_CODE_GRANT,
+    )  # fmt: skip
+    assert refused.returncode != 0
