@@ -58,7 +58,7 @@ REAUTH = N_("Your sign-in is too old for this change. Sign in again, then try on
 WRONG_SESSION = N_("This page belongs to another sign-in. Open your account page again.")
 
 SignedIn = tuple[SessionRecord, UserRecord]
-DEVICE_RETURN = re.compile(r"/device(\?user_code=[A-Za-z0-9-]{1,32})?")
+DEVICE_RETURN = re.compile(r"/device(\?user_code=[A-Za-z0-9+%-]{1,96})?")
 """The device verification page, with a user code, as a sign-in may return to it."""
 
 

@@ -326,3 +326,40 @@ def test_cli_registers_and_changes_the_device_grant(migrated: Idp) -> None:
         "--grant-type", DEVICE_CODE_GRANT,
     )  # fmt: skip
     assert refused.returncode != 0
+
+
+def test_client_requiring_a_second_factor_needs_one_in_the_session(frozen: World) -> None:
+    """A --require-mfa client is not allowed from a password-only sign-in; the code stays
+    pending."""
+    world = frozen
+    client_id = device_client(world, require_mfa=True)
+    codes = started(world, client_id)
+    with world.browser() as browser:
+        sign_in_at_device(browser, codes["user_code"])
+        refused = enter_code(browser, codes["user_code"])
+    assert refused.status_code == 400
+    assert "needs two-step verification" in refused.text
+    world.clock.advance(6)
+    assert error_of(poll(world, client_id, codes["device_code"])) == "authorization_pending"
+
+
+def test_a_code_typed_with_spaces_and_lower_case_comes_back_after_sign_in(frozen: World) -> None:
+    world = frozen
+    client_id = device_client(world)
+    codes = started(world, client_id)
+    typed = codes["user_code"].lower().replace("-", " ")
+    with world.browser() as browser:
+        first = browser.get("/device", params={"user_code": typed})
+        login = browser.get(first.headers["location"])
+        fields = hidden_inputs(login.text)
+        signed = browser.post(
+            "/account/login",
+            data={**fields, "username": "alice", "password": PASSWORD},
+        )
+        assert signed.status_code == 303, signed.text
+        back = browser.get(signed.headers["location"])
+        assert back.status_code == 200, back.text
+        assert f'value="{typed}"' in back.text
+        confirm = browser.post("/device", data=hidden_inputs(back.text))
+        assert confirm.status_code == 200, confirm.text
+        assert "TV app" in confirm.text
