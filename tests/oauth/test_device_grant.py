@@ -363,3 +363,23 @@ def test_a_code_typed_with_spaces_and_lower_case_comes_back_after_sign_in(frozen
         confirm = browser.post("/device", data=hidden_inputs(back.text))
         assert confirm.status_code == 200, confirm.text
         assert "TV app" in confirm.text
+
+
+def test_device_pages_speak_german(frozen: World) -> None:
+    world = frozen
+    client_id = device_client(world)
+    codes = started(world, client_id)
+    with world.browser() as browser:
+        browser.headers["accept-language"] = "de"
+        sign_in_at_device(browser, codes["user_code"])
+        page = browser.get("/device")
+        assert page.headers["content-language"] == "de"
+        assert "Gerät verbinden" in page.text
+        wrong = enter_code(browser, "BBBB-BBBB")
+        assert "Dieser Code ist ungültig." in wrong.text
+        confirm = enter_code(browser, codes["user_code"])
+        assert "Dieses Gerät zulassen?" in confirm.text
+        done = browser.post(
+            "/device/decision", data={**hidden_inputs(confirm.text), "decision": "deny"}
+        )
+        assert "Gerät nicht verbunden" in done.text
