@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ REAUTH = N_("Your sign-in is too old for this change. Sign in again, then try on
 WRONG_SESSION = N_("This page belongs to another sign-in. Open your account page again.")
 
 SignedIn = tuple[SessionRecord, UserRecord]
+DEVICE_RETURN = re.compile(r"/device(\?user_code=[A-Za-z0-9+%-]{1,96})?")
+"""The device verification page, with a user code, as a sign-in may return to it."""
 
 
 def _when(moment: float) -> str:
@@ -69,6 +72,14 @@ async def signed_in(request: Request, found: Services) -> SignedIn | None:
     return await resume_session(found.store, found.settings, found.clock, cookie)
 
 
+def return_path(value: object) -> str:
+    """Where the account's sign-in goes after success: the device verification page the
+    person was sent from (RFC 8628 section 3.3), else the account page."""
+    if isinstance(value, str) and DEVICE_RETURN.fullmatch(value):
+        return value
+    return "/account"
+
+
 def account_login_page(
     request: Request,
     found: Services,
@@ -76,9 +87,12 @@ def account_login_page(
     error: str | None = None,
     username: str | None = None,
     status: int = 200,
+    next_path: str = "/account",
 ) -> Response:
-    """The login form for the account page itself (no authorization request)."""
-    sealed = found.sealer.seal(ACCOUNT_LOGIN, {}, found.clock() + FORM_LIFETIME)
+    """The login form for the account page itself (no authorization request); a sign-in
+    goes to ``next_path`` afterwards."""
+    document = {"next": next_path} if next_path != "/account" else {}
+    sealed = found.sealer.seal(ACCOUNT_LOGIN, document, found.clock() + FORM_LIFETIME)
     context = {
         "client_name": None,
         "username": username,
@@ -156,8 +170,10 @@ async def account(request: Request) -> Response:
 
 
 async def account_login_form(request: Request) -> Response:
-    """GET /account/login: the account's sign-in, also to sign in again (a fresh auth_time)."""
-    return account_login_page(request, services(request))
+    """GET /account/login: the account's sign-in, also to sign in again (a fresh auth_time);
+    ``next`` may name the device verification page to return to."""
+    next_path = return_path(request.query_params.get("next"))
+    return account_login_page(request, services(request), next_path=next_path)
 
 
 async def account_login(request: Request) -> Response:
@@ -172,18 +188,27 @@ async def account_login(request: Request) -> Response:
         client_address=request.client.host if request.client else "",
         session_cookie=session_cookie(request, found.settings),
     )
-    return render_account_sign_in(request, found, outcome)
+    next_path = return_path(form.document.get("next"))
+    return render_account_sign_in(request, found, outcome, next_path)
 
 
-def render_account_sign_in(request: Request, found: Services, outcome: AccountSignIn) -> Response:
-    """To the account page with the new session's cookie, or the form again with why not."""
+def render_account_sign_in(
+    request: Request, found: Services, outcome: AccountSignIn, next_path: str = "/account"
+) -> Response:
+    """To ``next_path`` (the account page) with the new session's cookie, or the form again
+    with why not."""
     if isinstance(outcome, AccountSignedIn):
-        moved = redirect("/account")
+        moved = redirect(next_path)
         set_session_cookie(moved, found.settings, outcome.new_session.cookie_value)
         return moved
     status = 429 if outcome.retry_after else 400
     response = account_login_page(
-        request, found, error=outcome.message, username=outcome.username, status=status
+        request,
+        found,
+        error=outcome.message,
+        username=outcome.username,
+        status=status,
+        next_path=next_path,
     )
     if outcome.retry_after:
         response.headers["Retry-After"] = str(outcome.retry_after)

@@ -26,6 +26,7 @@ from idp.http.account import (
     AccountForm,
     account_form,
     render_account_sign_in,
+    return_path,
     run_change,
 )
 from idp.http.html import session_cookie, submitted_binding
@@ -111,7 +112,8 @@ async def account_login_with_passkey(request: Request) -> Response:
         client_address=_client_address(request),
         session_cookie=session_cookie(request, found.settings),
     )
-    return render_account_sign_in(request, found, outcome)
+    next_path = return_path(form.document.get("next"))
+    return render_account_sign_in(request, found, outcome, next_path)
 
 
 async def registration_options(request: Request) -> Response:

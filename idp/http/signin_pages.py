@@ -106,17 +106,22 @@ def login_page(
     )
 
 
+def described_scopes(found: Services, scope: Sequence[str]) -> list[tuple[str, str]]:
+    """Each scope with the words a consent shows for it (the operator's, else ours)."""
+    # The operator's words are looked up in the catalogue too, so a translator may add them.
+    configured = {scope: N_(words) for scope, words in found.settings.scope_descriptions}
+    described = {**SCOPE_DESCRIPTIONS, **configured}
+    return [(s, described.get(s, "")) for s in scope]
+
+
 def consent_page(request: Request, found: Services, asked: ConsentNeeded) -> Response:
     """The consent form: the client, the user and each scope asked for, in plain words."""
     document = {"request": asked.request.to_document(), "sid": asked.sid}
     sealed = found.sealer.seal("consent", document, found.clock() + FORM_LIFETIME)
-    # The operator's words are looked up in the catalogue too, so a translator may add them.
-    configured = {scope: N_(words) for scope, words in found.settings.scope_descriptions}
-    described = {**SCOPE_DESCRIPTIONS, **configured}
     context = {
         "client_name": asked.client_name,
         "username": asked.username,
-        "scopes": [(s, described.get(s, "")) for s in asked.request.scope],
+        "scopes": described_scopes(found, asked.request.scope),
     }
     targets = (asked.request.redirect_uri,)
     locales = asked.request.ui_locales

@@ -123,3 +123,28 @@ class UseDpopNonce(OAuthError):
 
     def __init__(self, description: str, nonce: str) -> None:
         super().__init__(description, headers={"DPoP-Nonce": nonce})
+
+
+class AuthorizationPending(OAuthError):
+    """The person has not yet approved or denied the device code (RFC 8628 section 3.5)."""
+
+    error = "authorization_pending"
+
+
+class SlowDown(OAuthError):
+    """The client polled sooner than its interval allows; the interval grows by 5 seconds
+    (RFC 8628 section 3.5)."""
+
+    error = "slow_down"
+
+
+class ExpiredToken(OAuthError):
+    """The device code has expired: the client must start over (RFC 8628 section 3.5)."""
+
+    error = "expired_token"
+
+
+class DeviceAccessDenied(OAuthError):
+    """The person denied the device (RFC 8628 section 3.5): a token error, so 400."""
+
+    error = "access_denied"

@@ -73,4 +73,6 @@ def server_metadata(
         # RFC 7591 section 3: always advertised, since an administrator's initial access
         # token may open it even while open registration (IDP_OPEN_REGISTRATION) is off.
         "registration_endpoint": f"{issuer}/register",
+        # RFC 8628 section 4: where a device asks for its device and user codes.
+        "device_authorization_endpoint": f"{issuer}/device_authorization",
     }

@@ -14,6 +14,7 @@ from idp.oauth.client_auth import (
     new_client_secret,
 )
 from idp.oauth.client_keys import parse_client_jwks
+from idp.oauth.device import DEVICE_CODE_GRANT
 from idp.oauth.errors import OAuthError
 from idp.oauth.scopes import parse_scope
 from idp.oauth.uris import (
@@ -30,7 +31,14 @@ from idp.store.base import ClientRecord
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 """The token exchange grant type (RFC 8693 section 2.1)."""
 
-GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token", TOKEN_EXCHANGE)
+GRANT_TYPES = (
+    "client_credentials",
+    "authorization_code",
+    "refresh_token",
+    DEVICE_CODE_GRANT,
+    TOKEN_EXCHANGE,
+)
+"""The grants a client may be registered for; the device code grant is RFC 8628's."""
 
 
 class InvalidClientMetadata(ValueError):
@@ -304,8 +312,9 @@ ADMIN_SCOPE = "idp:admin"
 """The scope that opens the admin API."""
 
 
-USER_FACING_GRANTS = ("authorization_code", "refresh_token", TOKEN_EXCHANGE)
-"""Grants that give a token for a person (token exchange: for the person a token names)."""
+USER_FACING_GRANTS = ("authorization_code", "refresh_token", DEVICE_CODE_GRANT, TOKEN_EXCHANGE)
+"""Grants that give a token for a person: signed in through the client, or (token exchange)
+the person a token names."""
 
 
 def check_admin_scope_grants(scope: Sequence[str], grants: Sequence[str]) -> None:

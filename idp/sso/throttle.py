@@ -43,9 +43,11 @@ __all__ = [
     "record_address_success",
     "record_login_success",
     "record_second_factor_success",
+    "record_user_code_success",
     "reserve_address_attempt",
     "reserve_login_attempt",
     "reserve_second_factor_attempt",
+    "reserve_user_code_attempt",
 ]
 
 
@@ -162,6 +164,32 @@ async def record_address_success(
     await _settle(store, [], [_address(settings, ip)], clock())
 
 
+def _user_code_keys(settings: Settings, ip: str, sid: str) -> list[tuple[str, ThrottlePolicy]]:
+    """The keys a typed user code (RFC 8628 section 5.1) counts against: the address, with
+    the address allowance of sign-ins, and the signed-in session, with an account's."""
+    window, lock = settings.login_failure_window, settings.login_lock_duration
+    session = hashlib.sha256(sid.encode()).hexdigest()
+    return [
+        (f"device:{ip_key(ip)}", ThrottlePolicy(settings.login_max_failures_per_ip, window, lock)),
+        (f"device:session:{session}", ThrottlePolicy(settings.login_max_failures, window, lock)),
+    ]
+
+
+async def reserve_user_code_attempt(
+    store: Store, settings: Settings, clock: Clock, *, ip: str, sid: str
+) -> ThrottleVerdict:
+    """Whether a user code typed from ``ip`` in session ``sid`` may be looked up now,
+    counting it (as a wrong code, until it is found) if so; as :func:`reserve_login_attempt`."""
+    return await _reserve(store, _user_code_keys(settings, ip, sid), clock())
+
+
+async def record_user_code_success(
+    store: Store, settings: Settings, clock: Clock, *, ip: str, sid: str
+) -> None:
+    """Give a user code that was found its reservations back."""
+    await _settle(store, [], _user_code_keys(settings, ip, sid), clock())
+
+
 async def _reserve(
     store: Store, keys: list[tuple[str, ThrottlePolicy]], now: float
 ) -> ThrottleVerdict:
@@ -182,6 +210,8 @@ def key_kind(key: str) -> str:
     """What a counter key counts, in words fit for the audit trail (the key itself holds a
     hash of the username): ``account``, ``address``, ``account_and_address``,
     ``second_factor`` or ``second_factor_and_address``."""
+    if key.startswith("device:"):
+        return "user_code_session" if key.startswith("device:session:") else "user_code_address"
     if key.startswith("ip:"):
         return "address"
     if "|mfa|" in key:

@@ -25,6 +25,10 @@ from idp.store.records import AuthorizationCodeRecord as AuthorizationCodeRecord
 from idp.store.records import ClientRecord as ClientRecord
 from idp.store.records import CodeRedemption as CodeRedemption
 from idp.store.records import ConsentRecord as ConsentRecord
+from idp.store.records import DeviceApproval as DeviceApproval
+from idp.store.records import DeviceCodePoll as DeviceCodePoll
+from idp.store.records import DeviceCodeRecord as DeviceCodeRecord
+from idp.store.records import DeviceCodeStatus as DeviceCodeStatus
 from idp.store.records import InitialAccessTokenRecord as InitialAccessTokenRecord
 from idp.store.records import KeyRecord as KeyRecord
 from idp.store.records import KeyRingChange as KeyRingChange
@@ -241,6 +245,28 @@ class PushedRequestStore(Protocol):
     ) -> PushedRequestRecord | None:
         """Delete the pushed request and return it, if it existed and had not expired: of
         any number of concurrent callers at most one gets it (RFC 9126 section 4: one use)."""
+
+
+class DeviceCodeStore(Protocol):
+    """Device authorization requests (RFC 8628), kept by the SHA-256 of their device code
+    and of their normalised user code."""
+
+    async def create_device_code(self, device: DeviceCodeRecord) -> None: ...
+    async def delete_expired_device_codes(self, now: float, limit: int) -> int: ...
+
+    async def find_device_code(self, user_code_hash: bytes, now: float) -> DeviceCodeRecord | None:
+        """The pending, unexpired device code whose user code this is, or None."""
+
+    async def decide_device_code(self, device_id: str, approval: DeviceApproval) -> bool:
+        """Record the person's decision on a pending, unexpired device code, once: of
+        concurrent callers at most one gets True; False when it was decided or expired."""
+
+    async def poll_device_code(
+        self, device_code_hash: bytes, poll: DeviceCodePoll
+    ) -> tuple[DeviceCodeRecord, DeviceCodeRecord] | None:
+        """Apply ``poll`` to the device code in one serialised step and write what it
+        returns; the row before and after, or None when there is no such device code.
+        Concurrent polls of one code run one after another, so a code is redeemed once."""
 
 
 class ClientAssertionStore(Protocol):
@@ -511,8 +537,11 @@ class SecondFactorStore(Protocol):
         the session is gone or ended."""
 
 
-class GrantStore(CodeStore, RefreshTokenStore, RevocationStore, UserStore, Protocol):
-    """What the token endpoint's grants use: codes, refresh tokens, revocations and users."""
+class GrantStore(
+    CodeStore, DeviceCodeStore, RefreshTokenStore, RevocationStore, UserStore, Protocol
+):
+    """What the token endpoint's grants use: codes, device codes, refresh tokens,
+    revocations and users."""
 
 
 class Store(
@@ -523,6 +552,7 @@ class Store(
     SessionStore,
     CodeStore,
     PushedRequestStore,
+    DeviceCodeStore,
     ClientAssertionStore,
     InitialAccessTokenStore,
     ConsentStore,

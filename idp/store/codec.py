@@ -19,6 +19,7 @@ from idp.store.records import (
     AuthorizationCodeRecord,
     ClientRecord,
     ConsentRecord,
+    DeviceCodeRecord,
     InitialAccessTokenRecord,
     KeyRecord,
     LoginCounter,
@@ -140,3 +141,4 @@ KEYS = Table("signing_keys", KeyRecord, "kid")
 AUDIT = Table("audit_log", AuditEntry, "id", generated=("id", "count"))
 TOTP = Table("totp_credentials", TotpCredential, "user_id")
 RECOVERY_CODES = Table("recovery_codes", RecoveryCode, "code_hash")
+DEVICE_CODES = Table("device_codes", DeviceCodeRecord, "id")

@@ -27,8 +27,8 @@ BATCH_SIZE = 500
 def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Collector]]:
     """The collectors of every kind of row that expires: sessions, codes, refresh tokens,
     login failure counters, revoked access tokens, revoked grants, WebAuthn challenges,
-    pushed authorization requests, used client assertions, accepted DPoP proofs and initial
-    access tokens.
+    pushed authorization requests, used client assertions, accepted DPoP proofs, initial
+    access tokens and device codes (RFC 8628).
 
     A grant issues no access token once it has ended, so its row is kept for the
     access-token lifetime (plus the verification leeway) after it was revoked.
@@ -50,6 +50,7 @@ def store_collectors(store: Store, access_token_ttl: int) -> list[tuple[str, Col
         ("client_assertions", store.delete_expired_client_assertions),
         ("dpop_proofs", store.delete_expired_dpop_proofs),
         ("initial_access_tokens", store.delete_expired_initial_access_tokens),
+        ("device_codes", store.delete_expired_device_codes),
     ]
 
 

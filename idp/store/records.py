@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 SYSTEM = "system"
@@ -210,6 +210,64 @@ class AuthorizationCodeRecord:
     dpop_jkt: str | None = None
     """The JWK thumbprint of the DPoP key the code is bound to (RFC 9449 section 10): its
     redemption must prove possession of that key."""
+
+
+class DeviceCodeStatus(StrEnum):
+    """Where a device code is in its life (RFC 8628 section 3.5)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    REDEEMED = "redeemed"
+
+
+@dataclass(frozen=True)
+class DeviceCodeRecord:
+    """A device authorization request (RFC 8628 section 3.2); only the SHA-256 of its device
+    code and of its normalised user code are kept.
+
+    ``id`` is a random row id and the id of the grant, as an authorization code's is.
+    ``poll_interval`` is the seconds the client must wait between polls (raised on each
+    slow_down, section 3.5); ``last_polled_at`` when it last polled. The person's decision
+    sets ``status``, and on approval the sign-in it was made in (user, sid, auth_time, amr,
+    acr); a redemption sets ``redeemed_at``.
+    """
+
+    id: str
+    device_code_hash: bytes = field(repr=False)
+    user_code_hash: bytes = field(repr=False)
+    client_id: str
+    scope: tuple[str, ...]
+    created_at: float
+    expires_at: float
+    poll_interval: int
+    status: str = "pending"
+    last_polled_at: float | None = None
+    user_id: str | None = None
+    sid: str | None = None
+    auth_time: float | None = None
+    amr: tuple[str, ...] = ()
+    acr: str | None = None
+    decided_at: float | None = None
+    redeemed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class DeviceApproval:
+    """The person's decision on a device code: approved or denied, and the signed-in session
+    it was made in (RFC 8628 section 3.3)."""
+
+    approved: bool
+    user_id: str
+    sid: str
+    auth_time: float
+    amr: tuple[str, ...]
+    acr: str | None
+    now: float
+
+
+DeviceCodePoll = Callable[[DeviceCodeRecord], DeviceCodeRecord]
+"""Given a device code as stored, the row to write in its place (a poll, RFC 8628 3.4)."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ async def test_a_failing_collector_does_not_stop_the_others(
         "client_assertions": 0,
         "dpop_proofs": 0,
         "initial_access_tokens": 0,
+        "device_codes": 0,
     }
     assert await count_refresh_tokens(store, tokens) == 0
     assert "collecting broken failed" in caplog.text

@@ -48,6 +48,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "client_assertions": 0,
         "dpop_proofs": 0,
         "initial_access_tokens": 0,
+        "device_codes": 0,
     }
     assert [d for n, d in calls if n == "refresh_tokens"] == [4, 4, 3]
     assert [d for n, d in calls if n == "revoked_access_tokens"] == [4, 4, 3]
@@ -74,6 +75,7 @@ async def test_collect_deletes_expired_rows_in_batches(store: Store, settings: S
         "client_assertions": 0,
         "dpop_proofs": 0,
         "initial_access_tokens": 0,
+        "device_codes": 0,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from idp.oauth.grants.authorization_code import AuthorizationCodeGrant
 from idp.oauth.grants.base import GrantHandler
 from idp.oauth.grants.client_credentials import ClientCredentialsGrant
+from idp.oauth.grants.device_code import DeviceCodeGrant
 from idp.oauth.grants.refresh_token import RefreshTokenGrant
 from idp.oauth.grants.token_exchange import TokenExchangeGrant
 
@@ -15,6 +16,7 @@ GRANTS: dict[str, GrantHandler] = {
         AuthorizationCodeGrant(),
         RefreshTokenGrant(),
         TokenExchangeGrant(),
+        DeviceCodeGrant(),
     )
 }
 

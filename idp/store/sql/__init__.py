@@ -14,12 +14,14 @@ are grouped by concern, one module each, over ``core`` (the dialect, the schema,
 - ``factors``: second factors (TOTP, recovery codes) and what a session has proved.
 - ``dpop``: the DPoP proofs already accepted (RFC 9449 replay).
 - ``registration``: initial access tokens for dynamic client registration (RFC 7591).
+- ``device_codes``: device authorization requests (RFC 8628).
 """
 
 from __future__ import annotations
 
 from idp.store.sql.accounts import Accounts
 from idp.store.sql.audit import AuditAndThrottle
+from idp.store.sql.device_codes import DeviceCodes
 from idp.store.sql.dpop import DpopProofs
 from idp.store.sql.factors import Factors
 from idp.store.sql.keys import Keys
@@ -39,5 +41,6 @@ class SqlStore(
     PushedRequests,
     DpopProofs,
     InitialAccessTokens,
+    DeviceCodes,
 ):
     """Store backed by a SQL database, through the dialect that speaks to it."""

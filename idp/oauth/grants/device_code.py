@@ -1,0 +1,162 @@
+"""The device code grant (RFC 8628 section 3.4 and 3.5).
+
+Each poll is one serialised store step that applies :func:`idp.oauth.device.poll_device_code`:
+authorization_pending until the person decides, slow_down (and a longer interval) when
+polled too soon, access_denied once denied, expired_token once expired, and tokens once,
+when approved: as for an authorization code (an access token, an ID token when ``openid``
+was granted, a refresh token when the client may use that grant), bound to the session the
+approval was made in unless ``offline_access`` was granted (OpenID Connect Core 1.0 11).
+"""
+
+from __future__ import annotations
+
+from idp.oauth.access_token import session_bound_sid
+from idp.oauth.device import (
+    DEVICE_CODE_GRANT,
+    MAX_DEVICE_CODE_LENGTH,
+    PollOutcome,
+    device_code_hash,
+    poll_device_code,
+)
+from idp.oauth.errors import (
+    AuthorizationPending,
+    DeviceAccessDenied,
+    ExpiredToken,
+    InvalidGrant,
+    OAuthError,
+    SlowDown,
+)
+from idp.oauth.grants.base import (
+    GrantContext,
+    TokenRequest,
+    TokenResponse,
+    check_grant_allowed,
+    issue_access_token,
+    required_param,
+)
+from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
+from idp.oauth.refresh_tokens import issue_refresh_token
+from idp.oauth.resources import resolve_audiences
+from idp.store.base import ClientRecord, DeviceCodeRecord, UserRecord
+
+REFUSALS: dict[PollOutcome, tuple[type[OAuthError], str]] = {
+    PollOutcome.EXPIRED: (ExpiredToken, "the device code has expired"),
+    PollOutcome.WRONG_CLIENT: (InvalidGrant, "the device code was issued to another client"),
+    PollOutcome.REUSED: (InvalidGrant, "the device code has already been used"),
+    PollOutcome.DENIED: (DeviceAccessDenied, "the user denied the request"),
+    PollOutcome.SLOW_DOWN: (SlowDown, "polled too often: wait longer between requests"),
+    PollOutcome.PENDING: (AuthorizationPending, "the user has not yet approved the request"),
+}
+
+
+async def redeemed_device(
+    context: GrantContext, client: ClientRecord, device_code: str
+) -> DeviceCodeRecord:
+    """The approved device code, redeemed by this poll; else the poll's error (section 3.5)."""
+    if len(device_code) > MAX_DEVICE_CODE_LENGTH:
+        raise InvalidGrant("the device code is invalid")
+    now = context.clock()
+    polled = await context.store.poll_device_code(
+        device_code_hash(device_code),
+        lambda device: poll_device_code(device, client.client_id, now)[1],
+    )
+    if polled is None:
+        raise InvalidGrant("the device code is invalid")
+    before, after = polled
+    outcome, _ = poll_device_code(before, client.client_id, now)
+    if outcome is not PollOutcome.REDEEMED:
+        refusal, description = REFUSALS[outcome]
+        raise refusal(description)
+    return after
+
+
+async def approving_user(context: GrantContext, device: DeviceCodeRecord) -> UserRecord:
+    """The user who approved, still allowed to sign in, whose session (unless the grant is
+    offline) has not ended."""
+    if device.user_id is None or device.sid is None:
+        raise InvalidGrant("the device code is invalid")
+    sid = session_bound_sid(device.sid, "offline_access" in device.scope)
+    if sid is not None and await context.store.grant_revoked((sid,)):
+        raise InvalidGrant("the sign-in session that approved the device has ended")
+    user = await context.store.get_user(device.user_id)
+    if user is None or user.disabled:
+        raise InvalidGrant("the user is no longer allowed to sign in")
+    return user
+
+
+class DeviceCodeGrant:
+    """Exchange an approved device code for tokens, once."""
+
+    grant_type = DEVICE_CODE_GRANT
+
+    async def handle(
+        self, request: TokenRequest, client: ClientRecord, context: GrantContext
+    ) -> TokenResponse:
+        check_grant_allowed(client, self.grant_type)
+        device_code = required_param(request, "device_code")
+        device = await redeemed_device(context, client, device_code)
+        user = await approving_user(context, device)
+        return await device_tokens(request, client, context, device, user)
+
+
+async def device_tokens(
+    request: TokenRequest,
+    client: ClientRecord,
+    context: GrantContext,
+    device: DeviceCodeRecord,
+    user: UserRecord,
+) -> TokenResponse:
+    """The tokens of an approved device code, as for an authorization code."""
+    settings = context.settings
+    offline = "offline_access" in device.scope
+    sid = device.sid or ""
+    auth_time = device.auth_time if device.auth_time is not None else device.decided_at or 0.0
+    access_token = issue_access_token(
+        context,
+        client,
+        subject=user.id,
+        audiences=resolve_audiences(request.resources, client, settings.issuer),
+        scope=device.scope,
+        grant_id=device.id,
+        sid=session_bound_sid(sid, offline),
+        acr=device.acr,
+    )
+    now = context.clock()
+    extra: dict[str, str] = {}
+    if "openid" in device.scope:
+        claims = id_token_claims(
+            issuer=settings.issuer,
+            user=user,
+            client_id=client.client_id,
+            scope=device.scope,
+            nonce=None,
+            sid=sid,
+            auth_time=auth_time,
+            issued_at=int(now),
+            lifetime=settings.id_token_ttl,
+            access_token=access_token,
+            alg=client.id_token_alg,
+            amr=device.amr,
+            acr=device.acr,
+        )
+        extra["id_token"] = context.ring.sign(client.id_token_alg, claims, ID_TOKEN_TYP, now)
+    if "refresh_token" in client.grant_types:
+        extra["refresh_token"] = await issue_refresh_token(
+            context.store,
+            settings,
+            context.clock,
+            client_id=client.client_id,
+            user_id=user.id,
+            scope=device.scope,
+            sid=sid,
+            auth_time=auth_time,
+            offline=offline,
+            family_id=device.id,
+            dpop_jkt=context.dpop_jkt if client.is_public else None,
+        )
+    return TokenResponse(
+        access_token=access_token,
+        expires_in=settings.access_token_ttl,
+        scope=device.scope,
+        extra=extra,
+    )
