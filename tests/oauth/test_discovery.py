@@ -43,8 +43,8 @@ def test_metadata_lists_what_is_implemented(
         "authorization_code",
         "client_credentials",
         "refresh_token",
-        "urn:ietf:params:oauth:grant-type:token-exchange",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     ]
     assert document["device_authorization_endpoint"] == f"{live_server.url}/device_authorization"
     assert document["token_endpoint_auth_methods_supported"] == [
