@@ -10,10 +10,9 @@ Decisions made here (the grant handler in :mod:`idp.oauth.grants.token_exchange`
   not deleted (RFC 7009 section 2). An ID token may have been issued to any of our clients.
 - A subject token must name a person: a client_credentials token (whose subject is a client)
   is refused, since the new token's ``sub`` is the subject's and its ``client_id`` another's.
-- Every refusal of a subject or actor token is ``invalid_grant``: the token stands for the
-  authorization grant here (RFC 6749 section 5.2, "invalid, expired, revoked"); RFC 8693
-  section 2.2.2 names ``invalid_request``, which this server keeps for missing, unsupported or
-  malformed parameters (including an unsupported token type).
+- Every refusal of a subject or actor token (invalid, expired, revoked, or unacceptable by
+  policy) is ``invalid_request``, as RFC 8693 section 2.2.2 requires; the description says
+  which. A missing, unsupported or malformed parameter is ``invalid_request`` too.
 - Delegation (section 4.1): an actor token makes the new token carry ``act: {sub: actor}``;
   an ``act`` the subject token already had is nested under it, the most recent actor outermost.
 """
@@ -29,7 +28,7 @@ from idp.keyring.ring import InvalidSignature, KeyRing
 from idp.oauth.access_token import ACCESS_TOKEN_TYP, GRANT_ID_CLAIM, SESSION_ID_CLAIM
 from idp.oauth.authorization import STANDARD_SCOPES
 from idp.oauth.bearer import StandingStore, token_standing, verify_access_token
-from idp.oauth.errors import InvalidGrant, InvalidRequest, InvalidScope
+from idp.oauth.errors import InvalidRequest, InvalidScope
 from idp.oauth.id_token import InvalidIdToken, check_id_token, id_token_client
 from idp.oauth.scopes import parse_scope
 from idp.store.base import ClientRecord
@@ -107,21 +106,21 @@ def _act(claims: Mapping[str, Any]) -> Mapping[str, Any] | None:
 async def presented_token(
     token: str, token_type: str, check: TokenCheck, label: str
 ) -> PresentedToken:
-    """The subject or actor token ``token`` if it is ours and in standing; invalid_grant else.
+    """The subject or actor token ``token`` if it is ours and in standing; invalid_request else.
 
     ``label`` names it in the error ("subject token", "actor token").
     """
     if len(token) > MAX_PRESENTED_TOKEN_LENGTH or token.count(".") != 2:
-        raise InvalidGrant(f"the {label} is invalid")
+        raise InvalidRequest(f"the {label} is invalid")
     try:
         header, claims = check.ring.verify(token)
     except InvalidSignature:
-        raise InvalidGrant(f"the {label} is not signed by this server") from None
+        raise InvalidRequest(f"the {label} is not signed by this server") from None
     is_access_token = header.get("typ") == ACCESS_TOKEN_TYP
     if token_type == ACCESS_TOKEN_TYPE and not is_access_token:
-        raise InvalidGrant(f"the {label} is not an access token of this server")
+        raise InvalidRequest(f"the {label} is not an access token of this server")
     if token_type == ID_TOKEN_TYPE and is_access_token:
-        raise InvalidGrant(f"the {label} is not an ID token of this server")
+        raise InvalidRequest(f"the {label} is not an ID token of this server")
     if is_access_token:
         return await _access_token(token, check, label)
     return await _id_token(header, claims, check, label)
@@ -136,13 +135,13 @@ async def _access_token(token: str, check: TokenCheck, label: str) -> PresentedT
             token, check.ring.verification, issuer=check.issuer, audience=None, now=now
         )
     except VerificationError:
-        raise InvalidGrant(f"the {label} is invalid or expired") from None
+        raise InvalidRequest(f"the {label} is invalid or expired") from None
     if verified.expires_at <= now:
-        raise InvalidGrant(f"the {label} has expired")
+        raise InvalidRequest(f"the {label} has expired")
     try:
         await token_standing(verified, check.store)
     except VerificationError:
-        raise InvalidGrant(f"the {label} has been revoked") from None
+        raise InvalidRequest(f"the {label} has been revoked") from None
     claims = verified.claims
     return PresentedToken(
         subject=verified.subject,
@@ -166,10 +165,10 @@ async def _id_token(
     try:
         check_id_token(header, claims, check.issuer)
     except InvalidIdToken:
-        raise InvalidGrant(f"the {label} is not an ID token of this server") from None
+        raise InvalidRequest(f"the {label} is not an ID token of this server") from None
     expires_at = _number(claims, "exp")
     if expires_at is None or expires_at <= check.clock():
-        raise InvalidGrant(f"the {label} has expired")
+        raise InvalidRequest(f"the {label} has expired")
     subject = str(claims["sub"])
     client_id = id_token_client(claims) or ""
     sid = _string(claims, "sid")
@@ -181,10 +180,10 @@ async def _id_token(
         user_id=subject,
         issued_at=_number(claims, "iat") or 0.0,
     ):
-        raise InvalidGrant(f"the {label} has been revoked")
+        raise InvalidRequest(f"the {label} has been revoked")
     user = await store.get_user(subject)
     if user is None or user.disabled:
-        raise InvalidGrant(f"the {label}'s user cannot sign in")
+        raise InvalidRequest(f"the {label}'s user cannot sign in")
     return PresentedToken(
         subject=subject,
         client_id=client_id,
@@ -201,10 +200,10 @@ def check_subject(subject: PresentedToken, client: ClientRecord) -> None:
     """The subject token names a person, and was issued to a client whose tokens ``client``
     may exchange (its ``token_exchange_subject_clients``; empty: any client)."""
     if subject.subject == subject.client_id:
-        raise InvalidGrant("the subject token names a client, not a person")
+        raise InvalidRequest("the subject token names a client, not a person")
     allowed = client.token_exchange_subject_clients
     if allowed and subject.client_id not in allowed:
-        raise InvalidGrant("this client may not exchange tokens issued to that client")
+        raise InvalidRequest("this client may not exchange tokens issued to that client")
 
 
 def delegation_act(

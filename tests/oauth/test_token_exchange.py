@@ -273,7 +273,13 @@ def test_ending_the_subjects_grant_ends_exchanged_tokens(parties: Parties, how: 
     assert introspect(world, parties.orders, exchanged) == {"active": False}
     assert introspect(world, parties.orders, delegated) == {"active": False}
     refused = exchange(world, parties.orders, parties.user_token)
-    assert_oauth_error(refused, 400, "invalid_grant")
+    assert_refused(refused, "revoked")
+
+
+def assert_refused(response: httpx.Response, reason: str) -> None:
+    """A subject or actor token refused (RFC 8693 section 2.2.2: invalid_request), saying why."""
+    assert_oauth_error(response, 400, "invalid_request")
+    assert reason in response.json()["error_description"], response.json()
 
 
 def test_expired_foreign_and_garbage_subject_tokens_are_refused(parties: Parties) -> None:
@@ -285,16 +291,16 @@ def test_expired_foreign_and_garbage_subject_tokens_are_refused(parties: Parties
     )
     not_ours = sign_as_provider(world, {**subject, "iss": "https://other.example"}, "at+jwt")
     for token in (foreign, not_ours, "garbage", "a.b.c", "x" * 9000):
-        assert_oauth_error(exchange(world, parties.orders, token), 400, "invalid_grant")
+        assert_refused(exchange(world, parties.orders, token), "subject token")
     world.clock.advance(world.server.settings.access_token_ttl + 1)
     expired = exchange(world, parties.orders, parties.user_token)
-    assert_oauth_error(expired, 400, "invalid_grant")
+    assert_refused(expired, "expired")
 
 
 def test_a_clients_own_token_is_no_subject(parties: Parties) -> None:
     world = parties.world
     machine = own_token(world, parties.orders)
-    assert_oauth_error(exchange(world, parties.orders, machine), 400, "invalid_grant")
+    assert_refused(exchange(world, parties.orders, machine), "names a client")
 
 
 def test_bad_parameters_are_invalid_request(parties: Parties) -> None:
@@ -318,7 +324,7 @@ def test_bad_parameters_are_invalid_request(parties: Parties) -> None:
     asked = exchange(world, parties.orders, token, requested_token_type=ACCESS)
     assert ok(asked)["issued_token_type"] == ACCESS
     # A token of one kind presented as the other is refused.
-    assert_oauth_error(exchange(world, parties.orders, token, ID_TOKEN), 400, "invalid_grant")
+    assert_refused(exchange(world, parties.orders, token, ID_TOKEN), "not an ID token")
 
 
 def test_a_client_without_the_grant_is_unauthorized(parties: Parties) -> None:
@@ -330,7 +336,7 @@ def test_a_client_without_the_grant_is_unauthorized(parties: Parties) -> None:
 def test_the_subject_client_limit(parties: Parties) -> None:
     world = parties.world
     refused = exchange(world, parties.billing, parties.user_token)
-    assert_oauth_error(refused, 400, "invalid_grant")
+    assert_refused(refused, "may not exchange tokens issued to that client")
     via_orders = ok(exchange(world, parties.orders, parties.user_token))["access_token"]
     assert ok(exchange(world, parties.billing, via_orders))["access_token"]
 
@@ -348,12 +354,13 @@ def test_an_id_token_subject(parties: Parties) -> None:
         assert claims["sub"] == world.user_id
         assert claims["sid"] == claims_of(id_token)["sid"]
         assert body["scope"] == "openid read write"
-    assert_oauth_error(exchange(world, parties.orders, id_token, ACCESS), 400, "invalid_grant")
+    assert_refused(exchange(world, parties.orders, id_token, ACCESS), "not an access token")
     # The web client is not orders: billing refuses its tokens.
-    assert_oauth_error(exchange(world, parties.billing, id_token, ID_TOKEN), 400, "invalid_grant")
+    billing = exchange(world, parties.billing, id_token, ID_TOKEN)
+    assert_refused(billing, "may not exchange tokens issued to that client")
     world.clock.advance(world.server.settings.id_token_ttl + 1)
     expired = exchange(world, parties.orders, id_token, ID_TOKEN)
-    assert_oauth_error(expired, 400, "invalid_grant")
+    assert_refused(expired, "expired")
 
 
 def test_a_token_exchanged_from_an_id_token_ends_with_its_session(parties: Parties) -> None:
@@ -372,7 +379,7 @@ def test_a_token_exchanged_from_an_id_token_ends_with_its_session(parties: Parti
     )
     assert introspect(world, parties.orders, exchanged) == {"active": False}
     refused = exchange(world, parties.orders, id_token, ID_TOKEN)
-    assert_oauth_error(refused, 400, "invalid_grant")
+    assert_refused(refused, "revoked")
 
 
 def test_a_dpop_proof_binds_the_exchanged_token(parties: Parties) -> None:
