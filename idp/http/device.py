@@ -122,7 +122,7 @@ async def device_code(request: Request) -> Response:
     session, user = current
     if form.document.get("sid") != session.sid:
         raise FormRejected(FORGED_FORM, 403)
-    asked = await find_device_request(found, session, typed, _address(request))
+    asked = await find_device_request(found, session, user, typed, _address(request))
     if isinstance(asked, DeviceRefused):
         return refused_form(request, found, session, user, typed, asked)
     return confirm_page(request, found, session, user, asked)

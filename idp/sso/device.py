@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from idp.oauth.device import normalise_user_code, user_code_hash
 from idp.sso.login import throttled_message
 from idp.sso.outcomes import SignInServices
-from idp.sso.security import consent_granted
+from idp.sso.security import (
+    Attempt,
+    attempt_throttled,
+    consent_granted,
+    device_decided,
+    user_code_refused,
+)
 from idp.sso.text import N_
 from idp.sso.throttle import record_user_code_success, reserve_user_code_attempt
 from idp.store.base import ClientRecord, DeviceApproval, DeviceCodeRecord, SessionRecord, UserRecord
@@ -47,20 +53,33 @@ class DeviceRefused:
 
 
 async def find_device_request(
-    services: SignInServices, session: SessionRecord, typed: str, client_address: str
+    services: SignInServices,
+    session: SessionRecord,
+    user: UserRecord,
+    typed: str,
+    client_address: str,
 ) -> DeviceFound | DeviceRefused:
-    """The pending device request whose user code was typed, counted by the throttle."""
+    """The pending device request whose user code was typed, counted by the throttle; a
+    wrong code is a ``device.user_code`` security event, a throttled one ``signin.throttled``
+    (step ``user_code``)."""
     who = {"ip": client_address, "sid": session.sid}
     verdict = await reserve_user_code_attempt(
         services.store, services.settings, services.clock, **who
     )
     if not verdict.allowed:
+        seen = Attempt("device", client_address)
+        await attempt_throttled(
+            services.events, services.store, seen, verdict=verdict, step="user_code", user=user
+        )
         return DeviceRefused(throttled_message(verdict.delay), max(1, math.ceil(verdict.delay)))
     normalised = normalise_user_code(typed)
-    if normalised is None:
-        return DeviceRefused(WRONG_CODE)
-    device = await services.store.find_device_code(user_code_hash(normalised), services.clock())
+    device = (
+        await services.store.find_device_code(user_code_hash(normalised), services.clock())
+        if normalised is not None
+        else None
+    )
     if device is None:
+        await services.events.record(user_code_refused(user, client_address))
         return DeviceRefused(WRONG_CODE)
     await record_user_code_success(services.store, services.settings, services.clock, **who)
     client = await services.store.get_client(device.client_id)
@@ -90,8 +109,9 @@ async def decide_device_request(
 ) -> DeviceRefused | None:
     """Write the person's decision on a pending device request, once (section 3.3).
 
-    An approval remembers the scopes as a consent (``consent.grant``) and the client as one
-    that received tokens through the session (for back-channel logout). DeviceRefused when
+    The decision is a ``device.approve`` or ``device.deny`` security event. An approval
+    remembers the scopes as a consent (``consent.grant``) and the client as one that received
+    tokens through the session (for back-channel logout). DeviceRefused when
     the request is gone, already answered, or the client now needs more than this sign-in.
     """
     client = await services.store.get_client(client_id)
@@ -111,6 +131,9 @@ async def decide_device_request(
     )
     if not await services.store.decide_device_code(device_id, decision):
         return DeviceRefused(DEVICE_GONE)
+    await services.events.record(
+        device_decided(user, client_id, scope, client_address, approved=approve)
+    )
     if approve:
         await services.store.save_consent(user.id, client_id, scope, now)
         await services.events.record(consent_granted(user, client_id, scope, client_address))

@@ -24,6 +24,9 @@ THROTTLED = "signin.throttled"
 LOCKED = "account.locked"
 CONSENT_GRANT = "consent.grant"
 CONSENT_REVOKE = "consent.revoke"
+DEVICE_APPROVE = "device.approve"
+DEVICE_DENY = "device.deny"
+DEVICE_USER_CODE = "device.user_code"
 
 
 async def named(store: Store, username: str) -> tuple[str, str | None]:
@@ -57,7 +60,8 @@ async def attempt_throttled(
     user: UserRecord | None = None,
 ) -> None:
     """Report an attempt the throttle refused before anything was checked (counted per
-    address and minute). ``step`` is ``password``, ``second_factor`` or ``passkey``."""
+    address and minute). ``step`` is ``password``, ``second_factor``, ``passkey`` or
+    ``user_code`` (the device verification page)."""
     actor: str = ANONYMOUS
     subject: str | None = None
     if user is not None:
@@ -142,4 +146,23 @@ def consent_revoked(
         address,
         {"by": by},
         target=client_id,
+    )
+
+
+def device_decided(
+    user: UserRecord, client_id: str, scope: Sequence[str], address: str, *, approved: bool
+) -> SecurityEvent:
+    """The event of a person allowing (``device.approve``) or denying (``device.deny``) a
+    device's request on the verification page (RFC 8628 section 3.3)."""
+    action = DEVICE_APPROVE if approved else DEVICE_DENY
+    detail = {"scope": " ".join(scope)}
+    return SecurityEvent(action, "success", user.username, user.id, client_id, address, detail)
+
+
+def user_code_refused(user: UserRecord, address: str) -> SecurityEvent:
+    """The event of a wrong user code typed on the verification page (``device.user_code``),
+    counted per address and minute, since a stream of them is someone guessing codes
+    (RFC 8628 section 5.1)."""
+    return SecurityEvent(
+        DEVICE_USER_CODE, "failure", user.username, user.id, None, address, {}, True
     )

@@ -18,6 +18,7 @@ from idp.oauth.device import (
     user_code_hash,
 )
 from idp.store.base import DeviceCodeRecord, Store
+from tests.support.admin_api import audit
 from tests.support.cli import Idp
 from tests.support.server import register_client, with_store
 from tests.support.sso import PASSWORD, WEB_CB, World, hidden_inputs, verify_jwt
@@ -110,6 +111,19 @@ def frozen(world: World) -> World:
     return world
 
 
+DEVICE_SCOPE = "openid profile offline_access"
+
+
+def device_events(world: World) -> list[tuple[str, str, str, str | None, str, str]]:
+    """The verification page's decisions in the audit trail: action, outcome, actor,
+    subject, client and scope."""
+    return [
+        (r.action, r.outcome, r.actor, r.subject, r.detail["client"], r.detail["scope"])
+        for r in audit(world.server)
+        if r.action in ("device.approve", "device.deny")
+    ]
+
+
 def test_device_authorization_answers_the_codes_and_keeps_only_hashes(frozen: World) -> None:
     world = frozen
     client_id = device_client(world)
@@ -154,6 +168,8 @@ def test_approved_device_gets_tokens_once(frozen: World) -> None:
     done = decide(world, codes["user_code"].lower().replace("-", ""))
     assert done.status_code == 200, done.text
     assert "Device connected" in done.text
+    decided = ("device.approve", "success", "alice", world.user_id, client_id, DEVICE_SCOPE)
+    assert device_events(world) == [decided]
 
     world.clock.advance(6)
     tokens = poll(world, client_id, codes["device_code"])
@@ -219,6 +235,8 @@ def test_denied_device_is_access_denied(frozen: World) -> None:
     done = decide(world, codes["user_code"], "deny")
     assert done.status_code == 200, done.text
     assert "Device not connected" in done.text
+    decided = ("device.deny", "success", "alice", world.user_id, client_id, DEVICE_SCOPE)
+    assert device_events(world) == [decided]
     world.clock.advance(6)
     assert error_of(poll(world, client_id, codes["device_code"])) == "access_denied"
 
@@ -254,6 +272,15 @@ def test_wrong_user_codes_are_counted_and_throttled(frozen: World) -> None:
             assert WRONG_CODE in refused.text
         throttled = enter_code(browser, codes["user_code"])
         assert throttled.status_code == 429, throttled.text
+        rows = {row.action: row for row in audit(world.server)}
+        guessed = rows["device.user_code"]
+        assert (guessed.outcome, guessed.count, guessed.subject) == (
+            "failure",
+            allowance,
+            world.user_id,
+        )
+        refused = rows["signin.throttled"]
+        assert (refused.detail["step"], refused.detail["purpose"]) == ("user_code", "device")
         assert int(throttled.headers["retry-after"]) >= 1
         assert "Try again in" in throttled.text
         world.clock.advance(int(throttled.headers["retry-after"]) + 1)
