@@ -11,7 +11,7 @@ from idp.oauth.errors import InvalidRequest
 from idp.oauth.grants.base import TokenRequest
 
 FORM_TYPE = "application/x-www-form-urlencoded"
-MULTI_VALUED = frozenset({"resource"})
+MULTI_VALUED = frozenset({"resource", "audience"})
 MAX_FIELDS = 64
 
 
@@ -19,8 +19,8 @@ def parse_form(body: bytes, multi_valued: frozenset[str] = MULTI_VALUED) -> Toke
     """Parse a form body: empty values count as omitted, repeats are refused.
 
     RFC 6749 section 3.1: parameters sent without a value are treated as omitted, and
-    request parameters must not be included more than once. ``resource`` (RFC 8707) may
-    repeat.
+    request parameters must not be included more than once. ``resource`` (RFC 8707) and
+    ``audience`` (RFC 8693 section 2.1) may repeat.
     """
     try:
         pairs = parse_qsl(
@@ -34,19 +34,23 @@ def parse_form(body: bytes, multi_valued: frozenset[str] = MULTI_VALUED) -> Toke
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the request body is not a valid UTF-8 form") from None
     params: dict[str, str] = {}
-    resources: list[str] = []
+    repeated: dict[str, list[str]] = {"resource": [], "audience": []}
     for name, value in pairs:
         if "\x00" in name or "\x00" in value:
             raise InvalidRequest("parameters must not contain NUL characters")
         if value == "":
             continue
         if name in multi_valued:
-            resources.append(value)
+            repeated.setdefault(name, []).append(value)
         elif name in params:
             raise InvalidRequest(f"parameter {name!r} is repeated")
         else:
             params[name] = value
-    return TokenRequest(params=params, resources=tuple(resources))
+    return TokenRequest(
+        params=params,
+        resources=tuple(repeated["resource"]),
+        audiences=tuple(repeated["audience"]),
+    )
 
 
 def check_form_type(content_type: str | None) -> None:

@@ -164,7 +164,18 @@ def test_audience_and_resource_pick_among_the_clients_audiences(parties: Parties
         exchange(world, parties.orders, parties.user_token, resource=[ORDERS_API, BILLING_API])
     )
     assert claims_of(by_resource["access_token"])["aud"] == [ORDERS_API, BILLING_API]
-    for target in ({"audience": ELSEWHERE}, {"resource": ELSEWHERE}, {"audience": FRONT_API}):
+    both = [BILLING_API, ORDERS_API]
+    by_audiences = ok(exchange(world, parties.orders, parties.user_token, audience=both))
+    assert claims_of(by_audiences["access_token"])["aud"] == both
+    mixed = {"audience": BILLING_API, "resource": [BILLING_API, ORDERS_API]}
+    by_both = ok(exchange(world, parties.orders, parties.user_token, **mixed))
+    assert claims_of(by_both["access_token"])["aud"] == both
+    for target in (
+        {"audience": ELSEWHERE},
+        {"resource": ELSEWHERE},
+        {"audience": FRONT_API},
+        {"audience": [BILLING_API, ELSEWHERE]},
+    ):
         refused = exchange(world, parties.orders, parties.user_token, **target)
         assert_oauth_error(refused, 400, "invalid_target")
 

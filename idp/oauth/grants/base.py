@@ -17,10 +17,12 @@ from idp.store.security_events import SecurityEventSink
 
 @dataclass(frozen=True)
 class TokenRequest:
-    """A parsed token request: single-valued parameters, plus every ``resource`` given."""
+    """A parsed token request: single-valued parameters, plus every ``resource`` (RFC 8707)
+    and every ``audience`` (RFC 8693 section 2.1) given."""
 
     params: Mapping[str, str]
     resources: Sequence[str] = ()
+    audiences: Sequence[str] = ()
 
     def get(self, name: str) -> str | None:
         return self.params.get(name)

@@ -38,13 +38,12 @@ from idp.store.security_events import SecurityEvent
 
 
 def requested_targets(request: TokenRequest) -> list[str]:
-    """The ``audience`` and every ``resource`` asked for (RFC 8693 section 2.1, RFC 8707):
+    """Every ``audience`` and every ``resource`` asked for (RFC 8693 section 2.1, RFC 8707):
     both name where the token is meant to be used, so both are held to the client's
     registered audiences."""
     for resource in request.resources:
         check_resource_form(resource)
-    audience = request.get("audience")
-    return [*([audience] if audience else []), *request.resources]
+    return [*request.audiences, *request.resources]
 
 
 async def actor_of(request: TokenRequest, check: TokenCheck) -> PresentedToken | None:
