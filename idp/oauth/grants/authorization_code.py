@@ -16,6 +16,7 @@ from idp.oauth.grants.base import (
     GrantContext,
     TokenRequest,
     TokenResponse,
+    check_dpop_key,
     check_grant_allowed,
     issue_access_token,
     required_param,
@@ -110,17 +111,6 @@ def check_binding(
     verify_code_verifier(code.code_challenge, request.get("code_verifier"))
 
 
-def check_dpop_binding(code: AuthorizationCodeRecord, dpop_jkt: str | None) -> None:
-    """A code bound to a DPoP key at authorization (``dpop_jkt``, RFC 9449 section 10) is
-    redeemed only with a proof of that key; an unbound code needs none."""
-    if code.dpop_jkt is None:
-        return
-    if dpop_jkt is None:
-        raise InvalidGrant("the authorization code is bound to a DPoP key: a proof is required")
-    if dpop_jkt != code.dpop_jkt:
-        raise InvalidGrant("the DPoP proof is not of the key the authorization code is bound to")
-
-
 async def check_session_live(context: GrantContext, code: AuthorizationCodeRecord) -> None:
     """A session-bound code whose session ended before it was redeemed is refused.
 
@@ -155,7 +145,7 @@ class AuthorizationCodeGrant:
             raise InvalidGrant("the authorization code has already been used")
         record = redemption.code
         check_binding(record, client, request, now)
-        check_dpop_binding(record, context.dpop_jkt)
+        check_dpop_key(record.dpop_jkt, context.dpop_jkt, "the authorization code")
         await check_session_live(context, record)
         user = await context.store.get_user(record.user_id)
         if user is None or user.disabled:

@@ -10,7 +10,7 @@ from idp.clock import Clock
 from idp.config import Settings
 from idp.keyring.ring import KeyRing
 from idp.oauth.access_token import ACCESS_TOKEN_TYP, access_token_claims
-from idp.oauth.errors import InvalidRequest, UnauthorizedClient
+from idp.oauth.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from idp.store.base import ClientRecord, GrantStore
 from idp.store.security_events import SecurityEventSink
 
@@ -132,3 +132,15 @@ def issue_access_token(
     if context.dpop_jkt is not None:
         claims["cnf"] = {"jkt": context.dpop_jkt}
     return context.ring.sign(client.access_token_alg, claims, ACCESS_TOKEN_TYP, now)
+
+
+def check_dpop_key(bound_jkt: str | None, presented_jkt: str | None, what: str) -> None:
+    """A grant bound to a DPoP key (``bound_jkt``) is used only with a proof of that key
+    (RFC 9449 sections 5 and 10); an unbound one needs none. ``what`` names the grant
+    ("the authorization code", "the refresh token") in the error."""
+    if bound_jkt is None:
+        return
+    if presented_jkt is None:
+        raise InvalidGrant(f"{what} is bound to a DPoP key: a DPoP proof is required")
+    if presented_jkt != bound_jkt:
+        raise InvalidGrant(f"the DPoP proof is not of the key {what} is bound to")

@@ -19,6 +19,7 @@ from idp.oauth.grants.base import (
     GrantContext,
     TokenRequest,
     TokenResponse,
+    check_dpop_key,
     check_grant_allowed,
     issue_access_token,
     required_param,
@@ -26,7 +27,7 @@ from idp.oauth.grants.base import (
 from idp.oauth.refresh_tokens import RefreshTokenRefused, find_refresh_token, redeem_refresh_token
 from idp.oauth.resources import granted_audiences
 from idp.oauth.scopes import parse_scope
-from idp.store.base import ClientRecord, RefreshTokenRecord, RotationOutcome
+from idp.store.base import ClientRecord, RotationOutcome
 from idp.store.security_events import SecurityEvent
 
 log = logging.getLogger("idp.oauth.refresh_token")
@@ -67,17 +68,6 @@ async def report_reuse(context: GrantContext, client: ClientRecord, presented: s
     await context.events.record(event)
 
 
-def check_dpop_binding(record: RefreshTokenRecord, dpop_jkt: str | None) -> None:
-    """A refresh token bound to a DPoP key is used only with a proof of that key (RFC 9449
-    section 5); unbound tokens (every confidential client's) need none."""
-    if record.dpop_jkt is None:
-        return
-    if dpop_jkt is None:
-        raise InvalidGrant("the refresh token is bound to a DPoP key: a DPoP proof is required")
-    if dpop_jkt != record.dpop_jkt:
-        raise InvalidGrant("the DPoP proof is not of the key the refresh token is bound to")
-
-
 class RefreshTokenGrant:
     """Rotate a refresh token and issue an RFC 9068 access token whose subject is the user."""
 
@@ -100,7 +90,7 @@ class RefreshTokenGrant:
                 if requested_scope is not None:
                     narrowed_scope(requested_scope, current.scope)
                 granted_audiences(request.resources, current.resources, client, issuer)
-                check_dpop_binding(current, context.dpop_jkt)
+                check_dpop_key(current.dpop_jkt, context.dpop_jkt, "the refresh token")
         try:
             redeemed = await redeem_refresh_token(
                 context.store,
