@@ -25,6 +25,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from idp.oauth.client_jwt import LEEWAY, checked_expiry, signing_header
 from idp.oauth.client_keys import ASSERTION_ALGS, ClientKeySets
 from idp.oauth.client_secret_jwt import (
     CLIENT_SECRET_JWT,
@@ -41,8 +42,6 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 PRIVATE_KEY_JWT = "private_key_jwt"
 ASSERTION_METHODS = (PRIVATE_KEY_JWT, CLIENT_SECRET_JWT)
 MAX_ASSERTION_BYTES = 8192
-MAX_LIFETIME = 3600
-LEEWAY = 30
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ async def _verify_with_key(
     client: ClientRecord, header: dict[str, Any], parts: Parts, check: AssertionCheck
 ) -> None:
     """private_key_jwt: the JWS verifies under the registered key it names."""
-    alg, kid = _header(header, ASSERTION_ALGS)
+    alg, kid = signing_header(header, ASSERTION_ALGS)
     key = await check.keys.key(client, kid, alg)
     key.verify(parts.signing_input, parts.signature)
 
@@ -108,7 +107,7 @@ def _verify_with_secret(
     client: ClientRecord, header: dict[str, Any], parts: Parts, check: AssertionCheck
 ) -> None:
     """client_secret_jwt: the JWS is the HS256 MAC keyed with the client's sealed secret."""
-    _header(header, HMAC_ALGS)
+    signing_header(header, HMAC_ALGS)
     secret = open_client_secret(client, check.key_encryption_key)
     if secret is None or not hs256_matches(secret, parts.signing_input, parts.signature):
         raise InvalidClient()
@@ -129,18 +128,6 @@ def jti_hash(client_id: str, jti: str) -> bytes:
     return hashlib.sha256(json.dumps([client_id, jti]).encode()).digest()
 
 
-def _header(header: dict[str, Any], algs: Collection[str]) -> tuple[str, str | None]:
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in algs:
-        raise InvalidClient()
-    if "crit" in header or any(name in header for name in ("jku", "x5u", "jwk", "x5c")):
-        raise InvalidClient()
-    kid = header.get("kid")
-    if kid is not None and not isinstance(kid, str):
-        raise InvalidClient()
-    return alg, kid
-
-
 def _claims(claims: dict[str, Any], client_id: str, check: AssertionCheck) -> tuple[str, float]:
     """The jti and expiry of claims that pass RFC 7523 section 3."""
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
@@ -149,23 +136,11 @@ def _claims(claims: dict[str, Any], client_id: str, check: AssertionCheck) -> tu
     audiences = audience if isinstance(audience, list) else [audience]
     if not any(isinstance(a, str) and a in check.audiences for a in audiences):
         raise InvalidClient()
-    exp = _time(claims.get("exp"))
-    if exp is None or exp + LEEWAY <= check.now:
-        raise InvalidClient()
-    iat = _time(claims.get("iat"))
-    start = check.now if iat is None else min(iat, check.now)
-    if exp - start > MAX_LIFETIME:
-        raise InvalidClient()
-    if "nbf" in claims:
-        nbf = _time(claims["nbf"])
-        if nbf is None or nbf - LEEWAY > check.now:
-            raise InvalidClient()
+    try:
+        exp = checked_expiry(claims, check.now)
+    except InvalidToken:
+        raise InvalidClient() from None
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise InvalidClient()
     return jti, exp + LEEWAY
-
-
-def _time(value: Any) -> float | None:
-    """A NumericDate (RFC 7519 section 2): a JSON number, not a boolean or a string."""
-    return float(value) if type(value) in (int, float) else None

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from idp.oauth.client_jwt import checked_expiry, signing_header
 from idp.oauth.client_keys import ASSERTION_ALGS, ClientKeySets
 from idp.oauth.errors import InvalidClient, InvalidRequestObject
 from idp.store.base import ClientRecord
@@ -29,8 +30,6 @@ from idp.verify.errors import InvalidToken
 
 REQUEST_OBJECT_ALGS = ASSERTION_ALGS
 MAX_REQUEST_OBJECT_BYTES = 16384
-MAX_LIFETIME = 3600
-LEEWAY = 30
 JWT_CLAIMS = frozenset({"iss", "aud", "exp", "iat", "nbf", "jti", "sub"})
 """Claims that describe the JWT itself, not the authorization request."""
 
@@ -52,7 +51,7 @@ async def request_object_params(
         parts = split_compact(request_object, MAX_REQUEST_OBJECT_BYTES)
         header = json_object(parts.encoded_header, "header")
         claims = json_object(parts.encoded_payload, "payload")
-        alg, kid = _header(header)
+        alg, kid = signing_header(header, REQUEST_OBJECT_ALGS)
         key = await keys.key(client, kid, alg)
         key.verify(parts.signing_input, parts.signature)
     except (InvalidToken, InvalidClient):
@@ -61,18 +60,6 @@ async def request_object_params(
         ) from None
     _check_claims(claims, client.client_id, issuer, now)
     return _params(claims, client.client_id)
-
-
-def _header(header: dict[str, Any]) -> tuple[str, str | None]:
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in REQUEST_OBJECT_ALGS:
-        raise InvalidToken("the request object's algorithm is not accepted")
-    if "crit" in header or any(name in header for name in ("jku", "x5u", "jwk", "x5c")):
-        raise InvalidToken("the request object names its own key or critical extensions")
-    kid = header.get("kid")
-    if kid is not None and not isinstance(kid, str):
-        raise InvalidToken("the request object's kid is not a string")
-    return alg, kid
 
 
 def _check_claims(claims: Mapping[str, Any], client_id: str, issuer: str, now: float) -> None:
@@ -84,17 +71,10 @@ def _check_claims(claims: Mapping[str, Any], client_id: str, issuer: str, now: f
     audiences = audience if isinstance(audience, list) else [audience]
     if issuer not in audiences:
         raise InvalidRequestObject("the request object's aud is not this issuer")
-    exp = _time(claims.get("exp"))
-    if exp is None or exp + LEEWAY <= now:
-        raise InvalidRequestObject("the request object has expired or has no exp")
-    iat = _time(claims.get("iat"))
-    start = now if iat is None else min(iat, now)
-    if exp - start > MAX_LIFETIME:
-        raise InvalidRequestObject("the request object lives longer than an hour")
-    if "nbf" in claims:
-        nbf = _time(claims["nbf"])
-        if nbf is None or nbf - LEEWAY > now:
-            raise InvalidRequestObject("the request object is not valid yet")
+    try:
+        checked_expiry(claims, now, "the request object")
+    except InvalidToken as refused:
+        raise InvalidRequestObject(refused.description) from None
     if "request" in claims or "request_uri" in claims:
         raise InvalidRequestObject("a request object cannot hold request or request_uri")
 
@@ -119,8 +99,3 @@ def _params(claims: Mapping[str, Any], client_id: str) -> RequestObjectParams:
         else:
             raise InvalidRequestObject(f"the request object's {name} is not a string")
     return RequestObjectParams(params, resources)
-
-
-def _time(value: Any) -> float | None:
-    """A NumericDate (RFC 7519 section 2): a JSON number, not a boolean or a string."""
-    return float(value) if type(value) in (int, float) else None
