@@ -87,8 +87,8 @@ async def list_initial_access_tokens(
     ctx: AdminContext, include_spent: bool = False
 ) -> list[InitialAccessTokenSummary]:
     """The initial access tokens that can still register a client (not expired, a use left),
-    oldest first; with ``include_spent``, expired and used-up ones too (until housekeeping
-    deletes them). Never a token or its hash."""
+    oldest first; with ``include_spent``, expired and used-up ones too (housekeeping deletes
+    a token once it has expired). Never a token or its hash."""
     return await ctx.store.list_initial_access_tokens(None if include_spent else ctx.clock())
 
 

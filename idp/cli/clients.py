@@ -441,7 +441,7 @@ def _add_registration_token(commands: Commands) -> None:
     listing.add_argument(
         "--all",
         action="store_true",
-        help="also expired and used-up ones (until housekeeping deletes them)",
+        help="also expired and used-up ones (housekeeping deletes expired ones)",
     )
     base.finish(listing, cmd_registration_tokens, writes=False)
     revoke = commands.add_parser(

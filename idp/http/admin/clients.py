@@ -126,7 +126,7 @@ REGISTRATION_TOKEN_QUERY = (
     Field(
         "all",
         BOOLEAN,
-        "true: also expired and used-up tokens (until housekeeping deletes them). Default false.",
+        "true: also expired and used-up tokens (housekeeping deletes expired ones). Default false.",
     ),
 )
 
