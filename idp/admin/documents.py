@@ -19,6 +19,7 @@ from idp.store.base import (
     AuditEntry,
     ClientRecord,
     InitialAccessTokenRecord,
+    InitialAccessTokenSummary,
     KeyRecord,
     UserRecord,
 )
@@ -76,6 +77,17 @@ def initial_access_token_document(record: InitialAccessTokenRecord, token: str) 
         "initial_access_token": token,
         "expires_at": iso_time(record.expires_at),
         "uses": record.uses_left,
+    }
+
+
+def initial_access_token_summary_document(summary: InitialAccessTokenSummary) -> dict[str, Any]:
+    """An initial access token as administrators list it: never the token or its hash;
+    ``uses_left`` null: any number until it expires."""
+    return {
+        "id": summary.id,
+        "created_at": iso_time(summary.created_at),
+        "expires_at": iso_time(summary.expires_at),
+        "uses_left": summary.uses_left,
     }
 
 

@@ -1,5 +1,6 @@
 """Dynamic client registration (RFC 7591) and management (RFC 7592): the operations behind
-/register and /register/{client_id}, and the initial access tokens administrators make.
+/register and /register/{client_id}, and the initial access tokens administrators make, list
+and revoke.
 
 The metadata rules are :mod:`idp.oauth.dynamic_registration`'s. Every change is audited in
 the same transaction, by the actor the adapter names (``registration:<address>``), with
@@ -29,7 +30,12 @@ from idp.oauth.dynamic_registration import (
 )
 from idp.oauth.errors import InvalidRequest
 from idp.oauth.uris import backchannel_rules
-from idp.store.base import ClientRecord, InitialAccessTokenRecord
+from idp.store.base import (
+    ClientRecord,
+    InitialAccessTokenRecord,
+    InitialAccessTokenSummary,
+    NotFound,
+)
 
 MAX_INITIAL_TOKEN_LIFETIME = 365 * 86400
 """The longest an initial access token may live: a year."""
@@ -75,6 +81,24 @@ async def create_initial_access_token(
     )
     await ctx.store.create_initial_access_token(record, audit)
     return record, token
+
+
+async def list_initial_access_tokens(
+    ctx: AdminContext, include_spent: bool = False
+) -> list[InitialAccessTokenSummary]:
+    """The initial access tokens that can still register a client (not expired, a use left),
+    oldest first; with ``include_spent``, expired and used-up ones too (housekeeping deletes
+    a token once it has expired). Never a token or its hash."""
+    return await ctx.store.list_initial_access_tokens(None if include_spent else ctx.clock())
+
+
+async def revoke_initial_access_token(ctx: AdminContext, token_id: str) -> None:
+    """Revoke the initial access token ``token_id``: it registers no client from now on
+    (RFC 7591 section 3 leaves revocation to the server). Clients it registered stay.
+    Audited as ``client.registration_token.revoke`` (target the id); raises NotFound."""
+    audit = ctx.audit("client.registration_token.revoke", token_id)
+    if not await ctx.store.delete_initial_access_token(token_id, audit):
+        raise NotFound(f"no initial access token with id {token_id!r}")
 
 
 async def _check_initial_token(ctx: AdminContext, token: str | None) -> None:

@@ -1,5 +1,7 @@
-"""``idp clients create|list|show|update|delete|rotate-secret|registration-token``: OAuth
-clients, over :mod:`idp.admin.clients` and :mod:`idp.admin.registration`."""
+"""``idp clients create|list|show|update|delete|rotate-secret|registration-token|
+registration-tokens|revoke-registration-token``: OAuth clients and the initial access tokens
+that let applications register themselves, over :mod:`idp.admin.clients` and
+:mod:`idp.admin.registration`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from idp.admin.context import AdminContext
 from idp.admin.documents import (
     client_document,
     initial_access_token_document,
+    initial_access_token_summary_document,
     rotated_secret_document,
 )
 from idp.cli import base
@@ -161,6 +164,33 @@ def cmd_registration_token(args: argparse.Namespace, settings: Settings) -> None
         )
 
     base.emit(base.run(settings, work), args.json, text)
+
+
+TOKEN_COLUMNS: list[base.Column] = [
+    ("ID", lambda d: d["id"]),
+    ("CREATED", lambda d: d["created_at"]),
+    ("EXPIRES", lambda d: d["expires_at"]),
+    ("USES LEFT", lambda d: "any" if d["uses_left"] is None else d["uses_left"]),
+]
+
+
+def cmd_registration_tokens(args: argparse.Namespace, settings: Settings) -> None:
+    found = base.read(settings, lambda ctx: registration.list_initial_access_tokens(ctx, args.all))
+    empty = (
+        "no initial access tokens"
+        if args.all
+        else "no live initial access tokens (--all shows expired and used-up ones)"
+    )
+    base.print_list(args.json, found, initial_access_token_summary_document, TOKEN_COLUMNS, empty)
+
+
+def cmd_revoke_registration_token(args: argparse.Namespace, settings: Settings) -> None:
+    base.run(settings, lambda ctx: registration.revoke_initial_access_token(ctx, args.token_id))
+    base.emit(
+        {"id": args.token_id, "revoked": True},
+        args.json,
+        lambda d: f"revoked initial access token {d['id']} (it registers no more clients)",
+    )
 
 
 def lifetime(text: str) -> int:
@@ -404,3 +434,19 @@ def _add_registration_token(commands: Commands) -> None:
         "--single-use", action="store_true", help="one registration only (as --uses 1)"
     )
     base.finish(token, cmd_registration_token)
+    listing = commands.add_parser(
+        "registration-tokens",
+        help="list the initial access tokens that can still register a client (never the tokens)",
+    )
+    listing.add_argument(
+        "--all",
+        action="store_true",
+        help="also expired and used-up ones (housekeeping deletes expired ones)",
+    )
+    base.finish(listing, cmd_registration_tokens, writes=False)
+    revoke = commands.add_parser(
+        "revoke-registration-token",
+        help="revoke an initial access token: it registers no more clients",
+    )
+    revoke.add_argument("token_id", metavar="ID", help="the token's id, as listed")
+    base.finish(revoke, cmd_revoke_registration_token)

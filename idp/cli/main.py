@@ -21,11 +21,13 @@ from idp.logs import json_line
 from idp.oauth.registration import InvalidClientMetadata
 from idp.store.base import StoreError
 
-# Commands whose one positional is a kid or client id: base64url, so it may start with "-".
+# Commands whose one positional is a kid, client id or other random id: base64url, so it may
+# start with "-".
 _IDENTIFIER_COMMANDS = {
     ("keys", "revoke"),
     ("clients", "show"),
     ("clients", "delete"),
+    ("clients", "revoke-registration-token"),
     ("users", "show"),
     ("users", "delete"),
     ("users", "unlock"),

@@ -117,8 +117,16 @@ def _check_integer(field: Field, value: Any) -> None:
         raise InvalidRequest(f"{field.name} must be a whole number {bounds}")
 
 
+_TRUTH = {"true": True, "false": False}
+
+
 def parse_text(field: Field, text: str) -> Any:
-    """A query parameter's value for ``field`` (a string, or a whole number), checked."""
+    """A query parameter's value for ``field`` (a string, a whole number, or ``true`` or
+    ``false`` as JSON spells them), checked."""
+    if field.kind == BOOLEAN:
+        truth = _TRUTH.get(text)
+        _check(field, truth)
+        return truth
     if field.kind != POSITIVE_INTEGER:
         _check(field, text)
         return text

@@ -30,6 +30,7 @@ from idp.store.records import DeviceCodePoll as DeviceCodePoll
 from idp.store.records import DeviceCodeRecord as DeviceCodeRecord
 from idp.store.records import DeviceCodeStatus as DeviceCodeStatus
 from idp.store.records import InitialAccessTokenRecord as InitialAccessTokenRecord
+from idp.store.records import InitialAccessTokenSummary as InitialAccessTokenSummary
 from idp.store.records import KeyRecord as KeyRecord
 from idp.store.records import KeyRingChange as KeyRingChange
 from idp.store.records import KeyRingMutation as KeyRingMutation
@@ -297,6 +298,17 @@ class InitialAccessTokenStore(Protocol):
     ) -> InitialAccessTokenRecord | None:
         """Count one use of a live token with a use left, atomically (of two parallel uses
         of a token's last use, one gets None); the token as it was, or None."""
+
+    async def list_initial_access_tokens(
+        self, live_at: float | None = None
+    ) -> list[InitialAccessTokenSummary]:
+        """Every initial access token (never its hash), oldest first; with ``live_at``, only
+        those that have not expired by then and have a use left."""
+
+    async def delete_initial_access_token(
+        self, token_id: str, audit: AuditEntry | None = None
+    ) -> bool:
+        """Delete the token with this id, so it registers no more clients; whether it existed."""
 
     async def delete_expired_initial_access_tokens(self, now: float, limit: int) -> int: ...
 

@@ -21,6 +21,7 @@ from idp.store.records import (
     ConsentRecord,
     DeviceCodeRecord,
     InitialAccessTokenRecord,
+    InitialAccessTokenSummary,
     KeyRecord,
     LoginCounter,
     PasskeyRecord,
@@ -134,6 +135,8 @@ PASSKEYS = Table("webauthn_credentials", PasskeyRecord, "credential_id")
 CHALLENGES = Table("webauthn_challenges", WebAuthnChallengeRecord, "id")
 CODES = Table("authorization_codes", AuthorizationCodeRecord, "id")
 INITIAL_ACCESS_TOKENS = Table("initial_access_tokens", InitialAccessTokenRecord, "id")
+INITIAL_ACCESS_TOKEN_SUMMARIES = Table("initial_access_tokens", InitialAccessTokenSummary, "id")
+"""The same rows read without the token hash, for administrators."""
 PUSHED_REQUESTS = Table("pushed_authorization_requests", PushedRequestRecord, "request_uri_hash")
 REFRESH_TOKENS = Table("refresh_tokens", RefreshTokenRecord, "id")
 LOGIN_COUNTERS = Table("login_failures", LoginCounter, "key")

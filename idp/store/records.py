@@ -74,6 +74,17 @@ class InitialAccessTokenRecord:
 
 
 @dataclass(frozen=True)
+class InitialAccessTokenSummary:
+    """What administrators see of an initial access token (RFC 7591 section 3): never its
+    hash. ``uses_left`` None: no limit."""
+
+    id: str
+    created_at: float
+    expires_at: float
+    uses_left: int | None = None
+
+
+@dataclass(frozen=True)
 class PushedRequestRecord:
     """A pushed authorization request (RFC 9126 section 2), validated when it was pushed.
 

@@ -832,7 +832,7 @@ def test_openapi_document_is_valid_and_matches_the_routes(
         if method != "HEAD" and set(route.methods or ()) != set(ANY_METHOD)
     }
     assert described == served
-    assert len(described) == 29
+    assert len(described) == 31
 
     scheme = document["components"]["securitySchemes"]["adminToken"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")

@@ -30,6 +30,8 @@ TWINS: dict[tuple[str, ...], str | tuple[str, ...]] = {
     ("clients", "delete"): "client.delete",
     ("clients", "rotate-secret"): "client.rotate_secret",
     ("clients", "registration-token"): "client.registration_token",
+    ("clients", "registration-tokens"): "client.registration_token.list",
+    ("clients", "revoke-registration-token"): "client.registration_token.revoke",
     ("users", "create"): "user.create",
     ("users", "list"): "user.list",
     ("users", "show"): "user.show",

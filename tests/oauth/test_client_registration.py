@@ -1,6 +1,7 @@
 """Dynamic client registration (RFC 7591) and its management protocol (RFC 7592) over real
-HTTP, on both stores: initial access tokens, open registration of native apps, metadata
-errors, the registration access token, and the per-address rate limit."""
+HTTP, on both stores: initial access tokens (made, listed and revoked through the admin API),
+open registration of native apps, metadata errors, the registration access token, and the
+per-address rate limit."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from idp.admin.context import AdminContext
 from idp.admin.registration import create_initial_access_token
 from idp.config import Settings
-from tests.support.admin_api import audit, bearer, get_token, register_admin
+from tests.support.admin_api import assert_error, audit, bearer, get_token, register_admin
 from tests.support.server import LiveServer, basic, start_server, with_store
 
 MACHINE = {
@@ -299,6 +300,69 @@ def test_clients_made_by_administrators_have_no_registration(server: LiveServer)
         )
     rows = [r for r in audit(server) if r.action == "client.registration_token"]
     assert [r.actor for r in rows] == [f"admin:{admin_id}"]
+
+
+def test_a_revoked_initial_access_token_registers_no_more_clients(server: LiveServer) -> None:
+    admin_id, admin_secret = register_admin(server)
+    with client_for(server) as http:
+        admin = bearer(get_token(http, admin_id, admin_secret))
+        made = http.post("/admin/registration-tokens", json={"uses": 5}, headers=admin).json()
+        first = registered(http, MACHINE, made["initial_access_token"])
+        listed = http.get("/admin/registration-tokens", headers=admin)
+        assert listed.status_code == 200 and listed.headers["cache-control"] == "no-store"
+        assert listed.json() == [
+            {
+                "id": made["id"],
+                "created_at": listed.json()[0]["created_at"],
+                "expires_at": made["expires_at"],
+                "uses_left": 4,
+            }
+        ]
+        revoked = http.delete(f"/admin/registration-tokens/{made['id']}", headers=admin)
+        assert revoked.status_code == 204 and revoked.headers["cache-control"] == "no-store"
+        refused = register(http, {**MACHINE, "client_name": "Second"}, made["initial_access_token"])
+        assert_oauth_error(refused, 401, "invalid_token")
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        # The client it registered before stays, with its own registration.
+        kept = http.get(
+            first["registration_client_uri"], headers=bearer(first["registration_access_token"])
+        )
+        assert kept.status_code == 200 and kept.json()["client_name"] == "Billing"
+        assert http.get("/admin/registration-tokens?all=true", headers=admin).json() == []
+        again = http.delete(f"/admin/registration-tokens/{made['id']}", headers=admin)
+        assert_error(again, 404, "not_found")
+    clients = with_store(server.settings.database_url, lambda s: s.list_clients())
+    assert [c.client_id for c in clients if c.client_id != admin_id] == [first["client_id"]]
+    rows = [r for r in audit(server) if r.action == "client.registration_token.revoke"]
+    assert [(r.actor, r.subject, r.target, r.outcome) for r in rows] == [
+        (f"admin:{admin_id}", admin_id, made["id"], "success"),
+        (f"admin:{admin_id}", admin_id, made["id"], "failure"),
+    ]
+    assert rows[1].detail["status"] == 404
+
+
+def test_the_token_list_shows_spent_tokens_on_request(server: LiveServer) -> None:
+    admin_id, admin_secret = register_admin(server)
+    with client_for(server) as http:
+        admin = bearer(get_token(http, admin_id, admin_secret))
+        spent = http.post("/admin/registration-tokens", json={"uses": 1}, headers=admin).json()
+        live = http.post("/admin/registration-tokens", json={}, headers=admin).json()
+        registered(http, MACHINE, spent["initial_access_token"])
+        default = http.get("/admin/registration-tokens", headers=admin).json()
+        assert [(t["id"], t["uses_left"]) for t in default] == [(live["id"], None)]
+        every = http.get("/admin/registration-tokens?all=true", headers=admin).json()
+        assert [(t["id"], t["uses_left"]) for t in every] == [
+            (spent["id"], 0),
+            (live["id"], None),
+        ]
+        assert http.get("/admin/registration-tokens?all=false", headers=admin).json() == default
+        for query in ("all=yes", "all=1", "every=true", "all=true&all=true"):
+            answer = http.get(f"/admin/registration-tokens?{query}", headers=admin)
+            assert_error(answer, 400, "invalid_request")
+        assert_error(http.get("/admin/registration-tokens"), 401, "invalid_token")
+        anonymous = http.delete(f"/admin/registration-tokens/{live['id']}")
+        assert_error(anonymous, 401, "invalid_token")
+        assert len(http.get("/admin/registration-tokens", headers=admin).json()) == 1
 
 
 def test_registration_requests_are_rate_limited_per_address(limited_server: LiveServer) -> None:

@@ -1,5 +1,5 @@
 """Admin API client endpoints: register, list, show, change, delete, rotate the secret (over
-idp.admin.clients)."""
+idp.admin.clients); make, list and revoke initial access tokens (over idp.admin.registration)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from idp.admin.context import InvalidInput
 from idp.admin.documents import (
     client_document,
     initial_access_token_document,
+    initial_access_token_summary_document,
     rotated_secret_document,
 )
 from idp.config import ConfigError, parse_duration
-from idp.http.admin.routing import AdminCall, answer, no_content
+from idp.http.admin.routing import AdminCall, answer, no_content, read_query
 from idp.http.json_body import (
     BOOLEAN,
     POSITIVE_INTEGER,
@@ -121,6 +122,14 @@ REGISTRATION_TOKEN_FIELDS = (
     ),
 )
 
+REGISTRATION_TOKEN_QUERY = (
+    Field(
+        "all",
+        BOOLEAN,
+        "true: also expired and used-up tokens (housekeeping deletes expired ones). Default false.",
+    ),
+)
+
 
 async def list_clients(call: AdminCall) -> Response:
     """List clients (never a secret)."""
@@ -179,3 +188,16 @@ async def registration_token(call: AdminCall) -> Response:
         call.admin, expires_in, body.get("uses")
     )
     return answer(initial_access_token_document(record, token), 201)
+
+
+async def registration_tokens(call: AdminCall) -> Response:
+    """List initial access tokens that can still register a client (never a token or hash)."""
+    query = read_query(call.request, REGISTRATION_TOKEN_QUERY)
+    found = await registration.list_initial_access_tokens(call.admin, query.get("all", False))
+    return answer([initial_access_token_summary_document(t) for t in found])
+
+
+async def revoke_registration_token(call: AdminCall) -> Response:
+    """Revoke an initial access token: it registers no more clients."""
+    await registration.revoke_initial_access_token(call.admin, call.param("token_id"))
+    return no_content()

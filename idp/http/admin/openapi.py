@@ -22,7 +22,7 @@ _ERROR_DESCRIPTIONS = {
     401: "No bearer token, or one that is malformed, expired, wrongly signed, not ours, "
     "or issued for a user rather than the client itself.",
     403: "A valid token without the idp:admin scope.",
-    404: "No such key, client, user, consent or live session.",
+    404: "No such key, client, user, consent, live session or initial access token.",
     405: "Method not allowed on this path.",
     409: "The name is taken, or the key is already in the ring or already revoked.",
 }
@@ -32,6 +32,7 @@ _PARAMETER_DESCRIPTIONS = {
     "client_id": "The client's id.",
     "user_id": "The user's id.",
     "sid": "The session's public id (the sid its ID tokens carry), as the session list shows.",
+    "token_id": "The initial access token's id, as the token list shows.",
 }
 
 
@@ -181,6 +182,24 @@ def _schemas() -> dict[str, Any]:
             },
             ["id", "initial_access_token", "expires_at", "uses"],
         ),
+        "InitialAccessTokenSummary": _object(
+            {
+                "id": _string("The token's id (in the audit trail)."),
+                "created_at": _string("When it was made.", fmt=time),
+                "expires_at": _string("When it stops working.", fmt=time),
+                "uses_left": {
+                    "type": ["integer", "null"],
+                    "minimum": 0,
+                    "description": "How many more registrations it allows; null: any until "
+                    "it expires.",
+                },
+            },
+            ["id", "created_at", "expires_at", "uses_left"],
+        ),
+        "InitialAccessTokenSummaries": {
+            "type": "array",
+            "items": _ref("InitialAccessTokenSummary"),
+        },
         "User": user,
         "Users": {"type": "array", "items": _ref("User")},
         "Error": error,

@@ -242,7 +242,7 @@ async def _record_failure(
 
 
 def _target(operation_path: str, request: Request) -> str:
-    for name in ("kid", "client_id", "user_id", "sid"):
+    for name in ("kid", "client_id", "user_id", "sid", "token_id"):
         if name in request.path_params:
             return str(request.path_params[name])[:MAX_AUDITED_PATH]
     return operation_path.rsplit("/", 1)[-1] or "admin"
