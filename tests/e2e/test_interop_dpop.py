@@ -9,25 +9,17 @@ its own.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
+from tests.support.openid_client import SCRIPTS, needs_openid_client
 from tests.support.server import LiveServer, free_port, register_client, start_server
 from tests.support.tokens import AUDIENCE
 
-pytestmark = pytest.mark.slow
-
-INTEROP = Path(__file__).resolve().parents[1] / "interop" / "openid-client"
-NODE = shutil.which("node")
-if NODE is None or not (INTEROP / "node_modules" / "openid-client").is_dir():
-    pytest.skip(
-        "node and tests/interop/openid-client/node_modules are needed", allow_module_level=True
-    )
+pytestmark = [pytest.mark.slow, needs_openid_client]
 
 
 @pytest.fixture
@@ -51,10 +43,9 @@ def test_openid_client_gets_and_uses_a_dpop_bound_token(nonce_server: LiveServer
         audiences=[AUDIENCE],
         require_dpop=True,
     )
-    assert NODE is not None
     done = subprocess.run(
-        [NODE, "dpop_client.mjs", nonce_server.url, client_id, secret],
-        cwd=INTEROP,
+        ["node", "dpop_client.mjs", nonce_server.url, client_id, secret],
+        cwd=SCRIPTS,
         capture_output=True,
         text=True,
         timeout=60,

@@ -8,42 +8,23 @@ scripts/test installs the library (tests/interop/openid-client, npm ci from its 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from joserfc.jwk import ECKey
 
 from idp.config import Settings
+from tests.support.openid_client import needs_openid_client, run_step
 from tests.support.server import basic, register_client
 from tests.support.sso import PASSWORD, WEB_CB, World, query_of, submit_login
 from tests.support.tokens import issue
 
-HERE = Path(__file__).resolve().parent / "openid-client"
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or not (HERE / "node_modules" / "openid-client").is_dir(),
-    reason="Node.js or tests/interop/openid-client/node_modules is missing (scripts/test "
-    "installs it)",
-)
+pytestmark = needs_openid_client
 
 
 def openid_client(step: str, **values: Any) -> dict[str, Any]:
     """Run one step of flow.mjs; its JSON answer."""
-    done = subprocess.run(
-        ["node", "flow.mjs"],
-        cwd=HERE,
-        input=json.dumps({"step": step, **values}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    answer: dict[str, Any] = json.loads(done.stdout or "{}")
-    assert done.returncode == 0, (answer, done.stderr)
-    return answer
+    return run_step("flow.mjs", step, **values)
 
 
 def test_openid_client_pushes_its_request_and_redeems_the_code(world: World) -> None:

@@ -8,40 +8,19 @@ scripts/test installs the library (tests/interop/openid-client, npm ci from its 
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from idp.oauth.device import DEVICE_CODE_GRANT
+from tests.support.openid_client import needs_openid_client, run_step
 from tests.support.server import register_client
 from tests.support.sso import PASSWORD, World, hidden_inputs
 
-HERE = Path(__file__).resolve().parent / "openid-client"
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or not (HERE / "node_modules" / "openid-client").is_dir(),
-    reason="Node.js or tests/interop/openid-client/node_modules is missing (scripts/test "
-    "installs it)",
-)
+pytestmark = needs_openid_client
 
 
 def device(step: str, **values: Any) -> dict[str, Any]:
     """Run one step of device_flow.mjs; its JSON answer."""
-    done = subprocess.run(
-        ["node", "device_flow.mjs"],
-        cwd=HERE,
-        input=json.dumps({"step": step, **values}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    answer: dict[str, Any] = json.loads(done.stdout or "{}")
-    assert done.returncode == 0, (answer, done.stderr)
-    return answer
+    return run_step("device_flow.mjs", step, **values)
 
 
 def allow_device(world: World, verification_uri_complete: str) -> None:

@@ -8,11 +8,7 @@ scripts/test installs the library (tests/interop/openid-client, npm ci from its 
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,17 +16,13 @@ import pytest
 from idp.admin.context import AdminContext
 from idp.admin.registration import create_initial_access_token
 from idp.config import Settings, load_settings
+from tests.support.openid_client import needs_openid_client, run_step
 from tests.support.server import with_store
 from tests.support.sso import PASSWORD, World, hidden_inputs, query_of, verify_jwt
 
-HERE = Path(__file__).resolve().parent / "openid-client"
 NATIVE_CB = "http://127.0.0.1:8765/native/cb"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or not (HERE / "node_modules" / "openid-client").is_dir(),
-    reason="Node.js or tests/interop/openid-client/node_modules is missing (scripts/test "
-    "installs it)",
-)
+pytestmark = needs_openid_client
 
 
 @pytest.fixture
@@ -41,17 +33,7 @@ def settings(env: dict[str, str]) -> Settings:
 
 def registration(step: str, **values: Any) -> dict[str, Any]:
     """Run one step of registration.mjs; its JSON answer."""
-    done = subprocess.run(
-        ["node", "registration.mjs"],
-        cwd=HERE,
-        input=json.dumps({"step": step, **values}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    answer: dict[str, Any] = json.loads(done.stdout or "{}")
-    assert done.returncode == 0, (answer, done.stderr)
-    return answer
+    return run_step("registration.mjs", step, **values)
 
 
 def initial_token(settings: Settings) -> str:
