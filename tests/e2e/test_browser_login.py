@@ -9,14 +9,12 @@ the login page's Content-Security-Policy.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from idp.config import Settings
 from tests.support import relying_party
-from tests.support.browser import ARGS, CHROMIUM
+from tests.support.browser import phone_page
 from tests.support.server import register_client
 from tests.support.sso import (
     PASSWORD,
@@ -26,8 +24,6 @@ from tests.support.sso import (
     redeem,
     verify_jwt,
 )
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 @pytest.fixture
@@ -43,7 +39,6 @@ def test_chromium_signs_in_through_the_login_page(
     client_app: tuple[str, list[str]],
     request: pytest.FixtureRequest,
 ) -> None:
-    assert CHROMIUM.exists(), "Debian's chromium package is missing: run scripts/test"
     app_url, reached = client_app
     client_id, _ = register_client(
         settings,
@@ -53,34 +48,20 @@ def test_chromium_signs_in_through_the_login_page(
         grant_types=["authorization_code"],
     )
     authorization = AuthorizeParams(client_id, f"{app_url}/cb")
-    console: list[str] = []
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})
-            page.on("console", lambda message: console.append(message.text))
-            try:
-                page.goto(world.url + authorization.url())
-                assert page.title() == "Sign in"
-                page.fill("input[name=username]", "alice")
-                page.fill("input[name=password]", "wrong password")
-                page.click("button[type=submit]")
-                assert "Incorrect username or password." in page.content()
-                assert page.input_value("input[name=username]") == "alice"
-                page.fill("input[name=password]", PASSWORD)
-                with page.expect_navigation(url=f"{app_url}/cb?**"):
-                    page.click("button[type=submit]")
-                assert page.content().count("signed in") == 1
-                assert page.url.startswith(f"{app_url}/cb?")
-            except Exception:
-                ARTIFACTS.mkdir(exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-                raise
-        finally:
-            browser.close()
+    with phone_page(request.node.name) as (page, console):
+        page.goto(world.url + authorization.url())
+        assert page.title() == "Sign in"
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", "wrong password")
+        page.click("button[type=submit]")
+        assert "Incorrect username or password." in page.content()
+        assert page.input_value("input[name=username]") == "alice"
+        page.fill("input[name=password]", PASSWORD)
+        with page.expect_navigation(url=f"{app_url}/cb?**"):
+            page.click("button[type=submit]")
+        assert page.content().count("signed in") == 1
+        assert page.url.startswith(f"{app_url}/cb?")
 
     callbacks = [path for path in reached if path.startswith("/cb")]
     assert len(callbacks) == 1
