@@ -10,7 +10,10 @@ pinned to core 1, loads four flows per alg (ES256 and RS256 clients):
 - **authorization_code**: ``POST /token`` redeeming a fresh code with its PKCE verifier
   (RFC 6749 section 4.1.3, RFC 7636), answered with an access token, an ID token and a
   refresh token;
-- **refresh_token**: ``POST /token`` rotating a fresh refresh token (RFC 6749 section 6).
+- **refresh_token**: ``POST /token`` rotating a fresh refresh token (RFC 6749 section 6);
+- **token_exchange**: ``POST /token`` exchanging the user's access token for one of the
+  exchanging client (RFC 8693 section 2): the subject token is verified and its standing
+  read from the store, and each exchange writes its ``token.exchange`` audit row.
 
 Codes and refresh tokens are single use, so wrk sends each request a different one, read
 from a file (bench/requests.lua, ``BENCH_BODIES``). The pools are minted just before each
@@ -18,9 +21,11 @@ run through the store API the server itself uses (:func:`idp.oauth.codes.issue_c
 :func:`idp.oauth.refresh_tokens.issue_refresh_token`), for a user made with ``idp users
 create`` and a confidential client made with ``idp clients create``: signing in through
 /authorize and /login costs an argon2id hash per login and could not mint thousands of
-codes within a code's 60 s lifetime. Every round loads the four flows of each alg back to
-back, their order rotating round by round; each flow is reported as the median of its
-per-round ratio to client_credentials.
+codes within a code's 60 s lifetime. A subject token may be exchanged again and again, so
+the token exchange sends one body throughout, made from the web client's own user token
+(the web client is registered for token exchange too). Every round loads the five flows of
+each alg back to back, their order rotating round by round; each flow is reported as the
+median of its per-round ratio to client_credentials.
 
 Run it as ``bench/grants`` (``--help`` for the options, ``--quick`` for a smoke run).
 """
@@ -66,13 +71,16 @@ POOL_MARGIN = 2.0
 POOL_EXTRA = 200
 FIRST_GUESS = 2000.0
 MINT_BATCH = 64
-CC, INTROSPECTION, CODE, REFRESH = (
+CC, INTROSPECTION, CODE, REFRESH, EXCHANGE = (
     "client_credentials",
     "introspection",
     "authorization_code",
     "refresh_token",
+    "token_exchange",
 )
-FLOWS = (CC, INTROSPECTION, CODE, REFRESH)
+FLOWS = (CC, INTROSPECTION, CODE, REFRESH, EXCHANGE)
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 SINGLE_USE = (CODE, REFRESH)
 T = TypeVar("T")
 
@@ -126,6 +134,8 @@ def register(fixture: Fixture) -> tuple[str, dict[str, Client]]:
             "authorization_code",
             "--grant-type",
             "refresh_token",
+            "--grant-type",
+            TOKEN_EXCHANGE,
             "--scope",
             CLIENT_SCOPE,
             "--access-token-alg",
@@ -213,6 +223,27 @@ def refresh_body(token: str) -> str:
     return urlencode({"grant_type": "refresh_token", "refresh_token": token})
 
 
+def exchange_body(subject_token: str) -> str:
+    return urlencode(
+        {
+            "grant_type": TOKEN_EXCHANGE,
+            "subject_token": subject_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+        }
+    )
+
+
+def user_token(setup: Setup, alg: str) -> str:
+    """An access token of the bench user, issued to the alg's web client by a redeemed code."""
+    (code,) = mint_codes(setup, alg, 1)
+    web = setup.web[alg].basic_credentials
+    issued = json.loads(
+        checks.fetch(setup.server.base_url + "/token", web, code_body(code, setup.verifier))
+    )
+    token: str = issued["access_token"]
+    return token
+
+
 def check_flows(setup: Setup) -> None:
     """Each flow answers as it should once, before anything is measured."""
     token_url = setup.server.base_url + "/token"
@@ -229,6 +260,9 @@ def check_flows(setup: Setup) -> None:
         rotated = json.loads(checks.fetch(token_url, web, refresh_body(issued["refresh_token"])))
         if rotated.get("refresh_token") in (None, issued["refresh_token"]):
             raise RuntimeError(f"{alg}: refresh did not rotate the token: {sorted(rotated)}")
+        exchanged = json.loads(checks.fetch(token_url, web, exchange_body(issued["access_token"])))
+        if exchanged.get("issued_token_type") != ACCESS_TOKEN_TYPE:
+            raise RuntimeError(f"{alg}: token exchange answered {sorted(exchanged)}")
 
 
 # -- measuring ----------------------------------------------------------------------------
@@ -275,6 +309,11 @@ def load_for(setup: Setup, pools: Pools, alg: str, flow: str, seconds: int) -> r
             basic=basic, body=introspection.form(access), expect=introspection.ACTIVE
         )
         return rounds.Load(setup.server, "/introspect", request, LOAD_CORES)
+    if flow == EXCHANGE:
+        web = setup.web[alg].basic_credentials
+        body = exchange_body(user_token(setup, alg))
+        exchange = wrk.Request(basic=web, body=body, expect='"issued_token_type"')
+        return rounds.Load(setup.server, "/token", exchange, LOAD_CORES)
     path, _ = pools.write(alg, flow, seconds)
     expect = '"id_token"' if flow == CODE else '"refresh_token"'
     request = wrk.Request(basic=setup.web[alg].basic_credentials, bodies=path, expect=expect)
@@ -372,7 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Measure every store, print the table, write JSON; exit 1 if any run failed."""
     made = rounds.parser(
         "bench/grants",
-        "Introspection, code redemption and refresh rotation against client_credentials.",
+        "Introspection, code redemption, refresh rotation and token exchange against "
+        "client_credentials.",
     )
     options = rounds.options(made, argv, NAME)
     wrk_path = te.get_ready(peer=False)
