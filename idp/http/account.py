@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from idp.http.html import redirect, session_cookie, set_session_cookie
 from idp.http.sealed_forms import FORM_LIFETIME, FormRejected, form_page, open_sealed_form
-from idp.http.services import Services, services
+from idp.http.services import Services, client_address, services
 from idp.sso.account import (
     AccountChangeRefused,
     AccountOverview,
@@ -185,7 +185,7 @@ async def account_login(request: Request) -> Response:
         username=form.fields.get("username", ""),
         password=form.fields.get("password", ""),
         code=form.fields.get("code", ""),
-        client_address=request.client.host if request.client else "",
+        client_address=client_address(request),
         session_cookie=session_cookie(request, found.settings),
     )
     next_path = return_path(form.document.get("next"))
@@ -252,7 +252,7 @@ async def run_change(request: Request, change: Change) -> Response:
     if current is None:
         return redirect("/account")
     session, user = current
-    address = request.client.host if request.client else ""
+    address = client_address(request)
     try:
         done = await change(found, AccountForm(session, user, fields, address))
     except ReauthRequired:

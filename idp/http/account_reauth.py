@@ -20,7 +20,7 @@ from idp.http.account_session import (
     signed_in,
 )
 from idp.http.html import redirect
-from idp.http.services import Services, services
+from idp.http.services import Services, client_address, services
 from idp.sso.factors import has_totp
 from idp.sso.reauth import reauthenticate
 from idp.store.base import SessionRecord, UserRecord
@@ -82,7 +82,7 @@ async def reauth(request: Request) -> Response:
         user,
         password=fields.get("password", ""),
         code=fields.get("code", ""),
-        client_address=request.client.host if request.client else "",
+        client_address=client_address(request),
     )
     if refused is None:
         return redirect(next_path)

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from idp.http.html import session_cookie
 from idp.http.sealed_forms import open_sealed_form
-from idp.http.services import services
+from idp.http.services import client_address, services
 from idp.http.signin_pages import render
 from idp.oauth.authorization import AuthorizationRequest
 from idp.sso.consent import submit_consent
@@ -29,6 +29,6 @@ async def consent(request: Request) -> Response:
         sid=form.document.get("sid"),
         decision=form.fields.get("decision"),
         session_cookie=session_cookie(request, found.settings),
-        client_address=request.client.host if request.client else "",
+        client_address=client_address(request),
     )
     return render(request, found, outcome, ui_locales=pending.ui_locales)

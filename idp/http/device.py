@@ -26,7 +26,7 @@ from idp.http.sealed_forms import (
     form_page,
     open_sealed_form,
 )
-from idp.http.services import Services, services
+from idp.http.services import Services, client_address, services
 from idp.http.signin_pages import described_scopes
 from idp.oauth.device import USER_CODE_LENGTH
 from idp.sso.device import DeviceFound, DeviceRefused, decide_device_request, find_device_request
@@ -37,10 +37,6 @@ DEVICE_FORM = "device"
 DEVICE_DECISION = "device-decision"
 NO_DECISION = N_("Choose Allow or Deny.")
 MAX_TYPED = 4 * USER_CODE_LENGTH
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def sign_in_first(typed: str) -> Response:
@@ -122,7 +118,7 @@ async def device_code(request: Request) -> Response:
     session, user = current
     if form.document.get("sid") != session.sid:
         raise FormRejected(FORGED_FORM, 403)
-    asked = await find_device_request(found, session, user, typed, _address(request))
+    asked = await find_device_request(found, session, user, typed, client_address(request))
     if isinstance(asked, DeviceRefused):
         return refused_form(request, found, session, user, typed, asked)
     return confirm_page(request, found, session, user, asked)
@@ -150,7 +146,7 @@ async def device_decision(request: Request) -> Response:
         approve=decision == "allow",
         client_id=str(document.get("client_id", "")),
         scope=tuple(str(s) for s in document.get("scope", ())),
-        client_address=_address(request),
+        client_address=client_address(request),
     )
     if refused is not None:
         return code_form(request, found, session, user, "", error=refused.message, status=400)

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from idp.http.html import session_cookie
 from idp.http.sealed_forms import open_sealed_form
-from idp.http.services import services
+from idp.http.services import client_address, services
 from idp.http.signin_pages import render
 from idp.oauth.authorization import AuthorizationRequest
 from idp.sso.signin import sign_in
@@ -30,7 +30,7 @@ async def login(request: Request) -> Response:
         pending,
         username=form.fields.get("username", ""),
         password=form.fields.get("password", ""),
-        client_address=request.client.host if request.client else "",
+        client_address=client_address(request),
         session_cookie=session_cookie(request, found.settings),
     )
     return render(request, found, outcome, sealed=form.sealed, ui_locales=pending.ui_locales)

@@ -32,7 +32,7 @@ from idp.http.account import (
 from idp.http.html import session_cookie, submitted_binding
 from idp.http.responses import NO_STORE, error_body, json_response
 from idp.http.sealed_forms import open_sealed_form
-from idp.http.services import Services, services
+from idp.http.services import Services, client_address, services
 from idp.http.signin_pages import render
 from idp.oauth.authorization import AuthorizationRequest
 from idp.sso.account import (
@@ -59,10 +59,6 @@ def _browser(request: Request, found: Services) -> str:
     return submitted_binding(request, found.settings) or ""
 
 
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
 async def login_options(request: Request) -> Response:
     """POST /login/passkey/options: a usernameless authentication ceremony."""
     found = services(request)
@@ -84,7 +80,7 @@ async def login_with_passkey(request: Request) -> Response:
         challenge_id=form.fields.get("challenge", ""),
         credential_json=form.fields.get("credential", ""),
         browser=_browser(request, found),
-        client_address=_client_address(request),
+        client_address=client_address(request),
         session_cookie=session_cookie(request, found.settings),
     )
     return render(request, found, outcome, sealed=form.sealed, ui_locales=pending.ui_locales)
@@ -109,7 +105,7 @@ async def account_login_with_passkey(request: Request) -> Response:
         challenge_id=form.fields.get("challenge", ""),
         credential_json=form.fields.get("credential", ""),
         browser=_browser(request, found),
-        client_address=_client_address(request),
+        client_address=client_address(request),
         session_cookie=session_cookie(request, found.settings),
     )
     next_path = return_path(form.document.get("next"))

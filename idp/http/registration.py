@@ -23,7 +23,7 @@ from idp.admin.registration import (
     replace_registration,
 )
 from idp.http.responses import NO_STORE, json_response
-from idp.http.services import Services, services
+from idp.http.services import Services, client_address, services
 from idp.oauth.dynamic_registration import InvalidToken, client_metadata
 from idp.oauth.errors import InvalidRequest, OAuthError
 from idp.sso.rate_limit import rate_key, take_request
@@ -46,16 +46,12 @@ class TooManyRequests(OAuthError):
         )
 
 
-def _address(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
 async def _limit(request: Request, found: Services) -> None:
     """Count this request against its address's registration rate limit, or refuse it."""
     settings = found.settings
     verdict = await take_request(
         found.store,
-        rate_key("register", _address(request)),
+        rate_key("register", client_address(request)),
         found.clock(),
         settings.registration_rate_limit,
         settings.registration_rate_window,
@@ -102,7 +98,7 @@ def _context(request: Request, found: Services) -> AdminContext:
     return AdminContext(
         found.store,
         found.settings,
-        actor=f"registration:{_address(request)}",
+        actor=f"registration:{client_address(request)}",
         clock=found.clock,
         notifier=found.notifier,
         ring=found.keys,

@@ -19,7 +19,7 @@ from idp.http.passkeys import ceremony_response
 from idp.http.responses import NO_STORE, error_body, json_response
 from idp.http.sealed_forms import FORGED_FORM, FormRejected, SealedForm, open_sealed_form
 from idp.http.second_factor_pages import SECOND_FACTOR_PURPOSE, pending_from
-from idp.http.services import Services, services
+from idp.http.services import Services, client_address, services
 from idp.http.signin_pages import render
 from idp.sso.outcomes import PendingSecondFactor
 from idp.sso.second_factor import (
@@ -50,7 +50,7 @@ async def second_factor(request: Request) -> Response:
         found,
         pending,
         code=form.fields.get("code", ""),
-        client_address=request.client.host if request.client else "",
+        client_address=client_address(request),
         session_cookie=session_cookie(request, found.settings),
     )
     locales = pending.request.ui_locales
@@ -79,7 +79,7 @@ async def second_factor_passkey(request: Request) -> Response:
         challenge_id=form.fields.get("challenge", ""),
         credential_json=form.fields.get("credential", ""),
         browser=binding,
-        client_address=request.client.host if request.client else "",
+        client_address=client_address(request),
         session_cookie=session_cookie(request, found.settings),
     )
     locales = pending.request.ui_locales

@@ -58,3 +58,9 @@ class Services:
 def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the peer, or behind a trusted proxy the hop it forwarded for
+    (:class:`idp.http.middleware.TrustedProxies` sets it on the request); "" when unknown."""
+    return request.client.host if request.client else ""
