@@ -20,16 +20,22 @@ def parse_scope(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tokens))
 
 
-def grant_scope(requested: str | None, allowed: Sequence[str]) -> tuple[str, ...]:
-    """The scope to grant: the request limited to the client's, or all of them when none is asked.
+def grant_scope(
+    requested: str | None,
+    allowed: Sequence[str],
+    refusal: str = "scope not allowed for this client",
+) -> tuple[str, ...]:
+    """The scope to grant: the request limited to ``allowed``, or all of it when none is asked.
 
     RFC 6749 section 3.3 lets the server fall back to a default when ``scope`` is omitted;
-    asking for any scope the client was not registered with is refused with invalid_scope.
+    asking for anything beyond ``allowed`` (the client's registered scopes, a refresh token's
+    original grant (section 6), a subject token's scope (RFC 8693 section 2.1)) is refused
+    with invalid_scope, ``refusal`` saying what was exceeded.
     """
     if requested is None:
         return tuple(allowed)
     asked = parse_scope(requested)
     extra = [s for s in asked if s not in allowed]
     if extra:
-        raise InvalidScope(f"scope not allowed for this client: {' '.join(extra)}")
+        raise InvalidScope(f"{refusal}: {' '.join(extra)}")
     return asked

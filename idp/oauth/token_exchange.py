@@ -19,7 +19,7 @@ Decisions made here (the grant handler in :mod:`idp.oauth.grants.token_exchange`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +28,8 @@ from idp.keyring.ring import InvalidSignature, KeyRing
 from idp.oauth.access_token import ACCESS_TOKEN_TYP, GRANT_ID_CLAIM, SESSION_ID_CLAIM
 from idp.oauth.authorization import STANDARD_SCOPES
 from idp.oauth.bearer import StandingStore, token_standing, verify_access_token
-from idp.oauth.errors import InvalidRequest, InvalidScope
+from idp.oauth.errors import InvalidRequest
 from idp.oauth.id_token import InvalidIdToken, check_id_token, id_token_client
-from idp.oauth.scopes import parse_scope
 from idp.store.base import ClientRecord
 from idp.verify.errors import VerificationError
 
@@ -227,15 +226,3 @@ def scope_ceiling(subject: PresentedToken, client: ClientRecord) -> tuple[str, .
     allowed = set(STANDARD_SCOPES) | set(client.scope)
     offered = subject.scope if subject.scope is not None else ("openid", *client.scope)
     return tuple(s for s in dict.fromkeys(offered) if s in allowed)
-
-
-def exchanged_scope(requested: str | None, ceiling: Sequence[str]) -> tuple[str, ...]:
-    """The scope of the new token (RFC 8693 section 2.1): the ceiling when none is asked,
-    else a subset of it; anything beyond it is invalid_scope (RFC 6749 section 5.2)."""
-    if requested is None:
-        return tuple(ceiling)
-    asked = parse_scope(requested)
-    extra = [s for s in asked if s not in ceiling]
-    if extra:
-        raise InvalidScope(f"scope beyond the subject token's: {' '.join(extra)}")
-    return asked

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from idp.oauth.access_token import session_bound_sid
-from idp.oauth.errors import InvalidGrant, InvalidScope
+from idp.oauth.errors import InvalidGrant
 from idp.oauth.grants.base import (
     GrantContext,
     TokenRequest,
@@ -26,7 +26,7 @@ from idp.oauth.grants.base import (
 )
 from idp.oauth.refresh_tokens import RefreshTokenRefused, find_refresh_token, redeem_refresh_token
 from idp.oauth.resources import granted_audiences
-from idp.oauth.scopes import parse_scope
+from idp.oauth.scopes import grant_scope
 from idp.store.base import ClientRecord, RotationOutcome
 from idp.store.security_events import SecurityEvent
 
@@ -34,20 +34,8 @@ log = logging.getLogger("idp.oauth.refresh_token")
 
 MAX_REFRESH_TOKEN_LENGTH = 512
 
-
-def narrowed_scope(requested: str | None, ceiling: tuple[str, ...]) -> tuple[str, ...]:
-    """The scope of this refresh: the ceiling when none is asked, else a subset of it.
-
-    RFC 6749 section 6: the requested scope must not include any scope not originally
-    granted by the resource owner; asking for more gives invalid_scope.
-    """
-    if requested is None:
-        return ceiling
-    asked = parse_scope(requested)
-    extra = [s for s in asked if s not in ceiling]
-    if extra:
-        raise InvalidScope(f"scope beyond the original grant: {' '.join(extra)}")
-    return asked
+BEYOND_GRANT = "scope beyond the original grant"
+"""RFC 6749 section 6: a refresh may not ask for more than the resource owner granted."""
 
 
 async def report_reuse(context: GrantContext, client: ClientRecord, presented: str) -> None:
@@ -88,7 +76,7 @@ class RefreshTokenGrant:
             current = await find_refresh_token(context.store, presented)
             if current is not None and current.client_id == client.client_id:
                 if requested_scope is not None:
-                    narrowed_scope(requested_scope, current.scope)
+                    grant_scope(requested_scope, current.scope, BEYOND_GRANT)
                 granted_audiences(request.resources, current.resources, client, issuer)
                 check_dpop_key(current.dpop_jkt, context.dpop_jkt, "the refresh token")
         try:
@@ -104,7 +92,7 @@ class RefreshTokenGrant:
                 await report_reuse(context, client, presented)
             raise InvalidGrant("the refresh token is invalid, expired or revoked") from None
         record = redeemed.record
-        scope = narrowed_scope(requested_scope, record.scope)
+        scope = grant_scope(requested_scope, record.scope, BEYOND_GRANT)
         audiences = granted_audiences(request.resources, record.resources, client, issuer)
         token = issue_access_token(
             context,

@@ -21,6 +21,7 @@ from idp.oauth.grants.base import (
 )
 from idp.oauth.registration import TOKEN_EXCHANGE
 from idp.oauth.resources import check_resource_form, resolve_audiences
+from idp.oauth.scopes import grant_scope
 from idp.oauth.token_exchange import (
     ISSUED_TOKEN_TYPE,
     PresentedToken,
@@ -29,7 +30,6 @@ from idp.oauth.token_exchange import (
     check_subject,
     check_token_type,
     delegation_act,
-    exchanged_scope,
     presented_token,
     scope_ceiling,
 )
@@ -96,7 +96,8 @@ class TokenExchangeGrant:
         subject = await presented_token(subject_token, subject_type, check, "subject token")
         check_subject(subject, client)
         actor = await actor_of(request, check)
-        scope = exchanged_scope(request.get("scope"), scope_ceiling(subject, client))
+        ceiling = scope_ceiling(subject, client)
+        scope = grant_scope(request.get("scope"), ceiling, "scope beyond the subject token's")
         audiences = resolve_audiences(targets, client, context.settings.issuer)
         act = delegation_act(actor, subject)
         token = issue_access_token(
