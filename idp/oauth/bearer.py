@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from idp.config import DEFAULT_LEEWAY
 from idp.keyring.material import SigningKey
@@ -110,6 +110,23 @@ def verify_access_token(
         header, claims = verify_signature(token, keys)
     except InvalidSignature as exc:
         raise InvalidToken(str(exc)) from None
+    return access_token_claims(
+        header, claims, keys, issuer=issuer, audience=audience, now=now, leeway=leeway
+    )
+
+
+def access_token_claims(
+    header: dict[str, Any],
+    claims: dict[str, Any],
+    keys: VerificationKeys,
+    *,
+    issuer: str,
+    audience: str | None,
+    now: float,
+    leeway: int = DEFAULT_LEEWAY,
+) -> VerifiedToken:
+    """The rules of :func:`verify_access_token` after the signature, for a JWS whose
+    ``header`` and ``claims`` already verified under ``keys`` (RFC 9068 section 4)."""
     checked = rules.check_header(header, (keys[header["kid"]][0],))
     # From here on the signature holds: a refusal is attributed to the token's client.
     named = claims.get("client_id")

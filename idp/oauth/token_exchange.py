@@ -27,7 +27,7 @@ from idp.clock import Clock
 from idp.keyring.ring import InvalidSignature, KeyRing
 from idp.oauth.access_token import ACCESS_TOKEN_TYP, GRANT_ID_CLAIM, SESSION_ID_CLAIM
 from idp.oauth.authorization import STANDARD_SCOPES
-from idp.oauth.bearer import StandingStore, token_standing, verify_access_token
+from idp.oauth.bearer import StandingStore, access_token_claims, token_standing
 from idp.oauth.errors import InvalidRequest
 from idp.oauth.id_token import InvalidIdToken, check_id_token, id_token_client
 from idp.store.base import ClientRecord
@@ -121,17 +121,19 @@ async def presented_token(
     if token_type == ID_TOKEN_TYPE and is_access_token:
         raise InvalidRequest(f"the {label} is not an ID token of this server")
     if is_access_token:
-        return await _access_token(token, check, label)
+        return await _access_token(header, claims, check, label)
     return await _id_token(header, claims, check, label)
 
 
-async def _access_token(token: str, check: TokenCheck, label: str) -> PresentedToken:
-    """An RFC 9068 access token of ours, live and in standing (RFC 9068 section 4); we
-    issued it, so no leeway applies to its expiry."""
+async def _access_token(
+    header: dict[str, Any], claims: dict[str, Any], check: TokenCheck, label: str
+) -> PresentedToken:
+    """An RFC 9068 access token of ours, whose signature verified, live and in standing
+    (RFC 9068 section 4); we issued it, so no leeway applies to its expiry."""
     now = check.clock()
     try:
-        verified = verify_access_token(
-            token, check.ring.verification, issuer=check.issuer, audience=None, now=now
+        verified = access_token_claims(
+            header, claims, check.ring.verification, issuer=check.issuer, audience=None, now=now
         )
     except VerificationError:
         raise InvalidRequest(f"the {label} is invalid or expired") from None
@@ -141,7 +143,6 @@ async def _access_token(token: str, check: TokenCheck, label: str) -> PresentedT
         await token_standing(verified, check.store)
     except VerificationError:
         raise InvalidRequest(f"the {label} has been revoked") from None
-    claims = verified.claims
     return PresentedToken(
         subject=verified.subject,
         client_id=verified.client_id,
