@@ -18,12 +18,11 @@ from idp.oauth.grants.base import (
     TokenResponse,
     check_dpop_key,
     check_grant_allowed,
-    issue_access_token,
     required_param,
 )
-from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
+from idp.oauth.grants.user_tokens import UserGrant, user_tokens
 from idp.oauth.pkce import verify_code_verifier
-from idp.oauth.refresh_tokens import issue_refresh_token, revoke_refresh_family
+from idp.oauth.refresh_tokens import revoke_refresh_family
 from idp.oauth.resources import granted_audiences
 from idp.store.base import AuthorizationCodeRecord, ClientRecord, UserRecord
 from idp.store.security_events import SecurityEvent
@@ -67,35 +66,6 @@ async def report_replay(
         repeatable=True,
     )
     await context.events.record(event)
-
-
-async def refresh_token_for(
-    context: GrantContext, client: ClientRecord, code: AuthorizationCodeRecord
-) -> str | None:
-    """The refresh token to issue with this code's tokens: only to clients with the grant.
-
-    Without ``offline_access`` the token is bound to the IdP session (``sid``) and dies
-    with it at logout; with it, the token outlives the session (OpenID Connect Core 11).
-    A public client's token is bound to the request's DPoP key, if it proved one; a
-    confidential client's is not, since it is bound to the client's credentials (RFC 9449
-    section 5).
-    """
-    if "refresh_token" not in client.grant_types:
-        return None
-    return await issue_refresh_token(
-        context.store,
-        context.settings,
-        context.clock,
-        client_id=client.client_id,
-        user_id=code.user_id,
-        scope=code.scope,
-        sid=code.sid,
-        auth_time=code.auth_time,
-        offline="offline_access" in code.scope,
-        family_id=code.id,
-        dpop_jkt=context.dpop_jkt if client.is_public else None,
-        resources=code.resources,
-    )
 
 
 def check_binding(
@@ -160,49 +130,17 @@ class AuthorizationCodeGrant:
         record: AuthorizationCodeRecord,
         user: UserRecord,
     ) -> TokenResponse:
-        settings = context.settings
-        access_token = issue_access_token(
-            context,
-            client,
-            subject=user.id,
-            audiences=granted_audiences(
-                request.resources, record.resources, client, settings.issuer
-            ),
+        grant = UserGrant(
+            user=user,
             scope=record.scope,
             grant_id=record.id,
-            sid=session_bound_sid(record.sid, "offline_access" in record.scope),
+            sid=record.sid,
+            auth_time=record.auth_time,
+            amr=record.amr,
             acr=record.acr,
+            nonce=record.nonce,
+            resources=record.resources,
         )
-        now = context.clock()
-        issued_at = int(now)
-        extra: dict[str, str] = {}
-        if "openid" in record.scope:
-            extra["id_token"] = context.ring.sign(
-                client.id_token_alg,
-                id_token_claims(
-                    issuer=settings.issuer,
-                    user=user,
-                    client_id=client.client_id,
-                    scope=record.scope,
-                    nonce=record.nonce,
-                    sid=record.sid,
-                    auth_time=record.auth_time,
-                    issued_at=issued_at,
-                    lifetime=settings.id_token_ttl,
-                    access_token=access_token,
-                    alg=client.id_token_alg,
-                    amr=record.amr,
-                    acr=record.acr,
-                ),
-                ID_TOKEN_TYP,
-                now,
-            )
-        refresh_token = await refresh_token_for(context, client, record)
-        if refresh_token is not None:
-            extra["refresh_token"] = refresh_token
-        return TokenResponse(
-            access_token=access_token,
-            expires_in=settings.access_token_ttl,
-            scope=record.scope,
-            extra=extra,
-        )
+        issuer = context.settings.issuer
+        audiences = granted_audiences(request.resources, record.resources, client, issuer)
+        return await user_tokens(context, client, grant, audiences)

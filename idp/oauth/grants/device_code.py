@@ -31,11 +31,9 @@ from idp.oauth.grants.base import (
     TokenRequest,
     TokenResponse,
     check_grant_allowed,
-    issue_access_token,
     required_param,
 )
-from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
-from idp.oauth.refresh_tokens import issue_refresh_token
+from idp.oauth.grants.user_tokens import UserGrant, user_tokens
 from idp.oauth.resources import resolve_audiences
 from idp.store.base import ClientRecord, DeviceCodeRecord, UserRecord
 
@@ -107,56 +105,15 @@ async def device_tokens(
     user: UserRecord,
 ) -> TokenResponse:
     """The tokens of an approved device code, as for an authorization code."""
-    settings = context.settings
-    offline = "offline_access" in device.scope
-    sid = device.sid or ""
     auth_time = device.auth_time if device.auth_time is not None else device.decided_at or 0.0
-    access_token = issue_access_token(
-        context,
-        client,
-        subject=user.id,
-        audiences=resolve_audiences(request.resources, client, settings.issuer),
+    grant = UserGrant(
+        user=user,
         scope=device.scope,
         grant_id=device.id,
-        sid=session_bound_sid(sid, offline),
+        sid=device.sid or "",
+        auth_time=auth_time,
+        amr=device.amr,
         acr=device.acr,
     )
-    now = context.clock()
-    extra: dict[str, str] = {}
-    if "openid" in device.scope:
-        claims = id_token_claims(
-            issuer=settings.issuer,
-            user=user,
-            client_id=client.client_id,
-            scope=device.scope,
-            nonce=None,
-            sid=sid,
-            auth_time=auth_time,
-            issued_at=int(now),
-            lifetime=settings.id_token_ttl,
-            access_token=access_token,
-            alg=client.id_token_alg,
-            amr=device.amr,
-            acr=device.acr,
-        )
-        extra["id_token"] = context.ring.sign(client.id_token_alg, claims, ID_TOKEN_TYP, now)
-    if "refresh_token" in client.grant_types:
-        extra["refresh_token"] = await issue_refresh_token(
-            context.store,
-            settings,
-            context.clock,
-            client_id=client.client_id,
-            user_id=user.id,
-            scope=device.scope,
-            sid=sid,
-            auth_time=auth_time,
-            offline=offline,
-            family_id=device.id,
-            dpop_jkt=context.dpop_jkt if client.is_public else None,
-        )
-    return TokenResponse(
-        access_token=access_token,
-        expires_in=settings.access_token_ttl,
-        scope=device.scope,
-        extra=extra,
-    )
+    audiences = resolve_audiences(request.resources, client, context.settings.issuer)
+    return await user_tokens(context, client, grant, audiences)
