@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from idp.oauth.access_token import session_bound_sid
 from idp.oauth.codes import code_hash
 from idp.oauth.errors import InvalidGrant
 from idp.oauth.grants.base import (
@@ -20,7 +19,7 @@ from idp.oauth.grants.base import (
     check_grant_allowed,
     required_param,
 )
-from idp.oauth.grants.user_tokens import UserGrant, user_tokens
+from idp.oauth.grants.user_tokens import UserGrant, signed_in_user, user_tokens
 from idp.oauth.pkce import verify_code_verifier
 from idp.oauth.refresh_tokens import revoke_refresh_family
 from idp.oauth.resources import granted_audiences
@@ -81,18 +80,6 @@ def check_binding(
     verify_code_verifier(code.code_challenge, request.get("code_verifier"))
 
 
-async def check_session_live(context: GrantContext, code: AuthorizationCodeRecord) -> None:
-    """A session-bound code whose session ended before it was redeemed is refused.
-
-    Its tokens would be bound to that session, which ended (logout, or another sign-in in
-    the browser), so they would be inactive from the start (OpenID Connect Core 1.0 11:
-    only offline_access lets a grant outlive the session).
-    """
-    sid = session_bound_sid(code.sid, "offline_access" in code.scope)
-    if sid is not None and await context.store.grant_revoked((sid,)):
-        raise InvalidGrant("the sign-in session of the authorization code has ended")
-
-
 class AuthorizationCodeGrant:
     """Exchange a code for an RFC 9068 access token and an ID token."""
 
@@ -116,10 +103,8 @@ class AuthorizationCodeGrant:
         record = redemption.code
         check_binding(record, client, request, now)
         check_dpop_key(record.dpop_jkt, context.dpop_jkt, "the authorization code")
-        await check_session_live(context, record)
-        user = await context.store.get_user(record.user_id)
-        if user is None or user.disabled:
-            raise InvalidGrant("the user is no longer allowed to sign in")
+        ended = "the sign-in session of the authorization code has ended"
+        user = await signed_in_user(context, record.user_id, record.sid, record.scope, ended)
         return await self._tokens(request, client, context, record, user)
 
     async def _tokens(

@@ -10,7 +10,6 @@ approval was made in unless ``offline_access`` was granted (OpenID Connect Core 
 
 from __future__ import annotations
 
-from idp.oauth.access_token import session_bound_sid
 from idp.oauth.device import (
     DEVICE_CODE_GRANT,
     MAX_DEVICE_CODE_LENGTH,
@@ -33,7 +32,7 @@ from idp.oauth.grants.base import (
     check_grant_allowed,
     required_param,
 )
-from idp.oauth.grants.user_tokens import UserGrant, user_tokens
+from idp.oauth.grants.user_tokens import UserGrant, signed_in_user, user_tokens
 from idp.oauth.resources import resolve_audiences
 from idp.store.base import ClientRecord, DeviceCodeRecord, UserRecord
 
@@ -73,13 +72,8 @@ async def approving_user(context: GrantContext, device: DeviceCodeRecord) -> Use
     offline) has not ended."""
     if device.user_id is None or device.sid is None:
         raise InvalidGrant("the device code is invalid")
-    sid = session_bound_sid(device.sid, "offline_access" in device.scope)
-    if sid is not None and await context.store.grant_revoked((sid,)):
-        raise InvalidGrant("the sign-in session that approved the device has ended")
-    user = await context.store.get_user(device.user_id)
-    if user is None or user.disabled:
-        raise InvalidGrant("the user is no longer allowed to sign in")
-    return user
+    ended = "the sign-in session that approved the device has ended"
+    return await signed_in_user(context, device.user_id, device.sid, device.scope, ended)
 
 
 class DeviceCodeGrant:

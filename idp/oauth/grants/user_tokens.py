@@ -1,5 +1,6 @@
 """The tokens of a grant a person made by signing in: an authorization code redeemed
-(RFC 6749 section 4.1.3) or an approved device code (RFC 8628 section 3.5).
+(RFC 6749 section 4.1.3) or an approved device code (RFC 8628 section 3.5); and the check,
+before they are issued, that the person may still sign in and the session still stands.
 
 Both answer alike: an RFC 9068 access token for the user; an ID token when ``openid`` was
 granted (OpenID Connect Core 1.0 section 3.1.3.3); a refresh token when the client may use
@@ -16,10 +17,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from idp.oauth.access_token import session_bound_sid
+from idp.oauth.errors import InvalidGrant
 from idp.oauth.grants.base import GrantContext, TokenResponse, issue_access_token
 from idp.oauth.id_token import ID_TOKEN_TYP, id_token_claims
 from idp.oauth.refresh_tokens import issue_refresh_token
 from idp.store.base import ClientRecord, UserRecord
+
+
+async def signed_in_user(
+    context: GrantContext, user_id: str, sid: str, scope: Sequence[str], ended: str
+) -> UserRecord:
+    """The user a grant was made by, still allowed to sign in, and whose sign-in session has
+    not ended unless the grant is offline: tokens bound to an ended session would be inactive
+    from the start (OpenID Connect Core 1.0 11). InvalidGrant else, ``ended`` saying the
+    session ended."""
+    bound_sid = session_bound_sid(sid, "offline_access" in scope)
+    if bound_sid is not None and await context.store.grant_revoked((bound_sid,)):
+        raise InvalidGrant(ended)
+    user = await context.store.get_user(user_id)
+    if user is None or user.disabled:
+        raise InvalidGrant("the user is no longer allowed to sign in")
+    return user
 
 
 @dataclass(frozen=True)
