@@ -16,17 +16,16 @@ from typing import Any
 
 from idp.admin.context import AdminContext, InvalidInput
 from idp.identifiers import new_identifier
+from idp.oauth.client_auth import hash_client_secret, new_client_secret
 from idp.oauth.client_secret_jwt import CLIENT_SECRET_JWT, seal_client_secret
 from idp.oauth.dynamic_registration import (
     InvalidToken,
     client_request,
-    new_bearer_token,
     open_registration_refusal,
     registered_client,
     registration_token_matches,
     replaced_client,
     secret_matches,
-    token_hash,
 )
 from idp.oauth.errors import InvalidRequest
 from idp.oauth.uris import backchannel_rules
@@ -65,11 +64,11 @@ async def create_initial_access_token(
         raise InvalidInput("an initial access token lives from 1 second to 365 days")
     if uses is not None and not 1 <= uses <= MAX_INITIAL_TOKEN_USES:
         raise InvalidInput(f"an initial access token has 1 to {MAX_INITIAL_TOKEN_USES} uses")
-    token = new_bearer_token()
+    token = new_client_secret()
     now = ctx.clock()
     record = InitialAccessTokenRecord(
         id=new_identifier(12),
-        token_hash=token_hash(token),
+        token_hash=hash_client_secret(token),
         created_at=now,
         expires_at=now + expires_in,
         uses_left=uses,
@@ -105,7 +104,7 @@ async def _check_initial_token(ctx: AdminContext, token: str | None) -> None:
     """Refuse a registration whose initial access token is unknown, expired or used up, or
     that has none while open registration is off (RFC 7591 section 3, RFC 6750 section 3.1)."""
     if token is not None:
-        if await ctx.store.get_initial_access_token(token_hash(token), ctx.clock()) is None:
+        if await ctx.store.get_initial_access_token(hash_client_secret(token), ctx.clock()) is None:
             raise InvalidToken("the initial access token is unknown, expired or used up")
         return
     if not ctx.settings.open_registration:
@@ -116,7 +115,7 @@ async def _spend_initial_token(ctx: AdminContext, token: str | None) -> str | No
     """Count one use of the initial access token; its id (None without one)."""
     if token is None:
         return None
-    used = await ctx.store.use_initial_access_token(token_hash(token), ctx.clock())
+    used = await ctx.store.use_initial_access_token(hash_client_secret(token), ctx.clock())
     if used is None:
         raise InvalidToken("the initial access token is unknown, expired or used up")
     return used.id
@@ -139,12 +138,12 @@ async def register_client(
         if refusal is not None:
             raise InvalidToken(f"{refusal}; other clients need an initial access token")
     token_id = await _spend_initial_token(ctx, initial_token)
-    registration_token = new_bearer_token()
+    registration_token = new_client_secret()
     sealed = None
     if secret is not None and record.token_endpoint_auth_method == CLIENT_SECRET_JWT:
         sealed = seal_client_secret(secret, record.client_id, ctx.settings.key_encryption_key)
     record = replace(
-        record, registration_token_hash=token_hash(registration_token), secret_sealed=sealed
+        record, registration_token_hash=hash_client_secret(registration_token), secret_sealed=sealed
     )
     detail = {"name": record.name, "initial_access_token": token_id}
     await ctx.store.create_client(record, ctx.audit("client.register", record.client_id, detail))

@@ -26,10 +26,8 @@ The decisions made here:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -87,29 +85,23 @@ class InvalidToken(OAuthError):
         super().__init__(description, headers={"WWW-Authenticate": challenge})
 
 
-def new_bearer_token() -> str:
-    """A random 256-bit bearer token (initial or registration access token), base64url."""
-    return secrets.token_urlsafe(32)
-
-
-def token_hash(token: str) -> bytes:
-    """What is stored of a bearer token: its SHA-256."""
-    return hashlib.sha256(token.encode()).digest()
-
-
 def registration_token_matches(client: ClientRecord | None, token: str) -> bool:
     """Whether ``token`` is the registration access token of ``client`` (RFC 7592 section 3),
     compared in constant time; a missing client or one without a token never matches, after
     the same comparison."""
-    stored = client.registration_token_hash if client is not None else None
-    matches = hmac.compare_digest(stored or b"\0" * 32, token_hash(token))
-    return stored is not None and matches
+    return _hash_matches(client.registration_token_hash if client is not None else None, token)
 
 
 def secret_matches(client: ClientRecord, secret: str) -> bool:
     """Whether ``secret`` is the client's current secret (constant time)."""
-    matches = hmac.compare_digest(client.secret_hash or b"\0" * 32, hash_client_secret(secret))
-    return client.secret_hash is not None and matches
+    return _hash_matches(client.secret_hash, secret)
+
+
+def _hash_matches(stored: bytes | None, presented: str) -> bool:
+    """Whether ``stored`` is the SHA-256 of ``presented``, compared in constant time; None
+    never matches, after the same comparison."""
+    matches = hmac.compare_digest(stored or b"\0" * 32, hash_client_secret(presented))
+    return stored is not None and matches
 
 
 def _metadata_error(message: str) -> InvalidClientMetadataError:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from idp.oauth.client_auth import hash_client_secret
 from idp.oauth.dynamic_registration import (
     InvalidClientMetadataError,
     InvalidRedirectUriError,
@@ -18,7 +19,6 @@ from idp.oauth.dynamic_registration import (
     registered_client,
     registration_token_matches,
     replaced_client,
-    token_hash,
 )
 from idp.oauth.uris import STRICT_BACKCHANNEL
 
@@ -75,7 +75,7 @@ def test_a_replacement_keeps_identity_and_administrator_settings() -> None:
     current, _ = registered_client(client_request(NATIVE), 1000.0, STRICT_BACKCHANNEL)
     current = replace(
         current,
-        registration_token_hash=token_hash("rat"),
+        registration_token_hash=hash_client_secret("rat"),
         audiences=("https://api.example",),
         require_mfa=True,
     )
@@ -92,7 +92,7 @@ def test_a_replacement_keeps_identity_and_administrator_settings() -> None:
 
 def test_registration_tokens_match_their_own_client_only() -> None:
     client, _ = registered_client(client_request(NATIVE), 1000.0, STRICT_BACKCHANNEL)
-    client = replace(client, registration_token_hash=token_hash("rat"))
+    client = replace(client, registration_token_hash=hash_client_secret("rat"))
     assert registration_token_matches(client, "rat")
     assert not registration_token_matches(client, "other")
     assert not registration_token_matches(None, "rat")
