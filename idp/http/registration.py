@@ -24,11 +24,14 @@ from idp.admin.registration import (
 )
 from idp.http.responses import NO_STORE, json_response
 from idp.http.services import Services, client_address, services
+from idp.oauth.bearer import BEARER, presented_token
 from idp.oauth.dynamic_registration import InvalidToken, client_metadata
 from idp.oauth.errors import InvalidRequest, OAuthError
 from idp.sso.rate_limit import rate_key, take_request
+from idp.verify.errors import VerificationError
 
 JSON_TYPE = "application/json"
+ONE_BEARER = "send one Bearer token in the Authorization header"
 
 
 class TooManyRequests(OAuthError):
@@ -62,13 +65,15 @@ async def _limit(request: Request, found: Services) -> None:
 
 def _bearer(request: Request) -> str | None:
     """The Bearer token of the Authorization header (RFC 6750 section 2.1), None without one."""
-    values = request.headers.getlist("authorization")
-    if not values:
+    authorizations = request.headers.getlist("authorization")
+    if not authorizations:
         return None
-    scheme, _, token = values[0].partition(" ")
-    token = token.strip()
-    if len(values) > 1 or scheme.lower() != "bearer" or not token or " " in token:
-        raise InvalidToken("send one Bearer token in the Authorization header")
+    try:
+        scheme, token = presented_token(authorizations)
+    except VerificationError:
+        raise InvalidToken(ONE_BEARER) from None
+    if scheme != BEARER:
+        raise InvalidToken(ONE_BEARER)
     return token
 
 
