@@ -14,6 +14,7 @@ import secrets
 from dataclasses import replace
 from enum import Enum
 
+from idp.identifiers import new_identifier
 from idp.store.base import DeviceCodeRecord, DeviceCodeStatus
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -28,16 +29,9 @@ SLOW_DOWN_STEP = 5
 MAX_DEVICE_CODE_LENGTH = 256
 
 
-def random_token(nbytes: int) -> str:
-    """A URL-safe random value that never begins with '-' (an operator may type it)."""
-    while (value := secrets.token_urlsafe(nbytes)).startswith("-"):
-        pass
-    return value
-
-
 def new_device_code() -> str:
     """A device code: 256 random bits (section 5.2)."""
-    return random_token(32)
+    return new_identifier(32)
 
 
 def new_user_code() -> str:

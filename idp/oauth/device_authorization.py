@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from idp.clock import Clock
+from idp.identifiers import new_identifier
 from idp.oauth.authorization import check_scope
 from idp.oauth.device import (
     DEVICE_CODE_GRANT,
@@ -23,7 +24,6 @@ from idp.oauth.device import (
     new_device_code,
     new_user_code,
     normalise_user_code,
-    random_token,
     user_code_hash,
 )
 from idp.oauth.grants.base import check_grant_allowed
@@ -75,7 +75,7 @@ async def authorize_device(
     now = clock()
     await store.create_device_code(
         DeviceCodeRecord(
-            id=random_token(16),
+            id=new_identifier(16),
             device_code_hash=device_code_hash(device_code),
             user_code_hash=user_code_hash(normalised),
             client_id=client.client_id,
