@@ -193,20 +193,22 @@ def cmd_revoke_registration_token(args: argparse.Namespace, settings: Settings) 
     )
 
 
-def lifetime(text: str) -> int:
-    """``--expires-in``: a duration (``90s``, ``15m``, ``24h``, ``7d``)."""
+def _duration(option: str, text: str, *, allow_zero: bool = False) -> int:
+    """A duration option's seconds (``90s``, ``15m``, ``24h``, ``7d``), or argparse's error."""
     try:
-        return parse_duration("--expires-in", text)
+        return parse_duration(option, text, allow_zero=allow_zero)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def lifetime(text: str) -> int:
+    """``--expires-in``: a duration (``90s``, ``15m``, ``24h``, ``7d``)."""
+    return _duration("--expires-in", text)
 
 
 def overlap(text: str) -> int:
     """``--keep-old``: a duration (``0``, ``90s``, ``15m``, ``24h``, ``7d``)."""
-    try:
-        return parse_duration("--keep-old", text, allow_zero=True)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _duration("--keep-old", text, allow_zero=True)
 
 
 _REQUIRE_MFA = "every sign-in for this client needs a second factor (acr urn:idp:acr:mfa)"
