@@ -32,10 +32,10 @@ _CLIENT_METADATA = (
         "grant_types",
         STRING_LIST,
         "client_credentials, authorization_code, refresh_token, "
+        "urn:ietf:params:oauth:grant-type:device_code, "
         "urn:ietf:params:oauth:grant-type:token-exchange (confidential clients). On creation, "
-        "default: "
-        "authorization_code and refresh_token with redirect_uris, else client_credentials "
-        "(public: authorization_code).",
+        "default: authorization_code and refresh_token with redirect_uris, else "
+        "client_credentials (public: authorization_code).",
     ),
     Field("scope", STRING, "Space-separated scopes the client may ask for."),
     Field("audiences", STRING_LIST, "Absolute URIs the client may address tokens to."),
