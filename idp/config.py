@@ -88,6 +88,8 @@ class Settings:
     housekeeping_interval: int = 60
     hsts_max_age: int = 365 * 86400
     body_read_timeout: int = 10
+    batch_io_threads: bool = True
+    """Whether the server's I/O threads run under SCHED_BATCH (idp.http.scheduling)."""
     allow_private_backchannel: bool = False
     metrics_dir: str | None = None
     """Where the worker processes of one server share their metrics (prometheus-client's
@@ -556,6 +558,7 @@ def load_settings(env: Mapping[str, str], *, key_file_may_be_missing: bool = Fal
         body_read_timeout=parse_duration(
             "IDP_BODY_READ_TIMEOUT", env.get("IDP_BODY_READ_TIMEOUT", "10s")
         ),
+        batch_io_threads=parse_flag("IDP_BATCH_IO_THREADS", env.get("IDP_BATCH_IO_THREADS", "on")),
         allow_private_backchannel=parse_flag(
             "IDP_ALLOW_PRIVATE_BACKCHANNEL", env.get("IDP_ALLOW_PRIVATE_BACKCHANNEL", "")
         ),

@@ -42,6 +42,7 @@ from idp.http.middleware import (
     too_large_answer,
 )
 from idp.http.responses import Answer, HeaderPairs
+from idp.http.scheduling import batch_threads_started_before_loop
 from idp.http.services import Services
 from idp.http.token import token_answer
 
@@ -87,6 +88,8 @@ class RsgiApp:
         except Exception as exc:
             log.error("start-up failed: %s", exc, exc_info=exc)
             sys.exit(1)
+        if self.services.settings.batch_io_threads:
+            batch_threads_started_before_loop(loop)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run the app's shut-down after the worker's last request."""

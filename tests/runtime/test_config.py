@@ -94,6 +94,7 @@ def test_durations(raw: str, seconds: int) -> None:
         ("IDP_HSTS_MAX_AGE", "a year"),
         ("IDP_BODY_READ_TIMEOUT", "0"),
         ("IDP_ALLOW_PRIVATE_BACKCHANNEL", "maybe"),
+        ("IDP_BATCH_IO_THREADS", "sometimes"),
         ("IDP_REAUTH_MAX_AGE", "0"),
         ("IDP_WEBAUTHN_RP_NAME", "   "),
         ("IDP_WEBAUTHN_RP_NAME", "x" * 65),
@@ -167,6 +168,8 @@ def test_transport_defaults_and_how_to_turn_hsts_off() -> None:
     assert not load_settings({**base, "IDP_ISSUER": "http://127.0.0.1:8000"}).hsts
     assert load_settings({**base, "IDP_HSTS_MAX_AGE": "1d"}).hsts_max_age == 86400
     assert load_settings({**base, "IDP_ALLOW_PRIVATE_BACKCHANNEL": "1"}).allow_private_backchannel
+    assert settings.batch_io_threads is True
+    assert load_settings({**base, "IDP_BATCH_IO_THREADS": "off"}).batch_io_threads is False
 
 
 @pytest.mark.parametrize(
