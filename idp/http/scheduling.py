@@ -4,8 +4,8 @@ A granian worker has two busy threads: Rust I/O threads that read and write the 
 and the Python thread that runs the app. Under the default policy (``SCHED_OTHER``), an I/O
 thread woken by a socket event preempts the Python thread at once, so under load the two
 switch places for about every request, and on a core they share the switches cost more
-than a small request does (bench/README.md, "bench/compare": JWKS answers went from about
-33,000 to 72,000 a second on one core with this change). An I/O thread under
+than a small request does (bench/README.md, bench/compare: JWKS answers went from about
+32,000 to 68,000 a second on one core with I/O threads under ``SCHED_BATCH``). An I/O thread under
 ``SCHED_BATCH`` (sched(7)) never preempts on waking: it runs once the Python thread waits
 or its time slice ends, and then handles every socket that is ready. The Python thread
 keeps its policy, so it still preempts on waking, for example the password hashing threads.
