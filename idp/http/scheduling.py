@@ -14,7 +14,9 @@ granian starts its I/O threads from the Python thread after the app's start-up a
 the event loop first runs; a new thread takes its policy from the thread that starts it.
 So the Python thread switches to ``SCHED_BATCH`` at the end of start-up and back at the
 loop's first iteration. Changing between the normal policies needs no privilege; where
-the call fails (another OS, a seccomp filter), the threads keep their policy.
+the call fails (another OS, a seccomp filter), the threads keep their policy. A worker
+started under another policy than the default (``chrt`` by its operator, say) is left as
+it was.
 """
 
 from __future__ import annotations
@@ -28,23 +30,25 @@ log = logging.getLogger("idp.http")
 
 def batch_threads_started_before_loop(loop: asyncio.AbstractEventLoop) -> bool:
     """Threads this thread starts until ``loop`` runs its first callbacks get
-    ``SCHED_BATCH``; this thread gets its own policy back then. False where unsupported."""
+    ``SCHED_BATCH``; this thread gets ``SCHED_OTHER`` back then. False, changing nothing,
+    where the platform lacks the policies or this thread is not under ``SCHED_OTHER``."""
     batch = getattr(os, "SCHED_BATCH", None)
-    if batch is None or not hasattr(os, "sched_setscheduler"):
+    normal = getattr(os, "SCHED_OTHER", None)
+    if batch is None or normal is None or not hasattr(os, "sched_setscheduler"):
         return False
     try:
-        policy = os.sched_getscheduler(0)
-        param = os.sched_getparam(0)
+        if os.sched_getscheduler(0) != normal:
+            return False
         os.sched_setscheduler(0, batch, os.sched_param(0))
     except OSError as exc:
         log.warning("I/O threads keep the default scheduling: %s", exc)
         return False
-    loop.call_soon(_restore, policy, param)
+    loop.call_soon(_restore, normal)
     return True
 
 
-def _restore(policy: int, param: os.sched_param) -> None:
+def _restore(normal: int) -> None:
     try:
-        os.sched_setscheduler(0, policy, param)
+        os.sched_setscheduler(0, normal, os.sched_param(0))
     except OSError as exc:  # the policy this thread had a moment ago: not expected to fail
         log.warning("could not restore this thread's scheduling policy: %s", exc)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import client_basic, create_client, migrate, serving, wait_for
+from tests.support.processes import (
+    ServeProcess,
+    client_basic,
+    create_client,
+    migrate,
+    serving,
+    start_serve,
+    wait_for,
+)
 from tests.support.server import free_port, make_env
 
 pytestmark = [
@@ -83,3 +92,29 @@ def test_io_threads_run_batch_and_the_app_thread_keeps_its_policy(
     else:
         assert batch, f"no thread of the worker runs SCHED_BATCH: {threads}"
         assert set(threads.values()) <= {os.SCHED_OTHER, os.SCHED_BATCH}
+
+
+def test_a_worker_started_under_another_policy_is_left_as_it_was(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = make_env(database_url, port)
+    migrate(env, tmp_path)
+    started: list[ServeProcess] = []
+
+    def start_idle() -> None:
+        # A child takes the policy of the thread that forks it, as under ``chrt --idle 0``.
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        started.append(start_serve(env, tmp_path, port))
+
+    starter = threading.Thread(target=start_idle)
+    starter.start()
+    starter.join()
+    server = started[0]
+    try:
+        server.wait_ready()
+        worker = wait_for(lambda: worker_pid(server.process.pid), WORKER_WAIT, message="one worker")
+        threads = policies(worker)
+    finally:
+        server.stop()
+    assert set(threads.values()) == {os.SCHED_IDLE}, threads
